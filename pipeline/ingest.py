@@ -1,0 +1,137 @@
+"""Find dictations in the inbox and claim each one exactly once.
+
+A claim hashes the file, names the job after the content (same audio dropped twice →
+same job), and moves the file by atomic rename into the work area under that id, so no
+patient name survives in a path and no file is touched while it is still being written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.records import Dictation
+
+JOB_ID_LENGTH = 16
+IGNORED_PREFIXES = (".", "~")
+IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
+CLAIM_SUFFIX = ".claim.json"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def job_id_for(sha256: str) -> str:
+    return sha256[:JOB_ID_LENGTH]
+
+
+def list_candidates(inbox: Path) -> list[Path]:
+    """Regular files waiting in the inbox, oldest first; hidden and partial downloads skipped."""
+    if not inbox.is_dir():
+        return []
+    files = [
+        entry
+        for entry in inbox.iterdir()
+        if entry.is_file()
+        and not entry.is_symlink()
+        and not entry.name.startswith(IGNORED_PREFIXES)
+        and not entry.name.lower().endswith(IGNORED_SUFFIXES)
+    ]
+    return sorted(files, key=lambda entry: (entry.stat().st_mtime, entry.name))
+
+
+def is_stable(path: Path, *, window_s: float, now: float | None = None) -> bool:
+    """A file untouched for `window_s` is taken as fully written."""
+    try:
+        return (now or time.time()) - path.stat().st_mtime >= window_s
+    except FileNotFoundError:
+        return False
+
+
+def safe_suffix(name: str) -> str:
+    """The extension alone, lower-cased, restricted to plain characters (names can be hostile)."""
+    suffix = Path(name.replace("\x00", "")).suffix.lower()
+    return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
+
+
+def already_handled(job_id: str, *, outbox: Path) -> bool:
+    return (outbox / job_id / "result.json").exists() or (outbox / "quarantine" / job_id).exists()
+
+
+def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | None:
+    """Move `path` into the work area under its job id. None if this audio was already handled."""
+    sha256 = file_sha256(path)
+    job_id = job_id_for(sha256)
+    if already_handled(job_id, outbox=outbox):
+        path.unlink(missing_ok=True)  # identical content already drafted or quarantined
+        return None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = work_dir / f"{job_id}{safe_suffix(path.name)}"
+    claim_record = work_dir / f"{job_id}{CLAIM_SUFFIX}"
+    if target.exists():  # a re-drop while the first copy is in progress
+        path.unlink(missing_ok=True)
+        return None
+    received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
+    _write_json_atomic(claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at})
+    _move_atomic(path, target)
+    return Dictation(
+        job_id=job_id, path=target, original_name=path.name, sha256=sha256, duration_s=0.0, received_at=received_at
+    )
+
+
+def unfinished_claims(work_dir: Path) -> list[Dictation]:
+    """Jobs claimed by an earlier run that stopped before finishing them: resume these."""
+    if not work_dir.is_dir():
+        return []
+    claims = []
+    for record in sorted(work_dir.glob(f"*{CLAIM_SUFFIX}")):
+        job_id = record.name.removesuffix(CLAIM_SUFFIX)
+        audio = next((p for p in work_dir.glob(f"{job_id}*") if not p.name.endswith(CLAIM_SUFFIX)), None)
+        if audio is None:
+            record.unlink(missing_ok=True)  # claim written, move never happened: file is still in the inbox
+            continue
+        meta = json.loads(record.read_text(encoding="utf-8"))
+        claims.append(
+            Dictation(
+                job_id=job_id,
+                path=audio,
+                original_name=meta["original_name"],
+                sha256=meta["sha256"],
+                duration_s=0.0,
+                received_at=meta["received_at"],
+            )
+        )
+    return claims
+
+
+def release_claim(dictation: Dictation) -> None:
+    """Forget the claim record once the audio has left the work area."""
+    (dictation.path.parent / f"{dictation.job_id}{CLAIM_SUFFIX}").unlink(missing_ok=True)
+
+
+def _move_atomic(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)
+    except OSError:  # another filesystem: copy beside the target, then rename into place
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(source, partial)
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+        source.unlink()
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(partial, path)

@@ -1,0 +1,91 @@
+"""Spoken dictation vocabulary (data only): commands, units, number words, context cues."""
+
+from __future__ import annotations
+
+# Spoken punctuation and layout → what it writes. Longest phrases are matched first.
+# "\n" is a line break, "\n\n" a new paragraph.
+PUNCTUATION_COMMANDS: dict[str, tuple[str, ...]] = {
+    "point à la ligne": (".", "\n"),
+    "point a la ligne": (".", "\n"),
+    "point virgule": (";",),
+    "point-virgule": (";",),
+    "point d'interrogation": ("?",),
+    "point d'exclamation": ("!",),
+    "points de suspension": ("…",),
+    "deux points": (":",),
+    "deux-points": (":",),
+    "virgule": (",",),
+    "point final": (".",),
+    "point": (".",),
+    "à la ligne": ("\n",),
+    "retour à la ligne": ("\n",),
+    "nouvelle ligne": ("\n",),
+    "nouveau paragraphe": ("\n\n",),
+    "ouvrez la parenthèse": ("(",),
+    "ouvrir la parenthèse": ("(",),
+    "ouvrez parenthèse": ("(",),
+    "fermez la parenthèse": (")",),
+    "fermer la parenthèse": (")",),
+    "fermez parenthèse": (")",),
+    "ouvrez les guillemets": ("«",),
+    "ouvrez guillemets": ("«",),
+    "fermez les guillemets": ("»",),
+    "fermez guillemets": ("»",),
+    "tiret": ("-",),
+}
+
+# Commands that undo what was just said.
+DELETE_SENTENCE_COMMANDS = ("effacez la dernière phrase", "supprimez la dernière phrase", "annulez la dernière phrase")
+# "… 5 mg non pardon 10 mg": the words after the cue replace as many words before it.
+CORRECTION_CUES = ("non pardon", "je corrige", "non plutôt")
+
+# "point" is an ordinary word in these contexts ("mise au point", "point de suture").
+POINT_NOT_COMMAND_BEFORE = frozenset({"au", "un", "le", "ce", "du", "de", "à", "en", "mise", "bon", "quel", "chaque", "même"})
+POINT_NOT_COMMAND_AFTER = frozenset({"de", "du", "des", "d'", "noir", "culminant", "douloureux", "commun", "fort", "faible"})
+# "deux points de suture" is not a colon.
+COLON_NOT_COMMAND_AFTER = frozenset({"de", "du", "des", "d'"})
+
+OPENING_MARKS = frozenset({"(", "«"})
+CLOSING_MARKS = frozenset({")", "»"})
+SENTENCE_ENDS = frozenset({".", "?", "!", "…"})
+BREAKS = frozenset({"\n", "\n\n"})
+# French typography: a space before these.
+SPACED_BEFORE = frozenset({":", ";", "?", "!", "»"})
+NO_SPACE_BEFORE = frozenset({",", ".", ")", "…"})
+
+# Units spoken after a number → symbol. Longest phrases first at match time.
+UNITS: dict[str, str] = {
+    "milligrammes": "mg", "milligramme": "mg",
+    "microgrammes": "µg", "microgramme": "µg", "gammas": "µg",
+    "grammes": "g", "gramme": "g",
+    "kilogrammes": "kg", "kilogramme": "kg", "kilos": "kg", "kilo": "kg",
+    "millilitres": "mL", "millilitre": "mL", "litres": "L", "litre": "L",
+    "millimètres de mercure": "mmHg",
+    "millimètres": "mm", "millimètre": "mm",
+    "centimètres": "cm", "centimètre": "cm",
+    "pour cent": "%", "pourcent": "%", "pour-cent": "%",
+    "unités internationales": "UI",
+    "battements par minute": "bpm",
+    "degrés": "°C",
+    "milliéquivalents": "mEq",
+    "millimoles": "mmol",
+}
+
+# Words text2num understands as (parts of) French cardinals.
+NUMBER_WORDS = frozenset(
+    """zéro un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize
+    vingt vingts trente quarante cinquante soixante cent cents mille million millions et""".split()
+)
+# Small numbers stay in words ("deux fois par jour") unless one of these follows.
+NUMERIC_CONTEXT_AFTER = frozenset(
+    """ans an mois jours jour semaines semaine heures heure minutes minute secondes ans
+    janvier février mars avril mai juin juillet août septembre octobre novembre décembre
+    comprimés comprimé gélules gélule sachets sachet gouttes goutte ampoules ampoule bouffées""".split()
+)
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)
+# "tension 13 8" / "TA 12 sur 7" → 13/8, 12/7
+BLOOD_PRESSURE_CUES = frozenset({"tension", "ta", "pression"})
+BLOOD_PRESSURE_MAX = 30

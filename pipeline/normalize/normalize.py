@@ -1,0 +1,380 @@
+"""Turn what was said into what is written, deterministically, keeping audio times.
+
+The transcript is cut into tokens; each token remembers when it was spoken. Passes then
+rewrite the token list: spoken commands → punctuation and layout, number words → digits,
+units → symbols, blood pressure → 13/8, spoken corrections applied. Rendering applies
+French typography and records, for every output token, its characters and audio times.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from text_to_num import text2num
+
+from pipeline.normalize import commands as C
+from pipeline.records import NormalizedText, TimedSpan, Word
+
+TOKEN_RE = re.compile(r"\d+(?:,\d+)?|\w+(?:['’-]\w+)*['’]?|\n+|[^\w\s]", re.UNICODE)
+MARK_STRENGTH = {",": 1, ";": 2, ":": 3, ".": 4, "?": 5, "!": 5, "…": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    start: float | None = None
+    end: float | None = None
+    mark: bool = False  # punctuation or layout, not a word
+    decimal: bool = False  # a spoken "virgule" between two numbers
+
+    @property
+    def lower(self) -> str:
+        return self.text.lower().replace("’", "'")
+
+
+def normalize_dictation(words: Sequence[Word]) -> NormalizedText:
+    """Normalize recognised words, mapping every output span back to audio time."""
+    text, times = "", []
+    for word in words:
+        piece = word.word
+        times.extend([(word.start, word.end)] * len(piece))
+        text += piece
+    return _normalize(tokenize(text.strip(), times[len(text) - len(text.lstrip()):]))
+
+
+def normalize_text(text: str) -> NormalizedText:
+    """Normalize a plain transcript (no audio times)."""
+    return _normalize(tokenize(text, None))
+
+
+def tokenize(text: str, times: Sequence[tuple[float, float]] | None) -> list[Token]:
+    tokens = []
+    for match in TOKEN_RE.finditer(text):
+        piece = match.group()
+        start = end = None
+        if times:
+            covered = times[match.start():match.end()]
+            start, end = min(t[0] for t in covered), max(t[1] for t in covered)
+        if piece.startswith("\n"):
+            piece = "\n\n" if len(piece) > 1 else "\n"
+        is_mark = not (piece[0].isalnum())
+        tokens.append(Token(piece, start, end, mark=is_mark))
+    return tokens
+
+
+def _normalize(tokens: list[Token]) -> NormalizedText:
+    tokens = apply_commands(tokens)
+    tokens = words_to_numbers(tokens)
+    tokens = merge_decimals(tokens)
+    tokens = apply_units(tokens)
+    tokens = blood_pressure(tokens)
+    tokens, corrections = apply_corrections(tokens)
+    tokens = merge_marks(tokens)
+    return render(tokens, corrections)
+
+
+# --- spoken commands -------------------------------------------------------------------
+
+_COMMAND_PHRASES = sorted(
+    ((tuple(phrase.split()), output) for phrase, output in C.PUNCTUATION_COMMANDS.items()),
+    key=lambda item: -len(item[0]),
+)
+
+
+def _match_phrase(tokens: Sequence[Token], index: int, phrase: tuple[str, ...]) -> bool:
+    window = tokens[index:index + len(phrase)]
+    return len(window) == len(phrase) and all(t.lower == p for t, p in zip(window, phrase))
+
+
+def _is_numeric(token: Token | None) -> bool:
+    return token is not None and (token.text[0].isdigit() or token.lower in C.NUMBER_WORDS - {"et"})
+
+
+def _command_at(tokens: Sequence[Token], index: int) -> tuple[int, tuple[str, ...]] | None:
+    for phrase, output in _COMMAND_PHRASES:
+        if not _match_phrase(tokens, index, phrase):
+            continue
+        before = tokens[index - 1].lower if index else ""
+        after_token = tokens[index + len(phrase)] if index + len(phrase) < len(tokens) else None
+        after = after_token.lower if after_token else ""
+        if phrase == ("point",) and (before in C.POINT_NOT_COMMAND_BEFORE or after in C.POINT_NOT_COMMAND_AFTER or after.startswith("d'")):
+            continue
+        if phrase == ("deux", "points") and (after in C.COLON_NOT_COMMAND_AFTER or after.startswith("d'")):
+            continue
+        return len(phrase), output
+    return None
+
+
+def apply_commands(tokens: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        found = None if token.mark else _command_at(tokens, index)
+        if found is None:
+            out.append(token)
+            index += 1
+            continue
+        length, output = found
+        spoken = tokens[index:index + length]
+        start, end = spoken[0].start, spoken[-1].end
+        following = tokens[index + length] if index + length < len(tokens) else None
+        if output == (",",) and _is_numeric(out[-1] if out else None) and _is_numeric(following):
+            out.append(Token(",", start, end, mark=True, decimal=True))
+            index += length
+            continue
+        first = output[0]
+        # The recognizer often punctuates around a spoken command: the command wins.
+        if first in C.BREAKS:
+            pass  # keep what ends the previous sentence
+        elif first in C.OPENING_MARKS:
+            while out and out[-1].mark and out[-1].text in C.SENTENCE_ENDS | {","}:
+                out.pop()
+        else:
+            while out and out[-1].mark and out[-1].text not in C.CLOSING_MARKS | C.BREAKS:
+                out.pop()
+        out.extend(Token(piece, start, end, mark=piece != "-") for piece in output)
+        index += length
+        if first in C.CLOSING_MARKS:
+            continue  # "(…) fermez la parenthèse. Suite": the period after it is real
+        while index < len(tokens) and tokens[index].mark and tokens[index].text in MARK_STRENGTH:
+            index += 1  # recognizer's punctuation right after the command
+    return out
+
+
+# --- numbers, units, blood pressure ----------------------------------------------------
+
+
+def _is_number_word(token: Token) -> bool:
+    return not token.mark and all(part in C.NUMBER_WORDS for part in token.lower.split("-"))
+
+
+def _parse_number(tokens: Sequence[Token]) -> int | None:
+    phrase = " ".join(t.lower for t in tokens)
+    if tokens[0].lower == "et" or tokens[-1].lower == "et":
+        return None
+    try:
+        return int(text2num(phrase, "fr"))
+    except (ValueError, TypeError):
+        return None
+
+
+def _wants_digits(value: int, previous: Token | None, following: Token | None) -> bool:
+    if value >= 10:
+        return True
+    if previous is not None and (previous.decimal or previous.text[0].isdigit()):
+        return True
+    if following is None:
+        return False
+    return following.decimal or following.lower in C.NUMERIC_CONTEXT_AFTER or following.lower in _UNIT_FIRST_WORDS
+
+
+def words_to_numbers(tokens: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        following_word = tokens[index + 1].lower if index + 1 < len(tokens) else ""
+        if token.lower == "premier" and following_word in C.MONTHS:
+            out.append(replace(token, text="1er"))
+            index += 1
+            continue
+        if not _is_number_word(token) or token.lower == "et":
+            out.append(token)
+            index += 1
+            continue
+        run_end = index
+        while run_end < len(tokens) and _is_number_word(tokens[run_end]):
+            run_end += 1
+        # Longest prefix that parses: "treize huit" is two numbers, not one.
+        for stop in range(run_end, index, -1):
+            value = _parse_number(tokens[index:stop])
+            if value is not None:
+                break
+        else:
+            out.append(token)
+            index += 1
+            continue
+        following = tokens[stop] if stop < len(tokens) else None
+        if _wants_digits(value, out[-1] if out else None, following):
+            out.append(Token(str(value), tokens[index].start, tokens[stop - 1].end))
+        else:
+            out.extend(tokens[index:stop])
+        index = stop
+    return out
+
+
+def merge_decimals(tokens: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    for token in tokens:
+        if len(out) >= 2 and out[-1].decimal and out[-2].text.isdigit() and token.text.isdigit():
+            mark = out.pop()
+            whole = out.pop()
+            out.append(Token(f"{whole.text},{token.text}", whole.start, token.end or mark.end))
+        else:
+            out.append(token)
+    return out
+
+
+_UNIT_PHRASES = sorted(((tuple(p.split()), s) for p, s in C.UNITS.items()), key=lambda item: -len(item[0]))
+_UNIT_FIRST_WORDS = frozenset(phrase[0] for phrase, _ in _UNIT_PHRASES)
+
+
+def apply_units(tokens: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if out and out[-1].text[0].isdigit():
+            for phrase, symbol in _UNIT_PHRASES:
+                if _match_phrase(tokens, index, phrase):
+                    out.append(Token(symbol, token.start, tokens[index + len(phrase) - 1].end))
+                    index += len(phrase)
+                    break
+            else:
+                out.append(token)
+                index += 1
+            continue
+        out.append(token)
+        index += 1
+    return out
+
+
+def _small_int(token: Token) -> bool:
+    return token.text.isdigit() and int(token.text) <= C.BLOOD_PRESSURE_MAX
+
+
+def blood_pressure(tokens: list[Token]) -> list[Token]:
+    out = list(tokens)
+    for index, token in enumerate(tokens):
+        if token.lower not in C.BLOOD_PRESSURE_CUES:
+            continue
+        # "tension [artérielle] 13 [sur] 8" within the next few tokens
+        for first in range(index + 1, min(index + 4, len(out))):
+            if not _small_int(out[first]):
+                continue
+            second = first + 1
+            if second < len(out) and out[second].lower == "sur":
+                second += 1
+            if second < len(out) and _small_int(out[second]):
+                merged = Token(f"{out[first].text}/{out[second].text}", out[first].start, out[second].end)
+                out[first:second + 1] = [merged] + [Token("", mark=True)] * (second - first)
+            break
+    return [t for t in out if t.text]
+
+
+# --- spoken corrections -----------------------------------------------------------------
+
+_DELETE_PHRASES = [tuple(p.split()) for p in C.DELETE_SENTENCE_COMMANDS]
+_CORRECTION_PHRASES = sorted((tuple(p.split()) for p in C.CORRECTION_CUES), key=len, reverse=True)
+
+
+def _is_boundary(token: Token) -> bool:
+    return token.text in C.SENTENCE_ENDS or token.text in C.BREAKS
+
+
+def apply_corrections(tokens: list[Token]) -> tuple[list[Token], tuple[str, ...]]:
+    out: list[Token] = []
+    notes: list[str] = []
+    index = 0
+    while index < len(tokens):
+        deleted = next((p for p in _DELETE_PHRASES if _match_phrase(tokens, index, p)), None)
+        if deleted:
+            removed: list[Token] = []
+            while out and out[-1].mark and out[-1].text in MARK_STRENGTH:
+                out.pop()
+            while out and not _is_boundary(out[-1]):
+                removed.insert(0, out.pop())
+            notes.append("phrase effacée : " + " ".join(t.text for t in removed if not t.mark))
+            index += len(deleted)
+            while index < len(tokens) and tokens[index].mark and tokens[index].text in MARK_STRENGTH:
+                index += 1
+            continue
+        cue = next((p for p in _CORRECTION_PHRASES if _match_phrase(tokens, index, p)), None)
+        if cue is None:
+            out.append(tokens[index])
+            index += 1
+            continue
+        after = index + len(cue)
+        while after < len(tokens) and tokens[after].text == ",":
+            after += 1
+        replacement_end = after
+        while replacement_end < len(tokens) and not tokens[replacement_end].mark:
+            replacement_end += 1
+        count = replacement_end - after
+        while out and out[-1].text == ",":
+            out.pop()
+        replaced_words = [t for t in out[-count:]] if count else []
+        if count and len(out) >= count and not any(t.mark for t in replaced_words):
+            del out[-count:]
+            notes.append(
+                "correction dictée : "
+                + " ".join(t.text for t in replaced_words)
+                + " → "
+                + " ".join(t.text for t in tokens[after:replacement_end])
+            )
+        index = after
+    return out, tuple(notes)
+
+
+# --- typography -------------------------------------------------------------------------
+
+
+def merge_marks(tokens: Iterable[Token]) -> list[Token]:
+    """Collapse runs of punctuation to the strongest; none at the start of a line."""
+    out: list[Token] = []
+    for token in tokens:
+        if token.mark and token.text in MARK_STRENGTH:
+            if not out or out[-1].text in C.BREAKS:
+                continue
+            if out[-1].mark and out[-1].text in MARK_STRENGTH:
+                if MARK_STRENGTH[token.text] > MARK_STRENGTH[out[-1].text]:
+                    out[-1] = token
+                continue
+        if token.text in C.BREAKS:
+            while out and out[-1].text in C.BREAKS:
+                token = token if len(token.text) >= len(out[-1].text) else out[-1]
+                out.pop()
+            if not out:
+                continue
+        out.append(token)
+    while out and out[-1].text in C.BREAKS:
+        out.pop()
+    return out
+
+
+def _needs_space(previous: Token | None, token: Token) -> bool:
+    if previous is None or previous.text in C.BREAKS or token.text in C.BREAKS:
+        return False
+    if token.text in C.NO_SPACE_BEFORE:
+        return False
+    if previous.text == "(" or previous.text.endswith(("'", "’")):
+        return False
+    return True
+
+
+def render(tokens: Sequence[Token], corrections: tuple[str, ...] = ()) -> NormalizedText:
+    pieces: list[str] = []
+    spans: list[TimedSpan] = []
+    length = 0
+    capitalize = True
+    previous: Token | None = None
+    for token in tokens:
+        text = token.text
+        if _needs_space(previous, token):
+            pieces.append(" ")
+            length += 1
+        if not token.mark:
+            if capitalize and text[0].islower():
+                text = text[0].upper() + text[1:]
+            capitalize = False
+        if token.text in C.SENTENCE_ENDS or token.text in C.BREAKS:
+            capitalize = True
+        pieces.append(text)
+        if not token.mark and token.start is not None:
+            spans.append(TimedSpan(length, length + len(text), token.start, token.end))
+        length += len(text)
+        previous = token
+    return NormalizedText(text="".join(pieces), spans=tuple(spans), corrections=corrections)

@@ -1,0 +1,161 @@
+"""Typed, immutable records passed between stages (no loose dicts across modules)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+DocumentType = Literal[
+    "lettre_confrere",
+    "compte_rendu_consultation",
+    "compte_rendu_examen",
+    "compte_rendu_operatoire",
+    "certificat",
+    "ordonnance",
+    "autre",
+]
+DOCUMENT_TYPES: tuple[str, ...] = DocumentType.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Dictation:
+    """An audio file claimed from the inbox, renamed to its job id in the work area."""
+
+    job_id: str
+    path: Path
+    original_name: str
+    sha256: str
+    duration_s: float
+    received_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    raw: str
+    language: str
+    language_probability: float
+    words: tuple[Word, ...]
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimedSpan:
+    """Characters [start, end) of the normalized text were spoken between audio_start and audio_end."""
+
+    start: int
+    end: int
+    audio_start: float | None
+    audio_end: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    text: str
+    spans: tuple[TimedSpan, ...] = ()
+    corrections: tuple[str, ...] = ()  # spoken corrections applied ("non pardon", "effacez…")
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    sex: Literal["M", "F"] | None = None
+    last_name: str | None = None
+    first_name: str | None = None
+    birth_date: str | None = None
+    nir: str | None = None
+    birth_name: str | None = None
+    ipp: str | None = None
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.last_name and self.first_name and self.birth_date)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    title: str | None = None
+    last_name: str | None = None
+    first_name: str | None = None
+    specialty: str | None = None
+    city: str | None = None
+    greeting: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Drug:
+    name: str
+    atc: str | None
+    dose: str | None
+    frequency: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    text: str
+    cim10: str | None
+    negated: bool
+    family: bool
+    hypothesis: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """Something the secretary should check; uncertainty is data, not an exception."""
+
+    kind: str
+    text: str
+    start: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    document_type: str | None
+    patient: Patient
+    recipient: Recipient | None
+    drugs: tuple[Drug, ...]
+    conditions: tuple[Condition, ...]
+    body: str
+    flags: tuple[Flag, ...] = ()
+
+    def to_json(self) -> dict:
+        """The `dictee extract` / result.json fields (DESIGN.md contract)."""
+        return {
+            "document_type": self.document_type,
+            "patient": asdict(self.patient),
+            "recipient": asdict(self.recipient) if self.recipient else None,
+            "drugs": [asdict(drug) for drug in self.drugs],
+            "conditions": [asdict(condition) for condition in self.conditions],
+            "flags": [asdict(flag) for flag in self.flags],
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    decode_s: float = 0.0
+    transcribe_s: float = 0.0
+    normalize_s: float = 0.0
+    extract_s: float = 0.0
+    draft_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What happened to one dictation, for the batch summary (no patient data)."""
+
+    job_id: str
+    status: Literal["drafted", "quarantined", "duplicate", "failed"]
+    duration_s: float = 0.0
+    document_type: str | None = None
+    flags: int = 0
+    reason: str | None = None
+    timings: Timings = field(default_factory=Timings)

@@ -1,0 +1,89 @@
+"""The one settings object: arguments > DICTEE_* environment > dictee.toml > defaults.
+
+Read once at the edges (CLI, flows) and passed down; stages take what they need.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "DICTEE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("dictee.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DICTEE_", extra="forbid", frozen=True)
+
+    # Folders
+    inbox: Path = Path("inbox")
+    outbox: Path = Path("outbox")
+    models_dir: Path = Path("models")
+    letter_templates: Path = Path("letter_templates")
+
+    # Speech recognition. `whisper_model` points at any CTranslate2 Whisper folder;
+    # empty means the bundled base model assembled into models_dir.
+    whisper_model: Path | None = None
+    compute_type: str = "int8"
+    beam_size: int = Field(default=5, ge=1, le=10)
+    cpu_threads: int = Field(default=0, ge=0, description="0 lets CTranslate2 decide")
+    language: str = "fr"
+    low_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    vocabulary_prompt: bool = True
+
+    # Input guards
+    max_duration_s: float = Field(default=3600.0, gt=0)
+    min_duration_s: float = Field(default=0.5, ge=0)
+    stable_seconds: float = Field(default=2.0, ge=0)
+    rescan_seconds: float = Field(default=30.0, gt=0)
+
+    # Backlog
+    workers: int = Field(default=2, ge=1, le=64)
+
+    # Letterhead
+    practitioner_name: str = "Dr Claire Exemple"
+    practitioner_specialty: str = "Médecine générale"
+    practitioner_address: str = "1 rue de l'Exemple, 75000 Paris"
+    practitioner_rpps: str = "10000000000"
+    practitioner_city: str = "Paris"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def whisper_model_dir(self) -> Path:
+        return self.whisper_model or self.models_dir / "whisper-base"
+
+    @property
+    def work_dir(self) -> Path:
+        """Claimed audio waits here, renamed to its job id (no patient name in any path)."""
+        return self.outbox / ".work"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.outbox / "quarantine"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, dropping overrides left unset (None) so lower layers still apply."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

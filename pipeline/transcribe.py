@@ -1,0 +1,106 @@
+"""Speech → words with timestamps and probabilities (faster-whisper, CPU, int8).
+
+One `Transcriber` per worker process: loading is the expensive part, so callers get it
+through `get_transcriber`, which caches by model settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.errors import NoSpeech
+from pipeline.modelstore import require_model
+from pipeline.records import Transcript, Word
+from pipeline.settings import Settings
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriberConfig:
+    """The settings that change the loaded model or its decoding, hashable for the cache."""
+
+    model_dir: str
+    bundled: bool
+    compute_type: str
+    cpu_threads: int
+    beam_size: int
+    language: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TranscriberConfig:
+        return cls(
+            model_dir=str(settings.whisper_model_dir),
+            bundled=settings.whisper_model is None,
+            compute_type=settings.compute_type,
+            cpu_threads=settings.cpu_threads,
+            beam_size=settings.beam_size,
+            language=settings.language,
+        )
+
+
+def transcribe_options(config: TranscriberConfig) -> dict:
+    """Decoding options tuned for French dictation; the benchmark's bare baseline uses the same."""
+    return {
+        "language": config.language,
+        "beam_size": config.beam_size,
+        "vad_filter": True,
+        # Dictations are long monologues: conditioning on previous text feeds loops.
+        "condition_on_previous_text": False,
+        "word_timestamps": True,
+    }
+
+
+class Transcriber:
+    def __init__(self, config: TranscriberConfig) -> None:
+        from faster_whisper import WhisperModel  # heavy import, kept off the CLI's start-up path
+
+        from pathlib import Path
+
+        model_dir = require_model(Path(config.model_dir), bundled=config.bundled)
+        self.config = config
+        self._model = WhisperModel(
+            str(model_dir), device="cpu", compute_type=config.compute_type, cpu_threads=config.cpu_threads
+        )
+        # One decoding at a time per model: on 2 cores a second one only steals threads.
+        self._lock = threading.Lock()
+
+    def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None) -> Transcript:
+        with self._lock:
+            segments, info = self._model.transcribe(
+                audio, initial_prompt=initial_prompt, **transcribe_options(self.config)
+            )
+            segments = list(segments)
+        words = tuple(
+            Word(
+                start=round(float(word.start), 2),
+                end=round(float(word.end), 2),
+                word=word.word,
+                probability=round(float(word.probability), 3),
+            )
+            for segment in segments
+            for word in (segment.words or ())
+        )
+        raw = "".join(segment.text for segment in segments).strip()
+        if not raw:
+            raise NoSpeech(
+                "no_speech",
+                "Aucune parole reconnue dans l'enregistrement (silence ou bruit).",
+                "No speech was recognised in the recording (silence or noise).",
+            )
+        return Transcript(
+            raw=raw,
+            language=info.language,
+            language_probability=round(float(info.language_probability), 3),
+            words=words,
+            duration_s=round(float(info.duration), 2),
+        )
+
+
+@functools.lru_cache(maxsize=2)
+def get_transcriber(config: TranscriberConfig) -> Transcriber:
+    return Transcriber(config)
