@@ -1,0 +1,34 @@
+"""NLP stage: normalized dictation text → Extraction (identity, recipient, type, drugs, conditions)."""
+
+from __future__ import annotations
+
+from pipeline.extract.doctype import classify_document, strip_header
+from pipeline.extract.identity import extract_patient
+from pipeline.extract.medical import extract_conditions, extract_drugs, warm_up
+from pipeline.extract.recipient import extract_recipient
+from pipeline.records import Extraction, Flag
+
+# Letter types that go to a colleague; others have no recipient even if a name is heard.
+ADDRESSED_TYPES = frozenset({"lettre_confrere", None})
+
+
+def extract(text: str) -> Extraction:
+    document_type = classify_document(text)
+    recipient, header_span = extract_recipient(text)
+    if document_type not in ADDRESSED_TYPES and header_span is None:
+        recipient = None
+    patient, flags, _ = extract_patient(text, exclude=header_span)
+    if document_type is None:
+        flags += (Flag("unknown_document_type", "type de document non reconnu / document type not recognised"),)
+    return Extraction(
+        document_type=document_type,
+        patient=patient,
+        recipient=recipient,
+        drugs=extract_drugs(text),
+        conditions=extract_conditions(text),
+        body=strip_header(text),
+        flags=flags,
+    )
+
+
+__all__ = ["extract", "warm_up"]

@@ -1,0 +1,39 @@
+"""French dates in text → ISO, and the NIR (social security number) key check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pipeline.extract.patterns import MONTHS
+
+CORSICA = {"2A": "19", "2B": "18"}  # the NIR key is computed with these substitutions
+
+
+def iso_date(match: re.Match[str]) -> str | None:
+    """ISO date from a match of patterns.DATE; None when it is not a real calendar date."""
+    groups = match.groupdict()
+    try:
+        if groups.get("day"):
+            day, month, year = int(groups["day"]), MONTHS[groups["month_name"].lower()], int(groups["year"])
+        else:
+            day, month, year = int(groups["nday"]), int(groups["nmonth"]), int(groups["nyear"])
+        return dt.date(year, month, day).isoformat()
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def nir_digits(spoken: str) -> str:
+    return re.sub(r"\s+", "", spoken).upper()
+
+
+def nir_key_is_valid(nir: str) -> bool:
+    """15 characters: 13 digits (2A/2B allowed) then a key = 97 - (number mod 97)."""
+    if len(nir) != 15:
+        return False
+    body, key = nir[:13], nir[13:]
+    for letters, digits in CORSICA.items():
+        body = body.replace(letters, digits)
+    if not (body.isdigit() and key.isdigit()):
+        return False
+    return 97 - int(body) % 97 == int(key)

@@ -1,0 +1,84 @@
+"""Who the dictation is about: civility, names, birth date, NIR, IPP.
+
+The patient is the first person introduced with a civility ("Monsieur Jean Dupont") or as
+"le patient …", who is neither the signing doctor, the recipient, nor a relative.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.extract import patterns as P
+from pipeline.extract.dates import iso_date, nir_digits, nir_key_is_valid
+from pipeline.extract.names import split_name
+from pipeline.records import Flag, Patient
+
+PERSON = re.compile(
+    rf"(?:{P.CIVILITY}|{P.PATIENT_NOUN})\s+(?:(?P<civility2>{P.CIVILITY_WORDS})\s+)?(?P<name>{P.FULL_NAME})"
+)
+
+
+def extract_patient(text: str, *, exclude: tuple[int, int] | None = None) -> tuple[Patient, tuple[Flag, ...], int | None]:
+    """The patient, flags for the secretary, and where the patient's name ends in `text`."""
+    flags: list[Flag] = []
+    for match in PERSON.finditer(text):
+        if exclude and exclude[0] <= match.start() < exclude[1]:
+            continue  # inside the recipient header
+        if P.NOT_PATIENT_BEFORE.search(text[max(0, match.start() - 40):match.start()]):
+            continue
+        first, last = split_name(match.group("name"))
+        sex = _sex(match, text)
+        after = text[match.end():]
+        birth_name = P.BIRTH_NAME.match(after)
+        birth_date = _birth_date(text, match.end())
+        nir, nir_flags = _nir(text, sex)
+        flags.extend(nir_flags)
+        ipp = P.IPP.search(text)
+        patient = Patient(
+            sex=sex,
+            last_name=last,
+            first_name=first,
+            birth_date=birth_date,
+            nir=nir,
+            birth_name=birth_name.group("birth_name") if birth_name else None,
+            ipp=re.sub(r"\s+", "", ipp.group("ipp")) if ipp else None,
+        )
+        if not patient.is_complete:
+            flags.append(Flag("incomplete_identity", "identité du patient incomplète / patient identity incomplete"))
+        return patient, tuple(flags), match.end()
+    flags.append(Flag("no_patient", "aucun patient identifié / no patient identified"))
+    return Patient(), tuple(flags), None
+
+
+def _sex(match: re.Match[str], text: str) -> str | None:
+    civility = match.group("civility") or match.group("civility2")
+    if civility:
+        return P.CIVILITIES.get(civility.lower())
+    noun = (match.group("noun") or "").lower().split()[-1].removeprefix("l'")
+    if noun in P.PATIENT_NOUN_SEX:
+        return P.PATIENT_NOUN_SEX[noun]
+    agreement = re.match(r"\s*,?\s*(née?)\b", text[match.end():])
+    if agreement:
+        return "F" if agreement.group(1).lower() == "née" else "M"
+    return None
+
+
+def _birth_date(text: str, name_end: int) -> str | None:
+    # The birth date follows the patient's name; a later "né le" may be a relative's.
+    match = P.BIRTH_DATE.search(text, name_end)
+    if match is None or match.start() - name_end > 120:
+        match = P.BIRTH_DATE.search(text)
+    return iso_date(match) if match else None
+
+
+def _nir(text: str, sex: str | None) -> tuple[str | None, list[Flag]]:
+    match = P.NIR_CUE.search(text)
+    if match is None:
+        return None, []
+    nir = nir_digits(match.group("nir"))[:15]
+    if not nir_key_is_valid(nir):
+        return None, [Flag("invalid_nir", "numéro de sécurité sociale invalide (clé) / invalid NIR key")]
+    flags = []
+    if sex and {"1": "M", "2": "F"}.get(nir[0]) != sex:
+        flags.append(Flag("nir_sex_mismatch", "le NIR ne correspond pas au sexe / NIR does not match sex"))
+    return nir, flags

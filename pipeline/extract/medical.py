@@ -1,0 +1,134 @@
+"""Drugs (ATC, dose, frequency) and conditions (CIM-10, negated / family / hypothesis).
+
+Terms come from edsnlp's lexicons through `lexicon`; the qualifiers are edsnlp's own
+rule-based components, run on the spans we found. Negated findings that no lexicon
+knows ("pas d'incident peropératoire") are caught by their negation cue.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+
+from pipeline.extract import patterns as P
+from pipeline.extract.lexicon import Match, cim10_lexicon, drug_lexicon, fold, inn_for
+from pipeline.records import Condition, Drug
+
+
+@functools.lru_cache(maxsize=1)
+def qualifier_pipeline():
+    """edsnlp sentence splitting and qualifiers; built once per process (about a second)."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import edsnlp
+    import edsnlp.pipes as eds
+    from loguru import logger
+
+    logger.disable("edsnlp")  # its warnings about absent optional pipes are noise here
+    nlp = edsnlp.blank("eds")
+    nlp.add_pipe(eds.sentences())
+    nlp.add_pipe(eds.negation())
+    nlp.add_pipe(eds.family())
+    nlp.add_pipe(eds.hypothesis())
+    return nlp
+
+
+def warm_up() -> None:
+    drug_lexicon()
+    cim10_lexicon()
+    qualifier_pipeline()
+
+
+def extract_drugs(text: str) -> tuple[Drug, ...]:
+    matches = drug_lexicon().find(text)
+    drugs: list[Drug] = []
+    for index, match in enumerate(matches):
+        window_end = matches[index + 1].start if index + 1 < len(matches) else len(text)
+        details = text[match.end:min(window_end, match.end + P.DRUG_DETAIL_WINDOW)]
+        details = re.split(r"[.;\n]", details, maxsplit=1)[0]
+        dose = P.DOSE.search(details)
+        frequency = P.FREQUENCY.search(details)
+        duration = P.DURATION.search(details)
+        spoken = text[match.start:match.end]
+        for name in _inn_names(spoken, match):
+            drugs.append(
+                Drug(
+                    name=name,
+                    atc=match.entry.code,
+                    dose=dose.group("dose") if dose else None,
+                    frequency=" ".join(frequency.group("frequency").split()) if frequency else None,
+                    text=(spoken + P.DRUG_CLAUSE_END.split(details, maxsplit=1)[0]).strip(),
+                )
+            )
+    return tuple(drugs)
+
+
+def _inn_names(spoken: str, match: Match) -> list[str]:
+    if not match.entry.is_inn and fold(spoken) != fold(match.entry.label):
+        return [inn_for(match.entry.code) or spoken.lower()]
+    if not match.entry.is_inn:
+        inn = inn_for(match.entry.code)
+        if inn and len(P.COMBINATION_SPLIT.split(spoken)) == 1:
+            return [spoken.lower()] if fold(inn) == fold(spoken) else [spoken.lower()]
+    return [part.lower() for part in P.COMBINATION_SPLIT.split(spoken) if part.strip()]
+
+
+def extract_conditions(text: str) -> tuple[Condition, ...]:
+    nlp = qualifier_pipeline()
+    doc = nlp.make_doc(text) if hasattr(nlp, "make_doc") else nlp.tokenizer(text)
+    spans = []
+    for match in cim10_lexicon().find(text):
+        span = doc.char_span(match.start, match.end, label="cim10", alignment_mode="expand")
+        if span is not None:
+            span.kb_id_ = match.entry.code
+            spans.append(span)
+    for finding_start, finding_end in negated_findings(text):
+        inner = [s for s in spans if s.start_char >= finding_start and s.end_char <= finding_end]
+        span = doc.char_span(finding_start, finding_end, label="finding", alignment_mode="expand")
+        if span is None:
+            continue
+        # "pas d'adénopathie cervicale": keep the whole finding, with the code of the term inside.
+        span.kb_id_ = inner[0].kb_id_ if inner else ""
+        spans = [s for s in spans if s not in inner] + [span]
+    doc.ents = sorted(_without_overlaps(spans), key=lambda s: s.start)
+    for _, component in nlp.pipeline:
+        doc = component(doc)
+    conditions = []
+    for span in doc.ents:
+        cim10 = span.kb_id_ or None
+        negated = bool(span._.negation)
+        # The negation cue found it; edsnlp's scope may not reach a long finding.
+        if span.label_ == "finding":
+            negated = True
+        conditions.append(
+            Condition(
+                text=span.text,
+                cim10=cim10,
+                negated=negated,
+                family=bool(span._.family),
+                hypothesis=bool(span._.hypothesis),
+            )
+        )
+    return tuple(conditions)
+
+
+def negated_findings(text: str) -> list[tuple[int, int]]:
+    found = []
+    for match in P.NEGATION_CUE.finditer(text):
+        finding = P.FINDING_STOP.sub("", match.group("finding")).strip()
+        words = finding.split()
+        if not words or len(words) > P.FINDING_MAX_WORDS or words[0].lower() in P.NOT_A_FINDING:
+            continue
+        if words[0][0].isdigit():
+            continue
+        start = match.start("finding")
+        found.append((start, start + len(finding)))
+    return found
+
+
+def _without_overlaps(spans):
+    kept = []
+    for span in sorted(spans, key=lambda s: (-(s.end_char - s.start_char), s.start_char)):
+        if all(span.end_char <= other.start_char or span.start_char >= other.end_char for other in kept):
+            kept.append(span)
+    return kept

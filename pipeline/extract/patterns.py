@@ -1,0 +1,132 @@
+"""Cue words and regexes for French dictation understanding (data only, no logic)."""
+
+from __future__ import annotations
+
+import re
+
+UPPER = "A-ZÀ-ÖØ-Þ"
+# A capitalised name word: Dupont, Jean-Pierre, N'Diaye, DUBOIS, O'Neil.
+NAME_WORD = rf"[{UPPER}](?:[\w]*(?:['’-][{UPPER}\w][\w]*)*)"
+NAME_PARTICLE = r"(?:de\s+la|de\s+l'|de|du|des|van|von|ben|bin|el|al|da|di|dos|del|le|la)"
+FULL_NAME = rf"{NAME_WORD}(?:(?:\s+{NAME_PARTICLE})?\s+{NAME_WORD}|\s+d['’]{NAME_WORD})*"
+# Capitalised words that begin a surname rather than being a first name: "Madame Le Goff".
+SURNAME_PARTICLES = frozenset({"le", "la", "de", "du", "des", "van", "von", "ben", "el", "al", "da", "di", "d'"})
+
+CIVILITIES: dict[str, str] = {
+    "monsieur": "M", "m.": "M", "mr": "M", "mr.": "M",
+    "madame": "F", "mme": "F", "mme.": "F", "mademoiselle": "F", "mlle": "F",
+}
+CIVILITY_WORDS = r"(?:Monsieur|Madame|Mademoiselle|M\.|Mr\.?|Mme\.?|Mlle\.?)"
+CIVILITY = rf"(?P<civility>{CIVILITY_WORDS})"
+# "le patient Jean Dupont", "la patiente Claire Dumas", "l'enfant Hugo Blanc"
+PATIENT_NOUN = r"(?P<noun>[Ll]e patient|[Ll]a patiente|[Pp]atiente?|[Ll]'enfant|[Ll]e petit|[Ll]a petite)"
+PATIENT_NOUN_SEX = {"patient": "M", "patiente": "F", "petit": "M", "petite": "F"}
+
+# A civility right after these words belongs to a doctor or a relative, not to the patient.
+NOT_PATIENT_BEFORE = re.compile(
+    r"(?:docteur|professeur|\bDr\.?|\bPr\.?|soussignée?|"
+    r"\bsa\s+(?:mère|fille|sœur|femme|épouse|tante|grand-mère|compagne)|"
+    r"\bson\s+(?:père|fils|frère|mari|époux|oncle|grand-père|compagnon|épouse)|"
+    r"accompagnée?\s+(?:de|par))\s*(?:,\s*)?(?:le\s+|la\s+)?$",
+    re.IGNORECASE,
+)
+BIRTH_NAME = re.compile(rf"^\s*,?\s*née\s+(?!le\b|l'|en\b)(?P<birth_name>{NAME_WORD})")
+
+MONTHS = {
+    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
+    "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
+}
+DATE_WORDS = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month_name>" + "|".join(MONTHS) + r")\s+(?P<year>\d{4})"
+DATE_NUMERIC = r"(?P<nday>\d{1,2})\s*[/.-]\s*(?P<nmonth>\d{1,2})\s*[/.-]\s*(?P<nyear>\d{4})"
+DATE = rf"(?:{DATE_WORDS}|{DATE_NUMERIC})"
+BIRTH_DATE = re.compile(
+    rf"(?:\bnée?\s+le|\bdate\s+de\s+naissance\s*:?|\bDDN\s*:?|\bnée?\s+du)\s*(?:le\s+)?{DATE}", re.IGNORECASE
+)
+NIR_CUE = re.compile(
+    r"(?:sécurité\s+sociale|\bNIR\b|\bINS\b|numéro\s+de\s+sécu|\bsécu\b)\s*:?\s*(?:est\s+le\s+)?"
+    r"(?P<nir>[12](?:\s*(?:\d|2A|2B)){12,16})",
+    re.IGNORECASE,
+)
+IPP = re.compile(r"\bIPP\s*:?\s*(?:numéro\s*)?(?P<ipp>\d[\d\s]{4,14}\d)", re.IGNORECASE)
+
+TITLES = {"docteur": "Dr", "dr": "Dr", "dr.": "Dr", "professeur": "Pr", "pr": "Pr", "pr.": "Pr"}
+RECIPIENT_HEADER = re.compile(
+    r"(?:courrier|lettre|mot|réponse|courriel|compte\s+rendu)\s+(?:adressée?\s+)?(?:au|à|pour|destinée?\s+au)\s+"
+    r"(?:l[ea]\s+|mon\s+|ma\s+|(?:madame|monsieur)\s+l[ea]\s+)?(?:cher\s+|chère\s+)?"
+    r"(?P<title>docteur|professeur|Dr\.?|Pr\.?)\s+(?P<name>" + FULL_NAME + r")"
+    r"(?P<rest>[^.\n]*)",
+    re.IGNORECASE,
+)
+GREETING = re.compile(
+    r"\b(?P<greeting>(?:mon\s+)?cher\s+confrère|(?:ma\s+)?chère\s+consœur|chère\s+consoeur|cher\s+ami|chère\s+amie|"
+    r"chers\s+confrères|cher\s+collègue|chère\s+collègue|chère\s+madame|cher\s+monsieur|madame,\s*monsieur)\b",
+    re.IGNORECASE,
+)
+SPECIALTIES = (
+    "médecin traitant", "médecin généraliste", "généraliste", "cardiologue", "dermatologue", "pneumologue",
+    "gastro-entérologue", "gastroentérologue", "endocrinologue", "diabétologue", "néphrologue", "neurologue",
+    "neurochirurgien", "rhumatologue", "oncologue", "hématologue", "urologue", "gynécologue",
+    "gynécologue-obstétricien", "obstétricien", "pédiatre", "psychiatre", "ophtalmologue", "ophtalmologiste",
+    "oto-rhino-laryngologiste", "ORL", "chirurgien", "chirurgien orthopédiste", "chirurgien viscéral",
+    "chirurgien vasculaire", "orthopédiste", "radiologue", "anesthésiste", "gériatre", "infectiologue",
+    "allergologue", "angiologue", "médecin vasculaire", "phlébologue", "interniste", "stomatologue",
+    "kinésithérapeute", "sage-femme", "médecin du travail", "médecin du sport", "addictologue",
+)
+SPECIALTY = re.compile(r"\b(?P<specialty>" + "|".join(sorted(map(re.escape, SPECIALTIES), key=len, reverse=True)) + r")\b", re.IGNORECASE)
+SERVICE = re.compile(r"\bservice\s+(?:de\s+|d'|des\s+)(?P<service>[\w' -]+)", re.IGNORECASE)
+CITY = re.compile(rf"(?:^|\s)(?:à|au|sur)\s+(?P<city>{NAME_WORD}(?:[\s-]+(?:sur|sous|en|le|la|les|de)?[\s-]*{NAME_WORD})*)")
+
+# Document type: first cue found in the opening sentences wins; order matters.
+DOCUMENT_TYPE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("compte_rendu_operatoire", re.compile(r"\b(?:compte[- ]rendu|CR)\s+(?:opératoire|d'intervention|d'opération)|\bprotocole\s+opératoire", re.I)),
+    ("compte_rendu_examen", re.compile(
+        r"\b(?:compte[- ]rendu|CR|résultats?)\s+(?:d'|de\s+l'|de\s+la\s+|du\s+|de\s+|des\s+)?"
+        r"(?:échographie|écho|examen|scanner|tomodensitométrie|TDM|IRM|radiographie|radio|mammographie|endoscopie|"
+        r"fibroscopie|gastroscopie|coloscopie|électrocardiogramme|ECG|holter|épreuve\s+d'effort|doppler|"
+        r"échodoppler|scintigraphie|biopsie|explorations?\s+fonctionnelles?|EFR|électromyogramme|EMG|polysomnographie|"
+        r"densitométrie|bilan\s+urodynamique)", re.I)),
+    ("compte_rendu_consultation", re.compile(r"\b(?:compte[- ]rendu|CR)\s+(?:de\s+|d')?(?:consultation|visite|téléconsultation)", re.I)),
+    ("certificat", re.compile(r"\bcertificat\b|\bje\s+soussignée?\b[^.]*\bcertifie\b", re.I)),
+    ("ordonnance", re.compile(r"^\W*(?:ordonnance|prescription\s+médicale)\b", re.I)),
+    ("lettre_confrere", re.compile(r"^\W*(?:courrier|lettre|mot|réponse)\s+(?:au|à|pour)\b", re.I)),
+    ("autre", re.compile(r"\b(?:compte[- ]rendu|CR)\s+d'hospitalisation|\blettre\s+de\s+liaison|\bcompte[- ]rendu\b", re.I)),
+)
+# Fallback when no opening cue: a collegial greeting means a letter.
+LETTER_GREETING = re.compile(r"\b(?:cher\s+confrère|chère\s+consœur|chère\s+consoeur)\b", re.I)
+# An opening sentence that only states the type (and possibly the addressee) is not body text.
+MAX_HEADER_WORDS = 12
+
+# Negated findings: "pas de dyspnée", "sans asthénie", "absence d'adénopathie".
+NEGATION_CUE = re.compile(
+    r"\b(?:pas\s+d[e']|pas\s+de\s+|sans\s+|absence\s+d[e']|absence\s+de\s+|aucune?\s+|ni\s+|n'a\s+pas\s+de\s+|ne\s+présente\s+pas\s+d[e'])\s*"
+    r"(?P<finding>[^.,;:!?\n()]+)",
+    re.IGNORECASE,
+)
+FINDING_STOP = re.compile(r"\s+(?:et|ni|mais|ou|car|qui|donc|puis|avec|chez|depuis|pour|en|à|au|ce|cette)\b.*$", re.IGNORECASE)
+FINDING_MAX_WORDS = 6
+NOT_A_FINDING = frozenset({"particularité", "particularités", "traitement", "autre", "doute", "problème", "changement", "modification"})
+
+# Drug details, searched in the words that follow a drug name.
+DOSE = re.compile(
+    r"\b(?P<dose>\d+(?:,\d+)?\s*(?:mg|g|µg|mL|L|UI|%|mmol|mg/kg|mg/j|gouttes?|comprimés?|gélules?|sachets?|bouffées?|ampoules?))(?!\w)",
+)
+FREQUENCY = re.compile(
+    r"\b(?P<frequency>(?:\d+|une|deux|trois|quatre|cinq|six)\s+fois\s+par\s+(?:jour|semaine|mois|an)|"
+    r"toutes\s+les\s+\d+\s+(?:heures|h|jours|semaines)|"
+    r"(?:une|deux|trois|\d+)\s+(?:application|prise|injection|bouffée|goutte|ampoule)s?\s+par\s+(?:jour|semaine)|"
+    r"matin,?\s+midi\s+et\s+soir|matin\s+et\s+soir|le\s+matin(?:\s+à\s+jeun)?|le\s+soir|le\s+midi|au\s+coucher|"
+    r"par\s+(?:jour|semaine|mois)|à\s+la\s+demande|si\s+besoin|en\s+cas\s+de\s+douleurs?)"
+)
+DURATION = re.compile(r"\b(?P<duration>pendant\s+\d+\s+(?:jours?|semaines?|mois)|(?:durant|sur)\s+\d+\s+(?:jours?|semaines?|mois))")
+# A drug's details stop at the end of its clause.
+DRUG_DETAIL_WINDOW = 80
+# Where the quoted drug text stops: the next clause.
+DRUG_CLAUSE_END = re.compile(r",|\s(?:et|puis|sous|avec)\s")
+# Lexicon entries too short or too common in ordinary French to match on their own.
+LEXICON_MIN_LENGTH = 4
+LEXICON_STOPWORDS = frozenset(
+    """avis mars sous plus soit fort forte voie pour avec dans face test gel spray cure acide sels base
+    jour nuit tension cher effet sans aide vital vitale calme rapide long""".split()
+)
+# "amoxicilline acide clavulanique": one lexicon entry, two INNs for the secretary.
+COMBINATION_SPLIT = re.compile(r"\s+(?:et|\+)\s+|\s+(?=acide\s)", re.IGNORECASE)
