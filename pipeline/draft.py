@@ -1,0 +1,96 @@
+"""Extraction → Word letter, through docxtpl with a sandboxed, escaping, strict Jinja environment.
+
+docxtpl's default environment neither sandboxes nor escapes: a patient called "Dupont & Fils"
+would corrupt the XML, and template code could reach Python internals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from pipeline.errors import TemplateError
+from pipeline.normalize.commands import MONTHS
+from pipeline.records import Extraction, Patient, Recipient
+from pipeline.settings import Settings
+
+DOCUMENT_TITLES = {
+    "lettre_confrere": "Courrier",
+    "compte_rendu_consultation": "Compte rendu de consultation",
+    "compte_rendu_examen": "Compte rendu d'examen",
+    "compte_rendu_operatoire": "Compte rendu opératoire",
+    "certificat": "Certificat médical",
+    "ordonnance": "Ordonnance",
+    "autre": "Document médical",
+}
+FALLBACK_TYPE = "autre"
+CIVILITY_BY_SEX = {"M": "Monsieur", "F": "Madame"}
+
+
+def jinja_environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+
+
+def template_path(templates_dir: Path, document_type: str | None) -> Path:
+    return templates_dir / f"{document_type or FALLBACK_TYPE}.docx"
+
+
+def french_date(day: dt.date) -> str:
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def patient_line(patient: Patient) -> str:
+    parts = [CIVILITY_BY_SEX.get(patient.sex or "", ""), patient.first_name or "", (patient.last_name or "").upper()]
+    line = " ".join(part for part in parts if part) or "Patient non identifié"
+    if patient.birth_name:
+        line += f" (née {patient.birth_name.upper()})"
+    if patient.birth_date:
+        born = dt.date.fromisoformat(patient.birth_date)
+        line += f", {'née' if patient.sex == 'F' else 'né'} le {born:%d/%m/%Y}"
+    return line
+
+
+def recipient_context(recipient: Recipient | None) -> dict | None:
+    if recipient is None or not recipient.last_name:
+        return None
+    title = {"Dr": "Docteur", "Pr": "Professeur"}.get(recipient.title or "", "")
+    name = " ".join(part for part in (title, recipient.first_name, recipient.last_name) if part)
+    details = " — ".join(part for part in (recipient.specialty, recipient.city) if part)
+    return {"name": name, "details": details}
+
+
+def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date) -> dict:
+    return {
+        "practitioner": {
+            "name": settings.practitioner_name,
+            "specialty": settings.practitioner_specialty,
+            "address": settings.practitioner_address,
+            "rpps": settings.practitioner_rpps,
+            "city": settings.practitioner_city,
+        },
+        "date": french_date(today),
+        "document_title": DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE],
+        "recipient": recipient_context(extraction.recipient),
+        "patient_line": patient_line(extraction.patient),
+        "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],
+    }
+
+
+def render_draft(extraction: Extraction, settings: Settings, target: Path, *, today: dt.date | None = None) -> Path:
+    """Render the letter for `extraction` into `target` (a .docx path)."""
+    from docxtpl import DocxTemplate
+
+    template = template_path(settings.letter_templates, extraction.document_type)
+    if not template.is_file():
+        raise TemplateError(f"letter template missing: {template.name}")
+    context = draft_context(extraction, settings, today=today or dt.date.today())
+    try:
+        document = DocxTemplate(str(template))
+        document.render(context, jinja_env=jinja_environment(), autoescape=True)
+        document.save(str(target))
+    except JinjaTemplateError as error:
+        raise TemplateError(f"letter template {template.name} failed: {error.__class__.__name__}: {error.message}") from error
+    return target

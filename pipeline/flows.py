@@ -1,0 +1,163 @@
+"""Prefect orchestration: the only module that imports Prefect. Each task is one stage.
+
+Only paths and job ids cross into Prefect: flow parameters are folders, task results are
+kept in memory (never persisted), and nothing prints transcript text. A bad dictation is
+a normal outcome (quarantined), not a failed task, so it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+# Before Prefect is imported: no telemetry, quiet console, embedded ephemeral server.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.futures import as_completed  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+
+from pipeline import audio, ingest, job, progress  # noqa: E402
+from pipeline.errors import BadInput, TransientError  # noqa: E402
+from pipeline.extract import warm_up  # noqa: E402
+from pipeline.records import Dictation, JobOutcome  # noqa: E402
+from pipeline.settings import Settings, load_settings  # noqa: E402
+from pipeline.transcribe import TranscriberConfig, get_transcriber  # noqa: E402
+
+log = logging.getLogger("dictee.flows")
+STAGES_PER_JOB = 4
+TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False, "log_prints": False}
+
+
+def _is_transient(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except (TransientError, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(name="decode", task_run_name="decode-{dictation.job_id}", **TASK_OPTIONS)
+def decode_task(dictation: Dictation, settings: Settings):
+    started = time.perf_counter()
+    try:
+        return job.decode_step(dictation, settings), time.perf_counter() - started
+    except BadInput as error:
+        return job.quarantine_step(dictation, error, settings)
+
+
+@task(name="transcribe", task_run_name="transcribe-{dictation.job_id}", **TASK_OPTIONS)
+def transcribe_task(dictation: Dictation, decoded, settings: Settings):
+    if isinstance(decoded, JobOutcome):
+        return decoded
+    samples, decode_s = decoded
+    try:
+        return job.transcribe_step(dictation, samples, settings, decode_s=decode_s)
+    except BadInput as error:
+        return job.quarantine_step(dictation, error, settings)
+
+
+@task(name="understand", **TASK_OPTIONS)
+def understand_task(heard):
+    return heard if isinstance(heard, JobOutcome) else job.understand_step(heard)
+
+
+@task(name="draft", retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, **TASK_OPTIONS)
+def draft_task(understood, settings: Settings) -> JobOutcome:
+    outcome = understood if isinstance(understood, JobOutcome) else job.draft_step(understood, settings)
+    progress.job_finished(outcome)
+    log.info("job %s %s", outcome.job_id, outcome.status)
+    return outcome
+
+
+def _submit_job(dictation: Dictation, settings: Settings):
+    decoded = decode_task.submit(dictation, settings)
+    heard = transcribe_task.submit(dictation, decoded, settings)
+    understood = understand_task.submit(heard)
+    return draft_task.submit(understood, settings)
+
+
+def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
+    """Resume unfinished claims, then claim every stable file in the inbox. Returns (jobs, duplicates)."""
+    dictations = ingest.unfinished_claims(settings.work_dir)
+    duplicates = 0
+    for path in ingest.list_candidates(settings.inbox):
+        if not ingest.is_stable(path, window_s=settings.stable_seconds):
+            continue  # still being written: the next run or `dictee watch` takes it
+        claimed = ingest.claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox)
+        if claimed is None:
+            duplicates += 1
+        elif all(claimed.job_id != other.job_id for other in dictations):
+            dictations.append(claimed)
+    return dictations, duplicates
+
+
+def expected_duration(dictation: Dictation) -> float:
+    try:
+        return audio.container_duration(dictation.path) or 0.0
+    except BadInput:
+        return 0.0
+
+
+def _settings(inbox: str | None, outbox: str | None, whisper_model: str | None, workers: int | None) -> Settings:
+    return load_settings(inbox=inbox, outbox=outbox, whisper_model=whisper_model, workers=workers)
+
+
+@flow(name="process-backlog", task_runner=ThreadPoolTaskRunner(max_workers=4 * STAGES_PER_JOB), log_prints=False)
+def process_backlog(
+    inbox: str | None = None,
+    outbox: str | None = None,
+    whisper_model: str | None = None,
+    workers: int | None = None,
+) -> list[JobOutcome]:
+    """Every dictation waiting in the inbox (and any left unfinished), drafted or quarantined."""
+    settings = _settings(inbox, outbox, whisper_model, workers)
+    dictations, duplicates = claim_backlog(settings)
+    progress.backlog_started(jobs=len(dictations), audio_s=sum(expected_duration(d) for d in dictations))
+    outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
+    if not dictations:
+        return outcomes
+    # Load models once per process, before the first task needs them.
+    get_transcriber(TranscriberConfig.from_settings(settings))
+    warm_up()
+    in_flight = settings.workers + 1  # bounded: decoded audio of a long backlog stays out of memory
+    pending = list(dictations)
+    running = [_submit_job(pending.pop(0), settings) for _ in range(min(in_flight, len(pending)))]
+    while running:
+        finished = next(iter(as_completed(running)))
+        running.remove(finished)
+        outcomes.append(_outcome_of(finished))
+        if pending:
+            running.append(_submit_job(pending.pop(0), settings))
+    return outcomes
+
+
+def _outcome_of(future) -> JobOutcome:
+    try:
+        return future.result()
+    except Exception as error:  # left in the work area; the next run resumes it
+        log.error("a job failed and will be resumed next run: %s", type(error).__name__)
+        return JobOutcome(job_id="?", status="failed", reason=type(error).__name__)
+
+
+@flow(name="process-dictation", log_prints=False)
+def process_dictation(
+    job_id: str,
+    outbox: str | None = None,
+    whisper_model: str | None = None,
+) -> JobOutcome:
+    """One claimed dictation (claimed by `dictee watch` or the caller), by job id."""
+    settings = _settings(None, outbox, whisper_model, None)
+    dictation = next((d for d in ingest.unfinished_claims(settings.work_dir) if d.job_id == job_id), None)
+    if dictation is None:
+        return JobOutcome(job_id=job_id, status="failed", reason="not_claimed")
+    decoded = decode_task(dictation, settings)
+    heard = transcribe_task(dictation, decoded, settings)
+    return draft_task(understand_task(heard), settings)

@@ -1,0 +1,97 @@
+"""One dictation through every stage, as plain functions (flows.py wraps each as a task)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from pipeline import audio
+from pipeline.draft import render_draft
+from pipeline.errors import BadInput
+from pipeline.extract import extract
+from pipeline.normalize import normalize_dictation
+from pipeline.outbox import publish_job, quarantine, staging_dir
+from pipeline.records import Dictation, Extraction, JobOutcome, NormalizedText, Timings, Transcript
+from pipeline.result import build_result
+from pipeline.settings import Settings
+from pipeline.transcribe import TranscriberConfig, get_transcriber
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """A dictation after speech recognition."""
+
+    dictation: Dictation
+    transcript: Transcript
+    timings: Timings
+
+
+@dataclass(frozen=True, slots=True)
+class Understood:
+    heard: Heard
+    normalized: NormalizedText
+    extraction: Extraction
+    timings: Timings
+
+
+def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
+    return audio.decode(dictation.path, min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s)
+
+
+def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Settings, *, decode_s: float = 0.0) -> Heard:
+    transcriber = get_transcriber(TranscriberConfig.from_settings(settings))
+    started = time.perf_counter()
+    transcript = transcriber.transcribe(samples)
+    timings = Timings(decode_s=decode_s, transcribe_s=time.perf_counter() - started)
+    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings)
+
+
+def understand_step(heard: Heard) -> Understood:
+    started = time.perf_counter()
+    normalized = normalize_dictation(heard.transcript.words)
+    normalized_at = time.perf_counter()
+    extraction = extract(normalized.text)
+    timings = replace(
+        heard.timings, normalize_s=normalized_at - started, extract_s=time.perf_counter() - normalized_at
+    )
+    return Understood(heard, normalized, extraction, timings)
+
+
+def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
+    dictation = understood.heard.dictation
+    started = time.perf_counter()
+    staging = staging_dir(settings.outbox, dictation.job_id)
+    render_draft(understood.extraction, settings, staging / "draft.docx")
+    timings = replace(understood.timings, draft_s=time.perf_counter() - started)
+    result = build_result(
+        dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
+        low_confidence=settings.low_confidence,
+    )
+    publish_job(dictation, staging, result, outbox=settings.outbox)
+    return JobOutcome(
+        job_id=dictation.job_id,
+        status="drafted",
+        duration_s=dictation.duration_s,
+        document_type=understood.extraction.document_type,
+        flags=len(result["flags"]),
+        timings=timings,
+    )
+
+
+def quarantine_step(dictation: Dictation, error: BadInput, settings: Settings) -> JobOutcome:
+    quarantine(dictation, error, outbox=settings.outbox)
+    return JobOutcome(job_id=dictation.job_id, status="quarantined", reason=error.code)
+
+
+def run_job(dictation: Dictation, settings: Settings) -> JobOutcome:
+    """All stages in sequence, without Prefect (used by `dictee watch` and tests)."""
+    try:
+        started = time.perf_counter()
+        samples = decode_step(dictation, settings)
+        heard = transcribe_step(dictation, samples, settings, decode_s=time.perf_counter() - started)
+        return draft_step(understand_step(heard), settings)
+    except BadInput as error:
+        return quarantine_step(dictation, error, settings)
+

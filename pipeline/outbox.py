@@ -1,0 +1,89 @@
+"""Publish a job's files atomically into outbox/<job_id>/, or quarantine it with a reason.
+
+A job folder appears complete or not at all: everything is written into a hidden staging
+folder and renamed into place, so a crash never leaves half a draft for the secretary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+from pipeline.errors import BadInput
+from pipeline.ingest import release_claim
+from pipeline.records import Dictation
+
+STATE_PENDING = "pending_review"
+QUARANTINE_README = "raison.txt"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+def staging_dir(outbox: Path, job_id: str) -> Path:
+    """Where a job's files are assembled before they appear in the outbox."""
+    path = outbox / ".work" / f"{job_id}.staging"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def publish_job(dictation: Dictation, staging: Path, result: dict, *, outbox: Path) -> Path:
+    """Move audio and result beside the draft already in `staging`, then rename it into place."""
+    write_json_atomic(staging / "result.json", result)
+    write_json_atomic(
+        staging / "state.json",
+        {"state": STATE_PENDING, "history": [{"state": STATE_PENDING, "at": now_iso(), "by": "pipeline"}]},
+    )
+    shutil.copyfile(dictation.path, staging / f"audio{dictation.path.suffix}")
+    target = outbox / dictation.job_id
+    if target.exists():  # an earlier run died between rename and cleanup: keep the finished one
+        shutil.rmtree(staging)
+    else:
+        os.replace(staging, target)
+    dictation.path.unlink(missing_ok=True)
+    release_claim(dictation)
+    return target
+
+
+def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path) -> Path:
+    """Keep the audio with a plain French and English reason; it is never retried."""
+    folder = outbox / "quarantine" / dictation.job_id
+    staging = outbox / ".work" / f"{dictation.job_id}.quarantine"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / QUARANTINE_README).write_text(
+        f"Fichier : {dictation.original_name}\n"
+        f"Refusé : {error.fr}\n\n"
+        f"File: {dictation.original_name}\n"
+        f"Rejected: {error.en}\n",
+        encoding="utf-8",
+    )
+    write_json_atomic(
+        staging / "error.json",
+        {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
+         "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
+    )
+    if dictation.path.exists():
+        shutil.copyfile(dictation.path, staging / f"audio{dictation.path.suffix}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if folder.exists():
+        shutil.rmtree(staging)
+    else:
+        os.replace(staging, folder)
+    dictation.path.unlink(missing_ok=True)
+    release_claim(dictation)
+    return folder

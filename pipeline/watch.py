@@ -1,0 +1,86 @@
+"""Long-running inbox watcher: watchdog events plus a periodic rescan (events can be missed
+on network shares), each stable file claimed once and handed to `process`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from pipeline import ingest
+from pipeline.records import Dictation
+from pipeline.settings import Settings
+
+log = logging.getLogger("dictee.watch")
+POLL_SECONDS = 0.5
+
+
+class InboxWatcher:
+    def __init__(self, settings: Settings, process: Callable[[Dictation], object]) -> None:
+        self.settings = settings
+        self.process = process
+        self._seen: set[Path] = set()
+        self._lock = threading.Lock()
+        self.stop_event = threading.Event()
+
+    def notice(self, path: Path) -> None:
+        with self._lock:
+            self._seen.add(path)
+
+    def _take_stable(self) -> list[Path]:
+        with self._lock:
+            stable = [p for p in self._seen if ingest.is_stable(p, window_s=self.settings.stable_seconds)]
+            self._seen.difference_update(stable)
+            self._seen = {p for p in self._seen if p.exists()}
+        return [p for p in stable if p.exists()]
+
+    def rescan(self) -> None:
+        for path in ingest.list_candidates(self.settings.inbox):
+            self.notice(path)
+
+    def run_once(self) -> int:
+        """Claim and process every stable file noticed so far; returns how many were processed."""
+        processed = 0
+        for path in self._take_stable():
+            if path.name.startswith(ingest.IGNORED_PREFIXES):
+                continue
+            dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir, outbox=self.settings.outbox)
+            if dictation is not None:
+                self.process(dictation)
+                processed += 1
+        return processed
+
+    def run(self, *, max_seconds: float | None = None) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:
+                if not event.is_directory:
+                    target = getattr(event, "dest_path", "") or event.src_path
+                    watcher.notice(Path(target))
+
+        self.settings.inbox.mkdir(parents=True, exist_ok=True)
+        for dictation in ingest.unfinished_claims(self.settings.work_dir):
+            self.process(dictation)  # resume what a previous run left
+        observer = Observer()
+        observer.schedule(Handler(), str(self.settings.inbox), recursive=False)
+        observer.start()
+        started = last_scan = time.monotonic()
+        self.rescan()
+        try:
+            while not self.stop_event.is_set():
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    break
+                if time.monotonic() - last_scan >= self.settings.rescan_seconds:
+                    self.rescan()
+                    last_scan = time.monotonic()
+                self.run_once()
+                self.stop_event.wait(POLL_SECONDS)
+        finally:
+            observer.stop()
+            observer.join()
