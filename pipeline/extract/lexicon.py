@@ -27,7 +27,6 @@ CIM10_NOISE = re.compile(r",?\s*(?:sans précision|SAI|non classée? ailleurs|NC
 class Entry:
     code: str
     label: str  # the lexicon's own spelling
-    is_inn: bool  # lower-case in edsnlp's drug list: an INN, not a brand
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,26 +88,18 @@ def drug_lexicon() -> Lexicon:
         for name in atc_names[code]:
             key = _key(name)
             if _usable(key) and key not in entries:
-                entries[key] = Entry(code, name, is_inn=not name.isupper())
+                entries[key] = Entry(code, name)
     return Lexicon(entries)
 
 
 @functools.lru_cache(maxsize=1)
 def cim10_lexicon() -> Lexicon:
     entries: dict[str, Entry] = {}
-    with gzip.open(_resource("cim10.csv.gz").open("rb"), mode="rt", encoding="utf-8") as handle:
+    with _resource("cim10.csv.gz").open("rb") as raw, gzip.open(raw, mode="rt", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             for label in (row["long"], row["short"]):
                 key = _key(CIM10_NOISE.sub("", label))
                 if _usable(key) and key not in entries:
-                    entries[key] = Entry(row["code"], label, is_inn=False)
+                    entries[key] = Entry(row["code"], label)
     return Lexicon(entries)
 
-
-def inn_for(code: str) -> str | None:
-    """A plain INN listed for this ATC code (to name a drug dictated by its brand)."""
-    atc_names = json.loads(_resource("drugs.json").read_text(encoding="utf-8"))
-    for name in atc_names.get(code, ()):
-        if not name.isupper() and " " not in name:
-            return name
-    return None

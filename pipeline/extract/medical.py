@@ -12,7 +12,7 @@ import os
 import re
 
 from pipeline.extract import patterns as P
-from pipeline.extract.lexicon import Match, cim10_lexicon, drug_lexicon, fold, inn_for
+from pipeline.extract.lexicon import cim10_lexicon, drug_lexicon, fold
 from pipeline.records import Condition, Drug
 
 
@@ -50,7 +50,7 @@ def extract_drugs(text: str) -> tuple[Drug, ...]:
         frequency = P.FREQUENCY.search(details)
         duration = P.DURATION.search(details)
         spoken = text[match.start:match.end]
-        for name in _inn_names(spoken, match):
+        for name in inn_names(spoken):
             drugs.append(
                 Drug(
                     name=name,
@@ -63,13 +63,12 @@ def extract_drugs(text: str) -> tuple[Drug, ...]:
     return tuple(drugs)
 
 
-def _inn_names(spoken: str, match: Match) -> list[str]:
-    if not match.entry.is_inn and fold(spoken) != fold(match.entry.label):
-        return [inn_for(match.entry.code) or spoken.lower()]
-    if not match.entry.is_inn:
-        inn = inn_for(match.entry.code)
-        if inn and len(P.COMBINATION_SPLIT.split(spoken)) == 1:
-            return [spoken.lower()] if fold(inn) == fold(spoken) else [spoken.lower()]
+def inn_names(spoken: str) -> list[str]:
+    """INNs for a dictated drug. edsnlp's list does not say which names are brands, so known
+    brands map through a curated table; anything else is named as dictated."""
+    brand = P.BRAND_INN.get(fold(spoken))
+    if brand:
+        return list(brand)
     return [part.lower() for part in P.COMBINATION_SPLIT.split(spoken) if part.strip()]
 
 

@@ -130,3 +130,20 @@ LEXICON_STOPWORDS = frozenset(
 )
 # "amoxicilline acide clavulanique": one lexicon entry, two INNs for the secretary.
 COMBINATION_SPLIT = re.compile(r"\s+(?:et|\+)\s+|\s+(?=acide\s)", re.IGNORECASE)
+
+# Common French brands → INN(s), keyed by folded (lower-case, unaccented) brand name.
+BRAND_INN: dict[str, tuple[str, ...]] = {
+    "doliprane": ("paracétamol",), "dafalgan": ("paracétamol",), "efferalgan": ("paracétamol",),
+    "kardegic": ("acide acétylsalicylique",), "aspegic": ("acide acétylsalicylique",),
+    "levothyrox": ("lévothyroxine",), "l thyroxin": ("lévothyroxine",),
+    "augmentin": ("amoxicilline", "acide clavulanique"), "clamoxyl": ("amoxicilline",),
+    "amlor": ("amlodipine",), "glucophage": ("metformine",), "stagid": ("metformine",),
+    "tahor": ("atorvastatine",), "crestor": ("rosuvastatine",), "inexium": ("ésoméprazole",),
+    "mopral": ("oméprazole",), "spasfon": ("phloroglucinol",), "xarelto": ("rivaroxaban",),
+    "eliquis": ("apixaban",), "ventoline": ("salbutamol",), "seretide": ("salmétérol", "fluticasone"),
+    "kenzen": ("candésartan",), "coversyl": ("périndopril",), "triatec": ("ramipril",),
+    "lasilix": ("furosémide",), "previscan": ("fluindione",), "lovenox": ("énoxaparine",),
+    "solupred": ("prednisolone",), "cortancyl": ("prednisone",), "topalgic": ("tramadol",),
+    "ixprim": ("tramadol", "paracétamol"), "lamaline": ("paracétamol", "opium", "caféine"),
+    "seresta": ("oxazépam",), "xanax": ("alprazolam",), "stilnox": ("zolpidem",), "deroxat": ("paroxétine",),
+}

@@ -82,6 +82,8 @@ NUMERIC_CONTEXT_AFTER = frozenset(
     janvier février mars avril mai juin juillet août septembre octobre novembre décembre
     comprimés comprimé gélules gélule sachets sachet gouttes goutte ampoules ampoule bouffées""".split()
 )
+# Between two numbers of a pair ("12 sur 7", "de 10 à 12").
+NUMBER_PAIR_LINKS = frozenset({"sur", "à", "ou", "et"})
 MONTHS = (
     "janvier", "février", "mars", "avril", "mai", "juin",
     "juillet", "août", "septembre", "octobre", "novembre", "décembre",

@@ -161,10 +161,14 @@ def _parse_number(tokens: Sequence[Token]) -> int | None:
         return None
 
 
-def _wants_digits(value: int, previous: Token | None, following: Token | None) -> bool:
+def _wants_digits(value: int, written: Sequence[Token], following: Token | None) -> bool:
     if value >= 10:
         return True
+    previous = written[-1] if written else None
     if previous is not None and (previous.decimal or previous.text[0].isdigit()):
+        return True
+    # "12 sur 7", "de 10 à 12": the second number of a pair follows the first's form
+    if len(written) >= 2 and previous.lower in C.NUMBER_PAIR_LINKS and written[-2].text[0].isdigit():
         return True
     if following is None:
         return False
@@ -180,6 +184,10 @@ def words_to_numbers(tokens: list[Token]) -> list[Token]:
         if token.lower == "premier" and following_word in C.MONTHS:
             out.append(replace(token, text="1er"))
             index += 1
+            continue
+        if token.lower == "pour" and following_word == "cent":
+            out.extend(tokens[index:index + 2])  # "pour cent" is a unit, not a hundred
+            index += 2
             continue
         if not _is_number_word(token) or token.lower == "et":
             out.append(token)
@@ -198,7 +206,7 @@ def words_to_numbers(tokens: list[Token]) -> list[Token]:
             index += 1
             continue
         following = tokens[stop] if stop < len(tokens) else None
-        if _wants_digits(value, out[-1] if out else None, following):
+        if _wants_digits(value, out, following):
             out.append(Token(str(value), tokens[index].start, tokens[stop - 1].end))
         else:
             out.extend(tokens[index:stop])
@@ -303,11 +311,11 @@ def apply_corrections(tokens: list[Token]) -> tuple[list[Token], tuple[str, ...]
         replacement_end = after
         while replacement_end < len(tokens) and not tokens[replacement_end].mark:
             replacement_end += 1
-        count = replacement_end - after
         while out and out[-1].text == ",":
             out.pop()
-        replaced_words = [t for t in out[-count:]] if count else []
-        if count and len(out) >= count and not any(t.mark for t in replaced_words):
+        count = _corrected_length(out, tokens[after:replacement_end])
+        replaced_words = out[-count:] if count else []
+        if count and not any(t.mark for t in replaced_words):
             del out[-count:]
             notes.append(
                 "correction dictée : "
@@ -317,6 +325,20 @@ def apply_corrections(tokens: list[Token]) -> tuple[list[Token], tuple[str, ...]
             )
         index = after
     return out, tuple(notes)
+
+
+def _corrected_length(written: Sequence[Token], replacement: Sequence[Token]) -> int:
+    """How many words before "non pardon" the replacement stands for: a number (with its unit)
+    replaces the last number (with its unit); otherwise as many words as it has."""
+    sentence = 0
+    while sentence < len(written) and not written[-1 - sentence].mark:
+        sentence += 1
+    if replacement and replacement[0].text[0].isdigit():
+        for back in range(1, min(sentence, 2) + 1):
+            if written[-back].text[0].isdigit():
+                return back
+        return 0
+    return len(replacement) if len(replacement) <= sentence else 0
 
 
 # --- typography -------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""Spoken dictation → written French: commands, numbers, units, corrections, typography, timing."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.normalize import normalize_dictation, normalize_text
+from pipeline.records import Word
+
+
+def written(spoken: str) -> str:
+    return normalize_text(spoken).text
+
+
+@pytest.mark.parametrize(
+    ("spoken", "expected"),
+    [
+        ("il va bien virgule sans fièvre point", "Il va bien, sans fièvre."),
+        ("première ligne point à la ligne deuxième ligne", "Première ligne.\nDeuxième ligne"),
+        ("fin du bilan point nouveau paragraphe conclusion", "Fin du bilan.\n\nConclusion"),
+        ("motif deux points douleur", "Motif : douleur"),
+        ("a point virgule b", "A ; b"),
+        ("est-il essoufflé point d'interrogation", "Est-il essoufflé ?"),
+        ("traité ouvrez la parenthèse depuis mars fermez la parenthèse point", "Traité (depuis mars)."),
+        ("il dit ouvrez les guillemets j'ai mal fermez les guillemets", "Il dit « j'ai mal »"),
+        ("Cher confrère, virgule, je vous adresse", "Cher confrère, je vous adresse"),
+        ("Pas de dyspnée. Point. Je vous remercie", "Pas de dyspnée. Je vous remercie"),
+    ],
+)
+def test_spoken_punctuation_commands_become_marks(spoken, expected):
+    assert written(spoken) == expected
+
+
+@pytest.mark.parametrize(
+    ("spoken", "expected"),
+    [
+        ("une mise au point sur le traitement", "Une mise au point sur le traitement"),
+        ("deux points de suture", "Deux points de suture"),
+        ("un point douloureux", "Un point douloureux"),
+    ],
+)
+def test_command_words_in_ordinary_use_are_left_alone(spoken, expected):
+    assert written(spoken) == expected
+
+
+@pytest.mark.parametrize(
+    ("spoken", "expected"),
+    [
+        ("né le douze mars mille neuf cent cinquante-six", "Né le 12 mars 1956"),
+        ("le premier janvier deux mille vingt", "Le 1er janvier 2020"),
+        ("amlodipine cinq milligrammes", "Amlodipine 5 mg"),
+        ("lévothyroxine soixante-quinze microgrammes", "Lévothyroxine 75 µg"),
+        ("lobe de quarante-cinq millimètres", "Lobe de 45 mm"),
+        ("poids soixante-quatre kilos", "Poids 64 kg"),
+        ("saturation quatre-vingt-dix-huit pour cent", "Saturation 98 %"),
+        ("TSH deux virgule un", "TSH 2,1"),
+        ("deux fois par jour", "Deux fois par jour"),
+        ("pendant trois jours", "Pendant 3 jours"),
+        ("un diabète de type deux", "Un diabète de type deux"),
+    ],
+)
+def test_numbers_dates_and_units_are_written_as_digits_and_symbols(spoken, expected):
+    assert written(spoken) == expected
+
+
+@pytest.mark.parametrize(
+    ("spoken", "expected"),
+    [
+        ("tension treize huit", "Tension 13/8"),
+        ("tension artérielle 12 7", "Tension artérielle 12/7"),
+        ("TA douze sur sept", "TA 12/7"),
+    ],
+)
+def test_blood_pressure_is_written_with_a_slash(spoken, expected):
+    assert written(spoken) == expected
+
+
+def test_spoken_correction_replaces_the_corrected_words_and_is_reported():
+    result = normalize_text("amlodipine cinq milligrammes non pardon dix milligrammes par jour")
+    assert result.text == "Amlodipine 10 mg par jour"
+    assert result.corrections and "5 mg" in result.corrections[0]
+
+
+def test_delete_last_sentence_removes_it():
+    assert written("Pas de fièvre. Toux sèche. effacez la dernière phrase. Bon état") == "Pas de fièvre. Bon état"
+
+
+def test_each_written_span_maps_back_to_the_audio_that_said_it():
+    words = [
+        Word(0.0, 0.5, " Tension", 0.9),
+        Word(0.5, 0.9, " treize", 0.9),
+        Word(0.9, 1.2, " huit", 0.9),
+        Word(1.2, 1.6, " point", 0.9),
+        Word(1.6, 2.0, " Bien", 0.9),
+    ]
+    result = normalize_dictation(words)
+    assert result.text == "Tension 13/8. Bien"
+    by_text = {result.text[s.start:s.end]: (s.audio_start, s.audio_end) for s in result.spans}
+    assert by_text["13/8"] == (0.5, 1.2)
+    assert by_text["Bien"] == (1.6, 2.0)
+
+
+def test_whisper_word_pieces_are_glued_back_together():
+    words = [Word(0.0, 0.3, " L", 0.5), Word(0.3, 0.8, "'accident", 0.9), Word(0.8, 1.0, " a", 0.9)]
+    assert normalize_dictation(words).text == "L'accident a"
