@@ -39,6 +39,48 @@ def check_extension(path: Path) -> None:
         )
 
 
+def wav_is_truncated(data: bytes) -> bool:
+    """The RIFF data chunk announces more bytes than the file holds."""
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk_id, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if chunk_id == b"data":
+            present = len(data) - offset - 8
+            return size != 0xFFFFFFFF and present < size * MIN_DECODED_SHARE
+        offset += 8 + size + (size & 1)
+    return True  # no data chunk at all
+
+
+def ogg_is_truncated(data: bytes) -> bool:
+    """A complete Ogg stream ends with a page flagged end-of-stream, whole."""
+    last = data.rfind(b"OggS")
+    if last < 0 or last + 27 > len(data):
+        return True
+    header_type, segments = data[last + 5], data[last + 26]
+    table = data[last + 27:last + 27 + segments]
+    page_end = last + 27 + segments + sum(table)
+    return not (header_type & 0x04) or len(table) < segments or page_end > len(data)
+
+
+STRUCTURE_CHECKS = {".wav": (b"RIFF", wav_is_truncated), ".ogg": (b"OggS", ogg_is_truncated),
+                    ".opus": (b"OggS", ogg_is_truncated), ".oga": (b"OggS", ogg_is_truncated)}
+
+
+def check_structure(path: Path) -> None:
+    """Catch cut files that decoders would read as merely shorter recordings."""
+    check = STRUCTURE_CHECKS.get(path.suffix.lower())
+    if check is None:
+        return
+    magic, is_truncated = check
+    data = path.read_bytes()
+    if data.startswith(magic) and is_truncated(data):
+        raise BadInput(
+            "truncated",
+            "Fichier audio incomplet (copie interrompue ?) : redéposez l'enregistrement complet.",
+            "Incomplete audio file (interrupted copy?): drop the complete recording again.",
+        )
+
+
 def container_duration(path: Path) -> float | None:
     import av
 
@@ -72,6 +114,7 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.nd
     if path.stat().st_size == 0:
         raise BadInput("empty_file", "Le fichier est vide.", "The file is empty.")
     declared = container_duration(path)
+    check_structure(path)
     if declared is not None and declared > max_duration_s:
         raise BadInput(
             "too_long",

@@ -1,0 +1,84 @@
+"""Letters render for every document type; patient text is escaped; templates are sandboxed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+from docx import Document
+from docxtpl import DocxTemplate
+
+from pipeline.draft import draft_context, render_draft
+from pipeline.errors import TemplateError
+from pipeline.records import DOCUMENT_TYPES, Extraction, Patient, Recipient
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def extraction(**changes) -> Extraction:
+    base = dict(
+        document_type="lettre_confrere",
+        patient=Patient(sex="M", first_name="Jean", last_name="Dupont", birth_date="1956-03-12"),
+        recipient=Recipient(title="Dr", last_name="Martin", specialty="cardiologue", city="Lyon"),
+        drugs=(), conditions=(), body="Cher confrère,\nJe vous adresse ce patient.",
+    )
+    return Extraction(**{**base, **changes})
+
+
+def text_of(path) -> str:
+    return "\n".join(p.text for p in Document(str(path)).paragraphs)
+
+
+@pytest.mark.parametrize("document_type", DOCUMENT_TYPES + (None,))
+def test_every_document_type_has_a_template_that_renders(settings, tmp_path, document_type):
+    target = render_draft(extraction(document_type=document_type), settings, tmp_path / "d.docx", today=TODAY)
+    text = text_of(target)
+    assert "Monsieur Jean DUPONT, né le 12/03/1956" in text
+    assert "Je vous adresse ce patient." in text
+    assert settings.practitioner_rpps in text and "23 novembre 2026" in text
+
+
+def test_letters_carry_the_recipient_block(settings, tmp_path):
+    text = text_of(render_draft(extraction(), settings, tmp_path / "d.docx", today=TODAY))
+    assert "Docteur Martin" in text and "cardiologue — Lyon" in text
+
+
+def test_markup_in_patient_data_comes_out_byte_exact(settings, tmp_path):
+    hostile = 'Dupont & Fils <b>{{ 7*7 }}</b> {% if 1 %}x{% endif %} "quote"'
+    body = "Résultat < 5 & > 2 {{ config }}"
+    target = render_draft(
+        extraction(patient=Patient(sex="M", first_name="Jean", last_name=hostile), body=body),
+        settings, tmp_path / "d.docx", today=TODAY,
+    )
+    text = text_of(target)
+    assert hostile.upper() in text
+    assert body in text
+    assert "49" not in text
+
+
+def test_template_injection_in_an_edited_template_is_blocked(settings, tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.letter_templates, templates)
+    document = Document(str(templates / "certificat.docx"))
+    document.add_paragraph("{{ patient_line.__class__.__mro__[1].__subclasses__() }}")
+    document.save(str(templates / "certificat.docx"))
+    with pytest.raises(TemplateError):
+        render_draft(extraction(document_type="certificat"), settings.model_copy(update={"letter_templates": templates}), tmp_path / "d.docx")
+
+
+def test_an_unknown_template_variable_fails_loudly(settings, tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(settings.letter_templates, templates)
+    document = Document(str(templates / "autre.docx"))
+    document.add_paragraph("{{ no_such_variable }}")
+    document.save(str(templates / "autre.docx"))
+    with pytest.raises(TemplateError):
+        render_draft(extraction(document_type="autre"), settings.model_copy(update={"letter_templates": templates}), tmp_path / "d.docx")
+
+
+def test_templates_use_only_variables_the_context_provides(settings):
+    provided = set(draft_context(extraction(), settings, today=TODAY))
+    for document_type in DOCUMENT_TYPES:
+        used = DocxTemplate(str(settings.letter_templates / f"{document_type}.docx")).get_undeclared_template_variables()
+        assert used <= provided, document_type

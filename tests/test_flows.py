@@ -1,0 +1,110 @@
+"""Prefect flows with a real (temporary) Prefect database and a fake recognizer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import progress
+from tests.conftest import write_tone
+
+DUMMY_NAME = "Dupont"  # dictated by the fake transcriber and present in a file name
+
+
+@pytest.fixture(scope="module")
+def prefect_db(tmp_path_factory):
+    import os
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_DATABASE_CONNECTION_URL.value()
+
+
+@pytest.fixture
+def flow_env(settings, fake_transcriber, monkeypatch, prefect_db):
+    monkeypatch.setattr("pipeline.flows.get_transcriber", lambda config: fake_transcriber)
+    monkeypatch.setenv("DICTEE_LETTER_TEMPLATES", str(settings.letter_templates))
+    monkeypatch.setenv("DICTEE_STABLE_SECONDS", "0")
+    return settings
+
+
+class Recorder:
+    def __init__(self):
+        self.jobs = None
+        self.outcomes = []
+
+    def started(self, *, jobs, audio_s):
+        self.jobs = jobs
+
+    def finished(self, outcome):
+        self.outcomes.append(outcome)
+
+
+def test_backlog_drafts_good_files_quarantines_bad_ones_and_absorbs_duplicates(flow_env, prefect_db):
+    from pipeline.flows import process_backlog
+
+    settings = flow_env
+    for index in range(3):
+        write_tone(settings.inbox / f"{DUMMY_NAME} {index}.wav", seconds=1.0 + index)
+    shutil.copyfile(settings.inbox / f"{DUMMY_NAME} 0.wav", settings.inbox / "again.wav")
+    (settings.inbox / "broken.wav").write_bytes(b"not audio at all" * 10)
+
+    recorder = Recorder()
+    with progress.listening(recorder):
+        outcomes = process_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox))
+
+    statuses = sorted(outcome.status for outcome in outcomes)
+    assert statuses == ["drafted", "drafted", "drafted", "duplicate", "quarantined"]
+    assert recorder.jobs == 4 and len(recorder.outcomes) == 4
+    assert list(settings.inbox.iterdir()) == []
+    drafted = [o.job_id for o in outcomes if o.status == "drafted"]
+    assert all((settings.outbox / job_id / "draft.docx").is_file() for job_id in drafted)
+    assert not any(p for p in settings.work_dir.iterdir())
+
+    # Nothing the patient said, nor the file names, reached Prefect's database.
+    database = Path(prefect_db.split("///", 1)[1])
+    for path in database.parent.glob(database.name + "*"):
+        content = path.read_bytes()
+        assert DUMMY_NAME.encode() not in content, path.name
+        assert "amlodipine".encode() not in content, path.name
+
+
+def test_a_second_run_on_the_same_audio_does_nothing(flow_env):
+    from pipeline.flows import process_backlog
+
+    settings = flow_env
+    write_tone(settings.inbox / "a.wav", seconds=1.0)
+    first = process_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox))
+    write_tone(settings.inbox / "a copy.wav", seconds=1.0)
+    second = process_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox))
+    assert [o.status for o in first] == ["drafted"] and [o.status for o in second] == ["duplicate"]
+
+
+def test_a_claim_left_by_a_crash_is_resumed(flow_env):
+    from pipeline import ingest
+    from pipeline.flows import process_backlog
+
+    settings = flow_env
+    source = write_tone(settings.inbox / "b.wav", seconds=1.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    # …the process dies here; the next run finds the claim
+    outcomes = process_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox))
+    assert [(o.job_id, o.status) for o in outcomes] == [(dictation.job_id, "drafted")]
+
+
+def test_process_dictation_takes_a_claimed_job_by_id(flow_env):
+    from pipeline import ingest
+    from pipeline.flows import process_dictation
+
+    settings = flow_env
+    source = write_tone(settings.inbox / "c.wav", seconds=1.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    outcome = process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox))
+    assert outcome.status == "drafted"
+    assert process_dictation(job_id="0" * 16, outbox=str(settings.outbox)).reason == "not_claimed"

@@ -1,0 +1,65 @@
+"""Claiming inbox files: once each, by content, by atomic rename, resumable."""
+
+from __future__ import annotations
+
+from pipeline import ingest
+
+
+def test_claim_moves_the_file_under_its_content_id_with_no_name_left(settings):
+    source = settings.inbox / "Dupont Jean 12-03.wav"
+    source.write_bytes(b"RIFF-audio-bytes")
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    assert not source.exists()
+    assert dictation.path == settings.work_dir / f"{dictation.job_id}.wav"
+    assert "Dupont" not in str(dictation.path)
+    assert dictation.original_name == "Dupont Jean 12-03.wav"
+    assert dictation.job_id == ingest.file_sha256(dictation.path)[:16]
+
+
+def test_the_same_audio_dropped_again_after_drafting_is_not_processed_twice(settings):
+    first = settings.inbox / "a.wav"
+    first.write_bytes(b"same audio")
+    dictation = ingest.claim_dictation(first, work_dir=settings.work_dir, outbox=settings.outbox)
+    (settings.outbox / dictation.job_id).mkdir(parents=True)
+    (settings.outbox / dictation.job_id / "result.json").write_text("{}")
+    again = settings.inbox / "copy of a.wav"
+    again.write_bytes(b"same audio")
+    assert ingest.claim_dictation(again, work_dir=settings.work_dir, outbox=settings.outbox) is None
+    assert not again.exists()
+
+
+def test_a_redrop_while_the_first_is_in_progress_is_absorbed(settings):
+    for name in ("a.wav", "b.wav"):
+        (settings.inbox / name).write_bytes(b"same audio")
+    claims = [ingest.claim_dictation(settings.inbox / n, work_dir=settings.work_dir, outbox=settings.outbox) for n in ("a.wav", "b.wav")]
+    assert claims[0] is not None and claims[1] is None
+    assert list(settings.inbox.iterdir()) == []
+
+
+def test_files_still_being_written_are_not_stable(tmp_path):
+    path = tmp_path / "growing.wav"
+    path.write_bytes(b"x")
+    written_at = path.stat().st_mtime
+    assert not ingest.is_stable(path, window_s=2, now=written_at + 1)
+    assert ingest.is_stable(path, window_s=2, now=written_at + 3)
+
+
+def test_hidden_and_partial_files_are_not_candidates(settings):
+    for name in (".~lock.wav", "upload.wav.part", "dictee.wav", "x.tmp"):
+        (settings.inbox / name).write_bytes(b"x")
+    assert [p.name for p in ingest.list_candidates(settings.inbox)] == ["dictee.wav"]
+
+
+def test_unfinished_claims_are_found_again_after_a_crash(settings):
+    source = settings.inbox / "a.ogg"
+    source.write_bytes(b"audio")
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    [resumed] = ingest.unfinished_claims(settings.work_dir)
+    assert (resumed.job_id, resumed.path, resumed.original_name) == (dictation.job_id, dictation.path, "a.ogg")
+
+
+def test_hostile_names_yield_a_plain_suffix_only():
+    assert ingest.safe_suffix("../../etc/passwd") == ""
+    assert ingest.safe_suffix("a\x00.wav") == ".wav"
+    assert ingest.safe_suffix("CON.WAV") == ".wav"
+    assert ingest.safe_suffix("x.w/av") == ""

@@ -1,0 +1,73 @@
+"""One dictation through every stage (fake speech recognition, real everything else)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import jsonschema
+from docx import Document
+
+from pipeline import ingest
+from pipeline.job import run_job
+from tests.conftest import write_tone
+
+SCHEMA = json.loads((resources.files("pipeline") / "result.schema.json").read_text(encoding="utf-8"))
+
+
+def claim(settings, name="Dupont Jean.wav", seconds=2.0):
+    source = write_tone(settings.inbox / name, seconds=seconds)
+    return ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+
+
+def test_a_dictation_becomes_a_draft_with_a_valid_result(settings, fake_transcriber):
+    dictation = claim(settings)
+    outcome = run_job(dictation, settings)
+    folder = settings.outbox / dictation.job_id
+    assert outcome.status == "drafted" and outcome.document_type == "lettre_confrere"
+    assert sorted(p.name for p in folder.iterdir()) == ["audio.wav", "draft.docx", "result.json", "state.json"]
+    result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    jsonschema.validate(result, SCHEMA)
+    assert result["patient"]["last_name"] == "Dupont" and result["patient"]["birth_date"] == "1956-03-12"
+    assert result["drugs"][0]["name"] == "amlodipine"
+    assert result["transcript"]["text"].startswith("Courrier au docteur Martin")
+    assert json.loads((folder / "state.json").read_text())["state"] == "pending_review"
+    assert "Monsieur Jean DUPONT" in "\n".join(p.text for p in Document(str(folder / "draft.docx")).paragraphs)
+
+
+def test_nothing_is_left_in_the_work_area(settings, fake_transcriber):
+    run_job(claim(settings), settings)
+    assert list(settings.work_dir.iterdir()) == []
+
+
+def test_low_confidence_words_are_flagged_with_their_time(settings, fake_transcriber):
+    fake_transcriber.probability = 0.2
+    dictation = claim(settings)
+    run_job(dictation, settings)
+    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
+    low = [f for f in result["flags"] if f["kind"] == "low_confidence"]
+    assert low and low[1]["start"] == 0.4
+
+
+def test_bad_audio_goes_to_quarantine_with_a_reason_in_french_and_english(settings, fake_transcriber):
+    source = settings.inbox / "empty.wav"
+    source.write_bytes(b"")
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    outcome = run_job(dictation, settings)
+    folder = settings.quarantine_dir / dictation.job_id
+    assert (outcome.status, outcome.reason) == ("quarantined", "empty_file")
+    reason = (folder / "raison.txt").read_text(encoding="utf-8")
+    assert "Le fichier est vide." in reason and "The file is empty." in reason
+    assert fake_transcriber.calls == 0
+    assert not (settings.outbox / dictation.job_id).exists()
+
+
+def test_a_recording_with_no_speech_is_quarantined(settings, fake_transcriber, monkeypatch):
+    from pipeline.errors import NoSpeech
+
+    def hears_nothing(samples, *, initial_prompt=None):
+        raise NoSpeech("no_speech", "Aucune parole.", "No speech.")
+
+    monkeypatch.setattr(fake_transcriber, "transcribe", hears_nothing)
+    outcome = run_job(claim(settings), settings)
+    assert (outcome.status, outcome.reason) == ("quarantined", "no_speech")
