@@ -131,15 +131,18 @@ def watch(
     """Surveille la boîte de réception / watch the inbox and process each new stable file."""
     settings = _settings(inbox=inbox, outbox=outbox)
     _configure_logging(settings)
-    from pipeline.flows import process_dictation
-    from pipeline.watch import InboxWatcher
+    from pipeline.job import run_job
+    from pipeline.watch import InboxWatcher, stop_on_signals
 
     def process(dictation) -> None:
-        outcome = process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox))
-        console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}")
+        outcome = run_job(dictation, settings)
+        console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
 
+    watcher = InboxWatcher(settings, process)
+    stop_on_signals(watcher.stop_event)
     console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
-    InboxWatcher(settings, process).run(max_seconds=max_seconds)
+    watcher.run(max_seconds=max_seconds)
+    console.print("Arrêt / stopped")
 
 
 @app.command()

@@ -35,18 +35,21 @@ def job_id_for(sha256: str) -> str:
     return sha256[:JOB_ID_LENGTH]
 
 
+def is_candidate(path: Path) -> bool:
+    """A regular file that may be a dictation: not hidden, not a partial download, not a link."""
+    return (
+        not path.name.startswith(IGNORED_PREFIXES)
+        and not path.name.lower().endswith(IGNORED_SUFFIXES)
+        and path.is_file()
+        and not path.is_symlink()
+    )
+
+
 def list_candidates(inbox: Path) -> list[Path]:
-    """Regular files waiting in the inbox, oldest first; hidden and partial downloads skipped."""
+    """Files waiting in the inbox, oldest first."""
     if not inbox.is_dir():
         return []
-    files = [
-        entry
-        for entry in inbox.iterdir()
-        if entry.is_file()
-        and not entry.is_symlink()
-        and not entry.name.startswith(IGNORED_PREFIXES)
-        and not entry.name.lower().endswith(IGNORED_SUFFIXES)
-    ]
+    files = [entry for entry in inbox.iterdir() if is_candidate(entry)]
     return sorted(files, key=lambda entry: (entry.stat().st_mtime, entry.name))
 
 

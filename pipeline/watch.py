@@ -4,6 +4,7 @@ on network shares), each stable file claimed once and handed to `process`."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,19 @@ from pipeline.settings import Settings
 
 log = logging.getLogger("dictee.watch")
 POLL_SECONDS = 0.5
+
+
+def stop_on_signals(stop_event: threading.Event) -> None:
+    """First SIGTERM/SIGINT: finish the dictation in hand, then stop. Second: stop now
+    (the unfinished claim stays in the work area and is resumed at the next start)."""
+
+    def handle(signum, frame) -> None:
+        if stop_event.is_set():
+            raise KeyboardInterrupt
+        stop_event.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 class InboxWatcher:
@@ -44,7 +58,9 @@ class InboxWatcher:
         """Claim and process every stable file noticed so far; returns how many were processed."""
         processed = 0
         for path in self._take_stable():
-            if path.name.startswith(ingest.IGNORED_PREFIXES):
+            if self.stop_event.is_set():
+                break
+            if not ingest.is_candidate(path):
                 continue
             dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir, outbox=self.settings.outbox)
             if dictation is not None:

@@ -1,0 +1,114 @@
+"""End to end with the real parts: bundled Whisper base, real French NLP, real Prefect, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import resources
+
+import jsonschema
+import pytest
+from docx import Document
+
+from pipeline.evaluation import corpus_wer
+from tests.conftest import FLEURS, REPO, require
+
+pytestmark = pytest.mark.slow
+SCHEMA = json.loads((resources.files("pipeline") / "result.schema.json").read_text(encoding="utf-8"))
+# Measured 0.29 for Whisper base on these clips; a regression past this bound fails the suite.
+MAX_FLEURS_WER = 0.40
+
+
+def environment(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DICTEE_")}
+    env.update(
+        DICTEE_MODELS_DIR=str(REPO / "models"),
+        DICTEE_LETTER_TEMPLATES=str(REPO / "letter_templates"),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+    )
+    return env
+
+
+def copy_clips(inbox, count=10):
+    inbox.mkdir(parents=True, exist_ok=True)
+    clips = sorted(require(FLEURS).glob("*.ogg"))[:count]
+    for clip in clips:
+        shutil.copyfile(clip, inbox / clip.name)
+        os.utime(inbox / clip.name, (time.time() - 60, time.time() - 60))
+    return clips
+
+
+def test_batch_drafts_a_letter_for_each_real_french_clip(tmp_path):
+    clips = copy_clips(tmp_path / "inbox")
+    done = subprocess.run(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "batch", "inbox", "--outbox", "outbox"],
+        cwd=tmp_path, env=environment(tmp_path), capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert "10 rédigé(s) / drafted" in done.stdout.replace("\n", " ").replace("  ", " ") or "10 rédigé" in done.stdout
+
+    results = {}
+    for folder in (tmp_path / "outbox").iterdir():
+        if folder.name.startswith(".") or folder.name == "quarantine":
+            continue
+        result = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        jsonschema.validate(result, SCHEMA)
+        assert result["transcript"]["text"].strip()
+        assert result["transcript"]["words"] and all(
+            w["start"] <= w["end"] and 0 <= w["probability"] <= 1 for w in result["transcript"]["words"]
+        )
+        assert Document(str(folder / "draft.docx")).paragraphs
+        results[result["source"]["file"]] = result
+    assert sorted(results) == sorted(clip.name for clip in clips)
+    assert list((tmp_path / "inbox").iterdir()) == []
+
+    pairs = [(clip.with_suffix(".txt").read_text(encoding="utf-8"), results[clip.name]["transcript"]["raw"]) for clip in clips]
+    assert corpus_wer(pairs) <= MAX_FLEURS_WER
+
+
+def test_watch_picks_up_a_dropped_file_once(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "watch", "inbox", "--outbox", "outbox",
+         "--max-seconds", "240"],
+        cwd=tmp_path, env={**environment(tmp_path), "DICTEE_STABLE_SECONDS": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(3)
+        clip = sorted(require(FLEURS).glob("*.ogg"))[0]
+        shutil.copyfile(clip, tmp_path / "inbox" / "dictée du matin.ogg")
+        deadline = time.time() + 200
+        drafted = []
+        while time.time() < deadline and not drafted:
+            drafted = [p for p in (tmp_path / "outbox").glob("*/result.json")]
+            time.sleep(1)
+        assert drafted, "no draft appeared"
+        shutil.copyfile(clip, tmp_path / "inbox" / "same again.ogg")  # re-drop: absorbed, not redrafted
+        time.sleep(5)
+        assert len(list((tmp_path / "outbox").glob("*/result.json"))) == 1
+        assert not (tmp_path / "inbox" / "same again.ogg").exists()
+    finally:
+        process.terminate()  # SIGTERM: graceful stop
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
+
+
+def test_real_transcriber_keeps_words_in_time_order():
+    from pipeline import audio
+    from pipeline.settings import Settings
+    from pipeline.transcribe import Transcriber, TranscriberConfig
+
+    clip = sorted(require(FLEURS).glob("*.ogg"))[1]
+    samples = audio.decode(clip, min_duration_s=0.5, max_duration_s=60)
+    transcriber = Transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
+    transcript = transcriber.transcribe(samples)
+    starts = [w.start for w in transcript.words]
+    assert starts == sorted(starts) and transcript.language == "fr"
+    assert abs(transcript.duration_s - len(samples) / 16_000) < 0.1
