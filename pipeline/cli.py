@@ -131,7 +131,7 @@ def watch(
     """Surveille la boîte de réception / watch the inbox and process each new stable file."""
     settings = _settings(inbox=inbox, outbox=outbox)
     _configure_logging(settings)
-    from pipeline.job import run_job
+    from pipeline.job import load_models, run_job
     from pipeline.watch import InboxWatcher, stop_on_signals
 
     def process(dictation) -> None:
@@ -140,6 +140,8 @@ def watch(
 
     watcher = InboxWatcher(settings, process)
     stop_on_signals(watcher.stop_event)
+    with console.status("Chargement des modèles / loading models…"):
+        load_models(settings)
     console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
     watcher.run(max_seconds=max_seconds)
     console.print("Arrêt / stopped")

@@ -24,10 +24,8 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import audio, ingest, job, progress  # noqa: E402
 from pipeline.errors import BadInput, TransientError  # noqa: E402
-from pipeline.extract import warm_up  # noqa: E402
 from pipeline.records import Dictation, JobOutcome  # noqa: E402
 from pipeline.settings import Settings, load_settings  # noqa: E402
-from pipeline.transcribe import TranscriberConfig, get_transcriber  # noqa: E402
 
 log = logging.getLogger("dictee.flows")
 STAGES_PER_JOB = 4
@@ -124,9 +122,7 @@ def process_backlog(
     outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
     if not dictations:
         return outcomes
-    # Load models once per process, before the first task needs them.
-    get_transcriber(TranscriberConfig.from_settings(settings))
-    warm_up()
+    job.load_models(settings)  # once per process, before the first task needs them
     in_flight = settings.workers + 1  # bounded: decoded audio of a long backlog stays out of memory
     pending = list(dictations)
     running = [_submit_job(pending.pop(0), settings) for _ in range(min(in_flight, len(pending)))]

@@ -45,6 +45,7 @@ class Transcript:
     language_probability: float
     words: tuple[Word, ...]
     duration_s: float
+    elapsed_s: float = 0.0  # recognition time, excluding any wait for the model
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,10 +72,12 @@ class Transcriber:
 
     def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None) -> Transcript:
         with self._lock:
+            started = time.perf_counter()
             segments, info = self._model.transcribe(
                 audio, initial_prompt=initial_prompt, **transcribe_options(self.config)
             )
             segments = list(segments)
+            elapsed = time.perf_counter() - started
         words = tuple(
             Word(
                 start=round(float(word.start), 2),
@@ -98,6 +101,7 @@ class Transcriber:
             language_probability=round(float(info.language_probability), 3),
             words=words,
             duration_s=round(float(info.duration), 2),
+            elapsed_s=elapsed,
         )
 
 

@@ -28,7 +28,6 @@ def prefect_db(tmp_path_factory):
 
 @pytest.fixture
 def flow_env(settings, fake_transcriber, monkeypatch, prefect_db):
-    monkeypatch.setattr("pipeline.flows.get_transcriber", lambda config: fake_transcriber)
     monkeypatch.setenv("DICTEE_LETTER_TEMPLATES", str(settings.letter_templates))
     monkeypatch.setenv("DICTEE_STABLE_SECONDS", "0")
     return settings

@@ -1,0 +1,173 @@
+"""Dictée end to end vs bare faster-whisper, same audio, same model, same decoding options, one run.
+
+    python benchmarks/bench_pipeline.py [AUDIO_DIR] [--repeat N]
+
+Each mode runs in its own process, so peak memory is per mode. One-time costs (model load,
+NLP lexicons, Prefect's ephemeral server) are measured and reported apart; the ratio compares
+the steady-state wall time of processing the files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_AUDIO = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
+AUDIO_SUFFIXES = {".ogg", ".wav", ".mp3", ".m4a", ".flac", ".opus"}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def run_bare(folder: Path) -> dict:
+    """Plain faster-whisper: decode + transcribe each file, nothing else."""
+    from faster_whisper import WhisperModel
+    from faster_whisper.audio import decode_audio
+
+    from pipeline.settings import Settings
+    from pipeline.transcribe import TranscriberConfig, transcribe_options
+
+    config = TranscriberConfig.from_settings(Settings(models_dir=REPO / "models"))
+    started = time.perf_counter()
+    model = WhisperModel(config.model_dir, device="cpu", compute_type=config.compute_type, cpu_threads=config.cpu_threads)
+    load_s = time.perf_counter() - started
+    audio_s = 0.0
+    started = time.perf_counter()
+    for path in audio_files(folder):
+        samples = decode_audio(str(path), sampling_rate=16_000)
+        segments, info = model.transcribe(samples, **transcribe_options(config))
+        list(segments)
+        audio_s += info.duration
+    return {"mode": "bare faster-whisper", "load_s": load_s, "wall_s": time.perf_counter() - started,
+            "audio_s": audio_s, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_pipeline(folder: Path) -> dict:
+    """Dictée's Prefect backlog flow on a copy of the files: claim → … → draft.docx + result.json."""
+    work = Path(tempfile.mkdtemp(prefix="dictee-bench-"))
+    os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
+    os.environ["DICTEE_MODELS_DIR"] = str(REPO / "models")
+    os.environ["DICTEE_LETTER_TEMPLATES"] = str(REPO / "letter_templates")
+    os.environ["DICTEE_STABLE_SECONDS"] = "0"
+    from pipeline.flows import process_backlog
+    from pipeline.job import load_models
+    from pipeline.settings import load_settings
+
+    inbox, outbox = work / "inbox", work / "outbox"
+    inbox.mkdir()
+    one_time = {}
+    started = time.perf_counter()
+    load_models(load_settings())
+    one_time["model_and_nlp_load_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    process_backlog(inbox=str(inbox), outbox=str(outbox))  # empty inbox: starts Prefect's server
+    one_time["prefect_start_s"] = time.perf_counter() - started
+
+    for path in audio_files(folder):
+        shutil.copyfile(path, inbox / path.name)
+    started = time.perf_counter()
+    outcomes = process_backlog(inbox=str(inbox), outbox=str(outbox))
+    wall_s = time.perf_counter() - started
+    stages: dict[str, float] = {}
+    for outcome in outcomes:
+        for stage, seconds in asdict(outcome.timings).items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
+    drafted = sum(outcome.status == "drafted" for outcome in outcomes)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"mode": "Dictée pipeline (Prefect)", "load_s": sum(one_time.values()), "one_time": one_time,
+            "wall_s": wall_s, "audio_s": sum(o.duration_s for o in outcomes), "drafted": drafted,
+            "files": len(outcomes), "stages": stages, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_plain(folder: Path) -> dict:
+    """The same stages called in sequence without Prefect: isolates orchestration overhead."""
+    work = Path(tempfile.mkdtemp(prefix="dictee-bench-"))
+    from pipeline import ingest
+    from pipeline.job import load_models, run_job
+    from pipeline.settings import Settings
+
+    settings = Settings(inbox=work / "inbox", outbox=work / "outbox", models_dir=REPO / "models",
+                        letter_templates=REPO / "letter_templates", stable_seconds=0)
+    settings.inbox.mkdir()
+    started = time.perf_counter()
+    load_models(settings)
+    load_s = time.perf_counter() - started
+    for path in audio_files(folder):
+        shutil.copyfile(path, settings.inbox / path.name)
+    started = time.perf_counter()
+    outcomes = [
+        run_job(ingest.claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox), settings)
+        for path in ingest.list_candidates(settings.inbox)
+    ]
+    wall_s = time.perf_counter() - started
+    shutil.rmtree(work, ignore_errors=True)
+    return {"mode": "Dictée stages, no Prefect", "load_s": load_s, "wall_s": wall_s,
+            "audio_s": sum(o.duration_s for o in outcomes), "peak_rss_mb": peak_rss_mb()}
+
+
+def in_subprocess(mode: str, folder: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--mode", mode, str(folder)],
+        capture_output=True, text=True, cwd=REPO, timeout=3600,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(bare: list[dict], plain: list[dict], pipeline: list[dict]) -> None:
+    def best(runs: list[dict]) -> dict:
+        return min(runs, key=lambda run: run["wall_s"])
+
+    b, s, p = best(bare), best(plain), best(pipeline)
+    print(f"\nAudio: {b['audio_s']:.1f} s in {p['files']} files; runs per mode: {len(bare)} (best kept)\n")
+    print(f"{'mode':32} {'wall s':>8} {'RTF':>7} {'x realtime':>10} {'one-time s':>10} {'peak MB':>8}")
+    for run in (b, s, p):
+        rtf = run["wall_s"] / run["audio_s"]
+        print(f"{run['mode']:32} {run['wall_s']:8.2f} {rtf:7.3f} {1 / rtf:10.1f} {run['load_s']:10.2f} {run['peak_rss_mb']:8.0f}")
+    print(f"\nRatio pipeline / bare (steady state): {p['wall_s'] / b['wall_s']:.3f}  (target ≤ 1.10)")
+    print(f"Ratio stages without Prefect / bare: {s['wall_s'] / b['wall_s']:.3f}")
+    print(f"Drafted: {p['drafted']}/{p['files']}")
+    print("One-time costs of the pipeline: " + ", ".join(f"{k} {v:.2f}" for k, v in p["one_time"].items()))
+    print("Per-stage time summed over files (s): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stages"].items()))
+
+
+RUNNERS = {"bare": run_bare, "plain": run_plain, "pipeline": run_pipeline}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("audio_dir", nargs="?", type=Path, default=DEFAULT_AUDIO)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--mode", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.audio_dir.is_dir() or not audio_files(args.audio_dir):
+        raise SystemExit(f"no audio files in {args.audio_dir}")
+    if args.mode:
+        sys.path.insert(0, str(REPO))
+        print(json.dumps(RUNNERS[args.mode](args.audio_dir)))
+        return
+    runs: dict[str, list[dict]] = {mode: [] for mode in RUNNERS}
+    for _ in range(args.repeat):  # alternate so drift on the machine hits every mode alike
+        for mode in runs:
+            runs[mode].append(in_subprocess(mode, args.audio_dir))
+    report(runs["bare"], runs["plain"], runs["pipeline"])
+
+
+if __name__ == "__main__":
+    main()
