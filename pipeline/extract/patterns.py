@@ -6,9 +6,11 @@ import re
 
 UPPER = "A-ZÀ-ÖØ-Þ"
 # A capitalised name word: Dupont, Jean-Pierre, N'Diaye, DUBOIS, O'Neil.
-NAME_WORD = rf"[{UPPER}](?:[\w]*(?:['’-][{UPPER}\w][\w]*)*)"
+# Two letters at least ("X." is an initial), or an elided capital: N'Diaye, O'Neil.
+NAME_WORD = rf"[{UPPER}](?:\w+|(?=['’][{UPPER}]))(?:['’-][{UPPER}\w]\w*)*"
 NAME_PARTICLE = r"(?:de\s+la|de\s+l'|de|du|des|van|von|ben|bin|el|al|da|di|dos|del|le|la)"
-FULL_NAME = rf"{NAME_WORD}(?:(?:\s+{NAME_PARTICLE})?\s+{NAME_WORD}|\s+d['’]{NAME_WORD})*"
+# Names never run across a line break.
+FULL_NAME = rf"{NAME_WORD}(?:(?:[ \t]+{NAME_PARTICLE})?[ \t]+{NAME_WORD}|[ \t]+d['’]{NAME_WORD})*"
 # Capitalised words that begin a surname rather than being a first name: "Madame Le Goff".
 SURNAME_PARTICLES = frozenset({"le", "la", "de", "du", "des", "van", "von", "ben", "el", "al", "da", "di", "d'"})
 
@@ -37,10 +39,10 @@ MONTHS = {
     "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
 }
 DATE_WORDS = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month_name>" + "|".join(MONTHS) + r")\s+(?P<year>\d{4})"
-DATE_NUMERIC = r"(?P<nday>\d{1,2})\s*[/.-]\s*(?P<nmonth>\d{1,2})\s*[/.-]\s*(?P<nyear>\d{4})"
+DATE_NUMERIC = r"(?P<nday>\d{1,2})\s*[/.|-]\s*(?P<nmonth>\d{1,2})\s*[/.|-]\s*(?P<nyear>\d{4})"
 DATE = rf"(?:{DATE_WORDS}|{DATE_NUMERIC})"
 BIRTH_DATE = re.compile(
-    rf"(?:\bnée?\s+le|\bdate\s+de\s+naissance\s*:?|\bDDN\s*:?|\bnée?\s+du)\s*(?:le\s+)?{DATE}", re.IGNORECASE
+    rf"(?:\bnée?\s+le|\bdate\s+de\s+nais(?:sance|s?\.?)?\s*:?|\bDDN\s*:?|\bnée?\s+du)\s*(?:le\s+)?{DATE}", re.IGNORECASE
 )
 NIR_CUE = re.compile(
     r"(?:sécurité\s+sociale|\bNIR\b|\bINS\b|numéro\s+de\s+sécu|\bsécu\b)\s*:?\s*(?:est\s+le\s+)?"
