@@ -8,7 +8,7 @@ from pipeline.extract import lexicon
 def test_matching_ignores_case_and_accents_and_prefers_the_longest_term():
     index = lexicon.Lexicon({"douleur": ("R52", "Douleur"), "douleur thoracique": ("R074", "Douleur thoracique")})
     [match] = index.find("Une DOULEUR thoracique aiguë")
-    assert (match.entry.code, match.start, match.end) == ("R074", 4, 23)
+    assert (match.entry.code, match.start, match.end) == ("R074", 4, 22)
 
 
 def test_an_index_is_built_once_then_read_from_the_cache(tmp_path, monkeypatch):
