@@ -63,8 +63,8 @@ def transcribe_task(dictation: Dictation, decoded, settings: Settings):
 
 
 @task(name="understand", **TASK_OPTIONS)
-def understand_task(heard):
-    return heard if isinstance(heard, JobOutcome) else job.understand_step(heard)
+def understand_task(heard, settings: Settings):
+    return heard if isinstance(heard, JobOutcome) else job.understand_step(heard, settings)
 
 
 @task(name="draft", retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, **TASK_OPTIONS)
@@ -78,7 +78,7 @@ def draft_task(understood, settings: Settings) -> JobOutcome:
 def _submit_job(dictation: Dictation, settings: Settings):
     decoded = decode_task.submit(dictation, settings)
     heard = transcribe_task.submit(dictation, decoded, settings)
-    understood = understand_task.submit(heard)
+    understood = understand_task.submit(heard, settings)
     return draft_task.submit(understood, settings)
 
 
@@ -156,4 +156,4 @@ def process_dictation(
         return JobOutcome(job_id=job_id, status="failed", reason="not_claimed")
     decoded = decode_task(dictation, settings)
     heard = transcribe_task(dictation, decoded, settings)
-    return draft_task(understand_task(heard), settings)
+    return draft_task(understand_task(heard, settings), settings)

@@ -14,10 +14,12 @@ from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
 from pipeline.normalize import normalize_dictation
 from pipeline.outbox import publish_job, quarantine, staging_dir
-from pipeline.records import Dictation, Extraction, JobOutcome, NormalizedText, Timings, Transcript
+from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Timings, Transcript
 from pipeline.result import build_result
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
+from pipeline.vocabulary import Corrector, echoes_prompt, get_corrector, initial_prompt
+from pipeline.vocabulary.corrector import practice_terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class Heard:
     dictation: Dictation
     transcript: Transcript
     timings: Timings
+    flags: tuple[Flag, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,7 @@ class Understood:
     normalized: NormalizedText
     extraction: Extraction
     timings: Timings
+    flags: tuple[Flag, ...] = ()
 
 
 def load_models(settings: Settings) -> None:
@@ -46,7 +50,18 @@ def load_models(settings: Settings) -> None:
     """
     get_transcriber(TranscriberConfig.from_settings(settings))
     warm_up()
+    corrector_for(settings)
     gc.freeze()
+
+
+def corrector_for(settings: Settings) -> Corrector | None:
+    if not settings.vocabulary_correction:
+        return None
+    return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None)
+
+
+def prompt_for(settings: Settings) -> str | None:
+    return initial_prompt(practice_terms(settings.practice_vocabulary)) if settings.vocabulary_prompt else None
 
 
 def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
@@ -55,20 +70,33 @@ def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
 
 def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Settings, *, decode_s: float = 0.0) -> Heard:
     transcriber = get_transcriber(TranscriberConfig.from_settings(settings))
-    transcript = transcriber.transcribe(samples)
-    timings = Timings(decode_s=decode_s, transcribe_s=transcript.elapsed_s)
-    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings)
+    prompt = prompt_for(settings)
+    transcript = transcriber.transcribe(samples, initial_prompt=prompt)
+    flags: tuple[Flag, ...] = ()
+    recognition_s = transcript.elapsed_s
+    if prompt and echoes_prompt(transcript.raw, prompt):
+        # Whisper recited the vocabulary prompt: hear the audio again without it.
+        transcript = transcriber.transcribe(samples)
+        recognition_s += transcript.elapsed_s
+        flags = (Flag("prompt_echo", "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)
+    timings = Timings(decode_s=decode_s, transcribe_s=recognition_s)
+    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags)
 
 
-def understand_step(heard: Heard) -> Understood:
+def understand_step(heard: Heard, settings: Settings) -> Understood:
     started = time.perf_counter()
-    normalized = normalize_dictation(heard.transcript.words)
+    words, flags = heard.transcript.words, heard.flags
+    corrector = corrector_for(settings)
+    if corrector is not None:
+        words, corrections = corrector.correct(words)
+        flags += corrections
+    normalized = normalize_dictation(words)
     normalized_at = time.perf_counter()
     extraction = extract(normalized.text)
     timings = replace(
         heard.timings, normalize_s=normalized_at - started, extract_s=time.perf_counter() - normalized_at
     )
-    return Understood(heard, normalized, extraction, timings)
+    return Understood(heard, normalized, extraction, timings, flags)
 
 
 def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
@@ -79,7 +107,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = build_result(
         dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
-        low_confidence=settings.low_confidence,
+        low_confidence=settings.low_confidence, extra_flags=understood.flags,
     )
     publish_job(dictation, staging, result, outbox=settings.outbox)
     return JobOutcome(
@@ -103,7 +131,7 @@ def run_job(dictation: Dictation, settings: Settings) -> JobOutcome:
         started = time.perf_counter()
         samples = decode_step(dictation, settings)
         heard = transcribe_step(dictation, samples, settings, decode_s=time.perf_counter() - started)
-        return draft_step(understand_step(heard), settings)
+        return draft_step(understand_step(heard, settings), settings)
     except BadInput as error:
         return quarantine_step(dictation, error, settings)
 

@@ -25,9 +25,10 @@ def build_result(
     timings: Timings,
     *,
     low_confidence: float,
+    extra_flags: tuple[Flag, ...] = (),
 ) -> dict:
     extracted = extraction.to_json()
-    flags = list(extracted.pop("flags"))
+    flags = [asdict(flag) for flag in extra_flags] + list(extracted.pop("flags"))
     flags += [asdict(flag) for flag in low_confidence_flags(transcript, threshold=low_confidence)]
     flags += [asdict(Flag("spoken_correction", note)) for note in normalized.corrections]
     return {

@@ -1,0 +1,139 @@
+"""Phonetic / fuzzy correction of misheard drug and correspondent names, flagged, never silent.
+
+Only where the context says a drug ("… 5 milligrammes", "traité par …") or a colleague
+("docteur …") is being named: a fuzzy match on ordinary words would rewrite good French.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+import jellyfish
+
+from pipeline.records import Flag, Word
+from pipeline.vocabulary import patterns as P
+
+
+def phonetic_key(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    key = "".join(char for char in decomposed if not unicodedata.combining(char))
+    for pattern, replacement in P.PHONETIC_RULES:
+        key = pattern.sub(replacement, key)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    text: str
+    key: str
+    kind: str  # "drug" or "name"
+
+
+def _plain(word: Word) -> str:
+    return word.word.strip().strip(",.;:!?").lower()
+
+
+def _is_number(text: str) -> bool:
+    return text.replace(",", "").isdigit() or all(part in P.NUMBER_WORDS for part in text.split("-"))
+
+
+class Corrector:
+    def __init__(self, terms: Sequence[Term]) -> None:
+        self.terms = {kind: [t for t in terms if t.kind == kind] for kind in ("drug", "name")}
+        self.known = {t.text.lower() for t in terms}
+
+    def correct(self, words: Sequence[Word]) -> tuple[tuple[Word, ...], tuple[Flag, ...]]:
+        words = glue_pieces(words)
+        out: list[Word] = []
+        flags: list[Flag] = []
+        index = 0
+        while index < len(words):
+            found = self._best_at(words, index)
+            if found is None:
+                out.append(words[index])
+                index += 1
+                continue
+            width, term = found
+            span = words[index:index + width]
+            heard = "".join(w.word for w in span).strip()
+            out.append(Word(span[0].start, span[-1].end, " " + term.text, min(w.probability for w in span)))
+            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {term.text} »", span[0].start))
+            index += width
+        return tuple(out), tuple(flags)
+
+    def _context(self, words: Sequence[Word], index: int, width: int) -> str | None:
+        before = [_plain(w) for w in words[max(0, index - 2):index]]
+        after = [_plain(w) for w in words[index + width:index + width + 2]]
+        if len(after) == 2 and _is_number(after[0]) and after[1] in P.DOSE_UNITS:
+            return "drug"
+        for cues, kind in ((P.DRUG_CUES, "drug"), (P.NAME_CUES, "name")):
+            if any(tuple(before[-len(cue):]) == cue for cue in cues):
+                return kind
+        return None
+
+    def _best_at(self, words: Sequence[Word], index: int) -> tuple[int, Term] | None:
+        """The best-sounding term for a window starting here; on a tie, the wider window."""
+        best: tuple[float, int, Term] | None = None
+        for width in range(1, min(P.MAX_WINDOW_WORDS, len(words) - index) + 1):
+            span = words[index:index + width]
+            text = "".join(w.word for w in span).strip()
+            if any(ch.isdigit() for ch in text) or text.lower().strip(",.;:") in self.known:
+                break
+            kind = self._context(words, index, width)
+            key = phonetic_key(text)
+            if kind is None or len(key) < P.MIN_KEY_LENGTH:
+                continue
+            term = max(self.terms[kind], key=lambda t: _similarity(key, t.key), default=None)
+            score = _similarity(key, term.key) if term else 0.0
+            if term and score >= P.MIN_SIMILARITY and (best is None or (score, width) >= best[:2]):
+                best = (score, width, term)
+        return (best[1], best[2]) if best else None
+
+
+def glue_pieces(words: Sequence[Word]) -> list[Word]:
+    """Whisper splits rare words into pieces ("L", "'Odi", "-Pin"); a piece with no leading
+    space belongs to the word before it."""
+    glued: list[Word] = []
+    for word in words:
+        if glued and word.word and not word.word[0].isspace():
+            last = glued[-1]
+            glued[-1] = Word(last.start, word.end, last.word + word.word, min(last.probability, word.probability))
+        else:
+            glued.append(word)
+    return glued
+
+
+def _similarity(a: str, b: str) -> float:
+    return 1 - jellyfish.levenshtein_distance(a, b) / max(len(a), len(b), 1)
+
+
+def drug_terms() -> list[Term]:
+    """INNs from edsnlp's drug list (lower-case, one or two words) and the curated brands."""
+    from pipeline.extract.patterns import BRAND_INN
+
+    atc_names = json.loads((resources.files("edsnlp") / "resources" / "drugs.json").read_text(encoding="utf-8"))
+    names = {n for names in atc_names.values() for n in names if not n.isupper() and len(n.split()) <= 2}
+    names |= set(BRAND_INN) | {inn for inns in BRAND_INN.values() for inn in inns} | set(P.COMMON_DRUGS)
+    return [Term(name, phonetic_key(name), "drug") for name in sorted(names) if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH]
+
+
+def practice_terms(path: Path | None) -> list[Term]:
+    """Correspondents' and patients' surnames from the practice's CSV (columns last_name[, first_name])."""
+    if path is None:
+        return []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {row["last_name"].strip() for row in rows if row.get("last_name", "").strip()}
+    return [Term(name, phonetic_key(name), "name") for name in sorted(names) if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH]
+
+
+@functools.lru_cache(maxsize=4)
+def get_corrector(practice_csv: str | None) -> Corrector:
+    return Corrector(drug_terms() + practice_terms(Path(practice_csv) if practice_csv else None))

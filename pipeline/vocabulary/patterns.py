@@ -1,0 +1,62 @@
+"""Vocabulary data: French phonetic folding rules, context cues, the base of the Whisper prompt."""
+
+from __future__ import annotations
+
+import re
+
+# Rough French phonetic folding, applied in order to lower-case unaccented text. Sounds
+# Whisper confuses ("un L'Odi-Pin" / "amlodipine") end up with the same or close keys.
+PHONETIC_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"[^a-z]", ""),
+        (r"(?<=.)[estdx]+$", ""),  # silent endings first, so "-ine" and "-in" meet
+        (r"ph", "f"),
+        (r"qu|q", "k"),
+        (r"c(?=[eiy])", "s"),
+        (r"ck|c", "k"),
+        (r"g(?=[eiy])", "j"),
+        (r"gu(?=[eiy])", "g"),
+        (r"x", "ks"),
+        (r"y", "i"),
+        (r"(?<![cs])h", ""),
+        (r"ch|sh", "S"),
+        (r"eau|au", "o"),
+        (r"ou", "U"),
+        (r"ai|ei", "e"),
+        (r"[ae][nm](?![aeiou])", "A"),
+        (r"o[nm](?![aeiou])", "O"),
+        (r"[iu][nm](?![aeiou])|ain|ein", "I"),  # "un" and "in" sound alike today
+        (r"(.)\1+", r"\1"),
+    )
+)
+
+# A dose after a word says it is a drug: "… 5 milligrammes", "… 1000 mg".
+DOSE_UNITS = frozenset(
+    """mg g µg ml milligrammes milligramme grammes gramme microgrammes microgramme gammas
+    gouttes goutte comprimés comprimé gélules gélule sachets sachet unités ui""".split()
+)
+NUMBER_WORDS = frozenset("un une deux trois quatre cinq six sept huit neuf dix vingt cent mille".split())
+# … or words before it: "traité par …", "sous …".
+DRUG_CUES = (
+    ("traité", "par"), ("traitée", "par"), ("traitement", "par"), ("relais", "par"), ("sous",),
+    ("prescription", "de"), ("prescris",), ("introduction", "de"), ("arrêt", "de"), ("arrêt", "du"),
+    ("poursuit",), ("poursuivre",), ("reprise", "de"),
+)
+NAME_CUES = (("docteur",), ("professeur",), ("dr",), ("pr",), ("confrère",), ("consœur",))
+
+MIN_KEY_LENGTH = 5
+MIN_SIMILARITY = 0.75
+MAX_WINDOW_WORDS = 3
+
+PROMPT_HEAD = "Dictée médicale en français."
+PROMPT_MAX_CHARS = 600
+# Prescribed often enough in French practice to be worth the prompt's limited room.
+COMMON_DRUGS = (
+    "paracétamol", "amlodipine", "metformine", "lévothyroxine", "atorvastatine", "ramipril", "bisoprolol",
+    "furosémide", "kétoprofène", "ibuprofène", "amoxicilline", "acide clavulanique", "oméprazole",
+    "ésoméprazole", "apixaban", "rivaroxaban", "prednisone", "tramadol", "périndopril", "lisinopril",
+    "rosuvastatine", "salbutamol", "insuline", "colécalciférol", "clopidogrel", "acide acétylsalicylique",
+)
+# An echoed prompt: this many prompt words in a row in the transcript.
+ECHO_MIN_WORDS = 5

@@ -1,0 +1,96 @@
+"""Misheard medical words corrected by sound, in context, and always flagged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.records import Word
+from pipeline.vocabulary import Corrector, Term, echoes_prompt, get_corrector, initial_prompt, phonetic_key
+from pipeline.vocabulary.corrector import practice_terms
+
+
+def words(text: str, probability: float = 0.9) -> list[Word]:
+    return [Word(i * 0.5, i * 0.5 + 0.4, " " + token, probability) for i, token in enumerate(text.split())]
+
+
+def said(result) -> str:
+    return "".join(w.word for w in result[0]).strip()
+
+
+@pytest.mark.parametrize(
+    ("heard", "written"),
+    [("amlodipine", "amlodipine"), ("metformine", "metformine"), ("lévo thyroxine", "lévothyroxine"),
+     ("kéto profène", "kétoprofène")],
+)
+def test_words_that_sound_alike_share_a_key(heard, written):
+    assert phonetic_key(heard) == phonetic_key(written)
+
+
+def test_a_misheard_drug_before_a_dose_is_corrected_and_flagged_with_its_time():
+    corrector = get_corrector(None)
+    pieces = words("traité par un") + [Word(1.5, 1.7, " L", 0.3), Word(1.7, 1.9, "'Odi", 0.3), Word(1.9, 2.1, "-Pin", 0.4)]
+    result = corrector.correct(pieces + words("5 milligrammes par jour"))
+    assert said(result) == "traité par amlodipine 5 milligrammes par jour"
+    [flag] = result[1]
+    assert (flag.kind, flag.start) == ("vocabulary_correction", 1.0)
+    assert "L'Odi-Pin" in flag.text and "amlodipine" in flag.text
+
+
+def test_a_drug_heard_right_is_left_alone():
+    result = get_corrector(None).correct(words("metformine 1000 milligrammes deux fois par jour"))
+    assert said(result) == "metformine 1000 milligrammes deux fois par jour" and result[1] == ()
+
+
+def test_ordinary_words_outside_a_drug_context_are_never_rewritten():
+    text = "il mange du pain le matin et de la confiture"
+    result = get_corrector(None).correct(words(text))
+    assert said(result) == text and result[1] == ()
+
+
+def test_correspondents_from_the_practice_list_fix_names_after_docteur(tmp_path):
+    csv_file = tmp_path / "cabinet.csv"
+    csv_file.write_text("last_name,first_name\nMarchand,Paul\nDelacroix,Anne\n", encoding="utf-8")
+    corrector = Corrector(practice_terms(csv_file))
+    result = corrector.correct(words("courrier au docteur Delakroix cardiologue"))
+    assert said(result) == "courrier au docteur Delacroix cardiologue"
+    assert result[1][0].kind == "vocabulary_correction"
+
+
+def test_the_prompt_is_capped_and_names_the_practice_correspondents():
+    prompt = initial_prompt([Term("Delacroix", phonetic_key("Delacroix"), "name")] * 3)
+    assert len(prompt) <= 600 and "amlodipine" in prompt
+    assert "Docteur Delacroix" in initial_prompt([Term("Delacroix", "", "name")])
+    assert len(initial_prompt([Term(f"Nom{i}", "", "name") for i in range(200)])) <= 600
+
+
+def test_a_recited_prompt_is_detected():
+    prompt = initial_prompt()
+    assert echoes_prompt("paracétamol, amlodipine, metformine, lévothyroxine, atorvastatine, ramipril", prompt)
+    assert not echoes_prompt("Il prend de l'amlodipine 5 mg par jour et de la metformine.", prompt)
+
+
+def test_an_echoed_prompt_is_flagged_and_the_audio_heard_again_without_it(settings, fake_transcriber, monkeypatch):
+    from pipeline import ingest
+    from pipeline.job import run_job
+    from tests.conftest import SAMPLE_DICTATION, write_tone
+
+    original = fake_transcriber.transcribe
+
+    def recites_when_prompted(samples, *, initial_prompt=None):
+        transcript = original(samples)
+        if initial_prompt:
+            from dataclasses import replace
+
+            return replace(transcript, raw=initial_prompt)
+        return transcript
+
+    monkeypatch.setattr(fake_transcriber, "transcribe", recites_when_prompted)
+    settings = settings.model_copy(update={"vocabulary_prompt": True})
+    source = write_tone(settings.inbox / "a.wav")
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
+    assert any(flag["kind"] == "prompt_echo" for flag in result["flags"])
+    assert result["transcript"]["raw"] == SAMPLE_DICTATION  # the second hearing, not the recited prompt
