@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import audio
+from pipeline import audio, guards
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
@@ -79,8 +79,10 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
         transcript = transcriber.transcribe(samples)
         recognition_s += transcript.elapsed_s
         flags = (Flag("prompt_echo", "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)
+    guarded_words, guard_flags = guards.guard(transcript.words, samples)
+    transcript = replace(transcript, words=guarded_words)
     timings = Timings(decode_s=decode_s, transcribe_s=recognition_s)
-    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags)
+    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags + guard_flags)
 
 
 def understand_step(heard: Heard, settings: Settings) -> Understood:
