@@ -79,10 +79,19 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
         transcript = transcriber.transcribe(samples)
         recognition_s += transcript.elapsed_s
         flags = (Flag("prompt_echo", "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)
+    if settings.language_check:
+        flags += language_flags(transcriber.detect_language(samples), expected=settings.language)
     guarded_words, guard_flags = guards.guard(transcript.words, samples)
     transcript = replace(transcript, words=guarded_words)
     timings = Timings(decode_s=decode_s, transcribe_s=recognition_s)
     return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags + guard_flags)
+
+
+def language_flags(detected: tuple[str, float], *, expected: str) -> tuple[Flag, ...]:
+    language, probability = detected
+    if language == expected or probability < 0.5:
+        return ()
+    return (Flag("language", f"langue détectée / detected language: {language} ({probability:.0%})"),)
 
 
 def understand_step(heard: Heard, settings: Settings) -> Understood:

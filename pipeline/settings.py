@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     beam_size: int = Field(default=5, ge=1, le=10)
     cpu_threads: int = Field(default=0, ge=0, description="0 lets CTranslate2 decide")
     language: str = "fr"
+    # Whisper's language detection costs one more encoder pass (~1 s a dictation on 2 cores).
+    language_check: bool = False
     low_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     # Measured on FLEURS: the medical prompt costs 2 WER points and 50 % more time on
     # general French, so it is opt-in; the flagged post-correction is cheap and on.

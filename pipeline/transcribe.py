@@ -105,6 +105,12 @@ class Transcriber:
         )
 
 
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        with self._lock:
+            language, probability, _ = self._model.detect_language(audio)
+        return language, round(float(probability), 3)
+
+
 @functools.lru_cache(maxsize=2)
 def get_transcriber(config: TranscriberConfig) -> Transcriber:
     return Transcriber(config)

@@ -112,3 +112,28 @@ def test_real_transcriber_keeps_words_in_time_order():
     starts = [w.start for w in transcript.words]
     assert starts == sorted(starts) and transcript.language == "fr"
     assert abs(transcript.duration_s - len(samples) / 16_000) < 0.1
+
+
+def test_real_language_detection_hears_french(tmp_path):
+    from pipeline import audio
+    from pipeline.settings import Settings
+    from pipeline.transcribe import TranscriberConfig, get_transcriber
+
+    clip = sorted(require(FLEURS).glob("*.ogg"))[2]
+    samples = audio.decode(clip, min_duration_s=0.5, max_duration_s=60)
+    transcriber = get_transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
+    language, probability = transcriber.detect_language(samples)
+    assert language == "fr" and probability > 0.8
+
+
+def test_real_noise_is_not_transcribed_into_words(tmp_path):
+    import numpy as np
+
+    from pipeline.errors import NoSpeech
+    from pipeline.settings import Settings
+    from pipeline.transcribe import TranscriberConfig, get_transcriber
+
+    noise = np.random.default_rng(0).normal(0, 0.1, 16_000 * 8).astype(np.float32)
+    transcriber = get_transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
+    with pytest.raises(NoSpeech):
+        transcriber.transcribe(noise)

@@ -71,3 +71,21 @@ def test_a_recording_with_no_speech_is_quarantined(settings, fake_transcriber, m
     monkeypatch.setattr(fake_transcriber, "transcribe", hears_nothing)
     outcome = run_job(claim(settings), settings)
     assert (outcome.status, outcome.reason) == ("quarantined", "no_speech")
+
+
+def test_a_dictation_in_another_language_is_flagged_when_checked(settings, fake_transcriber):
+    fake_transcriber.detect_language = lambda samples: ("en", 0.97)
+    settings = settings.model_copy(update={"language_check": True})
+    dictation = claim(settings)
+    run_job(dictation, settings)
+    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
+    assert [f["text"] for f in result["flags"] if f["kind"] == "language"] == ["langue détectée / detected language: en (97%)"]
+
+
+def test_french_passes_the_language_check(settings, fake_transcriber):
+    fake_transcriber.detect_language = lambda samples: ("fr", 0.99)
+    settings = settings.model_copy(update={"language_check": True})
+    dictation = claim(settings)
+    run_job(dictation, settings)
+    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
+    assert not [f for f in result["flags"] if f["kind"] == "language"]
