@@ -106,6 +106,14 @@ def container_duration(path: Path) -> float | None:
         ) from error
 
 
+def probe_duration(path: Path) -> float:
+    """Stated duration for progress and ETA; 0 when unknown (the decode step will say why)."""
+    try:
+        return container_duration(path) or 0.0
+    except BadInput:
+        return 0.0
+
+
 def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.ndarray:
     """Return 16 kHz mono float32 samples, or raise BadInput with a reason."""
     from faster_whisper.audio import decode_audio

@@ -113,10 +113,20 @@ def batch(
     listener = BatchProgress()
     started = time.perf_counter()
     with listener.bar, progress.listening(listener):
-        outcomes = process_backlog(
-            inbox=str(settings.inbox), outbox=str(settings.outbox),
-            whisper_model=str(model) if model else None, workers=workers,
-        )
+        try:
+            outcomes = process_backlog(
+                inbox=str(settings.inbox), outbox=str(settings.outbox),
+                whisper_model=str(model) if model else None, workers=workers,
+            )
+        except RuntimeError as error:
+            if "Failed to reach API" not in str(error):
+                raise
+            # Prefect's server is down: the same stages still run, without orchestration.
+            console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
+                          "Prefect unavailable, processing without orchestration[/yellow]")
+            from pipeline.job import run_backlog
+
+            outcomes = run_backlog(settings)
     out.print(summary_table(outcomes, time.perf_counter() - started))
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)
@@ -131,11 +141,11 @@ def watch(
     """Surveille la boîte de réception / watch the inbox and process each new stable file."""
     settings = _settings(inbox=inbox, outbox=outbox)
     _configure_logging(settings)
-    from pipeline.job import load_models, run_job
+    from pipeline.job import load_models, run_job_or_defer
     from pipeline.watch import InboxWatcher, stop_on_signals
 
     def process(dictation) -> None:
-        outcome = run_job(dictation, settings)
+        outcome = run_job_or_defer(dictation, settings)
         console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
 
     watcher = InboxWatcher(settings, process)

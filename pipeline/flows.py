@@ -82,28 +82,6 @@ def _submit_job(dictation: Dictation, settings: Settings):
     return draft_task.submit(understood, settings)
 
 
-def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
-    """Resume unfinished claims, then claim every stable file in the inbox. Returns (jobs, duplicates)."""
-    dictations = ingest.unfinished_claims(settings.work_dir)
-    duplicates = 0
-    for path in ingest.list_candidates(settings.inbox):
-        if not ingest.is_stable(path, window_s=settings.stable_seconds):
-            continue  # still being written: the next run or `dictee watch` takes it
-        claimed = ingest.claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox)
-        if claimed is None:
-            duplicates += 1
-        elif all(claimed.job_id != other.job_id for other in dictations):
-            dictations.append(claimed)
-    return dictations, duplicates
-
-
-def expected_duration(dictation: Dictation) -> float:
-    try:
-        return audio.container_duration(dictation.path) or 0.0
-    except BadInput:
-        return 0.0
-
-
 def _settings(inbox: str | None, outbox: str | None, whisper_model: str | None, workers: int | None) -> Settings:
     return load_settings(inbox=inbox, outbox=outbox, whisper_model=whisper_model, workers=workers)
 
@@ -117,8 +95,8 @@ def process_backlog(
 ) -> list[JobOutcome]:
     """Every dictation waiting in the inbox (and any left unfinished), drafted or quarantined."""
     settings = _settings(inbox, outbox, whisper_model, workers)
-    dictations, duplicates = claim_backlog(settings)
-    progress.backlog_started(jobs=len(dictations), audio_s=sum(expected_duration(d) for d in dictations))
+    dictations, duplicates = ingest.claim_backlog(settings)
+    progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
     outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
     if not dictations:
         return outcomes

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline.records import Dictation
+from pipeline.settings import Settings
 
 JOB_ID_LENGTH = 16
 IGNORED_PREFIXES = (".", "~")
@@ -99,7 +100,10 @@ def unfinished_claims(work_dir: Path) -> list[Dictation]:
     claims = []
     for record in sorted(work_dir.glob(f"*{CLAIM_SUFFIX}")):
         job_id = record.name.removesuffix(CLAIM_SUFFIX)
-        audio = next((p for p in work_dir.glob(f"{job_id}*") if not p.name.endswith(CLAIM_SUFFIX)), None)
+        audio = next(
+            (p for p in work_dir.glob(f"{job_id}*") if p.is_file() and p.stem == job_id and p.suffix != ".partial"),
+            None,
+        )  # the claimed audio itself, not a staging folder or a half-copied file beside it
         if audio is None:
             record.unlink(missing_ok=True)  # claim written, move never happened: file is still in the inbox
             continue
@@ -138,3 +142,18 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(partial, path)
+
+
+def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
+    """Resume unfinished claims, then claim every stable file in the inbox. Returns (jobs, duplicates)."""
+    dictations = unfinished_claims(settings.work_dir)
+    duplicates = 0
+    for path in list_candidates(settings.inbox):
+        if not is_stable(path, window_s=settings.stable_seconds):
+            continue  # still being written: the next run or `dictee watch` takes it
+        claimed = claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox)
+        if claimed is None:
+            duplicates += 1
+        elif all(claimed.job_id != other.job_id for other in dictations):
+            dictations.append(claimed)
+    return dictations, duplicates

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import audio, guards
+from pipeline import audio, guards, ingest, progress
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
@@ -20,6 +21,8 @@ from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import Corrector, echoes_prompt, get_corrector, initial_prompt
 from pipeline.vocabulary.corrector import practice_terms
+
+log = logging.getLogger("dictee.job")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +149,27 @@ def run_job(dictation: Dictation, settings: Settings) -> JobOutcome:
     except BadInput as error:
         return quarantine_step(dictation, error, settings)
 
+
+
+def run_backlog(settings: Settings) -> list[JobOutcome]:
+    """The whole inbox, one dictation after another, without Prefect (its fallback)."""
+    dictations, duplicates = ingest.claim_backlog(settings)
+    progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
+    outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
+    if dictations:
+        load_models(settings)
+    for dictation in dictations:
+        outcome = run_job_or_defer(dictation, settings)
+        progress.job_finished(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def run_job_or_defer(dictation: Dictation, settings: Settings) -> JobOutcome:
+    """run_job, but an unexpected failure (disk full, I/O) leaves the claim for the next run
+    instead of stopping the others. Only the error's type is logged: no patient data."""
+    try:
+        return run_job(dictation, settings)
+    except Exception as error:
+        log.error("job %s deferred to the next run: %s", dictation.job_id, type(error).__name__)
+        return JobOutcome(job_id=dictation.job_id, status="failed", reason=type(error).__name__)

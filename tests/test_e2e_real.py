@@ -137,3 +137,16 @@ def test_real_noise_is_not_transcribed_into_words(tmp_path):
     transcriber = get_transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
     with pytest.raises(NoSpeech):
         transcriber.transcribe(noise)
+
+
+def test_batch_without_a_reachable_prefect_server_still_drafts(tmp_path):
+    copy_clips(tmp_path / "inbox", count=1)
+    done = subprocess.run(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "batch", "inbox", "--outbox", "outbox"],
+        cwd=tmp_path, env={**environment(tmp_path), "PREFECT_API_URL": "http://127.0.0.1:9/api"},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Prefect unavailable" in done.stderr.replace("\n", " ")
+    assert "Traceback" not in done.stderr
+    assert len(list((tmp_path / "outbox").glob("*/draft.docx"))) == 1

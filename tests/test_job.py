@@ -89,3 +89,28 @@ def test_french_passes_the_language_check(settings, fake_transcriber):
     run_job(dictation, settings)
     result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
     assert not [f for f in result["flags"] if f["kind"] == "language"]
+
+
+def test_a_full_disk_defers_the_job_and_the_next_run_finishes_it(settings, fake_transcriber, monkeypatch):
+    import errno
+
+    from pipeline import outbox
+    from pipeline.job import run_backlog
+
+    write_tone(settings.inbox / "a.wav")
+    write_tone(settings.inbox / "b.wav", seconds=3.0)
+    real_write = outbox.write_json_atomic
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outbox, "write_json_atomic", disk_full)
+    first = run_backlog(settings)
+    assert [o.status for o in first] == ["failed", "failed"]
+    assert len(list(settings.work_dir.glob("*.claim.json"))) == 2  # nothing lost
+
+    monkeypatch.setattr(outbox, "write_json_atomic", real_write)
+    second = run_backlog(settings)
+    assert [o.status for o in second] == ["drafted", "drafted"]
+    assert sorted(p.name for p in settings.work_dir.iterdir()) == []  # no staging or partial left
+    assert len(list(settings.outbox.glob("*/result.json"))) == 2
