@@ -1,0 +1,194 @@
+"""Kill -9 at random moments and a corpus of bad input: is anything lost, duplicated or leaked?
+
+    python benchmarks/fault_injection.py [--kills 4] [--good 6] [--seed 1]
+
+`dictee batch` runs in its own process group (Prefect's server with it) and is killed with
+SIGKILL at random moments, `--kills` times, then left to finish; a last run must find
+nothing to do. Prints: dictations in, drafted, quarantined, lost, duplicated, bad inputs
+quarantined with a reason, leftovers, and whether a dictated dummy name leaked outside the
+outbox. Exits 1 when a target is missed (0 lost, 0 duplicated, 100 % bad input quarantined).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLEURS = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
+DUMMY_NAME = "Zebulon"  # a patient-like name put in a file name: must not leak outside the outbox
+MAX_DURATION_S = 60
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tone(path: Path, seconds: float, amplitude: float = 0.3, noise: bool = False) -> Path:
+    rng = random.Random(7)
+    frames = bytearray()
+    for i in range(int(seconds * 16_000)):
+        value = rng.gauss(0, 0.1) if noise else amplitude * math.sin(2 * math.pi * 440 * i / 16_000)
+        frames += struct.pack("<h", max(-32767, min(32767, int(value * 32767))))
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16_000)
+        handle.writeframes(bytes(frames))
+    return path
+
+
+def build_corpus(inbox: Path, good: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Returns ({sha: name} of good audio, {sha: name} of bad input)."""
+    clips = sorted(FLEURS.glob("*.ogg"))[:good]
+    goods, bads = {}, {}
+    for clip in clips:
+        shutil.copyfile(clip, inbox / clip.name)
+        goods[sha(clip)] = clip.name
+    # The same audio dropped three times, once under a patient-like name and a hostile one.
+    for name in (f"{DUMMY_NAME} Jean 12-03-1956.ogg", "-rf CON.ogg"):
+        shutil.copyfile(clips[0], inbox / name)
+    scratch = Path(tempfile.mkdtemp())
+    ogg = clips[1].read_bytes()
+    bad_files = {
+        "empty.wav": b"",
+        "header-only.wav": tone(scratch / "h.wav", 1.0).read_bytes()[:44],
+        "random.wav": random.Random(3).randbytes(8192),
+        "texte.wav": ("Ceci n'est pas un son. " * 200).encode(),
+        "truncated.ogg": ogg[: len(ogg) // 2],
+        "corrupted.ogg": ogg[: len(ogg) // 2] + random.Random(4).randbytes(4000) + ogg[len(ogg) // 2 + 4000:],
+        "silence.wav": tone(scratch / "s.wav", 4.0, amplitude=0.0).read_bytes(),
+        "noise.wav": tone(scratch / "n.wav", 6.0, noise=True).read_bytes(),
+        "dictaphone.dss": b"\x02dss" + random.Random(5).randbytes(4000),
+        "too-long.wav": tone(scratch / "l.wav", MAX_DURATION_S + 5).read_bytes(),
+    }
+    for name, data in bad_files.items():
+        (inbox / name).write_bytes(data)
+        bads[hashlib.sha256(data).hexdigest()] = name
+    shutil.rmtree(scratch)
+    old = time.time() - 120
+    for path in inbox.iterdir():
+        os.utime(path, (old, old))
+    return goods, bads
+
+
+def run_batch(workdir: Path, env: dict, log, *, kill_after: float | None) -> str:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "batch", "inbox", "--outbox", "outbox"],
+        cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True,
+    )
+    try:
+        process.wait(timeout=kill_after)
+        return f"exit {process.returncode}"
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the whole group: as a power cut would
+        process.wait()
+        return f"killed after {kill_after:.1f} s"
+
+
+def account(workdir: Path, goods: dict, bads: dict) -> dict:
+    outbox = workdir / "outbox"
+    drafted, quarantined = {}, {}
+    for result in outbox.glob("*/result.json"):
+        data = json.loads(result.read_text(encoding="utf-8"))
+        drafted.setdefault(data["source"]["sha256"], []).append(result.parent.name)
+    for error in (outbox / "quarantine").glob("*/error.json"):
+        data = json.loads(error.read_text(encoding="utf-8"))
+        reason = (error.parent / "raison.txt").read_text(encoding="utf-8")
+        has_reason = "Refusé" in reason and "Rejected" in reason
+        quarantined.setdefault(data["sha256"], []).append((data["code"], has_reason))
+    everything = {**goods, **bads}
+    lost = [name for digest, name in everything.items() if digest not in drafted and digest not in quarantined]
+    duplicated = [everything.get(d, d) for d in set(drafted) | set(quarantined)
+                  if len(drafted.get(d, [])) + len(quarantined.get(d, [])) > 1]
+    bad_ok = [name for digest, name in bads.items() if any(ok for _, ok in quarantined.get(digest, []))]
+    leftovers = [str(p.relative_to(workdir)) for p in outbox.rglob("*")
+                 if p.name.endswith((".partial", ".staging", ".quarantine")) or (p.parent == outbox / ".work")]
+    leftovers += [str(p.relative_to(workdir)) for p in (workdir / "inbox").iterdir()]
+    return {
+        "in": len(everything), "good_in": len(goods), "bad_in": len(bads),
+        "drafted": len(drafted), "quarantined": len(quarantined), "lost": lost, "duplicated": duplicated,
+        "bad_quarantined_with_reason": len(bad_ok), "leftovers": leftovers,
+        "quarantine_codes": sorted(code for items in quarantined.values() for code, _ in items),
+    }
+
+
+def leaks(workdir: Path, log_path: Path) -> list[str]:
+    """Files outside the outbox's job folders (logs, Prefect's database) naming the dummy patient."""
+    found = []
+    needle = DUMMY_NAME.encode()
+    for path in [log_path, *(workdir / "prefect").rglob("*")]:
+        if path.is_file() and needle in path.read_bytes():
+            found.append(str(path.relative_to(workdir)))
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=4)
+    parser.add_argument("--good", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-window", type=float, nargs=2, default=(4.0, 45.0), metavar=("MIN_S", "MAX_S"))
+    args = parser.parse_args()
+    if not FLEURS.is_dir():
+        print(f"needs the FLEURS clips at {FLEURS}")
+        return 2
+    rng = random.Random(args.seed)
+    workdir = Path(tempfile.mkdtemp(prefix="dictee-faults-"))
+    (workdir / "inbox").mkdir()
+    corpus = workdir / "corpus"
+    corpus.mkdir()
+    goods, bads = build_corpus(corpus, args.good)
+    # Drop the corpus in waves, one per run, so every killed run has work in hand.
+    files = sorted(corpus.iterdir(), key=lambda p: rng.random())
+    waves = [files[i::args.kills + 1] for i in range(args.kills + 1)]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DICTEE_")},
+           "DICTEE_MODELS_DIR": str(REPO / "models"), "DICTEE_LETTER_TEMPLATES": str(REPO / "letter_templates"),
+           "DICTEE_MAX_DURATION_S": str(MAX_DURATION_S), "DICTEE_LOG_LEVEL": "INFO",
+           "PREFECT_HOME": str(workdir / "prefect")}
+    log_path = workdir / "runs.log"
+    runs = []
+    with log_path.open("w") as log:
+        for wave in waves[:-1]:
+            for path in wave:
+                os.replace(path, workdir / "inbox" / path.name)
+            runs.append(run_batch(workdir, env, log, kill_after=rng.uniform(*args.kill_window)))
+        for path in waves[-1]:
+            os.replace(path, workdir / "inbox" / path.name)
+        runs.append(run_batch(workdir, env, log, kill_after=None))
+        runs.append(run_batch(workdir, env, log, kill_after=None))  # must find nothing left to do
+    figures = account(workdir, goods, bads)
+    figures["leaks"] = leaks(workdir, log_path)
+    print("runs: " + "; ".join(runs))
+    print(f"kills landed           {sum(run.startswith('killed') for run in runs)}")
+    print(f"dictations in          {figures['in']} ({figures['good_in']} distinct good audio + 2 re-drops, {figures['bad_in']} bad)")
+    print(f"drafted                {figures['drafted']}")
+    print(f"quarantined            {figures['quarantined']}  {figures['quarantine_codes']}")
+    print(f"lost                   {len(figures['lost'])} {figures['lost'] or ''}")
+    print(f"duplicated             {len(figures['duplicated'])} {figures['duplicated'] or ''}")
+    print(f"bad input quarantined  {figures['bad_quarantined_with_reason']}/{figures['bad_in']} with a French+English reason")
+    print(f"leftover files         {len(figures['leftovers'])} {figures['leftovers'][:5] or ''}")
+    print(f"dummy name leaked to   {figures['leaks'] or 'nowhere outside the outbox'}")
+    ok = (not figures["lost"] and not figures["duplicated"] and not figures["leftovers"] and not figures["leaks"]
+          and figures["bad_quarantined_with_reason"] == figures["bad_in"] and runs[-2:] == ["exit 0", "exit 0"])
+    print("RESULT: " + ("all targets met" if ok else "TARGET MISSED") + f"  (workspace {workdir})")
+    if ok:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
