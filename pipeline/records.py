@@ -109,6 +109,13 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class Quantity:
+    value: str  # as written, French decimal comma kept: "2,5"
+    unit: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Flag:
     """Something the secretary should check; uncertainty is data, not an exception."""
 
@@ -126,6 +133,8 @@ class Extraction:
     conditions: tuple[Condition, ...]
     body: str
     flags: tuple[Flag, ...] = ()
+    dates: tuple[str, ...] = ()
+    quantities: tuple[Quantity, ...] = ()
 
     def to_json(self) -> dict:
         """The `dictee extract` / result.json fields (DESIGN.md contract)."""
@@ -136,6 +145,8 @@ class Extraction:
             "drugs": [asdict(drug) for drug in self.drugs],
             "conditions": [asdict(condition) for condition in self.conditions],
             "flags": [asdict(flag) for flag in self.flags],
+            "dates": list(self.dates),
+            "quantities": [asdict(quantity) for quantity in self.quantities],
             "body": self.body,
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.extract.doctype import classify_document, strip_header
 from pipeline.extract.identity import extract_patient
+from pipeline.extract.measures import extract_dates, extract_quantities
 from pipeline.extract.medical import extract_conditions, extract_drugs, warm_up
 from pipeline.extract.recipient import extract_recipient
 from pipeline.records import Extraction, Flag
@@ -28,6 +29,8 @@ def extract(text: str) -> Extraction:
         conditions=extract_conditions(text),
         body=strip_header(text),
         flags=flags,
+        dates=extract_dates(text),
+        quantities=extract_quantities(text),
     )
 
 
