@@ -1,4 +1,4 @@
-"""Extraction quality on the shared dev data (text you have not tuned to should score alike).
+"""Extraction quality on the shared dev set and on our held-out set (written after tuning, never tuned to).
 
     python benchmarks/eval_extraction.py [--eval-dir ../shared/eval]
 
@@ -127,16 +127,20 @@ def evaluate_pseudo(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval-dir", type=Path, default=REPO.parent / "shared" / "eval")
+    parser.add_argument("--dictations", type=Path, action="append",
+                        help="dictation sets to score (default: the shared dev set and our held-out set)")
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
     warm_up()
-    dev = evaluate_dictations(args.eval_dir / "dictations_dev.json")
-    misses = dev.pop("misses")
-    print("dictations_dev.json")
-    for key, value in dev.items():
-        print(f"  {key:26} {value:.3f}" if isinstance(value, float) else f"  {key:26} {value}")
-    if args.show_misses:
-        print("\n".join("  - " + miss for miss in misses) or "  (no misses)")
+    sets = args.dictations or [args.eval_dir / "dictations_dev.json", REPO / "benchmarks" / "data" / "dictations_heldout.json"]
+    for path in sets:
+        scores = evaluate_dictations(path)
+        misses = scores.pop("misses")
+        print(path.name)
+        for key, value in scores.items():
+            print(f"  {key:26} {value:.3f}" if isinstance(value, float) else f"  {key:26} {value}")
+        if args.show_misses:
+            print("\n".join("  - " + miss for miss in misses) or "  (no misses)")
     print("\neds-pseudo (exact span match)")
     for label, score in evaluate_pseudo(args.eval_dir / "eds-pseudo" / "eds_pseudo_templates.jsonl").items():
         print(f"  {label:15} P {score['precision']:.3f}  R {score['recall']:.3f}  F1 {score['f1']:.3f}  (gold {score['gold']})")
