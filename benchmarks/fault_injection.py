@@ -1,10 +1,10 @@
 """Kill -9 at random moments and a corpus of bad input: is anything lost, duplicated or leaked?
 
-    python benchmarks/fault_injection.py [--kills 4] [--good 6] [--seed 1]
+    python benchmarks/fault_injection.py [--mode batch|watch] [--kills 4] [--good 6] [--seed 1]
 
-`dictee batch` runs in its own process group (Prefect's server with it) and is killed with
-SIGKILL at random moments, `--kills` times, then left to finish; a last run must find
-nothing to do. Prints: dictations in, drafted, quarantined, lost, duplicated, bad inputs
+`dictee batch` (or `--mode watch`) runs in its own process group (Prefect's server with it)
+and is killed with SIGKILL at random moments, `--kills` times, while the corpus arrives in
+waves; then it is left to finish, and a last run must find nothing to do. Prints: dictations in, drafted, quarantined, lost, duplicated, bad inputs
 quarantined with a reason, leftovers, and whether a dictated dummy name leaked outside the
 outbox. Exits 1 when a target is missed (0 lost, 0 duplicated, 100 % bad input quarantined).
 """
@@ -99,6 +99,30 @@ def run_batch(workdir: Path, env: dict, log, *, kill_after: float | None) -> str
         return f"killed after {kill_after:.1f} s"
 
 
+def run_watch(workdir: Path, env: dict, log, *, kill_after: float | None, settle_s: float = 0) -> str:
+    """`dictee watch`, killed with SIGKILL after `kill_after`, or stopped with SIGTERM once the
+    inbox and work area have stayed empty for `settle_s`."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", "watch", "inbox", "--outbox", "outbox"],
+        cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True,
+    )
+    if kill_after is not None:
+        time.sleep(kill_after)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return f"watch killed after {kill_after:.1f} s"
+    deadline, quiet_since = time.time() + 900, None
+    while time.time() < deadline:
+        busy = any((workdir / "inbox").iterdir()) or any((workdir / "outbox" / ".work").glob("*"))
+        quiet_since = None if busy else (quiet_since or time.time())
+        if quiet_since and time.time() - quiet_since > settle_s:
+            break
+        time.sleep(1)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=120)
+    return f"watch exit {process.returncode}"
+
+
 def account(workdir: Path, goods: dict, bads: dict) -> dict:
     outbox = workdir / "outbox"
     drafted, quarantined = {}, {}
@@ -141,6 +165,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--good", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mode", choices=("batch", "watch"), default="batch")
     parser.add_argument("--kill-window", type=float, nargs=2, default=(4.0, 45.0), metavar=("MIN_S", "MAX_S"))
     args = parser.parse_args()
     if not FLEURS.is_dir():
@@ -161,19 +186,25 @@ def main() -> int:
            "PREFECT_HOME": str(workdir / "prefect")}
     log_path = workdir / "runs.log"
     runs = []
+    run = run_batch if args.mode == "batch" else run_watch
+    env["DICTEE_STABLE_SECONDS"] = "1"
     with log_path.open("w") as log:
         for wave in waves[:-1]:
             for path in wave:
                 os.replace(path, workdir / "inbox" / path.name)
-            runs.append(run_batch(workdir, env, log, kill_after=rng.uniform(*args.kill_window)))
+            runs.append(run(workdir, env, log, kill_after=rng.uniform(*args.kill_window)))
         for path in waves[-1]:
             os.replace(path, workdir / "inbox" / path.name)
-        runs.append(run_batch(workdir, env, log, kill_after=None))
-        runs.append(run_batch(workdir, env, log, kill_after=None))  # must find nothing left to do
+        if args.mode == "batch":
+            runs.append(run_batch(workdir, env, log, kill_after=None))
+            runs.append(run_batch(workdir, env, log, kill_after=None))  # must find nothing left to do
+        else:
+            runs.append(run_watch(workdir, env, log, kill_after=None, settle_s=5))
+            runs.append(run_watch(workdir, env, log, kill_after=None, settle_s=5))
     figures = account(workdir, goods, bads)
     figures["leaks"] = leaks(workdir, log_path)
     print("runs: " + "; ".join(runs))
-    print(f"kills landed           {sum(run.startswith('killed') for run in runs)}")
+    print(f"kills landed           {sum('killed' in run for run in runs)}")
     print(f"dictations in          {figures['in']} ({figures['good_in']} distinct good audio + 2 re-drops, {figures['bad_in']} bad)")
     print(f"drafted                {figures['drafted']}")
     print(f"quarantined            {figures['quarantined']}  {figures['quarantine_codes']}")
@@ -183,7 +214,8 @@ def main() -> int:
     print(f"leftover files         {len(figures['leftovers'])} {figures['leftovers'][:5] or ''}")
     print(f"dummy name leaked to   {figures['leaks'] or 'nowhere outside the outbox'}")
     ok = (not figures["lost"] and not figures["duplicated"] and not figures["leftovers"] and not figures["leaks"]
-          and figures["bad_quarantined_with_reason"] == figures["bad_in"] and runs[-2:] == ["exit 0", "exit 0"])
+          and figures["bad_quarantined_with_reason"] == figures["bad_in"]
+          and all(run.endswith("exit 0") for run in runs[-2:]))
     print("RESULT: " + ("all targets met" if ok else "TARGET MISSED") + f"  (workspace {workdir})")
     if ok:
         shutil.rmtree(workdir, ignore_errors=True)

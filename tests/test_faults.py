@@ -1,4 +1,4 @@
-"""The fault-injection script itself, as a test: kill -9 during `dictee batch` plus bad input."""
+"""The fault-injection script itself, as a test: kill -9 during `dictee batch` and `dictee watch`, plus bad input."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from tests.conftest import FLEURS, REPO, require
 pytestmark = pytest.mark.slow
 
 
-def test_kills_and_bad_input_lose_nothing_duplicate_nothing_leak_nothing():
+@pytest.mark.parametrize("mode", ["batch", "watch"])
+def test_kills_and_bad_input_lose_nothing_duplicate_nothing_leak_nothing(mode):
     require(FLEURS)
     done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "fault_injection.py"), "--kills", "2", "--good", "3", "--seed", "3"],
+        [sys.executable, str(REPO / "benchmarks" / "fault_injection.py"), "--mode", mode,
+         "--kills", "2", "--good", "3", "--seed", "3"],
         capture_output=True, text=True, timeout=1200, cwd=REPO,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
