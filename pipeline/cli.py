@@ -22,6 +22,8 @@ from pipeline.settings import Settings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Dictée — dictées médicales → courriers Word, hors ligne.")
 models_app = typer.Typer(no_args_is_help=True, help="Modèles de reconnaissance vocale / speech models.")
 app.add_typer(models_app, name="models")
+users_app = typer.Typer(no_args_is_help=True, help="Comptes de l'application de relecture / review app accounts.")
+app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 out = Console()
 
@@ -185,12 +187,45 @@ def extract(
 
 
 @app.command()
-def review(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port")) -> None:
-    """Application de relecture / secretary review web app (not built yet)."""
-    raise DicteeError(
-        "l'application de relecture n'est pas encore disponible ; les brouillons sont dans outbox/ / "
-        "the review app is not available yet; drafts are in outbox/"
-    )
+def review(
+    host: str = typer.Option("127.0.0.1", "--host", help="Adresse d'écoute (locale par défaut)"),
+    port: int = typer.Option(8000, "--port"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Application de relecture des brouillons / secretary review web app."""
+    import uvicorn
+
+    from pipeline.review import create_app
+
+    settings = _settings(outbox=outbox)
+    _configure_logging(settings)
+    console.print(f"Relecture sur / review at http://{host}:{port} — Ctrl-C pour arrêter / to stop")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="Identifiant"),
+    role: str = typer.Option("secretary", "--role", help="secretary, practitioner ou admin"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard"),
+) -> None:
+    """Crée un compte / create an account (password hashed with argon2)."""
+    from pipeline.review.app import database_url
+    from pipeline.review.auth import AuthError, add_user
+    from pipeline.review.db import make_sessionmaker
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Mot de passe / password", hide_input=True, confirmation_prompt=True)
+    settings.outbox.mkdir(parents=True, exist_ok=True)
+    with make_sessionmaker(database_url(settings))() as session:
+        try:
+            add_user(session, username, password, role)
+        except AuthError as error:
+            raise DicteeError(str(error)) from error
+    console.print(f"[green]Compte créé / account created:[/green] {username} ({role})")
 
 
 @models_app.command("show")

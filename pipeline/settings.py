@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     practitioner_rpps: str = "10000000000"
     practitioner_city: str = "Paris"
 
+    # Review app state; empty means SQLite in the outbox (sqlite:///outbox/dictee.db).
+    database_url: str | None = None
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     @property

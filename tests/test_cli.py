@@ -81,3 +81,13 @@ def test_a_damaged_model_is_detected(tmp_path):
         handle.write(b"\x00" * 16)
     done = dictee("models", "show", cwd=tmp_path)
     assert done.returncode == 1 and "checksum mismatch" in done.stdout
+
+
+def test_users_add_creates_an_account_and_refuses_a_short_password(tmp_path):
+    done = dictee("users", "add", "sophie", "--role", "secretary", "--password-stdin", stdin="correct horse battery\n", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "outbox" / "dictee.db").is_file()
+    again = dictee("users", "add", "sophie", "--password-stdin", stdin="correct horse battery\n", cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    short = dictee("users", "add", "paul", "--password-stdin", stdin="court\n", cwd=tmp_path)
+    assert short.returncode == 2 and "too short" in short.stderr and "Traceback" not in short.stderr

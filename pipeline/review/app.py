@@ -1,0 +1,46 @@
+"""The review app factory: settings in, FastAPI app out (routes per resource in routes.py)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from pipeline.review import routes
+from pipeline.review.db import make_sessionmaker
+from pipeline.settings import Settings
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or f"sqlite:///{settings.outbox / 'dictee.db'}"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.outbox.mkdir(parents=True, exist_ok=True)
+    app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.sessions = make_sessionmaker(database_url(settings))
+    app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.exception_handler(routes.LoginRequired)
+    async def to_login(request: Request, exc: routes.LoginRequired) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    app.include_router(routes.auth_router)
+    app.include_router(routes.jobs_router)
+    return app

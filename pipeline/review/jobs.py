@@ -1,0 +1,231 @@
+"""What a reviewer does to a draft, on the outbox files: edit, regenerate, approve (file), reject.
+
+The outbox folder stays the source of truth for patient data; the database holds state,
+timings and the audit trail. Filed letters go to outbox/filed/<job_id>/, read-only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.draft import render_draft
+from pipeline.outbox import now_iso, write_json_atomic
+from pipeline.records import DOCUMENT_TYPES, Condition, Drug, Extraction, Flag, Patient, Recipient
+from pipeline.review.db import Job, utcnow
+from pipeline.settings import Settings
+
+PATIENT_FIELDS = ("sex", "last_name", "first_name", "birth_date", "nir")
+RECIPIENT_FIELDS = ("title", "last_name", "first_name", "specialty", "city")
+FILED = "filed"
+
+
+class ReviewError(Exception):
+    """A reviewer's request that cannot be honoured; the message is shown to them."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    job: Job
+    document_type: str | None
+    patient: str
+    duration_s: float
+    flags: int
+    waiting: dt.timedelta
+
+
+def job_dir(outbox: Path, job_id: str) -> Path:
+    if not job_id.isalnum():
+        raise ReviewError("identifiant invalide / invalid id")
+    return outbox / job_id
+
+
+def load_result(outbox: Path, job_id: str) -> dict:
+    path = job_dir(outbox, job_id) / "result.json"
+    if not path.is_file():
+        raise ReviewError("brouillon introuvable / draft not found")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def sync_jobs(session: Session, outbox: Path) -> int:
+    """Register drafts the pipeline wrote since the last look. Returns how many are new."""
+    known = set(session.scalars(select(Job.job_id)))
+    added = 0
+    for state_file in sorted(outbox.glob("*/state.json")):
+        job_id = state_file.parent.name
+        if job_id in known or not job_id.isalnum():
+            continue
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        result = json.loads((state_file.parent / "result.json").read_text(encoding="utf-8"))
+        session.add(Job(
+            job_id=job_id, state=state["state"],
+            received_at=_parse_time(result["source"].get("received_at")),
+            drafted_at=_parse_time(state["history"][0]["at"]),
+            priority=1 if any(f["kind"] == "urgent" for f in result["flags"]) else 0,
+        ))
+        added += 1
+    session.commit()
+    return added
+
+
+def patient_display(result: dict) -> str:
+    patient = result["patient"]
+    name = " ".join(p for p in (patient.get("first_name"), (patient.get("last_name") or "").upper()) if p)
+    return name or "—"
+
+
+def worklist(session: Session, outbox: Path, *, state: str = "pending_review", document_type: str | None = None) -> list[WorkItem]:
+    items = []
+    now = utcnow()
+    query = select(Job).where(Job.state == state).order_by(Job.priority.desc(), Job.received_at)
+    for job in session.scalars(query):
+        result = load_result(outbox, job.job_id)
+        if document_type and result["document_type"] != document_type:
+            continue
+        items.append(WorkItem(
+            job=job, document_type=result["document_type"], patient=patient_display(result),
+            duration_s=result["source"]["duration_s"], flags=len(result["flags"]),
+            waiting=now - (job.received_at or job.drafted_at or now),
+        ))
+    return items
+
+
+def turnaround(session: Session) -> dict[str, float | None]:
+    """Median hours received → drafted and drafted → decided, over decided jobs."""
+    jobs = list(session.scalars(select(Job).where(Job.decided_at.is_not(None))))
+
+    def median_hours(pairs):
+        values = sorted((b - a).total_seconds() / 3600 for a, b in pairs if a and b)
+        return round(values[len(values) // 2], 2) if values else None
+
+    return {
+        "received_to_drafted_h": median_hours((j.received_at, j.drafted_at) for j in jobs),
+        "drafted_to_decided_h": median_hours((j.drafted_at, j.decided_at) for j in jobs),
+        "decided": len(jobs),
+    }
+
+
+def apply_edits(outbox: Path, job_id: str, form: dict[str, str], *, username: str) -> dict[str, list]:
+    """Update the editable fields; returns {field: [old, new]} for the audit trail."""
+    result = load_result(outbox, job_id)
+    changes: dict[str, list] = {}
+
+    def set_field(container: dict, key: str, label: str, value: str | None) -> None:
+        value = (value or "").strip() or None
+        if container.get(key) != value:
+            changes[label] = [container.get(key), value]
+            container[key] = value
+
+    for key in PATIENT_FIELDS:
+        if f"patient.{key}" in form:
+            set_field(result["patient"], key, f"patient.{key}", form[f"patient.{key}"])
+    if any(f"recipient.{key}" in form for key in RECIPIENT_FIELDS):
+        result["recipient"] = result["recipient"] or {key: None for key in RECIPIENT_FIELDS}
+        for key in RECIPIENT_FIELDS:
+            if f"recipient.{key}" in form:
+                set_field(result["recipient"], key, f"recipient.{key}", form[f"recipient.{key}"])
+    if "document_type" in form:
+        set_field(result, "document_type", "document_type", form["document_type"])
+    if "body" in form:
+        set_field(result, "body", "body", form["body"].replace("\r\n", "\n"))
+    _validate(result)
+    if changes:
+        result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
+        write_json_atomic(job_dir(outbox, job_id) / "result.json", result)
+    return changes
+
+
+def _validate(result: dict) -> None:
+    patient = result["patient"]
+    if patient.get("sex") not in (None, "M", "F"):
+        raise ReviewError("sexe : M ou F / sex: M or F")
+    if patient.get("birth_date"):
+        try:
+            dt.date.fromisoformat(patient["birth_date"])
+        except ValueError as error:
+            raise ReviewError("date de naissance au format AAAA-MM-JJ / birth date as YYYY-MM-DD") from error
+    if result.get("document_type") not in (None, *DOCUMENT_TYPES):
+        raise ReviewError("type de document inconnu / unknown document type")
+
+
+def extraction_from_result(result: dict) -> Extraction:
+    recipient = result.get("recipient")
+    return Extraction(
+        document_type=result["document_type"],
+        patient=Patient(**{k: result["patient"].get(k) for k in Patient.__slots__}),
+        recipient=Recipient(**{k: recipient.get(k) for k in Recipient.__slots__}) if recipient else None,
+        drugs=tuple(Drug(**{k: d.get(k) for k in Drug.__slots__}) for d in result["drugs"]),
+        conditions=tuple(Condition(**{k: c.get(k) for k in Condition.__slots__}) for c in result["conditions"]),
+        body=result.get("body") or result["transcript"]["text"],
+        flags=tuple(Flag(f["kind"], f["text"], f.get("start")) for f in result["flags"]),
+    )
+
+
+def regenerate(outbox: Path, job_id: str, settings: Settings) -> Path:
+    folder = job_dir(outbox, job_id)
+    partial = folder / "draft.docx.partial"
+    render_draft(extraction_from_result(load_result(outbox, job_id)), settings, partial)
+    os.replace(partial, folder / "draft.docx")
+    return folder / "draft.docx"
+
+
+def _set_state(folder: Path, state: str, username: str, **extra) -> None:
+    state_file = folder / "state.json"
+    data = json.loads(state_file.read_text(encoding="utf-8"))
+    data["state"] = state
+    data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
+    write_json_atomic(state_file, data)
+
+
+def approve(session: Session, outbox: Path, job_id: str, settings: Settings, *, username: str) -> Path:
+    """File the letter: final docx + result.json copied into outbox/filed/<job_id>/, read-only."""
+    job = session.get(Job, job_id)
+    if job is None or job.state != "pending_review":
+        raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
+    if not extraction_from_result(load_result(outbox, job_id)).patient.is_complete:
+        raise ReviewError(
+            "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant d'approuver / "
+            "patient identity incomplete (last name, first name, birth date): complete it before approving"
+        )
+    regenerate(outbox, job_id, settings)
+    folder = job_dir(outbox, job_id)
+    _set_state(folder, FILED, username)
+    filed = outbox / "filed" / job_id
+    staging = outbox / ".work" / f"{job_id}.filing"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ("draft.docx", "result.json", "state.json"):
+        shutil.copyfile(folder / name, staging / name)
+        os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP)
+    filed.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, filed)
+    os.chmod(filed, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
+    session.commit()
+    return filed
+
+
+def reject(session: Session, outbox: Path, job_id: str, *, username: str, comment: str) -> None:
+    job = session.get(Job, job_id)
+    if job is None or job.state != "pending_review":
+        raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
+    if not comment.strip():
+        raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
+    _set_state(job_dir(outbox, job_id), "rejected", username, comment=comment.strip())
+    job.state, job.decided_at, job.decided_by, job.comment = "rejected", utcnow(), username, comment.strip()
+    session.commit()

@@ -1,0 +1,197 @@
+"""Routes per resource: auth (login/logout) and jobs (worklist, draft page, edits, decisions).
+
+Every route but the login form needs a session; every POST needs the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from pipeline.draft import DOCUMENT_TITLES
+from pipeline.records import DOCUMENT_TYPES
+from pipeline.review import auth, jobs
+from pipeline.review.db import AuditEvent, audit
+
+auth_router = APIRouter()
+jobs_router = APIRouter()
+HIGHLIGHT_WORDS = frozenset({"droit", "droite", "gauche", "bilatéral", "bilatérale", "bilatéraux"})
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def db(request: Request):
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def current(request: Request, session=Depends(db)):
+    found = auth.user_for_token(session, request.cookies.get(auth.SESSION_COOKIE))
+    if found is None:
+        raise LoginRequired()
+    return found
+
+
+def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(current)):
+    """A state-changing request: logged in and carrying the session's CSRF token."""
+    if not auth.csrf_matches(who[1], csrf):
+        raise HTTPException(status_code=403, detail="CSRF token invalide / invalid CSRF token")
+    return who
+
+
+STATE_LABELS = {"pending_review": "à relire", "filed": "classé", "rejected": "renvoyé au praticien"}
+
+
+def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, **context}
+    return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+@auth_router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request):
+    return render(request, "login.html", error=None)
+
+
+@auth_router.post("/login")
+def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()], session=Depends(db)):
+    user = auth.authenticate(session, username, password)
+    if user is None:
+        audit(session, username=username[:80], action="login_failed")
+        session.commit()
+        return render(request, "login.html", status_code=401, error="Identifiants incorrects / wrong credentials")
+    token, _ = auth.open_session(session, user)
+    audit(session, username=user.username, action="login")
+    session.commit()
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=auth.SESSION_HOURS * 3600)
+    return response
+
+
+@auth_router.post("/logout")
+def logout(request: Request, who=Depends(checked), session=Depends(db)):
+    auth.close_session(session, request.cookies.get(auth.SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE)
+    return response
+
+
+@auth_router.get("/static/review.js")
+def script(who=Depends(current)):
+    return FileResponse(str(resources.files("pipeline.review") / "templates" / "review.js"), media_type="text/javascript")
+
+
+@jobs_router.get("/", response_class=HTMLResponse)
+def worklist(request: Request, state: str = "pending_review", document_type: str = "", who=Depends(current), session=Depends(db)):
+    outbox = request.app.state.settings.outbox
+    jobs.sync_jobs(session, outbox)
+    items = jobs.worklist(session, outbox, state=state, document_type=document_type or None)
+    return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
+                  document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session))
+
+
+@jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: str, error: str = "", who=Depends(current), session=Depends(db)):
+    settings = request.app.state.settings
+    jobs.sync_jobs(session, settings.outbox)
+    job = session.get(jobs.Job, job_id)
+    if job is None:
+        raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
+    result = jobs.load_result(settings.outbox, job_id)
+    audit(session, username=who[0].username, action="view", job_id=job_id)
+    session.commit()
+    corrected_at = {f["start"] for f in result["flags"] if f["kind"] == "vocabulary_correction"}
+    words = [
+        {"start": w["start"], "text": w["word"].strip(),
+         "classes": " ".join(c for c, on in (
+             ("low", w["probability"] < settings.low_confidence),
+             ("num", any(ch.isdigit() for ch in w["word"])),
+             ("lat", w["word"].strip(" ,.").lower() in HIGHLIGHT_WORDS),
+             ("fix", w["start"] in corrected_at),
+         ) if on)}
+        for w in result["transcript"]["words"]
+    ]
+    history = session.scalars(select(AuditEvent).where(AuditEvent.job_id == job_id).order_by(AuditEvent.id)).all()
+    return render(request, "job.html", user=who[0], csrf=who[1].csrf_token, job=job, result=result, words=words,
+                  document_types=DOCUMENT_TYPES, error=error, history=history,
+                  complete=jobs.extraction_from_result(result).patient.is_complete)
+
+
+def _back(job_id: str, error: str = "") -> RedirectResponse:
+    return RedirectResponse(f"/jobs/{job_id}" + (f"?error={quote(error)}" if error else ""), status_code=303)
+
+
+def _pending(session, job_id: str) -> jobs.Job:
+    job = session.get(jobs.Job, job_id)
+    if job is None:
+        raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
+    if job.state != "pending_review":
+        raise HTTPException(status_code=409, detail="déjà traité / already decided")
+    return job
+
+
+@jobs_router.get("/jobs/{job_id}/audio")
+def job_audio(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
+    folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
+    audio = next(folder.glob("audio.*"), None)
+    if audio is None:
+        raise HTTPException(status_code=404)
+    audit(session, username=who[0].username, action="listen", job_id=job_id)
+    session.commit()
+    return FileResponse(str(audio))
+
+
+@jobs_router.get("/jobs/{job_id}/draft.docx")
+def job_docx(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
+    folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
+    audit(session, username=who[0].username, action="download", job_id=job_id)
+    session.commit()
+    return FileResponse(str(folder / "draft.docx"), filename=f"{job_id}.docx",
+                        media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+
+
+@jobs_router.post("/jobs/{job_id}/edit")
+async def job_edit(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    _pending(session, job_id)
+    form = {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
+    settings = request.app.state.settings
+    try:
+        changes = jobs.apply_edits(settings.outbox, job_id, form, username=who[0].username)
+        if changes:
+            jobs.regenerate(settings.outbox, job_id, settings)
+    except jobs.ReviewError as error:
+        return _back(job_id, str(error))
+    audit(session, username=who[0].username, action="edit", job_id=job_id, changes=changes)
+    session.commit()
+    return _back(job_id)
+
+
+@jobs_router.post("/jobs/{job_id}/approve")
+def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    _pending(session, job_id)
+    try:
+        jobs.approve(session, request.app.state.settings.outbox, job_id, request.app.state.settings, username=who[0].username)
+    except jobs.ReviewError as error:
+        return _back(job_id, str(error))
+    audit(session, username=who[0].username, action="approve", job_id=job_id)
+    session.commit()
+    return RedirectResponse("/", status_code=303)
+
+
+@jobs_router.post("/jobs/{job_id}/reject")
+def job_reject(request: Request, job_id: str, comment: Annotated[str, Form()] = "", who=Depends(checked), session=Depends(db)):
+    _pending(session, job_id)
+    try:
+        jobs.reject(session, request.app.state.settings.outbox, job_id, username=who[0].username, comment=comment)
+    except jobs.ReviewError as error:
+        return _back(job_id, str(error))
+    audit(session, username=who[0].username, action="reject", job_id=job_id, comment=comment.strip())
+    session.commit()
+    return RedirectResponse("/", status_code=303)

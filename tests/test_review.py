@@ -1,0 +1,179 @@
+"""The secretary review app, in process: auth, CSRF, worklist, edits, approval, rejection, audit."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+
+import pytest
+from docx import Document
+from fastapi.testclient import TestClient
+
+from pipeline import ingest
+from pipeline.job import run_job
+from pipeline.review import create_app
+from pipeline.review.auth import SESSION_COOKIE, add_user
+from pipeline.review.db import AppendOnlyViolation, AuditEvent
+from tests.conftest import write_tone
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def drafted(settings, fake_transcriber):
+    source = write_tone(settings.inbox / "dictee.wav", seconds=4.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    return dictation.job_id
+
+
+@pytest.fixture
+def app(settings, drafted):
+    application = create_app(settings)
+    with application.state.sessions() as session:
+        add_user(session, "sophie", PASSWORD, "secretary")
+    return application
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+def login(client) -> str:
+    response = client.post("/login", data={"username": "sophie", "password": PASSWORD})
+    assert response.status_code == 303
+    page = client.get("/").text
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def audit_actions(app, job_id=None):
+    with app.state.sessions() as session:
+        return [(e.username, e.action) for e in session.query(AuditEvent).order_by(AuditEvent.id) if job_id in (None, e.job_id)]
+
+
+def result_of(settings, job_id):
+    return json.loads((settings.outbox / job_id / "result.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs/abc", "/jobs/abc/audio", "/jobs/abc/draft.docx", "/static/review.js"])
+def test_every_page_needs_a_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+@pytest.mark.parametrize("path", ["/jobs/abc/edit", "/jobs/abc/approve", "/jobs/abc/reject", "/logout"])
+def test_every_change_needs_a_login(client, path):
+    assert client.post(path, data={"csrf": "x"}).status_code == 303
+
+
+def test_wrong_password_is_refused_and_audited(client, app):
+    response = client.post("/login", data={"username": "sophie", "password": "wrong password!"})
+    assert response.status_code == 401 and "Identifiants incorrects" in response.text
+    assert audit_actions(app) == [("sophie", "login_failed")]
+
+
+def test_session_cookie_is_httponly_and_samesite(client):
+    response = client.post("/login", data={"username": "sophie", "password": PASSWORD})
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(SESSION_COOKIE) and "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+def test_worklist_lists_the_pending_draft_with_its_figures(client, drafted):
+    login(client)
+    page = client.get("/").text
+    assert "Jean DUPONT" in page and "<td>Courrier</td>" in page and f"/jobs/{drafted}" in page
+    assert "Aucun brouillon" in client.get("/?document_type=certificat").text
+    assert client.get("/").headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_the_draft_page_shows_playable_highlighted_words_and_is_audited(client, app, settings, drafted):
+    result = result_of(settings, drafted)
+    result["transcript"]["words"] = [
+        {"start": 0.0, "end": 0.4, "word": " amlodipine", "probability": 0.95},
+        {"start": 0.4, "end": 0.6, "word": " 5", "probability": 0.9},
+        {"start": 0.6, "end": 0.9, "word": " mg", "probability": 0.3},
+        {"start": 0.9, "end": 1.2, "word": " droite", "probability": 0.9},
+    ]
+    result["flags"].append({"kind": "vocabulary_correction", "text": "« un L'Odi-Pin » → « amlodipine »", "start": 0.0})
+    (settings.outbox / drafted / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    login(client)
+    page = client.get(f"/jobs/{drafted}").text
+    assert '<span data-start="0.0" class="fix">amlodipine</span>' in page
+    assert '<span data-start="0.4" class="num">5</span>' in page
+    assert '<span data-start="0.6" class="low">mg</span>' in page
+    assert '<span data-start="0.9" class="lat">droite</span>' in page
+    assert ("sophie", "view") in audit_actions(app, drafted)
+    assert client.get(f"/jobs/{drafted}/audio").status_code == 200
+    assert ("sophie", "listen") in audit_actions(app, drafted)
+
+
+def test_an_edit_without_the_csrf_token_is_refused(client, settings, drafted):
+    login(client)
+    response = client.post(f"/jobs/{drafted}/edit", data={"patient.first_name": "Jacques"})
+    assert response.status_code == 403
+    assert result_of(settings, drafted)["patient"]["first_name"] == "Jean"
+
+
+def test_an_edit_updates_the_result_regenerates_the_letter_and_is_audited(client, app, settings, drafted):
+    csrf = login(client)
+    response = client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.first_name": "Jacques", "patient.nir": ""})
+    assert response.status_code == 303
+    assert result_of(settings, drafted)["patient"]["first_name"] == "Jacques"
+    letter = "\n".join(p.text for p in Document(str(settings.outbox / drafted / "draft.docx")).paragraphs)
+    assert "Monsieur Jacques DUPONT" in letter
+    with app.state.sessions() as session:
+        event = session.query(AuditEvent).filter_by(action="edit").one()
+    assert event.detail == {"changes": {"patient.first_name": ["Jean", "Jacques"]}}
+
+
+def test_an_invalid_birth_date_is_explained_not_saved(client, settings, drafted):
+    csrf = login(client)
+    response = client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.birth_date": "12/03/1956"})
+    assert "error=" in response.headers["location"]
+    assert result_of(settings, drafted)["patient"]["birth_date"] == "1956-03-12"
+
+
+def test_an_incomplete_identity_cannot_be_approved(client, settings, drafted):
+    csrf = login(client)
+    client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.birth_date": ""})
+    response = client.post(f"/jobs/{drafted}/approve", data={"csrf": csrf})
+    assert "error=" in response.headers["location"]
+    assert not (settings.outbox / "filed" / drafted).exists()
+
+
+def test_approval_files_a_read_only_copy_and_closes_the_draft(client, app, settings, drafted):
+    csrf = login(client)
+    assert client.post(f"/jobs/{drafted}/approve", data={"csrf": csrf}).status_code == 303
+    filed = settings.outbox / "filed" / drafted
+    assert sorted(p.name for p in filed.iterdir()) == ["draft.docx", "result.json", "state.json"]
+    assert not filed.stat().st_mode & stat.S_IWUSR and not (filed / "draft.docx").stat().st_mode & stat.S_IWUSR
+    assert json.loads((filed / "state.json").read_text())["state"] == "filed"
+    assert ("sophie", "approve") in audit_actions(app, drafted)
+    assert client.post(f"/jobs/{drafted}/approve", data={"csrf": csrf}).status_code == 409
+    assert "Jean DUPONT" in client.get("/?state=filed").text
+
+
+def test_rejection_needs_a_comment_and_goes_back_to_the_practitioner(client, settings, drafted):
+    csrf = login(client)
+    assert "error=" in client.post(f"/jobs/{drafted}/reject", data={"csrf": csrf, "comment": " "}).headers["location"]
+    client.post(f"/jobs/{drafted}/reject", data={"csrf": csrf, "comment": "Date de naissance à vérifier"})
+    state = json.loads((settings.outbox / drafted / "state.json").read_text())
+    assert state["state"] == "rejected" and state["history"][-1]["comment"] == "Date de naissance à vérifier"
+
+
+def test_the_audit_trail_is_append_only(app, client):
+    login(client)
+    with app.state.sessions() as session:
+        event = session.query(AuditEvent).first()
+        event.action = "nothing happened"
+        with pytest.raises(AppendOnlyViolation):
+            session.commit()
+
+
+def test_logout_ends_the_session(client):
+    csrf = login(client)
+    client.post("/logout", data={"csrf": csrf})
+    assert client.get("/").status_code == 303

@@ -1,0 +1,105 @@
+"""The review app in a real browser (Debian's Chromium through Playwright): log in, open a
+draft, click a word to play it, edit a field, approve, and find the filed letter on disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import ingest
+from pipeline.job import run_job
+from pipeline.review import create_app
+from pipeline.review.auth import add_user
+from tests.conftest import REPO, write_tone
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = REPO / "test-output"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+def wait_until(page, expression: str, *, timeout_s: float = 15.0) -> None:
+    """Poll a function in the page (our CSP forbids the eval behind wait_for_function)."""
+    deadline = time.time() + timeout_s
+    while not page.evaluate(f"() => {expression}"):
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(settings, fake_transcriber):
+    import uvicorn
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install chromium); scripts/test.sh installs it when run as root")
+    source = write_tone(settings.inbox / "dictee.wav", seconds=8.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    app = create_app(settings)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", "correct horse battery", "secretary")
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn_server = uvicorn.Server(config)
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not uvicorn_server.started and time.time() < deadline:
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}", dictation.job_id
+    uvicorn_server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_secretary_reviews_corrects_and_files_a_letter(server, settings):
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = server
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(base + "/")
+        assert page.url.endswith("/login")
+        page.fill("#username", "sophie")
+        page.fill("#password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.click(f"a[href='/jobs/{job_id}']")
+        wait_until(page, "document.getElementById('player').readyState >= 1")
+
+        word = page.locator("#words span").nth(5)
+        start = float(word.get_attribute("data-start"))
+        word.click()
+        wait_until(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.5")
+        assert "playing" in word.get_attribute("class")
+
+        page.fill("[id='patient.first_name']", "Jacques")
+        page.click("#save")
+        page.wait_for_load_state()
+        assert page.input_value("[id='patient.first_name']") == "Jacques"
+        page.screenshot(path=str(SCREENSHOTS / "review-draft.png"), full_page=True)
+
+        page.click("#approve")
+        page.wait_for_url(base + "/")
+        page.screenshot(path=str(SCREENSHOTS / "review-worklist.png"), full_page=True)
+        browser.close()
+
+    filed = settings.outbox / "filed" / job_id
+    result = json.loads((filed / "result.json").read_text(encoding="utf-8"))
+    assert result["patient"]["first_name"] == "Jacques"
+    assert json.loads((filed / "state.json").read_text())["history"][-1]["by"] == "sophie"
