@@ -24,7 +24,7 @@ models_app = typer.Typer(no_args_is_help=True, help="Modèles de reconnaissance 
 app.add_typer(models_app, name="models")
 users_app = typer.Typer(no_args_is_help=True, help="Comptes de l'application de relecture / review app accounts.")
 app.add_typer(users_app, name="users")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
 out = Console()
 
 
