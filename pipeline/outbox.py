@@ -33,9 +33,9 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(partial, path)
 
 
-def staging_dir(outbox: Path, job_id: str) -> Path:
+def staging_dir(outbox: Path, job_id: str, purpose: str = "staging") -> Path:
     """Where a job's files are assembled before they appear in the outbox."""
-    path = outbox / ".work" / f"{job_id}.staging"
+    path = outbox / ".work" / f"{job_id}.{purpose}"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
@@ -48,23 +48,12 @@ def publish_job(dictation: Dictation, staging: Path, result: dict, *, outbox: Pa
         staging / "state.json",
         {"state": STATE_PENDING, "history": [{"state": STATE_PENDING, "at": now_iso(), "by": "pipeline"}]},
     )
-    shutil.copyfile(dictation.path, staging / f"audio{dictation.path.suffix}")
-    target = outbox / dictation.job_id
-    if target.exists():  # an earlier run died between rename and cleanup: keep the finished one
-        shutil.rmtree(staging)
-    else:
-        os.replace(staging, target)
-    dictation.path.unlink(missing_ok=True)
-    release_claim(dictation)
-    return target
+    return _move_into_place(dictation, staging, outbox / dictation.job_id)
 
 
 def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path) -> Path:
     """Keep the audio with a plain French and English reason; it is never retried."""
-    folder = outbox / "quarantine" / dictation.job_id
-    staging = outbox / ".work" / f"{dictation.job_id}.quarantine"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_dir(outbox, dictation.job_id, "quarantine")
     (staging / QUARANTINE_README).write_text(
         f"Fichier : {dictation.original_name}\n"
         f"Refusé : {error.fr}\n\n"
@@ -77,13 +66,19 @@ def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path) -> Path:
         {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
          "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
     )
+    return _move_into_place(dictation, staging, outbox / "quarantine" / dictation.job_id)
+
+
+def _move_into_place(dictation: Dictation, staging: Path, target: Path) -> Path:
+    """Add the audio, rename the staged folder into place, then let go of the claim. If an
+    earlier run died between that rename and the cleanup, its finished folder is kept."""
     if dictation.path.exists():
         shutil.copyfile(dictation.path, staging / f"audio{dictation.path.suffix}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    if folder.exists():
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
         shutil.rmtree(staging)
     else:
-        os.replace(staging, folder)
+        os.replace(staging, target)
     dictation.path.unlink(missing_ok=True)
     release_claim(dictation)
-    return folder
+    return target

@@ -57,24 +57,27 @@ def test_markup_in_patient_data_comes_out_byte_exact(settings, tmp_path):
     assert "49" not in text
 
 
-def test_template_injection_in_an_edited_template_is_blocked(settings, tmp_path):
+def edited_templates(settings, tmp_path, document_type: str, paragraph: str):
+    """Settings pointing at a copy of the templates where `document_type` gained `paragraph`."""
     templates = tmp_path / "templates"
     shutil.copytree(settings.letter_templates, templates)
-    document = Document(str(templates / "certificat.docx"))
-    document.add_paragraph("{{ patient_line.__class__.__mro__[1].__subclasses__() }}")
-    document.save(str(templates / "certificat.docx"))
-    with pytest.raises(TemplateError):
-        render_draft(extraction(document_type="certificat"), settings.model_copy(update={"letter_templates": templates}), tmp_path / "d.docx")
+    document = Document(str(templates / f"{document_type}.docx"))
+    document.add_paragraph(paragraph)
+    document.save(str(templates / f"{document_type}.docx"))
+    return settings.model_copy(update={"letter_templates": templates})
 
 
-def test_an_unknown_template_variable_fails_loudly(settings, tmp_path):
-    templates = tmp_path / "templates"
-    shutil.copytree(settings.letter_templates, templates)
-    document = Document(str(templates / "autre.docx"))
-    document.add_paragraph("{{ no_such_variable }}")
-    document.save(str(templates / "autre.docx"))
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        "{{ patient_line.__class__.__mro__[1].__subclasses__() }}",  # template injection: sandbox blocks it
+        "{{ no_such_variable }}",  # a typo in a template: StrictUndefined fails loudly
+    ],
+)
+def test_a_broken_or_hostile_template_fails_loudly(settings, tmp_path, paragraph):
+    edited = edited_templates(settings, tmp_path, "certificat", paragraph)
     with pytest.raises(TemplateError):
-        render_draft(extraction(document_type="autre"), settings.model_copy(update={"letter_templates": templates}), tmp_path / "d.docx")
+        render_draft(extraction(document_type="certificat"), edited, tmp_path / "d.docx")
 
 
 def test_templates_use_only_variables_the_context_provides(settings):

@@ -6,6 +6,7 @@ import json
 from importlib import resources
 
 import jsonschema
+import pytest
 from docx import Document
 
 from pipeline import ingest
@@ -73,22 +74,17 @@ def test_a_recording_with_no_speech_is_quarantined(settings, fake_transcriber, m
     assert (outcome.status, outcome.reason) == ("quarantined", "no_speech")
 
 
-def test_a_dictation_in_another_language_is_flagged_when_checked(settings, fake_transcriber):
-    fake_transcriber.detect_language = lambda samples: ("en", 0.97)
+@pytest.mark.parametrize(
+    ("detected", "flags"),
+    [(("en", 0.97), ["langue détectée / detected language: en (97%)"]), (("fr", 0.99), [])],
+)
+def test_the_language_check_flags_only_another_language(settings, fake_transcriber, detected, flags):
+    fake_transcriber.detect_language = lambda samples: detected
     settings = settings.model_copy(update={"language_check": True})
     dictation = claim(settings)
     run_job(dictation, settings)
     result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
-    assert [f["text"] for f in result["flags"] if f["kind"] == "language"] == ["langue détectée / detected language: en (97%)"]
-
-
-def test_french_passes_the_language_check(settings, fake_transcriber):
-    fake_transcriber.detect_language = lambda samples: ("fr", 0.99)
-    settings = settings.model_copy(update={"language_check": True})
-    dictation = claim(settings)
-    run_job(dictation, settings)
-    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
-    assert not [f for f in result["flags"] if f["kind"] == "language"]
+    assert [f["text"] for f in result["flags"] if f["kind"] == "language"] == flags
 
 
 def test_a_full_disk_defers_the_job_and_the_next_run_finishes_it(settings, fake_transcriber, monkeypatch):
