@@ -60,7 +60,7 @@ def words_over_silence(words: Sequence[Word], samples: np.ndarray) -> list[Flag]
     typical = float(np.median(energies))
     return [
         Flag("text_in_silence", word.word.strip(), word.start)
-        for word, energy in zip(words, energies)
+        for word, energy in zip(words, energies, strict=True)
         if typical > 0 and energy < typical * SILENCE_RATIO
     ]
 

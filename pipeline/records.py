@@ -97,6 +97,7 @@ class Drug:
     dose: str | None
     frequency: str | None
     text: str
+    duration: str | None = None  # "pendant 7 jours"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,12 @@ with the real edsnlp lexicons and qualifiers."""
 
 from __future__ import annotations
 
-import pytest
-
 from pipeline.extract.medical import extract_conditions, extract_drugs
+
+
+def test_treatment_duration_is_kept():
+    [drug] = extract_drugs("Amoxicilline 1 g matin et soir pendant 7 jours.")
+    assert (drug.dose, drug.frequency, drug.duration) == ("1 g", "matin et soir", "pendant 7 jours")
 
 
 def test_drug_with_dose_and_frequency():

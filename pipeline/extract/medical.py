@@ -58,6 +58,7 @@ def extract_drugs(text: str) -> tuple[Drug, ...]:
                     dose=dose.group("dose") if dose else None,
                     frequency=" ".join(frequency.group("frequency").split()) if frequency else None,
                     text=(spoken + P.DRUG_CLAUSE_END.split(details, maxsplit=1)[0]).strip(),
+                    duration=duration.group("duration") if duration else None,
                 )
             )
     return tuple(drugs)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from pipeline.extract import patterns as P
 from pipeline.extract.names import split_name
 from pipeline.records import Recipient

@@ -85,7 +85,7 @@ _COMMAND_PHRASES = sorted(
 
 def _match_phrase(tokens: Sequence[Token], index: int, phrase: tuple[str, ...]) -> bool:
     window = tokens[index:index + len(phrase)]
-    return len(window) == len(phrase) and all(t.lower == p for t, p in zip(window, phrase))
+    return len(window) == len(phrase) and all(t.lower == p for t, p in zip(window, phrase, strict=True))
 
 
 def _is_numeric(token: Token | None) -> bool:
