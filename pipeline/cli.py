@@ -228,6 +228,21 @@ def users_add(
     console.print(f"[green]Compte créé / account created:[/green] {username} ({role})")
 
 
+@app.command()
+def purge(
+    days: int = typer.Option(..., "--days", min=0, help="Âge en jours après classement ou quarantaine"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Lister sans supprimer"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Supprime l'audio des courriers classés et des quarantaines anciennes / delete expired audio."""
+    from pipeline.retention import purge_audio
+
+    settings = _settings(outbox=outbox)
+    report = purge_audio(settings.outbox, days=days, dry_run=dry_run)
+    verb = "à supprimer / to delete" if dry_run else "supprimé(s) / deleted"
+    out.print(f"{len(report.files)} fichier(s) audio {verb}, {report.bytes / 1e6:.1f} MB")
+
+
 @models_app.command("show")
 def models_show() -> None:
     """État des modèles / model status."""

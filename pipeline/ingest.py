@@ -22,6 +22,9 @@ JOB_ID_LENGTH = 16
 IGNORED_PREFIXES = (".", "~")
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
 CLAIM_SUFFIX = ".claim.json"
+# Practitioners mark urgency by dropping into inbox/urgent/ or naming the file "… urgent …".
+URGENT_FOLDER = "urgent"
+URGENT_WORD = "urgent"
 
 
 def file_sha256(path: Path) -> str:
@@ -46,12 +49,15 @@ def is_candidate(path: Path) -> bool:
     )
 
 
+def is_urgent(path: Path) -> bool:
+    return path.parent.name == URGENT_FOLDER or URGENT_WORD in path.name.lower()
+
+
 def list_candidates(inbox: Path) -> list[Path]:
-    """Files waiting in the inbox, oldest first."""
-    if not inbox.is_dir():
-        return []
-    files = [entry for entry in inbox.iterdir() if is_candidate(entry)]
-    return sorted(files, key=lambda entry: (entry.stat().st_mtime, entry.name))
+    """Files waiting in the inbox (and inbox/urgent/), urgent first, then oldest first."""
+    folders = [inbox, inbox / URGENT_FOLDER]
+    files = [entry for folder in folders if folder.is_dir() for entry in folder.iterdir() if is_candidate(entry)]
+    return sorted(files, key=lambda entry: (not is_urgent(entry), entry.stat().st_mtime, entry.name))
 
 
 def is_stable(path: Path, *, window_s: float, now: float | None = None) -> bool:
@@ -86,10 +92,14 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
         path.unlink(missing_ok=True)
         return None
     received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
-    _write_json_atomic(claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at})
+    urgent = is_urgent(path)
+    _write_json_atomic(
+        claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent}
+    )
     _move_atomic(path, target)
     return Dictation(
-        job_id=job_id, path=target, original_name=path.name, sha256=sha256, duration_s=0.0, received_at=received_at
+        job_id=job_id, path=target, original_name=path.name, sha256=sha256, duration_s=0.0,
+        received_at=received_at, urgent=urgent,
     )
 
 
@@ -116,9 +126,10 @@ def unfinished_claims(work_dir: Path) -> list[Dictation]:
                 sha256=meta["sha256"],
                 duration_s=0.0,
                 received_at=meta["received_at"],
+                urgent=meta.get("urgent", False),
             )
         )
-    return claims
+    return sorted(claims, key=lambda claim: not claim.urgent)
 
 
 def release_claim(dictation: Dictation) -> None:
@@ -156,4 +167,4 @@ def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
             duplicates += 1
         elif all(claimed.job_id != other.job_id for other in dictations):
             dictations.append(claimed)
-    return dictations, duplicates
+    return sorted(dictations, key=lambda dictation: not dictation.urgent), duplicates

@@ -28,6 +28,7 @@ class Dictation:
     sha256: str
     duration_s: float
     received_at: str
+    urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

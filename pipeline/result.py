@@ -34,6 +34,7 @@ def build_result(
     return {
         "schema_version": SCHEMA_VERSION,
         "job_id": dictation.job_id,
+        "priority": "urgent" if dictation.urgent else "normal",
         "source": {
             "file": dictation.original_name,
             "sha256": dictation.sha256,

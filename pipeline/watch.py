@@ -45,7 +45,10 @@ class InboxWatcher:
 
     def _take_stable(self) -> list[Path]:
         with self._lock:
-            stable = [p for p in self._seen if ingest.is_stable(p, window_s=self.settings.stable_seconds)]
+            stable = sorted(
+                (p for p in self._seen if ingest.is_stable(p, window_s=self.settings.stable_seconds)),
+                key=lambda p: not ingest.is_urgent(p),
+            )
             self._seen.difference_update(stable)
             self._seen = {p for p in self._seen if p.exists()}
         return [p for p in stable if p.exists()]
@@ -84,7 +87,8 @@ class InboxWatcher:
         for dictation in ingest.unfinished_claims(self.settings.work_dir):
             self.process(dictation)  # resume what a previous run left
         observer = Observer()
-        observer.schedule(Handler(), str(self.settings.inbox), recursive=False)
+        (self.settings.inbox / ingest.URGENT_FOLDER).mkdir(exist_ok=True)
+        observer.schedule(Handler(), str(self.settings.inbox), recursive=True)
         observer.start()
         started = last_scan = time.monotonic()
         self.rescan()

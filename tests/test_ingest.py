@@ -63,3 +63,20 @@ def test_hostile_names_yield_a_plain_suffix_only():
     assert ingest.safe_suffix("a\x00.wav") == ".wav"
     assert ingest.safe_suffix("CON.WAV") == ".wav"
     assert ingest.safe_suffix("x.w/av") == ""
+
+
+def test_urgent_dictations_are_taken_first(settings):
+    import os
+    import time
+
+    old = time.time() - 600
+    for name in ("a-routine.wav", "b-routine.wav"):
+        (settings.inbox / name).write_bytes(name.encode())
+        os.utime(settings.inbox / name, (old, old))
+    (settings.inbox / "urgent").mkdir()
+    (settings.inbox / "urgent" / "c.wav").write_bytes(b"c")
+    (settings.inbox / "d URGENT.wav").write_bytes(b"d")
+    names = [p.name for p in ingest.list_candidates(settings.inbox)]
+    assert set(names[:2]) == {"c.wav", "d URGENT.wav"} and names[2:] == ["a-routine.wav", "b-routine.wav"]
+    dictations, _ = ingest.claim_backlog(settings)
+    assert [d.urgent for d in dictations] == [True, True, False, False]

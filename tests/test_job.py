@@ -110,3 +110,11 @@ def test_a_full_disk_defers_the_job_and_the_next_run_finishes_it(settings, fake_
     assert [o.status for o in second] == ["drafted", "drafted"]
     assert sorted(p.name for p in settings.work_dir.iterdir()) == []  # no staging or partial left
     assert len(list(settings.outbox.glob("*/result.json"))) == 2
+
+
+def test_an_urgent_dictation_is_marked_in_its_result(settings, fake_transcriber):
+    (settings.inbox / "urgent").mkdir()
+    source = write_tone(settings.inbox / "urgent" / "a.wav")
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    assert json.loads((settings.outbox / dictation.job_id / "result.json").read_text())["priority"] == "urgent"

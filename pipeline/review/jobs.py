@@ -76,7 +76,7 @@ def sync_jobs(session: Session, outbox: Path) -> int:
             job_id=job_id, state=state["state"],
             received_at=_parse_time(result["source"].get("received_at")),
             drafted_at=_parse_time(state["history"][0]["at"]),
-            priority=1 if any(f["kind"] == "urgent" for f in result["flags"]) else 0,
+            priority=1 if result.get("priority") == "urgent" else 0,
         ))
         added += 1
     session.commit()
