@@ -140,7 +140,8 @@ def account(workdir: Path, goods: dict, bads: dict) -> dict:
                   if len(drafted.get(d, [])) + len(quarantined.get(d, [])) > 1]
     bad_ok = [name for digest, name in bads.items() if any(ok for _, ok in quarantined.get(digest, []))]
     leftovers = [str(p.relative_to(workdir)) for p in outbox.rglob("*")
-                 if p.name.endswith((".partial", ".staging", ".quarantine")) or (p.parent == outbox / ".work")]
+                 if p.name.endswith((".partial", ".staging", ".quarantine"))
+                 or (p.parent == outbox / ".work" and p.name != ".lock")]  # the run lock stays by design
     leftovers += [str(p.relative_to(workdir)) for p in (workdir / "inbox").iterdir()]
     return {
         "in": len(everything), "good_in": len(goods), "bad_in": len(bads),

@@ -112,9 +112,11 @@ def batch(
     from pipeline import progress
     from pipeline.flows import process_backlog
 
+    from pipeline.ingest import exclusive_run
+
     listener = BatchProgress()
     started = time.perf_counter()
-    with listener.bar, progress.listening(listener):
+    with exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
         try:
             outcomes = process_backlog(
                 inbox=str(settings.inbox), outbox=str(settings.outbox),
@@ -150,12 +152,15 @@ def watch(
         outcome = run_job_or_defer(dictation, settings)
         console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
 
+    from pipeline.ingest import exclusive_run
+
     watcher = InboxWatcher(settings, process)
     stop_on_signals(watcher.stop_event)
-    with console.status("Chargement des modèles / loading models…"):
-        load_models(settings)
-    console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
-    watcher.run(max_seconds=max_seconds)
+    with exclusive_run(settings.work_dir):
+        with console.status("Chargement des modèles / loading models…"):
+            load_models(settings)
+        console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
+        watcher.run(max_seconds=max_seconds)
     console.print("Arrêt / stopped")
 
 

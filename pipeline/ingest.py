@@ -7,14 +7,19 @@ patient name survives in a path and no file is touched while it is still being w
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
+from pipeline.errors import DicteeError
 from pipeline.records import Dictation
 from pipeline.settings import Settings
 
@@ -78,9 +83,31 @@ def already_handled(job_id: str, *, outbox: Path) -> bool:
     return (outbox / job_id / "result.json").exists() or (outbox / "quarantine" / job_id).exists()
 
 
+class AlreadyRunning(DicteeError):
+    pass
+
+
+@contextmanager
+def exclusive_run(work_dir: Path) -> Iterator[None]:
+    """One batch or watch at a time on an outbox: a second would resume the first's claims."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with (work_dir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise AlreadyRunning(
+                "un autre traitement utilise déjà cette boîte d'envoi / another run is already using this outbox"
+            ) from error
+        yield  # the lock goes with the process, even on kill -9
+
+
 def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | None:
-    """Move `path` into the work area under its job id. None if this audio was already handled."""
-    sha256 = file_sha256(path)
+    """Move `path` into the work area under its job id. None if this audio was already handled,
+    or if another claimer took the file first."""
+    try:
+        sha256 = file_sha256(path)
+    except FileNotFoundError:
+        return None  # claimed by someone else meanwhile
     job_id = job_id_for(sha256)
     if already_handled(job_id, outbox=outbox):
         path.unlink(missing_ok=True)  # identical content already drafted or quarantined
@@ -96,7 +123,10 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
     _write_json_atomic(
         claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent}
     )
-    _move_atomic(path, target)
+    try:
+        _move_atomic(path, target)
+    except FileNotFoundError:
+        return None  # lost the race: the winner's claim record says the same thing as ours
     return Dictation(
         job_id=job_id, path=target, original_name=path.name, sha256=sha256, duration_s=0.0,
         received_at=received_at, urgent=urgent,
@@ -150,7 +180,7 @@ def _move_atomic(source: Path, target: Path) -> None:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
     partial.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(partial, path)
 

@@ -91,3 +91,12 @@ def test_users_add_creates_an_account_and_refuses_a_short_password(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
     short = dictee("users", "add", "paul", "--password-stdin", stdin="court\n", cwd=tmp_path)
     assert short.returncode == 2 and "too short" in short.stderr and "Traceback" not in short.stderr
+
+
+def test_a_second_batch_on_a_busy_outbox_is_refused_clearly(tmp_path):
+    from pipeline.ingest import exclusive_run
+
+    (tmp_path / "inbox").mkdir()
+    with exclusive_run(tmp_path / "outbox" / ".work"):
+        done = dictee("batch", "inbox", "--outbox", "outbox", cwd=tmp_path)
+    assert done.returncode == 2 and "already using this outbox" in done.stderr and "Traceback" not in done.stderr

@@ -80,3 +80,38 @@ def test_urgent_dictations_are_taken_first(settings):
     assert set(names[:2]) == {"c.wav", "d URGENT.wav"} and names[2:] == ["a-routine.wav", "b-routine.wav"]
     dictations, _ = ingest.claim_backlog(settings)
     assert [d.urgent for d in dictations] == [True, True, False, False]
+
+
+def test_two_claimers_racing_on_one_inbox_claim_each_file_exactly_once(settings):
+    import threading
+
+    for index in range(40):
+        (settings.inbox / f"d{index}.wav").write_bytes(f"audio {index}".encode())
+    results: list[list] = [[], []]
+
+    def claimer(slot):
+        for path in ingest.list_candidates(settings.inbox):
+            claimed = ingest.claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox)
+            if claimed is not None:
+                results[slot].append(claimed)
+
+    threads = [threading.Thread(target=claimer, args=(slot,)) for slot in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = [d.job_id for d in results[0] + results[1]]
+    assert len(claimed) == len(set(claimed)) == 40
+    assert list(settings.inbox.iterdir()) == []
+    assert not list(settings.work_dir.glob("*.partial"))
+
+
+def test_a_second_run_on_the_same_outbox_is_refused_while_the_first_holds_it(settings):
+    import pytest
+
+    with ingest.exclusive_run(settings.work_dir):
+        with pytest.raises(ingest.AlreadyRunning):
+            with ingest.exclusive_run(settings.work_dir):
+                pass
+    with ingest.exclusive_run(settings.work_dir):  # released with the first run
+        pass
