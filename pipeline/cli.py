@@ -110,7 +110,7 @@ def batch(
     if not settings.inbox.is_dir():
         raise DicteeError(f"dossier introuvable / folder not found: {settings.inbox}")
     from pipeline import progress
-    from pipeline.flows import process_backlog
+    from pipeline.flows import backlog_flow
 
     from pipeline.ingest import exclusive_run
 
@@ -118,7 +118,7 @@ def batch(
     started = time.perf_counter()
     with exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
         try:
-            outcomes = process_backlog(
+            outcomes = backlog_flow(settings)(
                 inbox=str(settings.inbox), outbox=str(settings.outbox),
                 whisper_model=str(model) if model else None, workers=workers,
             )

@@ -56,6 +56,7 @@ def transcribe_task(dictation: Dictation, decoded, settings: Settings):
     if isinstance(decoded, JobOutcome):
         return decoded
     samples, decode_s = decoded
+    job.load_models(settings)  # once per worker process (a Dask worker's first task pays it)
     try:
         return job.transcribe_step(dictation, samples, settings, decode_s=decode_s)
     except BadInput as error:
@@ -69,10 +70,7 @@ def understand_task(heard, settings: Settings):
 
 @task(name="draft", retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, **TASK_OPTIONS)
 def draft_task(understood, settings: Settings) -> JobOutcome:
-    outcome = understood if isinstance(understood, JobOutcome) else job.draft_step(understood, settings)
-    progress.job_finished(outcome)
-    log.info("job %s %s", outcome.job_id, outcome.status)
-    return outcome
+    return understood if isinstance(understood, JobOutcome) else job.draft_step(understood, settings)
 
 
 def _submit_job(dictation: Dictation, settings: Settings):
@@ -100,17 +98,30 @@ def process_backlog(
     outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
     if not dictations:
         return outcomes
-    job.load_models(settings)  # once per process, before the first task needs them
+    if settings.dask_address is None:
+        job.load_models(settings)  # here, before the first task needs them
     in_flight = settings.workers + 1  # bounded: decoded audio of a long backlog stays out of memory
     pending = list(dictations)
     running = [_submit_job(pending.pop(0), settings) for _ in range(min(in_flight, len(pending)))]
     while running:
         finished = next(iter(as_completed(running)))
         running.remove(finished)
-        outcomes.append(_outcome_of(finished))
+        outcome = _outcome_of(finished)
+        progress.job_finished(outcome)  # here, not in the task: tasks may run on other machines
+        log.info("job %s %s", outcome.job_id, outcome.status)
+        outcomes.append(outcome)
         if pending:
             running.append(_submit_job(pending.pop(0), settings))
     return outcomes
+
+
+def backlog_flow(settings: Settings):
+    """process_backlog on this machine's threads, or fanned out on the Dask cluster in settings."""
+    if settings.dask_address is None:
+        return process_backlog
+    from prefect_dask import DaskTaskRunner
+
+    return process_backlog.with_options(task_runner=DaskTaskRunner(address=settings.dask_address))
 
 
 def _outcome_of(future) -> JobOutcome:

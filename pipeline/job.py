@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, replace
 
@@ -44,6 +46,9 @@ class Understood:
     flags: tuple[Flag, ...] = ()
 
 
+_loaded: set[TranscriberConfig] = set()
+
+
 def load_models(settings: Settings) -> None:
     """Load the recognizer and the NLP lexicons once per process, then freeze the heap.
 
@@ -51,10 +56,14 @@ def load_models(settings: Settings) -> None:
     loaded, a full collection walks millions of long-lived objects (~150 ms a file).
     Freezing moves them out of the collector's sight.
     """
-    get_transcriber(TranscriberConfig.from_settings(settings))
+    config = TranscriberConfig.from_settings(settings)
+    if config in _loaded:
+        return
+    get_transcriber(config)
     warm_up()
     corrector_for(settings)
     gc.freeze()
+    _loaded.add(config)
 
 
 def corrector_for(settings: Settings) -> Corrector | None:
@@ -131,6 +140,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         document_type=understood.extraction.document_type,
         flags=len(result["flags"]),
         timings=timings,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
 
 

@@ -173,3 +173,4 @@ class JobOutcome:
     flags: int = 0
     reason: str | None = None
     timings: Timings = field(default_factory=Timings)
+    worker: str | None = None  # host:pid that drafted it

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     # Backlog
     workers: int = Field(default=2, ge=1, le=64)
+    # A Dask scheduler ("tcp://host:8786") to fan the backlog out over several machines.
+    dask_address: str | None = None
 
     # Letterhead
     practitioner_name: str = "Dr Claire Exemple"
