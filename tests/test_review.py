@@ -177,3 +177,12 @@ def test_logout_ends_the_session(client):
     csrf = login(client)
     client.post("/logout", data={"csrf": csrf})
     assert client.get("/").status_code == 303
+
+
+def test_the_worklist_shows_the_waiting_backlog_and_its_eta(client, settings):
+    write_tone(settings.inbox / "a.wav", seconds=60.0)
+    write_tone(settings.inbox / "b.wav", seconds=60.0)
+    login(client)
+    page = client.get("/").text
+    backlog = re.search(r'<p class="panel" id="backlog">(.*?)</p>', page, re.S).group(1)
+    assert "2 dictée(s), 2.0 min d'audio" in backlog and "ETA ≈" in backlog

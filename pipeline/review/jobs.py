@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline import audio, ingest
 from pipeline.draft import render_draft
 from pipeline.outbox import now_iso, write_json_atomic
 from pipeline.records import DOCUMENT_TYPES, Condition, Drug, Extraction, Flag, Patient, Recipient
@@ -118,6 +119,36 @@ def turnaround(session: Session) -> dict[str, float | None]:
         "drafted_to_decided_h": median_hours((j.drafted_at, j.decided_at) for j in jobs),
         "decided": len(jobs),
     }
+
+
+# Processing seconds per audio second when no result has been timed yet (base model, 2 cores).
+DEFAULT_PROCESSING_RATE = 0.25
+RATE_SAMPLE = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    dictations: int
+    audio_s: float
+    eta_s: float
+
+
+def processing_rate(outbox: Path) -> float:
+    """Seconds of processing per second of audio, over the most recent drafts."""
+    recent = sorted(outbox.glob("*/result.json"), key=lambda p: p.stat().st_mtime)[-RATE_SAMPLE:]
+    audio_s = work_s = 0.0
+    for path in recent:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        audio_s += result["source"]["duration_s"]
+        work_s += sum(result["timings"].values())
+    return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
+
+
+def backlog(settings: Settings) -> Backlog:
+    """Dictations not yet drafted (inbox and work area) and when they should be done."""
+    waiting = ingest.list_candidates(settings.inbox) + [d.path for d in ingest.unfinished_claims(settings.work_dir)]
+    audio_s = sum(audio.probe_duration(path) for path in waiting)
+    return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox))
 
 
 def apply_edits(outbox: Path, job_id: str, form: dict[str, str], *, username: str) -> dict[str, list]:

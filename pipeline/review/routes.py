@@ -94,7 +94,8 @@ def worklist(request: Request, state: str = "pending_review", document_type: str
     jobs.sync_jobs(session, outbox)
     items = jobs.worklist(session, outbox, state=state, document_type=document_type or None)
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
-                  document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session))
+                  document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
+                  backlog=jobs.backlog(request.app.state.settings))
 
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
