@@ -11,9 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.audio import SAMPLE_RATE
 from pipeline.records import Flag, Word
 
-SAMPLE_RATE = 16_000
 MAX_LOOP_WORDS = 8
 # Consecutive repeats that make a loop: single words repeat legitimately ("très très").
 MIN_REPEATS = {1: 4}

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.errors import DicteeError
+from pipeline.files import write_json_atomic
 from pipeline.records import Dictation
 from pipeline.settings import Settings
 
@@ -120,7 +120,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
         return None
     received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
     urgent = is_urgent(path)
-    _write_json_atomic(
+    write_json_atomic(
         claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent}
     )
     try:
@@ -179,10 +179,6 @@ def _move_atomic(source: Path, target: Path) -> None:
         source.unlink()
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    partial.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(partial, path)
 
 
 def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:

@@ -7,12 +7,12 @@ folder and renamed into place, so a crash never leaves half a draft for the secr
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 from pathlib import Path
 
 from pipeline.errors import BadInput
+from pipeline.files import write_json_atomic
 from pipeline.ingest import release_claim
 from pipeline.records import Dictation
 
@@ -22,15 +22,6 @@ QUARANTINE_README = "raison.txt"
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
 
 
 def staging_dir(outbox: Path, job_id: str, purpose: str = "staging") -> Path:

@@ -10,6 +10,7 @@ import functools
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,6 @@ from pipeline.modelstore import require_model
 from pipeline.records import Transcript, Word
 from pipeline.settings import Settings
 
-SAMPLE_RATE = 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,6 @@ def transcribe_options(config: TranscriberConfig) -> dict:
 class Transcriber:
     def __init__(self, config: TranscriberConfig) -> None:
         from faster_whisper import WhisperModel  # heavy import, kept off the CLI's start-up path
-
-        from pathlib import Path
 
         model_dir = require_model(Path(config.model_dir), bundled=config.bundled)
         self.config = config

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest
 from pipeline.draft import render_draft
-from pipeline.outbox import now_iso, write_json_atomic
+from pipeline.files import write_json_atomic
+from pipeline.outbox import now_iso
 from pipeline.records import DOCUMENT_TYPES, Condition, Drug, Extraction, Flag, Patient, Recipient
 from pipeline.review.db import Job, utcnow
 from pipeline.settings import Settings
