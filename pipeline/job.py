@@ -130,7 +130,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = build_result(
         dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
-        low_confidence=settings.low_confidence, extra_flags=understood.flags,
+        low_confidence=settings.low_confidence, author=settings.practitioner_name, extra_flags=understood.flags,
     )
     publish_job(dictation, staging, result, outbox=settings.outbox)
     return JobOutcome(

@@ -25,6 +25,7 @@ def build_result(
     timings: Timings,
     *,
     low_confidence: float,
+    author: str,
     extra_flags: tuple[Flag, ...] = (),
 ) -> dict:
     extracted = extraction.to_json()
@@ -35,6 +36,7 @@ def build_result(
         "schema_version": SCHEMA_VERSION,
         "job_id": dictation.job_id,
         "priority": "urgent" if dictation.urgent else "normal",
+        "author": author,
         "source": {
             "file": dictation.original_name,
             "sha256": dictation.sha256,

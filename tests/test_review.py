@@ -186,3 +186,28 @@ def test_the_worklist_shows_the_waiting_backlog_and_its_eta(client, settings):
     page = client.get("/").text
     backlog = re.search(r'<p class="panel" id="backlog">(.*?)</p>', page, re.S).group(1)
     assert "2 dictée(s), 2.0 min d'audio" in backlog and "ETA ≈" in backlog
+
+
+def test_drugs_and_conditions_are_edited_one_per_line(client, app, settings, drafted):
+    csrf = login(client)
+    page = client.get(f"/jobs/{drafted}").text
+    assert "amlodipine ; 5 mg ; par jour" in page and "non dyspnée" in page
+    client.post(f"/jobs/{drafted}/edit", data={
+        "csrf": csrf,
+        "drugs": "amlodipine ; 10 mg ; par jour\nbisoprolol ; 2,5 mg ; le matin",
+        "conditions": "non dyspnée\nfamille infarctus du myocarde\n? angor",
+    })
+    result = result_of(settings, drafted)
+    assert [(d["name"], d["dose"], d["atc"]) for d in result["drugs"]] == [("amlodipine", "10 mg", "C08CA01"), ("bisoprolol", "2,5 mg", None)]
+    assert [(c["text"], c["negated"], c["family"], c["hypothesis"], c["cim10"]) for c in result["conditions"]] == [
+        ("dyspnée", True, False, False, "R060"), ("infarctus du myocarde", False, True, False, None),
+        ("angor", False, False, True, None),
+    ]
+    with app.state.sessions() as session:
+        changes = session.query(AuditEvent).filter_by(action="edit").one().detail["changes"]
+    assert set(changes) == {"drugs", "conditions"}
+
+
+def test_the_worklist_names_the_author(client, settings):
+    login(client)
+    assert f"<td>{settings.practitioner_name}</td>" in client.get("/").text

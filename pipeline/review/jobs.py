@@ -37,6 +37,7 @@ class ReviewError(Exception):
 @dataclass(frozen=True, slots=True)
 class WorkItem:
     job: Job
+    author: str
     document_type: str | None
     patient: str
     duration_s: float
@@ -100,7 +101,8 @@ def worklist(session: Session, outbox: Path, *, state: str = "pending_review", d
         if document_type and result["document_type"] != document_type:
             continue
         items.append(WorkItem(
-            job=job, document_type=result["document_type"], patient=patient_display(result),
+            job=job, author=result.get("author") or "—", document_type=result["document_type"],
+            patient=patient_display(result),
             duration_s=result["source"]["duration_s"], flags=len(result["flags"]),
             waiting=now - (job.received_at or job.drafted_at or now),
         ))
@@ -175,11 +177,61 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], *, username: st
         set_field(result, "document_type", "document_type", form["document_type"])
     if "body" in form:
         set_field(result, "body", "body", form["body"].replace("\r\n", "\n"))
+    if "drugs" in form:
+        drugs = parse_drug_lines(form["drugs"], previous=result["drugs"])
+        if drugs != result["drugs"]:
+            changes["drugs"] = [drug_lines(result["drugs"]), drug_lines(drugs)]
+            result["drugs"] = drugs
+    if "conditions" in form:
+        conditions = parse_condition_lines(form["conditions"], previous=result["conditions"])
+        if conditions != result["conditions"]:
+            changes["conditions"] = [condition_lines(result["conditions"]), condition_lines(conditions)]
+            result["conditions"] = conditions
     _validate(result)
     if changes:
         result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
         write_json_atomic(job_dir(outbox, job_id) / "result.json", result)
     return changes
+
+
+# Drugs and conditions are edited as text, one per line:
+#   "amlodipine ; 5 mg ; par jour"          (name ; dose ; frequency)
+#   "non dyspnée" / "famille mélanome" / "? pneumopathie"   (negated / family / hypothesis)
+NEGATED, FAMILY, HYPOTHESIS = "non ", "famille ", "? "
+
+
+def drug_lines(drugs: list[dict]) -> str:
+    return "\n".join(" ; ".join(part or "" for part in (d["name"], d.get("dose"), d.get("frequency"))).rstrip(" ;") for d in drugs)
+
+
+def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
+    known = {d["name"]: d for d in previous}
+    drugs = []
+    for line in filter(None, (line.strip() for line in text.splitlines())):
+        name, dose, frequency = ([part.strip() or None for part in line.split(";")] + [None, None])[:3]
+        before = known.get(name.lower(), {})
+        drugs.append({**before, "name": name.lower(), "atc": before.get("atc"), "dose": dose, "frequency": frequency,
+                      "text": before.get("text", line)})
+    return drugs
+
+
+def condition_lines(conditions: list[dict]) -> str:
+    def line(c: dict) -> str:
+        prefix = NEGATED if c["negated"] else FAMILY if c["family"] else HYPOTHESIS if c["hypothesis"] else ""
+        return prefix + c["text"]
+
+    return "\n".join(line(c) for c in conditions)
+
+
+def parse_condition_lines(text: str, *, previous: list[dict]) -> list[dict]:
+    known = {c["text"]: c for c in previous}
+    conditions = []
+    for line in filter(None, (line.strip() for line in text.splitlines())):
+        flags = {"negated": line.startswith(NEGATED), "family": line.startswith(FAMILY), "hypothesis": line.startswith(HYPOTHESIS)}
+        for prefix in (NEGATED, FAMILY, HYPOTHESIS):
+            line = line.removeprefix(prefix)
+        conditions.append({"text": line, "cim10": known.get(line, {}).get("cim10"), **flags})
+    return conditions
 
 
 def _validate(result: dict) -> None:

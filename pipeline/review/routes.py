@@ -122,6 +122,7 @@ def job_page(request: Request, job_id: str, error: str = "", who=Depends(current
     history = session.scalars(select(AuditEvent).where(AuditEvent.job_id == job_id).order_by(AuditEvent.id)).all()
     return render(request, "job.html", user=who[0], csrf=who[1].csrf_token, job=job, result=result, words=words,
                   document_types=DOCUMENT_TYPES, error=error, history=history,
+                  drug_lines=jobs.drug_lines(result["drugs"]), condition_lines=jobs.condition_lines(result["conditions"]),
                   complete=jobs.extraction_from_result(result).patient.is_complete)
 
 
