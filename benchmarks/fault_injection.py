@@ -113,7 +113,9 @@ def run_watch(workdir: Path, env: dict, log, *, kill_after: float | None, settle
         return f"watch killed after {kill_after:.1f} s"
     deadline, quiet_since = time.time() + 900, None
     while time.time() < deadline:
-        busy = any((workdir / "inbox").iterdir()) or any((workdir / "outbox" / ".work").glob("*"))
+        waiting = [p for p in (workdir / "inbox").rglob("*") if p.is_file()]  # inbox/urgent/ may exist
+        work = [p for p in (workdir / "outbox" / ".work").glob("*") if p.name != ".lock"]  # the lock stays
+        busy = bool(waiting or work)
         quiet_since = None if busy else (quiet_since or time.time())
         if quiet_since and time.time() - quiet_since > settle_s:
             break
@@ -142,7 +144,7 @@ def account(workdir: Path, goods: dict, bads: dict) -> dict:
     leftovers = [str(p.relative_to(workdir)) for p in outbox.rglob("*")
                  if p.name.endswith((".partial", ".staging", ".quarantine"))
                  or (p.parent == outbox / ".work" and p.name != ".lock")]  # the run lock stays by design
-    leftovers += [str(p.relative_to(workdir)) for p in (workdir / "inbox").iterdir()]
+    leftovers += [str(p.relative_to(workdir)) for p in (workdir / "inbox").rglob("*") if p.is_file()]
     return {
         "in": len(everything), "good_in": len(goods), "bad_in": len(bads),
         "drafted": len(drafted), "quarantined": len(quarantined), "lost": lost, "duplicated": duplicated,
