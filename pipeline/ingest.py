@@ -60,9 +60,15 @@ def is_urgent(path: Path) -> bool:
 
 def list_candidates(inbox: Path) -> list[Path]:
     """Files waiting in the inbox (and inbox/urgent/), urgent first, then oldest first."""
-    folders = [inbox, inbox / URGENT_FOLDER]
-    files = [entry for folder in folders if folder.is_dir() for entry in folder.iterdir() if is_candidate(entry)]
-    return sorted(files, key=lambda entry: (not is_urgent(entry), entry.stat().st_mtime, entry.name))
+    found = []
+    for folder in (inbox, inbox / URGENT_FOLDER):
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            try:
+                if is_candidate(entry):
+                    found.append((not is_urgent(entry), entry.stat().st_mtime, entry.name, entry))
+            except FileNotFoundError:
+                continue  # claimed by another run between listing and looking
+    return [entry for *_, entry in sorted(found)]
 
 
 def is_stable(path: Path, *, window_s: float, now: float | None = None) -> bool:
@@ -106,6 +112,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
     or if another claimer took the file first."""
     try:
         sha256 = file_sha256(path)
+        modified = path.stat().st_mtime
     except FileNotFoundError:
         return None  # claimed by someone else meanwhile
     job_id = job_id_for(sha256)
@@ -118,7 +125,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
     if target.exists():  # a re-drop while the first copy is in progress
         path.unlink(missing_ok=True)
         return None
-    received_at = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).isoformat(timespec="seconds")
+    received_at = datetime.fromtimestamp(modified, tz=timezone.utc).isoformat(timespec="seconds")
     urgent = is_urgent(path)
     write_json_atomic(
         claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent}

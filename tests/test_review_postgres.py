@@ -69,8 +69,12 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
         csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         assert client.post(f"/jobs/{dictation.job_id}/approve", data={"csrf": csrf}).status_code == 303
 
-    with create_engine(postgres_url).connect() as connection:
-        assert connection.execute(text("select state from jobs")).scalar_one() == "filed"
-        actions = connection.execute(text("select action from audit order by id")).scalars().all()
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("select state from jobs")).scalar_one() == "filed"
+            actions = connection.execute(text("select action from audit order by id")).scalars().all()
+    finally:
+        engine.dispose()
     assert actions == ["login", "view", "approve"]
     assert not (settings.outbox / "dictee.db").exists()  # nothing fell back to SQLite

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI, Request
@@ -26,9 +27,16 @@ def database_url(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> FastAPI:
     settings.outbox.mkdir(parents=True, exist_ok=True)
-    app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None)
+    sessions = make_sessionmaker(database_url(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        sessions.kw["bind"].dispose()  # close pooled database connections on shutdown
+
+    app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
-    app.state.sessions = make_sessionmaker(database_url(settings))
+    app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
 
     @app.middleware("http")
