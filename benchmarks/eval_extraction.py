@@ -4,13 +4,17 @@
 
 Prints identity, document-type and recipient accuracy, drug precision/recall/F1 and negation
 recall on dictations_dev.json, normalisation exact-match where a reference exists, and
-per-label F1 for names and birth dates on the eds-pseudo snippets.
+per-label F1 for names and birth dates on the eds-pseudo snippets, and the cold start of
+`dictee extract` (median of 3 fresh processes) against the same command with spaCy's French
+tokenizer rules compiled at import as stock spaCy does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -124,6 +128,20 @@ def evaluate_pseudo(path: Path) -> dict:
     return scores
 
 
+COLD_START_RUNS = 3
+STOCK_SPACY_CLI = "import spacy.lang.fr, sys; from pipeline.cli import main; sys.argv[0] = 'dictee'; main()"
+
+
+def cold_start_s(command: list[str], text: str) -> float:
+    """Median wall time of fresh `dictee extract` processes, imports and model loading included."""
+    times = []
+    for _ in range(COLD_START_RUNS):
+        started = time.perf_counter()
+        subprocess.run(command + ["extract", "-"], input=text, capture_output=True, text=True, check=True, cwd=REPO)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval-dir", type=Path, default=REPO.parent / "shared" / "eval")
@@ -131,6 +149,10 @@ def main() -> None:
                         help="dictation sets to score (default: the shared dev set and our held-out set)")
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args()
+    sample = json.loads((args.eval_dir / "dictations_dev.json").read_text(encoding="utf-8"))[0]["spoken"]
+    ours = cold_start_s([sys.executable, "-m", "pipeline.cli"], sample)
+    stock = cold_start_s([sys.executable, "-c", STOCK_SPACY_CLI], sample)
+    print(f"dictee extract cold start   {ours:.2f} s (stock spaCy import: {stock:.2f} s, ratio {stock / ours:.2f})\n")
     warm_up()
     sets = args.dictations or [args.eval_dir / "dictations_dev.json", REPO / "benchmarks" / "data" / "dictations_heldout.json"]
     for path in sets:

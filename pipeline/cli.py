@@ -294,3 +294,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("Interrompu / interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ import re
 
 from pipeline.extract import patterns as P
 from pipeline.extract.lexicon import cim10_lexicon, drug_lexicon, fold
+from pipeline.extract.spacy_startup import defer_french_token_match
 from pipeline.records import Condition, Drug
 
 
@@ -20,6 +21,7 @@ from pipeline.records import Condition, Drug
 def qualifier_pipeline():
     """edsnlp sentence splitting and qualifiers; built once per process (about a second)."""
     os.environ.setdefault("TQDM_DISABLE", "1")
+    defer_french_token_match()  # before edsnlp imports spacy.lang.fr: saves ~3 s of cold start
     import edsnlp
     import edsnlp.pipes as eds
     from loguru import logger
