@@ -94,3 +94,17 @@ def test_an_echoed_prompt_is_flagged_and_the_audio_heard_again_without_it(settin
     result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
     assert any(flag["kind"] == "prompt_echo" for flag in result["flags"])
     assert result["transcript"]["raw"] == SAMPLE_DICTATION  # the second hearing, not the recited prompt
+
+
+def test_the_practice_list_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
+    csv_file = tmp_path / "cabinet.csv"
+    csv_file.write_text("last_name,first_name\nMarchand,Paul\n", encoding="utf-8")
+    assert get_corrector(str(csv_file)) is get_corrector(str(csv_file))
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    practice_terms(csv_file)
+    assert opened == []
+    csv_file.write_text("last_name,first_name\nMarchand,Paul\nDelacroix,Anne\n", encoding="utf-8")
+    assert [t.text for t in practice_terms(csv_file)] == ["Delacroix", "Marchand"]
+    assert "delacroix" in get_corrector(str(csv_file)).known

@@ -114,26 +114,42 @@ def _similarity(a: str, b: str) -> float:
     return 1 - jellyfish.levenshtein_distance(a, b) / max(len(a), len(b), 1)
 
 
-def drug_terms() -> list[Term]:
+@functools.lru_cache(maxsize=1)
+def drug_terms() -> tuple[Term, ...]:
     """INNs from edsnlp's drug list (lower-case, one or two words) and the curated brands."""
     from pipeline.extract.patterns import BRAND_INN
 
     atc_names = json.loads((resources.files("edsnlp") / "resources" / "drugs.json").read_text(encoding="utf-8"))
     names = {n for names in atc_names.values() for n in names if not n.isupper() and len(n.split()) <= 2}
     names |= set(BRAND_INN) | {inn for inns in BRAND_INN.values() for inn in inns} | set(P.COMMON_DRUGS)
-    return [Term(name, phonetic_key(name), "drug") for name in sorted(names) if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH]
+    return tuple(Term(name, phonetic_key(name), "drug") for name in sorted(names)
+                 if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
 
 
-def practice_terms(path: Path | None) -> list[Term]:
-    """Correspondents' and patients' surnames from the practice's CSV (columns last_name[, first_name])."""
+def practice_terms(path: Path | None) -> tuple[Term, ...]:
+    """Correspondents' and patients' surnames from the practice's CSV (columns last_name[, first_name]).
+
+    Read once per version of the file: `dictee watch` runs for weeks while the list is edited.
+    """
     if path is None:
-        return []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    names = {row["last_name"].strip() for row in rows if row.get("last_name", "").strip()}
-    return [Term(name, phonetic_key(name), "name") for name in sorted(names) if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH]
+        return ()
+    stat = path.stat()
+    return _read_practice_terms(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=4)
+def _read_practice_terms(path: str, mtime_ns: int, size: int) -> tuple[Term, ...]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {row["last_name"].strip() for row in rows if row.get("last_name", "").strip()}
+    return tuple(Term(name, phonetic_key(name), "name") for name in sorted(names)
+                 if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
+
+
 def get_corrector(practice_csv: str | None) -> Corrector:
-    return Corrector(drug_terms() + practice_terms(Path(practice_csv) if practice_csv else None))
+    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None))
+
+
+@functools.lru_cache(maxsize=4)
+def _corrector_for(practice: tuple[Term, ...]) -> Corrector:
+    return Corrector(list(drug_terms() + practice))
