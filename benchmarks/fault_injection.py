@@ -1,19 +1,18 @@
 """Kill -9 at random moments and a corpus of bad input: is anything lost, duplicated or leaked?
 
-    python benchmarks/fault_injection.py [--mode batch|watch] [--kills 4] [--good 6] [--seed 1]
+    python benchmarks/fault_injection.py [--mode batch|watch] [--kills 4] [--good 6] [--seed 1] [--encrypt]
 
 `dictee batch` (or `--mode watch`) runs in its own process group (Prefect's server with it)
 and is killed with SIGKILL at random moments, `--kills` times, while the corpus arrives in
 waves; then it is left to finish, and a last run must find nothing to do. Prints: dictations in, drafted, quarantined, lost, duplicated, bad inputs
 quarantined with a reason, leftovers, and whether a dictated dummy name leaked outside the
-outbox. Exits 1 when a target is missed (0 lost, 0 duplicated, 100 % bad input quarantined).
+outbox (with `--encrypt`, anywhere at all: the outbox is sealed). Exits 1 when a target is missed (0 lost, 0 duplicated, 100 % bad input quarantined).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import random
@@ -28,6 +27,10 @@ import wave
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.vault import PLAIN, Vault, create_key_file, load_vault  # noqa: E402
+
 FLEURS = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
 DUMMY_NAME = "Zebulon"  # a patient-like name put in a file name: must not leak outside the outbox
 MAX_DURATION_S = 60
@@ -125,14 +128,14 @@ def run_watch(workdir: Path, env: dict, log, *, kill_after: float | None, settle
     return f"watch exit {process.returncode}"
 
 
-def account(workdir: Path, goods: dict, bads: dict) -> dict:
+def account(workdir: Path, goods: dict, bads: dict, vault: Vault) -> dict:
     outbox = workdir / "outbox"
     drafted, quarantined = {}, {}
     for result in outbox.glob("*/result.json"):
-        data = json.loads(result.read_text(encoding="utf-8"))
+        data = vault.read_json(result)
         drafted.setdefault(data["source"]["sha256"], []).append(result.parent.name)
     for error in (outbox / "quarantine").glob("*/error.json"):
-        data = json.loads(error.read_text(encoding="utf-8"))
+        data = vault.read_json(error)
         reason = (error.parent / "raison.txt").read_text(encoding="utf-8")
         has_reason = "Refusé" in reason and "Rejected" in reason
         quarantined.setdefault(data["sha256"], []).append((data["code"], has_reason))
@@ -153,11 +156,12 @@ def account(workdir: Path, goods: dict, bads: dict) -> dict:
     }
 
 
-def leaks(workdir: Path, log_path: Path) -> list[str]:
-    """Files outside the outbox's job folders (logs, Prefect's database) naming the dummy patient."""
+def leaks(workdir: Path, log_path: Path, *, encrypted: bool) -> list[str]:
+    """Files naming the dummy patient: logs and Prefect's database, and with encryption the whole outbox."""
     found = []
     needle = DUMMY_NAME.encode()
-    for path in [log_path, *(workdir / "prefect").rglob("*")]:
+    searched = [log_path, *(workdir / "prefect").rglob("*")] + (list((workdir / "outbox").rglob("*")) if encrypted else [])
+    for path in searched:
         if path.is_file() and needle in path.read_bytes():
             found.append(str(path.relative_to(workdir)))
     return found
@@ -169,6 +173,7 @@ def main() -> int:
     parser.add_argument("--good", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--mode", choices=("batch", "watch"), default="batch")
+    parser.add_argument("--encrypt", action="store_true", help="encryption at rest on: the outbox must name no one either")
     parser.add_argument("--kill-window", type=float, nargs=2, default=(4.0, 45.0), metavar=("MIN_S", "MAX_S"))
     args = parser.parse_args()
     if not FLEURS.is_dir():
@@ -187,6 +192,12 @@ def main() -> int:
            "DICTEE_MODELS_DIR": str(REPO / "models"), "DICTEE_LETTER_TEMPLATES": str(REPO / "letter_templates"),
            "DICTEE_MAX_DURATION_S": str(MAX_DURATION_S), "DICTEE_LOG_LEVEL": "INFO",
            "PREFECT_HOME": str(workdir / "prefect")}
+    vault = PLAIN
+    if args.encrypt:
+        key_file = workdir / "keys" / "dictee.key"
+        create_key_file(key_file, guarded=[workdir / "inbox", workdir / "outbox"])
+        env["DICTEE_ENCRYPTION_KEY_FILE"] = str(key_file)
+        vault = load_vault(key_file, guarded=[])
     log_path = workdir / "runs.log"
     runs = []
     run = run_batch if args.mode == "batch" else run_watch
@@ -204,8 +215,8 @@ def main() -> int:
         else:
             runs.append(run_watch(workdir, env, log, kill_after=None, settle_s=5))
             runs.append(run_watch(workdir, env, log, kill_after=None, settle_s=5))
-    figures = account(workdir, goods, bads)
-    figures["leaks"] = leaks(workdir, log_path)
+    figures = account(workdir, goods, bads, vault)
+    figures["leaks"] = leaks(workdir, log_path, encrypted=args.encrypt)
     print("runs: " + "; ".join(runs))
     print(f"kills landed           {sum('killed' in run for run in runs)}")
     print(f"dictations in          {figures['in']} ({figures['good_in']} distinct good audio + 2 re-drops, {figures['bad_in']} bad)")
@@ -215,7 +226,8 @@ def main() -> int:
     print(f"duplicated             {len(figures['duplicated'])} {figures['duplicated'] or ''}")
     print(f"bad input quarantined  {figures['bad_quarantined_with_reason']}/{figures['bad_in']} with a French+English reason")
     print(f"leftover files         {len(figures['leftovers'])} {figures['leftovers'][:5] or ''}")
-    print(f"dummy name leaked to   {figures['leaks'] or 'nowhere outside the outbox'}")
+    where = "nowhere, outbox included (encrypted)" if args.encrypt else "nowhere outside the outbox"
+    print(f"dummy name leaked to   {figures['leaks'] or where}")
     ok = (not figures["lost"] and not figures["duplicated"] and not figures["leftovers"] and not figures["leaks"]
           and figures["bad_quarantined_with_reason"] == figures["bad_in"]
           and all(run.endswith("exit 0") for run in runs[-2:]))

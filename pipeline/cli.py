@@ -24,6 +24,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Modèles de reconnaissance 
 app.add_typer(models_app, name="models")
 users_app = typer.Typer(no_args_is_help=True, help="Comptes de l'application de relecture / review app accounts.")
 app.add_typer(users_app, name="users")
+key_app = typer.Typer(no_args_is_help=True, help="Clé de chiffrement au repos / encryption-at-rest key.")
+app.add_typer(key_app, name="key")
 console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
 out = Console()
 
@@ -233,6 +235,42 @@ def users_add(
     console.print(f"[green]Compte créé / account created:[/green] {username} ({role})")
 
 
+@key_app.command("create")
+def key_create(
+    key_file: Path = typer.Argument(..., help="Fichier de la nouvelle clé, hors du dépôt et de l'outbox"),
+) -> None:
+    """Crée une clé de chiffrement / create an encryption key (owner-only file, never overwritten)."""
+    from pipeline.vault import create_key_file
+
+    settings = _settings()
+    create_key_file(key_file, guarded=[settings.inbox, settings.outbox])
+    console.print(
+        f"[green]Clé créée / key created:[/green] {key_file}\n"
+        f"Réglez / set encryption_key_file = \"{key_file}\" (dictee.toml or DICTEE_ENCRYPTION_KEY_FILE).\n"
+        "Sauvegardez-la à part : sans elle, les courriers chiffrés sont perdus. / "
+        "Back it up separately: without it, encrypted letters are lost."
+    )
+
+
+@app.command()
+def decrypt(
+    file: Path = typer.Argument(..., help="Fichier de l'outbox (draft.docx, result.json, audio…)"),
+    output: str = typer.Argument(..., help="Fichier à écrire, ou - pour la sortie standard"),
+) -> None:
+    """Déchiffre un fichier de l'outbox / decrypt one outbox file (e.g. to import a filed letter)."""
+    if not file.is_file():
+        raise DicteeError(f"fichier introuvable / file not found: {file}")
+    data = _settings().vault().read_bytes(file)
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(output)
+    if target.exists():
+        raise DicteeError(f"{target} existe déjà / already exists")
+    target.write_bytes(data)
+
+
 @app.command()
 def purge(
     days: int = typer.Option(..., "--days", min=0, help="Âge en jours après classement ou quarantaine"),
@@ -243,7 +281,7 @@ def purge(
     from pipeline.retention import purge_audio
 
     settings = _settings(outbox=outbox)
-    report = purge_audio(settings.outbox, days=days, dry_run=dry_run)
+    report = purge_audio(settings.outbox, days=days, vault=settings.vault(), dry_run=dry_run)
     verb = "à supprimer / to delete" if dry_run else "supprimé(s) / deleted"
     out.print(f"{len(report.files)} fichier(s) audio {verb}, {report.bytes / 1e6:.1f} MB")
 

@@ -7,6 +7,7 @@ would corrupt the XML, and template code could reach Python internals.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError
@@ -79,8 +80,8 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date)
     }
 
 
-def render_draft(extraction: Extraction, settings: Settings, target: Path, *, today: dt.date | None = None) -> Path:
-    """Render the letter for `extraction` into `target` (a .docx path)."""
+def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None) -> bytes:
+    """The .docx letter for `extraction`, in memory: the caller seals it if encryption is on."""
     from docxtpl import DocxTemplate
 
     template = template_path(settings.letter_templates, extraction.document_type)
@@ -90,7 +91,8 @@ def render_draft(extraction: Extraction, settings: Settings, target: Path, *, to
     try:
         document = DocxTemplate(str(template))
         document.render(context, jinja_env=jinja_environment(), autoescape=True)
-        document.save(str(target))
+        docx = io.BytesIO()
+        document.save(docx)
     except JinjaTemplateError as error:
         raise TemplateError(f"letter template {template.name} failed: {error.__class__.__name__}: {error.message}") from error
-    return target
+    return docx.getvalue()

@@ -8,11 +8,19 @@ import threading
 from pathlib import Path
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     # A partial name per writer: two claimers of the same job must not share one.
     partial = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=2)
+    with partial.open("wb") as handle:
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
+
+
+def json_bytes(data: dict) -> bytes:
+    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    write_bytes_atomic(path, json_bytes(data))

@@ -16,7 +16,7 @@ from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
 from pipeline.normalize import normalize_dictation
-from pipeline.outbox import publish_job, quarantine, staging_dir
+from pipeline.outbox import publish_job, quarantine
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Timings, Transcript
 from pipeline.result import build_result
 from pipeline.settings import Settings
@@ -59,6 +59,7 @@ def load_models(settings: Settings) -> None:
     config = TranscriberConfig.from_settings(settings)
     if config in _loaded:
         return
+    settings.vault()  # a bad key stops the run before any work, not one job at a time
     get_transcriber(config)
     warm_up()
     corrector_for(settings)
@@ -125,14 +126,13 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
 def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     dictation = understood.heard.dictation
     started = time.perf_counter()
-    staging = staging_dir(settings.outbox, dictation.job_id)
-    render_draft(understood.extraction, settings, staging / "draft.docx")
+    docx = render_draft(understood.extraction, settings)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = build_result(
         dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
         low_confidence=settings.low_confidence, author=settings.practitioner_name, extra_flags=understood.flags,
     )
-    publish_job(dictation, staging, result, outbox=settings.outbox)
+    publish_job(dictation, docx, result, outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(
         job_id=dictation.job_id,
         status="drafted",
@@ -145,7 +145,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
 
 
 def quarantine_step(dictation: Dictation, error: BadInput, settings: Settings) -> JobOutcome:
-    quarantine(dictation, error, outbox=settings.outbox)
+    quarantine(dictation, error, outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(job_id=dictation.job_id, status="quarantined", reason=error.code)
 
 

@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 from pipeline.errors import BadInput
-from pipeline.files import write_json_atomic
 from pipeline.ingest import release_claim
 from pipeline.records import Dictation
+from pipeline.vault import Vault
 
 STATE_PENDING = "pending_review"
 QUARANTINE_README = "raison.txt"
@@ -32,39 +32,43 @@ def staging_dir(outbox: Path, job_id: str, purpose: str = "staging") -> Path:
     return path
 
 
-def publish_job(dictation: Dictation, staging: Path, result: dict, *, outbox: Path) -> Path:
-    """Move audio and result beside the draft already in `staging`, then rename it into place."""
-    write_json_atomic(staging / "result.json", result)
-    write_json_atomic(
+def publish_job(dictation: Dictation, docx: bytes, result: dict, *, outbox: Path, vault: Vault) -> Path:
+    """Stage draft, result, state and audio (sealed if `vault` has a key), then rename into place."""
+    staging = staging_dir(outbox, dictation.job_id)
+    vault.write_bytes(staging / "draft.docx", docx)
+    vault.write_json(staging / "result.json", result)
+    vault.write_json(
         staging / "state.json",
         {"state": STATE_PENDING, "history": [{"state": STATE_PENDING, "at": now_iso(), "by": "pipeline"}]},
     )
-    return _move_into_place(dictation, staging, outbox / dictation.job_id)
+    return _move_into_place(dictation, staging, outbox / dictation.job_id, vault)
 
 
-def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path) -> Path:
+def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path, vault: Vault) -> Path:
     """Keep the audio with a plain French and English reason; it is never retried."""
     staging = staging_dir(outbox, dictation.job_id, "quarantine")
+    # The reason stays readable; with encryption on, the file name (it may name the patient) does not.
+    shown_name = "voir / see error.json (dictee decrypt)" if vault.enabled else dictation.original_name
     (staging / QUARANTINE_README).write_text(
-        f"Fichier : {dictation.original_name}\n"
+        f"Fichier : {shown_name}\n"
         f"Refusé : {error.fr}\n\n"
-        f"File: {dictation.original_name}\n"
+        f"File: {shown_name}\n"
         f"Rejected: {error.en}\n",
         encoding="utf-8",
     )
-    write_json_atomic(
+    vault.write_json(
         staging / "error.json",
         {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
          "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
     )
-    return _move_into_place(dictation, staging, outbox / "quarantine" / dictation.job_id)
+    return _move_into_place(dictation, staging, outbox / "quarantine" / dictation.job_id, vault)
 
 
-def _move_into_place(dictation: Dictation, staging: Path, target: Path) -> Path:
+def _move_into_place(dictation: Dictation, staging: Path, target: Path, vault: Vault) -> Path:
     """Add the audio, rename the staged folder into place, then let go of the claim. If an
     earlier run died between that rename and the cleanup, its finished folder is kept."""
     if dictation.path.exists():
-        shutil.copyfile(dictation.path, staging / f"audio{dictation.path.suffix}")
+        vault.copy_in(dictation.path, staging / f"audio{dictation.path.suffix}")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         shutil.rmtree(staging)

@@ -7,9 +7,10 @@ someone could see what arrived. After `days`, both are deleted.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipeline.vault import PLAIN, Vault
 
 
 @dataclass(slots=True)
@@ -23,23 +24,24 @@ def _when(iso: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def expired_audio(outbox: Path, *, days: int, now: dt.datetime | None = None) -> list[Path]:
+def expired_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, now: dt.datetime | None = None) -> list[Path]:
     limit = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
     expired: list[Path] = []
     for state_file in outbox.glob("*/state.json"):
-        history = json.loads(state_file.read_text(encoding="utf-8"))["history"]
+        history = vault.read_json(state_file)["history"]
         filed = [entry for entry in history if entry["state"] == "filed"]
         if filed and _when(filed[-1]["at"]) < limit:
             expired += state_file.parent.glob("audio.*")
     for error_file in (outbox / "quarantine").glob("*/error.json"):
-        if _when(json.loads(error_file.read_text(encoding="utf-8"))["at"]) < limit:
+        if _when(vault.read_json(error_file)["at"]) < limit:
             expired += error_file.parent.glob("audio.*")
     return sorted(expired)
 
 
-def purge_audio(outbox: Path, *, days: int, dry_run: bool = False, now: dt.datetime | None = None) -> PurgeReport:
+def purge_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, dry_run: bool = False,
+                now: dt.datetime | None = None) -> PurgeReport:
     report = PurgeReport()
-    for path in expired_audio(outbox, days=days, now=now):
+    for path in expired_audio(outbox, days=days, vault=vault, now=now):
         report.files.append(path)
         report.bytes += path.stat().st_size
         if not dry_run:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -16,6 +16,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from pipeline.vault import Vault
 
 CONFIG_FILE_ENV = "DICTEE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("dictee.toml")
@@ -64,6 +67,10 @@ class Settings(BaseSettings):
     practitioner_rpps: str = "10000000000"
     practitioner_city: str = "Paris"
 
+    # Encryption at rest of outbox/, filed/ and quarantine/ (see pipeline/vault.py): a key
+    # file made by `dictee key create`, kept outside the inbox, outbox and code checkout.
+    encryption_key_file: Path | None = None
+
     # Review app state; empty means SQLite in the outbox (sqlite:///outbox/dictee.db).
     database_url: str | None = None
 
@@ -81,6 +88,12 @@ class Settings(BaseSettings):
     @property
     def quarantine_dir(self) -> Path:
         return self.outbox / "quarantine"
+
+    def vault(self) -> "Vault":
+        """Seals and opens outbox files with the configured key; passes them through without one."""
+        from pipeline.vault import load_vault
+
+        return load_vault(self.encryption_key_file, guarded=[self.inbox, self.outbox])
 
     @classmethod
     def settings_customise_sources(

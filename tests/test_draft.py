@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
 
 import pytest
@@ -26,13 +27,13 @@ def extraction(**changes) -> Extraction:
     return Extraction(**{**base, **changes})
 
 
-def text_of(path) -> str:
-    return "\n".join(p.text for p in Document(str(path)).paragraphs)
+def text_of(docx: bytes) -> str:
+    return "\n".join(p.text for p in Document(io.BytesIO(docx)).paragraphs)
 
 
 @pytest.mark.parametrize("document_type", DOCUMENT_TYPES + (None,))
 def test_every_document_type_has_a_template_that_renders(settings, tmp_path, document_type):
-    target = render_draft(extraction(document_type=document_type), settings, tmp_path / "d.docx", today=TODAY)
+    target = render_draft(extraction(document_type=document_type), settings, today=TODAY)
     text = text_of(target)
     assert "Monsieur Jean DUPONT, né le 12/03/1956" in text
     assert "Je vous adresse ce patient." in text
@@ -40,7 +41,7 @@ def test_every_document_type_has_a_template_that_renders(settings, tmp_path, doc
 
 
 def test_letters_carry_the_recipient_block(settings, tmp_path):
-    text = text_of(render_draft(extraction(), settings, tmp_path / "d.docx", today=TODAY))
+    text = text_of(render_draft(extraction(), settings, today=TODAY))
     assert "Docteur Martin" in text and "cardiologue — Lyon" in text
 
 
@@ -49,7 +50,7 @@ def test_markup_in_patient_data_comes_out_byte_exact(settings, tmp_path):
     body = "Résultat < 5 & > 2 {{ config }}"
     target = render_draft(
         extraction(patient=Patient(sex="M", first_name="Jean", last_name=hostile), body=body),
-        settings, tmp_path / "d.docx", today=TODAY,
+        settings, today=TODAY,
     )
     text = text_of(target)
     assert hostile.upper() in text
@@ -77,7 +78,7 @@ def edited_templates(settings, tmp_path, document_type: str, paragraph: str):
 def test_a_broken_or_hostile_template_fails_loudly(settings, tmp_path, paragraph):
     edited = edited_templates(settings, tmp_path, "certificat", paragraph)
     with pytest.raises(TemplateError):
-        render_draft(extraction(document_type="certificat"), edited, tmp_path / "d.docx")
+        render_draft(extraction(document_type="certificat"), edited)
 
 
 def test_templates_use_only_variables_the_context_provides(settings):

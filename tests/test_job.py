@@ -90,22 +90,22 @@ def test_the_language_check_flags_only_another_language(settings, fake_transcrib
 def test_a_full_disk_defers_the_job_and_the_next_run_finishes_it(settings, fake_transcriber, monkeypatch):
     import errno
 
-    from pipeline import outbox
+    from pipeline import vault
     from pipeline.job import run_backlog
 
     write_tone(settings.inbox / "a.wav")
     write_tone(settings.inbox / "b.wav", seconds=3.0)
-    real_write = outbox.write_json_atomic
+    real_write = vault.write_bytes_atomic  # every outbox file is written through the vault
 
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(outbox, "write_json_atomic", disk_full)
+    monkeypatch.setattr(vault, "write_bytes_atomic", disk_full)
     first = run_backlog(settings)
     assert [o.status for o in first] == ["failed", "failed"]
     assert len(list(settings.work_dir.glob("*.claim.json"))) == 2  # nothing lost
 
-    monkeypatch.setattr(outbox, "write_json_atomic", real_write)
+    monkeypatch.setattr(vault, "write_bytes_atomic", real_write)
     second = run_backlog(settings)
     assert [o.status for o in second] == ["drafted", "drafted"]
     assert sorted(p.name for p in settings.work_dir.iterdir()) == []  # no staging or partial left

@@ -1,9 +1,9 @@
 """The review app in a real browser (Debian's Chromium through Playwright): log in, open a
-draft, click a word to play it, edit a field, approve, and find the filed letter on disk."""
+draft, click a word to play it, edit a field, approve, and find the filed letter on disk —
+with the outbox in clear and encrypted at rest (then the audio is served from memory)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import threading
@@ -16,6 +16,7 @@ from pipeline import ingest
 from pipeline.job import run_job
 from pipeline.review import create_app
 from pipeline.review.auth import add_user
+from pipeline.vault import create_key_file, is_sealed
 from tests.conftest import REPO, write_tone
 
 pytestmark = pytest.mark.slow
@@ -41,12 +42,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(params=["clear", "encrypted"])
+def review_settings(request, settings, tmp_path):
+    if request.param == "clear":
+        return settings
+    create_key_file(tmp_path / "keys" / "dictee.key", guarded=[settings.inbox, settings.outbox])
+    return settings.model_copy(update={"encryption_key_file": tmp_path / "keys" / "dictee.key"})
+
+
 @pytest.fixture
-def server(settings, fake_transcriber):
+def server(review_settings, fake_transcriber):
     import uvicorn
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium); scripts/test.sh installs it when run as root")
+    settings = review_settings
     source = write_tone(settings.inbox / "dictee.wav", seconds=8.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     run_job(dictation, settings)
@@ -66,7 +76,7 @@ def server(settings, fake_transcriber):
     thread.join(timeout=10)
 
 
-def test_a_secretary_reviews_corrects_and_files_a_letter(server, settings):
+def test_a_secretary_reviews_corrects_and_files_a_letter(server, review_settings):
     from playwright.sync_api import sync_playwright
 
     base, job_id = server
@@ -92,14 +102,17 @@ def test_a_secretary_reviews_corrects_and_files_a_letter(server, settings):
         page.click("#save")
         page.wait_for_load_state()
         assert page.input_value("[id='patient.first_name']") == "Jacques"
-        page.screenshot(path=str(SCREENSHOTS / "review-draft.png"), full_page=True)
+        suffix = "-encrypted" if review_settings.encryption_key_file else ""
+        page.screenshot(path=str(SCREENSHOTS / f"review-draft{suffix}.png"), full_page=True)
 
         page.click("#approve")
         page.wait_for_url(base + "/")
-        page.screenshot(path=str(SCREENSHOTS / "review-worklist.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"review-worklist{suffix}.png"), full_page=True)
         browser.close()
 
-    filed = settings.outbox / "filed" / job_id
-    result = json.loads((filed / "result.json").read_text(encoding="utf-8"))
+    filed = review_settings.outbox / "filed" / job_id
+    vault = review_settings.vault()
+    result = vault.read_json(filed / "result.json")
     assert result["patient"]["first_name"] == "Jacques"
-    assert json.loads((filed / "state.json").read_text())["history"][-1]["by"] == "sophie"
+    assert vault.read_json(filed / "state.json")["history"][-1]["by"] == "sophie"
+    assert is_sealed((filed / "draft.docx").read_bytes()) == bool(review_settings.encryption_key_file)

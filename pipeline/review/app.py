@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from html import escape
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from pipeline.review import routes
 from pipeline.review.db import make_sessionmaker
 from pipeline.settings import Settings
+from pipeline.vault import SealedWithoutKey
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
@@ -36,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
+    app.state.vault = settings.vault()  # a missing or misplaced key stops the app at start
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
 
@@ -48,6 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(routes.LoginRequired)
     async def to_login(request: Request, exc: routes.LoginRequired) -> Response:
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(SealedWithoutKey)
+    async def sealed(request: Request, exc: SealedWithoutKey) -> Response:
+        return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=503)
 
     app.include_router(routes.auth_router)
     app.include_router(routes.jobs_router)

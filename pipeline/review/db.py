@@ -2,16 +2,19 @@
 
 Tables: users, sessions, jobs (one row per drafted dictation, its state and timings), and
 an append-only audit trail. Patient data stays in the outbox files and the audit detail,
-never in the application log.
+never in the application log; with encryption on, the audit detail is sealed too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Iterator
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from pipeline.vault import PLAIN, Vault
 
 ROLES = ("secretary", "practitioner", "admin")
 STATES = ("pending_review", "filed", "rejected")
@@ -87,5 +90,9 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def audit(session: Session, *, username: str, action: str, job_id: str | None = None, **detail) -> None:
+def audit(session: Session, *, username: str, action: str, job_id: str | None = None, vault: Vault = PLAIN,
+          **detail) -> None:
+    """Record an event; its details (edited values, comments: patient data) are sealed when the outbox is."""
+    if detail and vault.enabled:
+        detail = {"sealed": vault.seal(json.dumps(detail, ensure_ascii=False).encode("utf-8")).decode("ascii")}
     session.add(AuditEvent(username=username, action=action, job_id=job_id, detail=detail))

@@ -7,7 +7,6 @@ timings and the audit trail. Filed letters go to outbox/filed/<job_id>/, read-on
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import stat
@@ -19,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest
 from pipeline.draft import render_draft
-from pipeline.files import write_json_atomic
 from pipeline.outbox import now_iso
 from pipeline.records import DOCUMENT_TYPES, Condition, Drug, Extraction, Flag, Patient, Recipient
 from pipeline.review.db import Job, utcnow
 from pipeline.settings import Settings
+from pipeline.vault import Vault
 
 PATIENT_FIELDS = ("sex", "last_name", "first_name", "birth_date", "nir")
 RECIPIENT_FIELDS = ("title", "last_name", "first_name", "specialty", "city")
@@ -51,11 +50,11 @@ def job_dir(outbox: Path, job_id: str) -> Path:
     return outbox / job_id
 
 
-def load_result(outbox: Path, job_id: str) -> dict:
+def load_result(outbox: Path, job_id: str, vault: Vault) -> dict:
     path = job_dir(outbox, job_id) / "result.json"
     if not path.is_file():
         raise ReviewError("brouillon introuvable / draft not found")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return vault.read_json(path)
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
@@ -65,7 +64,7 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def sync_jobs(session: Session, outbox: Path) -> int:
+def sync_jobs(session: Session, outbox: Path, vault: Vault) -> int:
     """Register drafts the pipeline wrote since the last look. Returns how many are new."""
     known = set(session.scalars(select(Job.job_id)))
     added = 0
@@ -73,8 +72,8 @@ def sync_jobs(session: Session, outbox: Path) -> int:
         job_id = state_file.parent.name
         if job_id in known or not job_id.isalnum():
             continue
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-        result = json.loads((state_file.parent / "result.json").read_text(encoding="utf-8"))
+        state = vault.read_json(state_file)
+        result = vault.read_json(state_file.parent / "result.json")
         session.add(Job(
             job_id=job_id, state=state["state"],
             received_at=_parse_time(result["source"].get("received_at")),
@@ -92,12 +91,12 @@ def patient_display(result: dict) -> str:
     return name or "—"
 
 
-def worklist(session: Session, outbox: Path, *, state: str = "pending_review", document_type: str | None = None) -> list[WorkItem]:
+def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pending_review", document_type: str | None = None) -> list[WorkItem]:
     items = []
     now = utcnow()
     query = select(Job).where(Job.state == state).order_by(Job.priority.desc(), Job.received_at)
     for job in session.scalars(query):
-        result = load_result(outbox, job.job_id)
+        result = load_result(outbox, job.job_id, vault)
         if document_type and result["document_type"] != document_type:
             continue
         items.append(WorkItem(
@@ -136,12 +135,12 @@ class Backlog:
     eta_s: float
 
 
-def processing_rate(outbox: Path) -> float:
+def processing_rate(outbox: Path, vault: Vault) -> float:
     """Seconds of processing per second of audio, over the most recent drafts."""
     recent = sorted(outbox.glob("*/result.json"), key=lambda p: p.stat().st_mtime)[-RATE_SAMPLE:]
     audio_s = work_s = 0.0
     for path in recent:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = vault.read_json(path)
         audio_s += result["source"]["duration_s"]
         work_s += sum(result["timings"].values())
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
@@ -151,12 +150,12 @@ def backlog(settings: Settings) -> Backlog:
     """Dictations not yet drafted (inbox and work area) and when they should be done."""
     waiting = ingest.list_candidates(settings.inbox) + [d.path for d in ingest.unfinished_claims(settings.work_dir)]
     audio_s = sum(audio.probe_duration(path) for path in waiting)
-    return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox))
+    return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, settings.vault()))
 
 
-def apply_edits(outbox: Path, job_id: str, form: dict[str, str], *, username: str) -> dict[str, list]:
+def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *, username: str) -> dict[str, list]:
     """Update the editable fields; returns {field: [old, new]} for the audit trail."""
-    result = load_result(outbox, job_id)
+    result = load_result(outbox, job_id, vault)
     changes: dict[str, list] = {}
 
     def set_field(container: dict, key: str, label: str, value: str | None) -> None:
@@ -190,7 +189,7 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], *, username: st
     _validate(result)
     if changes:
         result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
-        write_json_atomic(job_dir(outbox, job_id) / "result.json", result)
+        vault.write_json(job_dir(outbox, job_id) / "result.json", result)
     return changes
 
 
@@ -260,35 +259,35 @@ def extraction_from_result(result: dict) -> Extraction:
     )
 
 
-def regenerate(outbox: Path, job_id: str, settings: Settings) -> Path:
-    folder = job_dir(outbox, job_id)
-    partial = folder / "draft.docx.partial"
-    render_draft(extraction_from_result(load_result(outbox, job_id)), settings, partial)
-    os.replace(partial, folder / "draft.docx")
-    return folder / "draft.docx"
+def regenerate(job_id: str, settings: Settings) -> Path:
+    vault = settings.vault()
+    target = job_dir(settings.outbox, job_id) / "draft.docx"
+    vault.write_bytes(target, render_draft(extraction_from_result(load_result(settings.outbox, job_id, vault)), settings))
+    return target
 
 
-def _set_state(folder: Path, state: str, username: str, **extra) -> None:
+def _set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -> None:
     state_file = folder / "state.json"
-    data = json.loads(state_file.read_text(encoding="utf-8"))
+    data = vault.read_json(state_file)
     data["state"] = state
     data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
-    write_json_atomic(state_file, data)
+    vault.write_json(state_file, data)
 
 
-def approve(session: Session, outbox: Path, job_id: str, settings: Settings, *, username: str) -> Path:
-    """File the letter: final docx + result.json copied into outbox/filed/<job_id>/, read-only."""
+def approve(session: Session, job_id: str, settings: Settings, *, username: str) -> Path:
+    """File the letter: final docx + result.json copied (sealed as they are) into outbox/filed/<job_id>/, read-only."""
+    outbox, vault = settings.outbox, settings.vault()
     job = session.get(Job, job_id)
     if job is None or job.state != "pending_review":
         raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
-    if not extraction_from_result(load_result(outbox, job_id)).patient.is_complete:
+    if not extraction_from_result(load_result(outbox, job_id, vault)).patient.is_complete:
         raise ReviewError(
             "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant d'approuver / "
             "patient identity incomplete (last name, first name, birth date): complete it before approving"
         )
-    regenerate(outbox, job_id, settings)
+    regenerate(job_id, settings)
     folder = job_dir(outbox, job_id)
-    _set_state(folder, FILED, username)
+    _set_state(folder, vault, FILED, username)
     filed = outbox / "filed" / job_id
     staging = outbox / ".work" / f"{job_id}.filing"
     shutil.rmtree(staging, ignore_errors=True)
@@ -304,12 +303,13 @@ def approve(session: Session, outbox: Path, job_id: str, settings: Settings, *, 
     return filed
 
 
-def reject(session: Session, outbox: Path, job_id: str, *, username: str, comment: str) -> None:
+def reject(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
     job = session.get(Job, job_id)
     if job is None or job.state != "pending_review":
         raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
     if not comment.strip():
         raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
-    _set_state(job_dir(outbox, job_id), "rejected", username, comment=comment.strip())
-    job.state, job.decided_at, job.decided_by, job.comment = "rejected", utcnow(), username, comment.strip()
+    _set_state(job_dir(outbox, job_id), vault, "rejected", username, comment=comment.strip())
+    job.state, job.decided_at, job.decided_by = "rejected", utcnow(), username
+    job.comment = vault.seal(comment.strip().encode("utf-8")).decode("utf-8")  # may name the patient
     session.commit()

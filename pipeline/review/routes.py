@@ -5,21 +5,24 @@ Every route but the login form needs a session; every POST needs the session's C
 
 from __future__ import annotations
 
+import mimetypes
 from importlib import resources
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
 from pipeline.review import auth, jobs
 from pipeline.review.db import AuditEvent, audit
+from pipeline.review.ranges import ranged_response
 
 auth_router = APIRouter()
 jobs_router = APIRouter()
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 HIGHLIGHT_WORDS = frozenset({"droit", "droite", "gauche", "bilatéral", "bilatérale", "bilatéraux"})
 
 
@@ -90,9 +93,9 @@ def script(who=Depends(current)):
 
 @jobs_router.get("/", response_class=HTMLResponse)
 def worklist(request: Request, state: str = "pending_review", document_type: str = "", who=Depends(current), session=Depends(db)):
-    outbox = request.app.state.settings.outbox
-    jobs.sync_jobs(session, outbox)
-    items = jobs.worklist(session, outbox, state=state, document_type=document_type or None)
+    outbox, vault = request.app.state.settings.outbox, request.app.state.vault
+    jobs.sync_jobs(session, outbox, vault)
+    items = jobs.worklist(session, outbox, vault, state=state, document_type=document_type or None)
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
                   backlog=jobs.backlog(request.app.state.settings))
@@ -101,11 +104,11 @@ def worklist(request: Request, state: str = "pending_review", document_type: str
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str, error: str = "", who=Depends(current), session=Depends(db)):
     settings = request.app.state.settings
-    jobs.sync_jobs(session, settings.outbox)
+    jobs.sync_jobs(session, settings.outbox, request.app.state.vault)
     job = session.get(jobs.Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
-    result = jobs.load_result(settings.outbox, job_id)
+    result = jobs.load_result(settings.outbox, job_id, request.app.state.vault)
     audit(session, username=who[0].username, action="view", job_id=job_id)
     session.commit()
     corrected_at = {f["start"] for f in result["flags"] if f["kind"] == "vocabulary_correction"}
@@ -147,7 +150,11 @@ def job_audio(request: Request, job_id: str, who=Depends(current), session=Depen
         raise HTTPException(status_code=404)
     audit(session, username=who[0].username, action="listen", job_id=job_id)
     session.commit()
-    return FileResponse(str(audio))
+    vault = request.app.state.vault
+    if not vault.enabled:
+        return FileResponse(str(audio))  # streams from disk, with HTTP ranges for seeking
+    media_type = mimetypes.guess_type(audio.name)[0] or "application/octet-stream"
+    return ranged_response(vault.read_bytes(audio), media_type, request.headers.get("range"))
 
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")
@@ -155,8 +162,8 @@ def job_docx(request: Request, job_id: str, who=Depends(current), session=Depend
     folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
     audit(session, username=who[0].username, action="download", job_id=job_id)
     session.commit()
-    return FileResponse(str(folder / "draft.docx"), filename=f"{job_id}.docx",
-                        media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    return Response(request.app.state.vault.read_bytes(folder / "draft.docx"), media_type=DOCX_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{job_id}.docx"'})
 
 
 @jobs_router.post("/jobs/{job_id}/edit")
@@ -165,12 +172,12 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
     form = {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
     settings = request.app.state.settings
     try:
-        changes = jobs.apply_edits(settings.outbox, job_id, form, username=who[0].username)
+        changes = jobs.apply_edits(settings.outbox, job_id, form, request.app.state.vault, username=who[0].username)
         if changes:
-            jobs.regenerate(settings.outbox, job_id, settings)
+            jobs.regenerate(job_id, settings)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="edit", job_id=job_id, changes=changes)
+    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault, changes=changes)
     session.commit()
     return _back(job_id)
 
@@ -179,7 +186,7 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
 def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     _pending(session, job_id)
     try:
-        jobs.approve(session, request.app.state.settings.outbox, job_id, request.app.state.settings, username=who[0].username)
+        jobs.approve(session, job_id, request.app.state.settings, username=who[0].username)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
     audit(session, username=who[0].username, action="approve", job_id=job_id)
@@ -191,9 +198,11 @@ def job_approve(request: Request, job_id: str, who=Depends(checked), session=Dep
 def job_reject(request: Request, job_id: str, comment: Annotated[str, Form()] = "", who=Depends(checked), session=Depends(db)):
     _pending(session, job_id)
     try:
-        jobs.reject(session, request.app.state.settings.outbox, job_id, username=who[0].username, comment=comment)
+        jobs.reject(session, request.app.state.settings.outbox, job_id, request.app.state.vault,
+                    username=who[0].username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="reject", job_id=job_id, comment=comment.strip())
+    audit(session, username=who[0].username, action="reject", job_id=job_id, vault=request.app.state.vault,
+          comment=comment.strip())
     session.commit()
     return RedirectResponse("/", status_code=303)
