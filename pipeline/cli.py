@@ -30,11 +30,14 @@ console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-
 out = Console()
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(*, check_key: bool = True, **overrides: object) -> Settings:
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except Exception as error:  # pydantic ValidationError or a malformed dictee.toml
         raise DicteeError(f"réglages invalides / invalid settings: {error}") from error
+    if check_key:
+        settings.vault()  # a missing, open or misplaced key is reported before any work starts
+    return settings
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -242,7 +245,7 @@ def key_create(
     """Crée une clé de chiffrement / create an encryption key (owner-only file, never overwritten)."""
     from pipeline.vault import create_key_file
 
-    settings = _settings()
+    settings = _settings(check_key=False)  # the configured key may be the one being created
     create_key_file(key_file, guarded=[settings.inbox, settings.outbox])
     console.print(
         f"[green]Clé créée / key created:[/green] {key_file}\n"
