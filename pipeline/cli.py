@@ -148,7 +148,8 @@ def watch(
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="S'arrêter après N s (tests)"),
 ) -> None:
     """Surveille la boîte de réception / watch the inbox and process each new stable file."""
-    settings = _settings(inbox=inbox, outbox=outbox)
+    # One dictation at a time, as it arrives: all cores go to it (the shortest wait for each).
+    settings = _settings(inbox=inbox, outbox=outbox, workers=1)
     _configure_logging(settings)
     from pipeline.job import load_models, run_job_or_defer
     from pipeline.watch import InboxWatcher, stop_on_signals

@@ -163,6 +163,7 @@ def run_job(dictation: Dictation, settings: Settings) -> JobOutcome:
 
 def run_backlog(settings: Settings) -> list[JobOutcome]:
     """The whole inbox, one dictation after another, without Prefect (its fallback)."""
+    settings = settings.model_copy(update={"workers": 1})  # one at a time: each decoding gets every core
     dictations, duplicates = ingest.claim_backlog(settings)
     progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
     outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     stable_seconds: float = Field(default=2.0, ge=0)
     rescan_seconds: float = Field(default=30.0, gt=0)
 
-    # Backlog
+    # Backlog: dictations transcribed at once by `dictee batch` on this machine (one model,
+    # `workers` decodings sharing its weights). `dictee watch` takes them one at a time.
     workers: int = Field(default=2, ge=1, le=64)
     # A Dask scheduler ("tcp://host:8786") to fan the backlog out over several machines.
     dask_address: str | None = None

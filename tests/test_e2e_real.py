@@ -150,3 +150,21 @@ def test_batch_without_a_reachable_prefect_server_still_drafts(tmp_path):
     assert "Prefect unavailable" in done.stderr.replace("\n", " ")
     assert "Traceback" not in done.stderr
     assert len(list((tmp_path / "outbox").glob("*/draft.docx"))) == 1
+
+
+def test_two_decodings_at_once_hear_the_same_words_as_one_at_a_time():
+    """The backlog mode's parallel decodings (one model, two CTranslate2 workers) change speed, not words."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import audio
+    from pipeline.settings import Settings
+    from pipeline.transcribe import Transcriber, TranscriberConfig
+
+    clips = sorted(require(FLEURS).glob("*.ogg"))[:4]
+    samples = [audio.decode(clip, min_duration_s=0.5, max_duration_s=60) for clip in clips]
+    one = Transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models", workers=1)))
+    sequential = [one.transcribe(s).raw for s in samples]
+    two = Transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models", workers=2)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parallel = [t.raw for t in pool.map(two.transcribe, samples)]
+    assert parallel == sequential

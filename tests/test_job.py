@@ -11,6 +11,7 @@ from docx import Document
 
 from pipeline import ingest
 from pipeline.job import run_job
+from pipeline.records import JobOutcome
 from tests.conftest import write_tone
 
 SCHEMA = json.loads((resources.files("pipeline") / "result.schema.json").read_text(encoding="utf-8"))
@@ -118,3 +119,25 @@ def test_an_urgent_dictation_is_marked_in_its_result(settings, fake_transcriber)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     run_job(dictation, settings)
     assert json.loads((settings.outbox / dictation.job_id / "result.json").read_text())["priority"] == "urgent"
+
+
+def test_parallel_decodings_split_the_cores_unless_told_otherwise(monkeypatch):
+    from pipeline.transcribe import TranscriberConfig
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    base = dict(model_dir="m", bundled=True, compute_type="int8", beam_size=5, language="fr")
+    assert TranscriberConfig(**base, cpu_threads=0, parallel=1).threads_per_decoding == 0  # CTranslate2 decides
+    assert TranscriberConfig(**base, cpu_threads=0, parallel=2).threads_per_decoding == 1
+    assert TranscriberConfig(**base, cpu_threads=0, parallel=4).threads_per_decoding == 1
+    assert TranscriberConfig(**base, cpu_threads=3, parallel=2).threads_per_decoding == 3
+
+
+def test_the_fallback_backlog_decodes_one_at_a_time_with_every_core(settings, monkeypatch):
+    from pipeline import job
+
+    seen = []
+    monkeypatch.setattr(job, "load_models", lambda s: seen.append(s.workers))
+    write_tone(settings.inbox / "a.wav")
+    monkeypatch.setattr(job, "run_job_or_defer", lambda dictation, s: JobOutcome(job_id=dictation.job_id, status="drafted"))
+    job.run_backlog(settings.model_copy(update={"workers": 2}))
+    assert seen == [1]
