@@ -131,6 +131,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     result = build_result(
         dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
         low_confidence=settings.low_confidence, author=settings.practitioner_name, extra_flags=understood.flags,
+        decodings_at_once=settings.workers,
     )
     publish_job(dictation, docx, result, outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(

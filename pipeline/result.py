@@ -27,6 +27,7 @@ def build_result(
     low_confidence: float,
     author: str,
     extra_flags: tuple[Flag, ...] = (),
+    decodings_at_once: int = 1,
 ) -> dict:
     extracted = extraction.to_json()
     flags = [asdict(flag) for flag in extra_flags] + list(extracted.pop("flags"))
@@ -54,4 +55,6 @@ def build_result(
         **extracted,
         "flags": flags,
         "timings": {key: round(value, 3) for key, value in asdict(timings).items()},
+        # Timings of dictations transcribed side by side overlap: the ETA divides by this.
+        "decodings_at_once": decodings_at_once,
     }

@@ -211,3 +211,19 @@ def test_drugs_and_conditions_are_edited_one_per_line(client, app, settings, dra
 def test_the_worklist_names_the_author(client, settings):
     login(client)
     assert f"<td>{settings.practitioner_name}</td>" in client.get("/").text
+
+
+def test_the_eta_counts_side_by_side_decodings_once(settings, fake_transcriber):
+    from pipeline.review.jobs import processing_rate
+
+    side_by_side = settings.model_copy(update={"workers": 2})
+    for name, seconds in (("a.wav", 4.0), ("b.wav", 6.0)):
+        source = write_tone(side_by_side.inbox / name, seconds=seconds)
+        run_job(ingest.claim_dictation(source, work_dir=side_by_side.work_dir, outbox=side_by_side.outbox), side_by_side)
+    vault = side_by_side.vault()
+    for path in side_by_side.outbox.glob("*/result.json"):
+        result = vault.read_json(path)
+        assert result["decodings_at_once"] == 2
+        result["timings"] = {"transcribe_s": result["source"]["duration_s"]}  # 1 s of work per audio second
+        vault.write_json(path, result)
+    assert processing_rate(side_by_side.outbox, vault) == pytest.approx(0.5)

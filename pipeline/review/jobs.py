@@ -136,13 +136,14 @@ class Backlog:
 
 
 def processing_rate(outbox: Path, vault: Vault) -> float:
-    """Seconds of processing per second of audio, over the most recent drafts."""
+    """Wall seconds of processing per second of audio, over the most recent drafts. Drafts
+    transcribed side by side each took longer, but together: their time is shared."""
     recent = sorted(outbox.glob("*/result.json"), key=lambda p: p.stat().st_mtime)[-RATE_SAMPLE:]
     audio_s = work_s = 0.0
     for path in recent:
         result = vault.read_json(path)
         audio_s += result["source"]["duration_s"]
-        work_s += sum(result["timings"].values())
+        work_s += sum(result["timings"].values()) / result.get("decodings_at_once", 1)
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
 
 
