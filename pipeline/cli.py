@@ -114,14 +114,19 @@ def batch(
     _configure_logging(settings)
     if not settings.inbox.is_dir():
         raise DicteeError(f"dossier introuvable / folder not found: {settings.inbox}")
-    from pipeline import progress
+    from pipeline import ingest, progress
     from pipeline.flows import backlog_flow
 
-    from pipeline.ingest import exclusive_run
-
+    stray = ingest.stray_files(settings.inbox, settings.practitioners)
+    if stray:
+        console.print(
+            f"[yellow]{stray} fichier(s) dans des sous-dossiers de {settings.inbox} sans praticien configuré : "
+            f"non traités / {stray} file(s) in inbox subfolders no practitioner owns: not processed "
+            "(setting `practitioners`)[/yellow]"
+        )
     listener = BatchProgress()
     started = time.perf_counter()
-    with exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
+    with ingest.exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
         try:
             outcomes = backlog_flow(settings)(
                 inbox=str(settings.inbox), outbox=str(settings.outbox),

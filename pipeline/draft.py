@@ -63,15 +63,10 @@ def recipient_context(recipient: Recipient | None) -> dict | None:
     return {"name": name, "details": details}
 
 
-def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date) -> dict:
+def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date, author: str | None = None) -> dict:
+    """`author`: the practitioner's inbox subfolder, whose letterhead signs the letter."""
     return {
-        "practitioner": {
-            "name": settings.practitioner_name,
-            "specialty": settings.practitioner_specialty,
-            "address": settings.practitioner_address,
-            "rpps": settings.practitioner_rpps,
-            "city": settings.practitioner_city,
-        },
+        "practitioner": settings.practitioner(author).model_dump(),
         "date": french_date(today),
         "document_title": DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE],
         "recipient": recipient_context(extraction.recipient),
@@ -80,14 +75,15 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date)
     }
 
 
-def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None) -> bytes:
+def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None,
+                 author: str | None = None) -> bytes:
     """The .docx letter for `extraction`, in memory: the caller seals it if encryption is on."""
     from docxtpl import DocxTemplate
 
     template = template_path(settings.letter_templates, extraction.document_type)
     if not template.is_file():
         raise TemplateError(f"letter template missing: {template.name}")
-    context = draft_context(extraction, settings, today=today or dt.date.today())
+    context = draft_context(extraction, settings, today=today or dt.date.today(), author=author)
     try:
         document = DocxTemplate(str(template))
         document.render(context, jinja_env=jinja_environment(), autoescape=True)

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from pipeline.errors import DicteeError
 from pipeline.files import write_json_atomic
@@ -58,10 +58,35 @@ def is_urgent(path: Path) -> bool:
     return path.parent.name == URGENT_FOLDER or URGENT_WORD in path.name.lower()
 
 
-def list_candidates(inbox: Path) -> list[Path]:
-    """Files waiting in the inbox (and inbox/urgent/), urgent first, then oldest first."""
+def inbox_folders(inbox: Path, practitioners: Iterable[str] = ()) -> list[Path]:
+    """Where dictations are taken from: the inbox, each practitioner's subfolder, and their urgent/."""
+    owners = [inbox, *(inbox / folder for folder in practitioners)]
+    return [folder for owner in owners for folder in (owner, owner / URGENT_FOLDER)]
+
+
+def author_of(path: Path, inbox: Path, practitioners: Iterable[str] = ()) -> tuple[bool, str | None]:
+    """(taken, practitioner folder) for a file under the inbox; files in other subfolders are not taken."""
+    try:
+        parts = path.relative_to(inbox).parts[:-1]
+    except ValueError:
+        return False, None
+    if parts and parts[-1] == URGENT_FOLDER:
+        parts = parts[:-1]
+    if not parts:
+        return True, None
+    return (True, parts[0]) if len(parts) == 1 and parts[0] in set(practitioners) else (False, None)
+
+
+def stray_files(inbox: Path, practitioners: Iterable[str] = ()) -> int:
+    """Audio left in inbox subfolders no practitioner owns: counted so the user can be told."""
+    practitioners = list(practitioners)
+    return sum(1 for path in inbox.rglob("*") if is_candidate(path) and not author_of(path, inbox, practitioners)[0])
+
+
+def list_candidates(inbox: Path, practitioners: Iterable[str] = ()) -> list[Path]:
+    """Files waiting in the inbox folders, urgent first, then oldest first."""
     found = []
-    for folder in (inbox, inbox / URGENT_FOLDER):
+    for folder in inbox_folders(inbox, practitioners):
         for entry in folder.iterdir() if folder.is_dir() else ():
             try:
                 if is_candidate(entry):
@@ -107,7 +132,7 @@ def exclusive_run(work_dir: Path) -> Iterator[None]:
         yield  # the lock goes with the process, even on kill -9
 
 
-def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | None:
+def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | None = None) -> Dictation | None:
     """Move `path` into the work area under its job id. None if this audio was already handled,
     or if another claimer took the file first."""
     try:
@@ -128,7 +153,8 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
     received_at = datetime.fromtimestamp(modified, tz=timezone.utc).isoformat(timespec="seconds")
     urgent = is_urgent(path)
     write_json_atomic(
-        claim_record, {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent}
+        claim_record,
+        {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent, "author": author},
     )
     try:
         _move_atomic(path, target)
@@ -136,7 +162,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path) -> Dictation | 
         return None  # lost the race: the winner's claim record says the same thing as ours
     return Dictation(
         job_id=job_id, path=target, original_name=path.name, sha256=sha256, duration_s=0.0,
-        received_at=received_at, urgent=urgent,
+        received_at=received_at, urgent=urgent, author=author,
     )
 
 
@@ -164,6 +190,7 @@ def unfinished_claims(work_dir: Path) -> list[Dictation]:
                 duration_s=0.0,
                 received_at=meta["received_at"],
                 urgent=meta.get("urgent", False),
+                author=meta.get("author"),
             )
         )
     return sorted(claims, key=lambda claim: not claim.urgent)
@@ -192,10 +219,11 @@ def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
     """Resume unfinished claims, then claim every stable file in the inbox. Returns (jobs, duplicates)."""
     dictations = unfinished_claims(settings.work_dir)
     duplicates = 0
-    for path in list_candidates(settings.inbox):
+    for path in list_candidates(settings.inbox, settings.practitioners):
         if not is_stable(path, window_s=settings.stable_seconds):
             continue  # still being written: the next run or `dictee watch` takes it
-        claimed = claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox)
+        _, author = author_of(path, settings.inbox, settings.practitioners)
+        claimed = claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox, author=author)
         if claimed is None:
             duplicates += 1
         elif all(claimed.job_id != other.job_id for other in dictations):

@@ -29,6 +29,7 @@ class Dictation:
     duration_s: float
     received_at: str
     urgent: bool = False
+    author: str | None = None  # the practitioner's inbox subfolder; None: the inbox root
 
 
 @dataclass(frozen=True, slots=True)

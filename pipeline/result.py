@@ -38,6 +38,7 @@ def build_result(
         "job_id": dictation.job_id,
         "priority": "urgent" if dictation.urgent else "normal",
         "author": author,
+        "author_folder": dictation.author,  # which letterhead a regenerated letter keeps
         "source": {
             "file": dictation.original_name,
             "sha256": dictation.sha256,

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,22 @@ if TYPE_CHECKING:
 
 CONFIG_FILE_ENV = "DICTEE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("dictee.toml")
+
+
+class Practitioner(BaseModel):
+    """A letterhead and signature: the practice's default, or one per inbox subfolder."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    specialty: str = ""
+    address: str = ""
+    rpps: str = ""
+    city: str = ""
+
+
+# Inbox subfolders a practitioner may own: plain names, and not the urgent folder.
+PRACTITIONER_FOLDER = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
 class Settings(BaseSettings):
@@ -67,6 +83,9 @@ class Settings(BaseSettings):
     practitioner_address: str = "1 rue de l'Exemple, 75000 Paris"
     practitioner_rpps: str = "10000000000"
     practitioner_city: str = "Paris"
+    # Several practitioners: inbox/<folder>/ → their letterhead, e.g. in dictee.toml
+    # [practitioners.dupont] name = "Dr Anne Dupont" … ; files at the inbox root get the one above.
+    practitioners: dict[str, Practitioner] = Field(default_factory=dict)
 
     # Encryption at rest of outbox/, filed/ and quarantine/ (see pipeline/vault.py): a key
     # file made by `dictee key create`, kept outside the inbox, outbox and code checkout.
@@ -76,6 +95,23 @@ class Settings(BaseSettings):
     database_url: str | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    @field_validator("practitioners")
+    @classmethod
+    def _folder_names(cls, practitioners: dict[str, Practitioner]) -> dict[str, Practitioner]:
+        import re
+
+        for folder in practitioners:
+            if not re.match(PRACTITIONER_FOLDER, folder) or folder.lower() == "urgent":
+                raise ValueError(f"practitioner folder {folder!r}: letters, digits, - and _ only, not 'urgent'")
+        return practitioners
+
+    def practitioner(self, folder: str | None) -> Practitioner:
+        """The letterhead for a dictation dropped in inbox/<folder>/ (None: the inbox root)."""
+        if folder in self.practitioners:
+            return self.practitioners[folder]
+        return Practitioner(name=self.practitioner_name, specialty=self.practitioner_specialty,
+                            address=self.practitioner_address, rpps=self.practitioner_rpps, city=self.practitioner_city)
 
     @property
     def whisper_model_dir(self) -> Path:

@@ -54,7 +54,7 @@ class InboxWatcher:
         return [p for p in stable if p.exists()]
 
     def rescan(self) -> None:
-        for path in ingest.list_candidates(self.settings.inbox):
+        for path in ingest.list_candidates(self.settings.inbox, self.settings.practitioners):
             self.notice(path)
 
     def run_once(self) -> int:
@@ -63,9 +63,11 @@ class InboxWatcher:
         for path in self._take_stable():
             if self.stop_event.is_set():
                 break
-            if not ingest.is_candidate(path):
-                continue
-            dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir, outbox=self.settings.outbox)
+            taken, author = ingest.author_of(path, self.settings.inbox, self.settings.practitioners)
+            if not taken or not ingest.is_candidate(path):
+                continue  # a subfolder no practitioner owns: left in place (`dictee batch` says so)
+            dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir, outbox=self.settings.outbox,
+                                               author=author)
             if dictation is not None:
                 self.process(dictation)
                 processed += 1
@@ -87,7 +89,8 @@ class InboxWatcher:
         for dictation in ingest.unfinished_claims(self.settings.work_dir):
             self.process(dictation)  # resume what a previous run left
         observer = Observer()
-        (self.settings.inbox / ingest.URGENT_FOLDER).mkdir(exist_ok=True)
+        for folder in ingest.inbox_folders(self.settings.inbox, self.settings.practitioners):
+            folder.mkdir(parents=True, exist_ok=True)
         observer.schedule(Handler(), str(self.settings.inbox), recursive=True)
         observer.start()
         started = last_scan = time.monotonic()

@@ -149,7 +149,8 @@ def processing_rate(outbox: Path, vault: Vault) -> float:
 
 def backlog(settings: Settings) -> Backlog:
     """Dictations not yet drafted (inbox and work area) and when they should be done."""
-    waiting = ingest.list_candidates(settings.inbox) + [d.path for d in ingest.unfinished_claims(settings.work_dir)]
+    waiting = ingest.list_candidates(settings.inbox, settings.practitioners)
+    waiting += [d.path for d in ingest.unfinished_claims(settings.work_dir)]
     audio_s = sum(audio.probe_duration(path) for path in waiting)
     return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, settings.vault()))
 
@@ -263,7 +264,8 @@ def extraction_from_result(result: dict) -> Extraction:
 def regenerate(job_id: str, settings: Settings) -> Path:
     vault = settings.vault()
     target = job_dir(settings.outbox, job_id) / "draft.docx"
-    vault.write_bytes(target, render_draft(extraction_from_result(load_result(settings.outbox, job_id, vault)), settings))
+    result = load_result(settings.outbox, job_id, vault)
+    vault.write_bytes(target, render_draft(extraction_from_result(result), settings, author=result.get("author_folder")))
     return target
 
 

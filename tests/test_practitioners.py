@@ -1,0 +1,109 @@
+"""A group practice: each practitioner drops into inbox/<folder>/ and their letters carry their letterhead."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import time
+
+import pytest
+from docx import Document
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from pipeline import ingest
+from pipeline.job import run_job
+from pipeline.review import create_app
+from pipeline.review.auth import add_user
+from pipeline.settings import Practitioner, Settings
+from pipeline.watch import InboxWatcher
+from tests.conftest import write_tone
+
+MARTIN = Practitioner(name="Dr Paul Martin", specialty="Rhumatologie", address="12 place Bellecour, 69002 Lyon",
+                      rpps="10202020202", city="Lyon")
+
+
+@pytest.fixture
+def group(settings):
+    for folder in ("martin", "martin/urgent", "inconnu"):
+        (settings.inbox / folder).mkdir(parents=True)
+    return settings.model_copy(update={"practitioners": {"martin": MARTIN}})
+
+
+def letter_text(settings, job_id) -> str:
+    docx = settings.vault().read_bytes(settings.outbox / job_id / "draft.docx")
+    return "\n".join(p.text for p in Document(io.BytesIO(docx)).paragraphs)
+
+
+def test_practitioners_come_from_the_config_file_and_folder_names_are_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dictee.toml").write_text('[practitioners.martin]\nname = "Dr Paul Martin"\nrpps = "10202020202"\n')
+    settings = Settings()
+    assert settings.practitioner("martin").rpps == "10202020202"
+    assert settings.practitioner(None).name == settings.practitioner_name  # the inbox root
+    for folder in ("urgent", "../etc", "a b"):
+        with pytest.raises(ValidationError):
+            Settings(practitioners={folder: {"name": "Dr X"}})
+
+
+def test_the_inbox_takes_practitioner_folders_and_counts_strays(group):
+    for name in ("martin/a.wav", "martin/urgent/b.wav", "c.wav", "inconnu/d.wav"):
+        (group.inbox / name).write_bytes(b"audio")
+    names = [p.relative_to(group.inbox).as_posix() for p in ingest.list_candidates(group.inbox, group.practitioners)]
+    assert names[0] == "martin/urgent/b.wav" and sorted(names) == ["c.wav", "martin/a.wav", "martin/urgent/b.wav"]
+    assert ingest.author_of(group.inbox / "martin/urgent/b.wav", group.inbox, group.practitioners) == (True, "martin")
+    assert ingest.author_of(group.inbox / "c.wav", group.inbox, group.practitioners) == (True, None)
+    assert ingest.author_of(group.inbox / "inconnu/d.wav", group.inbox, group.practitioners) == (False, None)
+    assert ingest.stray_files(group.inbox, group.practitioners) == 1
+
+
+def test_the_letter_is_signed_by_the_practitioner_whose_folder_received_it(group, fake_transcriber):
+    write_tone(group.inbox / "martin" / "a.wav")
+    write_tone(group.inbox / "b.wav", seconds=3.0)
+    dictations, _ = ingest.claim_backlog(group)
+    by_author = {d.author: d for d in dictations}
+    assert set(by_author) == {"martin", None}
+    for dictation in dictations:
+        run_job(dictation, group)
+    martin = group.vault().read_json(group.outbox / by_author["martin"].job_id / "result.json")
+    assert martin["author"] == "Dr Paul Martin" and martin["author_folder"] == "martin"
+    assert "Dr Paul Martin" in letter_text(group, by_author["martin"].job_id)
+    assert "10202020202" in letter_text(group, by_author["martin"].job_id)
+    assert group.practitioner_name in letter_text(group, by_author[None].job_id)
+
+
+def test_an_interrupted_claim_keeps_its_author(group):
+    source = write_tone(group.inbox / "martin" / "a.wav")
+    ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author="martin")
+    assert [d.author for d in ingest.unfinished_claims(group.work_dir)] == ["martin"]
+
+
+def test_watch_takes_practitioner_folders_and_leaves_unknown_ones(group):
+    processed = []
+    watcher = InboxWatcher(group, processed.append)
+    for name in ("martin/a.wav", "inconnu/b.wav"):
+        path = group.inbox / name
+        path.write_bytes(b"finished recording " + name.encode())
+        os.utime(path, (time.time() - 60, time.time() - 60))
+        watcher.notice(path)  # as a watchdog event would
+    watcher.run_once()
+    assert [(d.original_name, d.author) for d in processed] == [("a.wav", "martin")]
+    assert (group.inbox / "inconnu" / "b.wav").exists()
+
+
+def test_a_letter_regenerated_after_review_keeps_its_author(group, fake_transcriber):
+    source = write_tone(group.inbox / "martin" / "a.wav", seconds=4.0)
+    dictation = ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author="martin")
+    run_job(dictation, group)
+    app = create_app(group)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", "correct horse battery", "secretary")
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+        page = client.get("/").text
+        assert "Dr Paul Martin" in page  # the worklist's author column
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        client.post(f"/jobs/{dictation.job_id}/edit", data={"csrf": csrf, "patient.first_name": "Jacques"})
+    text = letter_text(group, dictation.job_id)
+    assert "Jacques" in text and "Dr Paul Martin" in text
