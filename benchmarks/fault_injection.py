@@ -203,8 +203,8 @@ def main() -> int:
     run = run_batch if args.mode == "batch" else run_watch
     env["DICTEE_STABLE_SECONDS"] = "1"
     with log_path.open("w") as log:
-        for wave in waves[:-1]:
-            for path in wave:
+        for arrivals in waves[:-1]:
+            for path in arrivals:
                 os.replace(path, workdir / "inbox" / path.name)
             runs.append(run(workdir, env, log, kill_after=rng.uniform(*args.kill_window)))
         for path in waves[-1]:
