@@ -36,6 +36,10 @@ def letter_text(settings, job_id) -> str:
     return "\n".join(p.text for p in Document(io.BytesIO(docx)).paragraphs)
 
 
+def draft_links(worklist_page: str) -> list[str]:
+    return re.findall(r'<a href="/jobs/\w+">Ouvrir</a>', worklist_page)
+
+
 def test_practitioners_come_from_the_config_file_and_folder_names_are_checked(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dictee.toml").write_text('[practitioners.martin]\nname = "Dr Paul Martin"\nrpps = "10202020202"\n')
@@ -107,3 +111,19 @@ def test_a_letter_regenerated_after_review_keeps_its_author(group, fake_transcri
         client.post(f"/jobs/{dictation.job_id}/edit", data={"csrf": csrf, "patient.first_name": "Jacques"})
     text = letter_text(group, dictation.job_id)
     assert "Jacques" in text and "Dr Paul Martin" in text
+
+
+def test_the_worklist_filters_by_author(group, fake_transcriber):
+    for name in ("martin/a.wav", "b.wav"):
+        source = write_tone(group.inbox / name, seconds=3.0 + len(name) / 10)
+        _, author = ingest.author_of(source, group.inbox, group.practitioners)
+        run_job(ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author=author), group)
+    app = create_app(group)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", "correct horse battery", "secretary")
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+        everyone = client.get("/").text
+        martin_only = client.get("/", params={"author": "Dr Paul Martin"}).text
+    assert len(draft_links(everyone)) == 2 and len(draft_links(martin_only)) == 1
+    assert f'<option value="{group.practitioner_name}"' in everyone

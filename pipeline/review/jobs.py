@@ -91,13 +91,14 @@ def patient_display(result: dict) -> str:
     return name or "—"
 
 
-def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pending_review", document_type: str | None = None) -> list[WorkItem]:
+def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pending_review",
+             document_type: str | None = None, author: str | None = None) -> list[WorkItem]:
     items = []
     now = utcnow()
     query = select(Job).where(Job.state == state).order_by(Job.priority.desc(), Job.received_at)
     for job in session.scalars(query):
         result = load_result(outbox, job.job_id, vault)
-        if document_type and result["document_type"] != document_type:
+        if (document_type and result["document_type"] != document_type) or (author and result.get("author") != author):
             continue
         items.append(WorkItem(
             job=job, author=result.get("author") or "—", document_type=result["document_type"],

@@ -92,13 +92,16 @@ def script(who=Depends(current)):
 
 
 @jobs_router.get("/", response_class=HTMLResponse)
-def worklist(request: Request, state: str = "pending_review", document_type: str = "", who=Depends(current), session=Depends(db)):
-    outbox, vault = request.app.state.settings.outbox, request.app.state.vault
-    jobs.sync_jobs(session, outbox, vault)
-    items = jobs.worklist(session, outbox, vault, state=state, document_type=document_type or None)
+def worklist(request: Request, state: str = "pending_review", document_type: str = "", author: str = "",
+             who=Depends(current), session=Depends(db)):
+    settings, vault = request.app.state.settings, request.app.state.vault
+    jobs.sync_jobs(session, settings.outbox, vault)
+    items = jobs.worklist(session, settings.outbox, vault, state=state, document_type=document_type or None,
+                          author=author or None)
+    authors = [settings.practitioner(None).name] + [p.name for p in settings.practitioners.values()]
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
-                  backlog=jobs.backlog(request.app.state.settings))
+                  backlog=jobs.backlog(settings), author=author, authors=authors)
 
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
