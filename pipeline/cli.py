@@ -46,6 +46,18 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
+def _warn_about_stray_files(settings: Settings) -> None:
+    from pipeline.ingest import stray_files
+
+    stray = stray_files(settings.inbox, settings.practitioners)
+    if stray:
+        console.print(
+            f"[yellow]{stray} fichier(s) dans des sous-dossiers de {settings.inbox} sans praticien configuré : "
+            f"non traités / {stray} file(s) in inbox subfolders no practitioner owns: not processed "
+            "(setting `practitioners`)[/yellow]"
+        )
+
+
 class BatchProgress:
     """Rich progress bar fed by pipeline.progress events: files, audio minutes, ETA."""
 
@@ -117,13 +129,7 @@ def batch(
     from pipeline import ingest, progress
     from pipeline.flows import backlog_flow
 
-    stray = ingest.stray_files(settings.inbox, settings.practitioners)
-    if stray:
-        console.print(
-            f"[yellow]{stray} fichier(s) dans des sous-dossiers de {settings.inbox} sans praticien configuré : "
-            f"non traités / {stray} file(s) in inbox subfolders no practitioner owns: not processed "
-            "(setting `practitioners`)[/yellow]"
-        )
+    _warn_about_stray_files(settings)
     listener = BatchProgress()
     started = time.perf_counter()
     with ingest.exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
@@ -170,6 +176,7 @@ def watch(
     with exclusive_run(settings.work_dir):
         with console.status("Chargement des modèles / loading models…"):
             load_models(settings)
+        _warn_about_stray_files(settings)
         console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
         watcher.run(max_seconds=max_seconds)
     console.print("Arrêt / stopped")

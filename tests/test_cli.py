@@ -100,3 +100,14 @@ def test_a_second_batch_on_a_busy_outbox_is_refused_clearly(tmp_path):
     with exclusive_run(tmp_path / "outbox" / ".work"):
         done = dictee("batch", "inbox", "--outbox", "outbox", cwd=tmp_path)
     assert done.returncode == 2 and "already using this outbox" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_batch_says_how_many_files_sit_in_subfolders_no_practitioner_owns(tmp_path):
+    from pipeline.ingest import exclusive_run
+
+    (tmp_path / "inbox" / "inconnu").mkdir(parents=True)
+    (tmp_path / "inbox" / "inconnu" / "x.wav").write_bytes(b"RIFF")
+    with exclusive_run(tmp_path / "outbox" / ".work"):  # stops the run right after the warning
+        done = dictee("batch", "inbox", "--outbox", "outbox", cwd=tmp_path)
+    assert "1 file(s) in inbox subfolders no practitioner owns" in done.stderr
+    assert (tmp_path / "inbox" / "inconnu" / "x.wav").exists()
