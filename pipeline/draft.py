@@ -16,7 +16,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pipeline.errors import TemplateError
 from pipeline.normalize.commands import MONTHS
 from pipeline.records import Extraction, Patient, Recipient
-from pipeline.settings import Settings
+from pipeline.settings import Practitioner, Settings
 
 DOCUMENT_TITLES = {
     "lettre_confrere": "Courrier",
@@ -63,10 +63,11 @@ def recipient_context(recipient: Recipient | None) -> dict | None:
     return {"name": name, "details": details}
 
 
-def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date, author: str | None = None) -> dict:
-    """`author`: the practitioner's inbox subfolder, whose letterhead signs the letter."""
+def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
+                  practitioner: Practitioner | None = None) -> dict:
+    """`practitioner` signs the letter; by default, the practice's letterhead."""
     return {
-        "practitioner": settings.practitioner(author).model_dump(),
+        "practitioner": (practitioner or settings.practitioner(None)).model_dump(),
         "date": french_date(today),
         "document_title": DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE],
         "recipient": recipient_context(extraction.recipient),
@@ -76,14 +77,14 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
 
 
 def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None,
-                 author: str | None = None) -> bytes:
+                 practitioner: Practitioner | None = None) -> bytes:
     """The .docx letter for `extraction`, in memory: the caller seals it if encryption is on."""
     from docxtpl import DocxTemplate
 
     template = template_path(settings.letter_templates, extraction.document_type)
     if not template.is_file():
         raise TemplateError(f"letter template missing: {template.name}")
-    context = draft_context(extraction, settings, today=today or dt.date.today(), author=author)
+    context = draft_context(extraction, settings, today=today or dt.date.today(), practitioner=practitioner)
     try:
         document = DocxTemplate(str(template))
         document.render(context, jinja_env=jinja_environment(), autoescape=True)

@@ -126,11 +126,12 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
 def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     dictation = understood.heard.dictation
     started = time.perf_counter()
-    docx = render_draft(understood.extraction, settings, author=dictation.author)
+    practitioner = settings.practitioner(dictation.author)
+    docx = render_draft(understood.extraction, settings, practitioner=practitioner)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = build_result(
         dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
-        low_confidence=settings.low_confidence, author=settings.practitioner(dictation.author).name,
+        low_confidence=settings.low_confidence, practitioner=practitioner,
         extra_flags=understood.flags,
         decodings_at_once=settings.workers,
     )

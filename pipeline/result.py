@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from pipeline.records import Dictation, Extraction, Flag, NormalizedText, Timings, Transcript
+from pipeline.settings import Practitioner
 
 SCHEMA_VERSION = 1
 
@@ -25,7 +26,7 @@ def build_result(
     timings: Timings,
     *,
     low_confidence: float,
-    author: str,
+    practitioner: Practitioner,
     extra_flags: tuple[Flag, ...] = (),
     decodings_at_once: int = 1,
 ) -> dict:
@@ -37,8 +38,10 @@ def build_result(
         "schema_version": SCHEMA_VERSION,
         "job_id": dictation.job_id,
         "priority": "urgent" if dictation.urgent else "normal",
-        "author": author,
-        "author_folder": dictation.author,  # which letterhead a regenerated letter keeps
+        "author": practitioner.name,
+        "author_folder": dictation.author,
+        # The letterhead as signed: a letter regenerated after review keeps it, whatever the settings say by then.
+        "practitioner": practitioner.model_dump(),
         "source": {
             "file": dictation.original_name,
             "sha256": dictation.sha256,

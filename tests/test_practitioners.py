@@ -127,3 +127,19 @@ def test_the_worklist_filters_by_author(group, fake_transcriber):
         martin_only = client.get("/", params={"author": "Dr Paul Martin"}).text
     assert len(draft_links(everyone)) == 2 and len(draft_links(martin_only)) == 1
     assert f'<option value="{group.practitioner_name}"' in everyone
+
+
+def test_a_letter_keeps_its_signature_when_the_settings_change_before_review(group, fake_transcriber):
+    source = write_tone(group.inbox / "martin" / "a.wav", seconds=4.0)
+    dictation = ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author="martin")
+    run_job(dictation, group)
+    left = group.model_copy(update={"practitioners": {}})  # Dr Martin has left the practice's settings
+    app = create_app(left)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", "correct horse battery", "secretary")
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+        client.post(f"/jobs/{dictation.job_id}/edit", data={"csrf": csrf, "patient.first_name": "Jacques"})
+    text = letter_text(left, dictation.job_id)
+    assert "Jacques" in text and "Dr Paul Martin" in text and "10202020202" in text

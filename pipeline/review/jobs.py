@@ -21,7 +21,7 @@ from pipeline.draft import render_draft
 from pipeline.outbox import now_iso
 from pipeline.records import DOCUMENT_TYPES, Condition, Drug, Extraction, Flag, Patient, Recipient
 from pipeline.review.db import Job, utcnow
-from pipeline.settings import Settings
+from pipeline.settings import Practitioner, Settings
 from pipeline.vault import Vault
 
 PATIENT_FIELDS = ("sex", "last_name", "first_name", "birth_date", "nir")
@@ -266,7 +266,9 @@ def regenerate(job_id: str, settings: Settings) -> Path:
     vault = settings.vault()
     target = job_dir(settings.outbox, job_id) / "draft.docx"
     result = load_result(settings.outbox, job_id, vault)
-    vault.write_bytes(target, render_draft(extraction_from_result(result), settings, author=result.get("author_folder")))
+    signed_by = (Practitioner(**result["practitioner"]) if result.get("practitioner")
+                 else settings.practitioner(result.get("author_folder")))
+    vault.write_bytes(target, render_draft(extraction_from_result(result), settings, practitioner=signed_by))
     return target
 
 
