@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import glob
 import math
 import os
+import shutil
+import socket
 import struct
+import subprocess
+import tempfile
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -87,3 +93,52 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"evaluation data not found at {path} (expected ../shared/eval beside the repo)")
     return path
+
+
+POSTGRES_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+
+
+def run_as_postgres(*command: str) -> subprocess.CompletedProcess:
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    bin_dir: str
+    port: int
+
+    def url(self, driver: str) -> str:
+        return f"{driver}://postgres@127.0.0.1:{self.port}/postgres"
+
+    def dump(self) -> str:
+        """Everything the database holds, as SQL text (to search it for leaks)."""
+        return run_as_postgres(f"{self.bin_dir}/pg_dump", "-h", "127.0.0.1", "-p", str(self.port),
+                               "-U", "postgres", "postgres").stdout.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL cluster on a free local port, trust authentication, deleted afterwards."""
+    if not POSTGRES_BINARIES or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); scripts/test.sh installs it when run as root")
+    # Directly under /tmp: pytest's own temporary root is closed to other users.
+    data = Path(tempfile.mkdtemp(prefix="dictee-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    cluster = PostgresCluster(POSTGRES_BINARIES[-1], free_port())
+    run_as_postgres(f"{cluster.bin_dir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
+    # -l: the server must not inherit our pipes, or waiting for pg_ctl never ends.
+    run_as_postgres(f"{cluster.bin_dir}/pg_ctl", "-D", str(data), "-l", str(data / "server.log"), "-w",
+                    "-o", f"-p {cluster.port} -k {data} -c listen_addresses=127.0.0.1", "start")
+    try:
+        yield cluster
+    finally:
+        run_as_postgres(f"{cluster.bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "stop")
+        shutil.rmtree(data, ignore_errors=True)

@@ -5,7 +5,6 @@ with the outbox in clear and encrypted at rest (then the audio is served from me
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from pipeline.job import run_job
 from pipeline.review import create_app
 from pipeline.review.auth import add_user
 from pipeline.vault import create_key_file, is_sealed
-from tests.conftest import REPO, write_tone
+from tests.conftest import REPO, free_port, write_tone
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,12 +33,6 @@ def wait_until(page, expression: str, *, timeout_s: float = 15.0) -> None:
         if time.time() > deadline:
             raise AssertionError(f"timed out waiting for {expression}")
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(params=["clear", "encrypted"])

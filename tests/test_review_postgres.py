@@ -2,49 +2,13 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 
 pytestmark = pytest.mark.slow
-BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-
-
-def run_as_postgres(*command: str) -> None:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
-
-
 @pytest.fixture
-def postgres_url():
-    if not BINARIES or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); scripts/test.sh installs it when run as root")
+def postgres_url(postgres):
     pytest.importorskip("psycopg")
-    # Directly under /tmp: pytest's own temporary root is closed to other users.
-    data, socket_dir = Path(tempfile.mkdtemp(prefix="dictee-pg-")), Path(tempfile.mkdtemp(prefix="dictee-pgsock-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres")
-        shutil.chown(socket_dir, "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    bin_dir = BINARIES[-1]
-    run_as_postgres(f"{bin_dir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
-    # -l: the server must not inherit our pipes, or waiting for pg_ctl never ends.
-    run_as_postgres(f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(data / "server.log"), "-w",
-                    "-o", f"-p {port} -k {socket_dir} -c listen_addresses=''", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@/postgres?host={socket_dir}&port={port}"
-    finally:
-        run_as_postgres(f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "stop")
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(socket_dir, ignore_errors=True)
+    return postgres.url("postgresql+psycopg")
 
 
 def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_transcriber):

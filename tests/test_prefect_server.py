@@ -1,0 +1,74 @@
+"""Several machines' set-up, on one: `dictee batch` against a self-hosted Prefect server whose
+database is a real PostgreSQL, as README's "Several machines" describes. The run is recorded
+there, and nothing about the patient is."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import FLEURS, REPO, free_port, require
+
+pytestmark = pytest.mark.slow
+DUMMY_NAME = "Zebulon"  # a patient-like name in the file name: must not reach Prefect's database
+
+
+def wait_for_health(url: str, server: subprocess.Popen, *, timeout_s: float = 120) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"Prefect server exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("Prefect server did not become healthy")
+
+
+@pytest.fixture
+def prefect_server(postgres, tmp_path):
+    pytest.importorskip("asyncpg")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-server"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": postgres.url("postgresql+asyncpg")}
+    log = (tmp_path / "prefect-server.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/api/health", server)
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_batch_runs_on_a_self_hosted_prefect_server_backed_by_postgresql(prefect_server, postgres, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    clips = sorted(require(FLEURS).glob("*.ogg"))[:2]
+    shutil.copyfile(clips[0], inbox / f"{DUMMY_NAME} Jean 12-03-1956.ogg")
+    shutil.copyfile(clips[1], inbox / "b.ogg")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DICTEE_", "PREFECT_"))}
+    env.update(PREFECT_API_URL=prefect_server, PREFECT_HOME=str(tmp_path / "prefect-client"),
+               DICTEE_MODELS_DIR=str(REPO / "models"), DICTEE_LETTER_TEMPLATES=str(REPO / "letter_templates"))
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "batch", "inbox", "--outbox", "outbox"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(list((tmp_path / "outbox").glob("*/draft.docx"))) == 2
+
+    database = postgres.dump()
+    assert "process-backlog" in database and "transcribe-" in database  # the runs are on the server
+    assert DUMMY_NAME not in database and "12-03-1956" not in database
+    assert not (tmp_path / "prefect-client" / "prefect.db").exists()  # no local ephemeral server fell back
