@@ -6,6 +6,7 @@ import io
 import os
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 from docx import Document
@@ -34,6 +35,17 @@ def group(settings):
 def letter_text(settings, job_id) -> str:
     docx = settings.vault().read_bytes(settings.outbox / job_id / "draft.docx")
     return "\n".join(p.text for p in Document(io.BytesIO(docx)).paragraphs)
+
+
+@contextmanager
+def signed_in(settings):
+    """A review-app client logged in as a secretary."""
+    app = create_app(settings)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", "correct horse battery", "secretary")
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+        yield client
 
 
 def draft_links(worklist_page: str) -> list[str]:
@@ -100,11 +112,7 @@ def test_a_letter_regenerated_after_review_keeps_its_author(group, fake_transcri
     source = write_tone(group.inbox / "martin" / "a.wav", seconds=4.0)
     dictation = ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author="martin")
     run_job(dictation, group)
-    app = create_app(group)
-    with app.state.sessions() as session:
-        add_user(session, "sophie", "correct horse battery", "secretary")
-    with TestClient(app, follow_redirects=False) as client:
-        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+    with signed_in(group) as client:
         page = client.get("/").text
         assert "Dr Paul Martin" in page  # the worklist's author column
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
@@ -118,11 +126,7 @@ def test_the_worklist_filters_by_author(group, fake_transcriber):
         source = write_tone(group.inbox / name, seconds=3.0 + len(name) / 10)
         _, author = ingest.author_of(source, group.inbox, group.practitioners)
         run_job(ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author=author), group)
-    app = create_app(group)
-    with app.state.sessions() as session:
-        add_user(session, "sophie", "correct horse battery", "secretary")
-    with TestClient(app, follow_redirects=False) as client:
-        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+    with signed_in(group) as client:
         everyone = client.get("/").text
         martin_only = client.get("/", params={"author": "Dr Paul Martin"}).text
     assert len(draft_links(everyone)) == 2 and len(draft_links(martin_only)) == 1
@@ -134,11 +138,7 @@ def test_a_letter_keeps_its_signature_when_the_settings_change_before_review(gro
     dictation = ingest.claim_dictation(source, work_dir=group.work_dir, outbox=group.outbox, author="martin")
     run_job(dictation, group)
     left = group.model_copy(update={"practitioners": {}})  # Dr Martin has left the practice's settings
-    app = create_app(left)
-    with app.state.sessions() as session:
-        add_user(session, "sophie", "correct horse battery", "secretary")
-    with TestClient(app, follow_redirects=False) as client:
-        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
+    with signed_in(left) as client:
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
         client.post(f"/jobs/{dictation.job_id}/edit", data={"csrf": csrf, "patient.first_name": "Jacques"})
     text = letter_text(left, dictation.job_id)
