@@ -169,11 +169,11 @@ def watch(
         outcome = run_job_or_defer(dictation, settings)
         console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
 
-    from pipeline.ingest import exclusive_run
+    from pipeline import ingest
 
     watcher = InboxWatcher(settings, process)
     stop_on_signals(watcher.stop_event)
-    with exclusive_run(settings.work_dir):
+    with ingest.exclusive_run(settings.work_dir):
         with console.status("Chargement des modèles / loading models…"):
             load_models(settings)
         _warn_about_stray_files(settings)

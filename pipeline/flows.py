@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from pipeline import audio, ingest, job, progress  # noqa: E402
+from pipeline import ingest, job, progress  # noqa: E402
 from pipeline.errors import BadInput, TransientError  # noqa: E402
 from pipeline.records import Dictation, JobOutcome  # noqa: E402
 from pipeline.settings import Settings, load_settings  # noqa: E402
@@ -93,9 +93,7 @@ def process_backlog(
 ) -> list[JobOutcome]:
     """Every dictation waiting in the inbox (and any left unfinished), drafted or quarantined."""
     settings = _settings(inbox, outbox, whisper_model, workers)
-    dictations, duplicates = ingest.claim_backlog(settings)
-    progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
-    outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
+    dictations, outcomes = job.begin_backlog(settings)
     if not dictations:
         return outcomes
     if settings.dask_address is None:

@@ -213,8 +213,6 @@ def _move_atomic(source: Path, target: Path) -> None:
         source.unlink()
 
 
-
-
 def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
     """Resume unfinished claims, then claim every stable file in the inbox. Returns (jobs, duplicates)."""
     dictations = unfinished_claims(settings.work_dir)

@@ -163,13 +163,18 @@ def run_job(dictation: Dictation, settings: Settings) -> JobOutcome:
         return quarantine_step(dictation, error, settings)
 
 
+def begin_backlog(settings: Settings) -> tuple[list[Dictation], list[JobOutcome]]:
+    """Claim the backlog and announce it to the progress listeners. Returns the jobs to run
+    and the outcomes already known (re-dropped duplicates). Shared by the flow and its fallback."""
+    dictations, duplicates = ingest.claim_backlog(settings)
+    progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
+    return dictations, [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
+
 
 def run_backlog(settings: Settings) -> list[JobOutcome]:
     """The whole inbox, one dictation after another, without Prefect (its fallback)."""
     settings = settings.model_copy(update={"workers": 1})  # one at a time: each decoding gets every core
-    dictations, duplicates = ingest.claim_backlog(settings)
-    progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
-    outcomes = [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
+    dictations, outcomes = begin_backlog(settings)
     if dictations:
         load_models(settings)
     for dictation in dictations:

@@ -6,6 +6,7 @@ Read once at the edges (CLI, flows) and passed down; stages take what they need.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -99,8 +100,6 @@ class Settings(BaseSettings):
     @field_validator("practitioners")
     @classmethod
     def _folder_names(cls, practitioners: dict[str, Practitioner]) -> dict[str, Practitioner]:
-        import re
-
         for folder in practitioners:
             if not re.match(PRACTITIONER_FOLDER, folder) or folder.lower() == "urgent":
                 raise ValueError(f"practitioner folder {folder!r}: letters, digits, - and _ only, not 'urgent'")

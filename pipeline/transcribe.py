@@ -21,7 +21,6 @@ from pipeline.records import Transcript, Word
 from pipeline.settings import Settings
 
 
-
 @dataclass(frozen=True, slots=True)
 class TranscriberConfig:
     """The settings that change the loaded model or its decoding, hashable for the cache."""
@@ -113,7 +112,6 @@ class Transcriber:
             duration_s=round(float(info.duration), 2),
             elapsed_s=elapsed,
         )
-
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         with self._lock:
