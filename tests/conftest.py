@@ -11,6 +11,7 @@ import struct
 import subprocess
 import tempfile
 import wave
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,25 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"evaluation data not found at {path} (expected ../shared/eval beside the repo)")
     return path
+
+
+REVIEW_PASSWORD = "correct horse battery"
+
+
+@contextmanager
+def signed_in(settings, username: str = "sophie"):
+    """A review-app test client, logged in as a new secretary account (`client.app` is the app)."""
+    from fastapi.testclient import TestClient
+
+    from pipeline.review import create_app
+    from pipeline.review.auth import add_user
+
+    app = create_app(settings)
+    with app.state.sessions() as session:
+        add_user(session, username, REVIEW_PASSWORD, "secretary")
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
+        yield client
 
 
 POSTGRES_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))

@@ -6,20 +6,16 @@ import io
 import os
 import re
 import time
-from contextlib import contextmanager
 
 import pytest
 from docx import Document
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from pipeline import ingest
 from pipeline.job import run_job
-from pipeline.review import create_app
-from pipeline.review.auth import add_user
 from pipeline.settings import Practitioner, Settings
 from pipeline.watch import InboxWatcher
-from tests.conftest import write_tone
+from tests.conftest import signed_in, write_tone
 
 MARTIN = Practitioner(name="Dr Paul Martin", specialty="Rhumatologie", address="12 place Bellecour, 69002 Lyon",
                       rpps="10202020202", city="Lyon")
@@ -35,17 +31,6 @@ def group(settings):
 def letter_text(settings, job_id) -> str:
     docx = settings.vault().read_bytes(settings.outbox / job_id / "draft.docx")
     return "\n".join(p.text for p in Document(io.BytesIO(docx)).paragraphs)
-
-
-@contextmanager
-def signed_in(settings):
-    """A review-app client logged in as a secretary."""
-    app = create_app(settings)
-    with app.state.sessions() as session:
-        add_user(session, "sophie", "correct horse battery", "secretary")
-    with TestClient(app, follow_redirects=False) as client:
-        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
-        yield client
 
 
 def draft_links(worklist_page: str) -> list[str]:

@@ -11,25 +11,21 @@ import sys
 
 import pytest
 from docx import Document
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from pipeline import ingest
 from pipeline.cli import app as cli_app
 from pipeline.job import run_job
 from pipeline.retention import purge_audio
-from pipeline.review import create_app
-from pipeline.review.auth import add_user
 from pipeline.review.db import AuditEvent, Job
 from pipeline.vault import (
     PLAIN, KeyProblem, SealedWithoutKey, check_key_location, create_key_file, is_sealed, load_vault,
 )
-from tests.conftest import write_tone
+from tests.conftest import signed_in, write_tone
 
 # Words of the fake dictation that identify the patient: none may be readable on disk. Long
 # enough not to turn up by chance in base64 ciphertext (a bare "1956" does, now and then).
 PATIENT_MARKERS = (b"Dupont", b"DUPONT", b"12/03/1956", b"1956-03-12")
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -156,13 +152,9 @@ def test_purge_reads_sealed_states(sealed_settings, fake_transcriber):
 @pytest.fixture
 def review(sealed_settings, fake_transcriber):
     job_id = draft_one(sealed_settings)
-    application = create_app(sealed_settings)
-    with application.state.sessions() as session:
-        add_user(session, "sophie", PASSWORD, "secretary")
-    with TestClient(application, follow_redirects=False) as client:
-        client.post("/login", data={"username": "sophie", "password": PASSWORD})
+    with signed_in(sealed_settings) as client:
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
-        yield application, client, csrf, job_id
+        yield client.app, client, csrf, job_id
 
 
 def test_the_review_app_shows_plays_and_downloads_sealed_drafts(review, sealed_settings):
@@ -211,11 +203,7 @@ def test_a_rejection_comment_is_sealed(review, sealed_settings):
 
 def test_a_sealed_outbox_without_the_key_is_explained_not_crashed(review, settings):
     _, _, _, job_id = review
-    application = create_app(settings)  # same outbox, no key
-    with application.state.sessions() as session:
-        add_user(session, "paul", PASSWORD, "secretary")
-    with TestClient(application, follow_redirects=False) as client:
-        client.post("/login", data={"username": "paul", "password": PASSWORD})
+    with signed_in(settings, username="paul") as client:  # same outbox, no key
         response = client.get("/")
     assert response.status_code == 503 and "set the key" in response.text
 
