@@ -1,13 +1,18 @@
 """Dictée end to end vs bare faster-whisper, same audio, same model, same decoding options, one run.
 
-    python benchmarks/bench_pipeline.py [AUDIO_DIR] [--repeat N]
+    python benchmarks/bench_pipeline.py [AUDIO_DIR] [--repeat N] [--sets clips,dictations]
 
-Modes: bare sequential faster-whisper; Dictée's stages one file after another (no Prefect);
-the Prefect backlog flow with one decoding at a time; and the backlog mode (`workers`
-decodings at once, default 2). Each mode runs in its own process, so peak memory is per
-mode. One-time costs (model load, NLP lexicons, Prefect's ephemeral server) are reported
-apart; ratios compare the steady-state wall time of processing the files. Where a file has
-a reference transcript beside it (`x.txt` for `x.ogg`), each mode's WER is printed too.
+Modes: bare sequential faster-whisper (its sliding 30-s window, one file after another);
+Dictée's stages one file after another (no Prefect); the Prefect backlog flow with one
+decoding at a time (as `dictee watch` runs); and the backlog mode (`workers` decodings at
+once, default 2). Each mode runs in its own process, so peak memory is per mode. One-time
+costs (model load, NLP lexicons, Prefect's ephemeral server) are reported apart; ratios
+compare the steady-state wall time of processing the files. Where a file has a reference
+transcript beside it (`x.txt` for `x.ogg`), each mode's WER is printed too.
+
+Two sets: the clips as they are (FLEURS: 10 read sentences of ~11 s), and dictation-length
+recordings made from them (10 files of ~1 min: 5 clips each, joined by 0.7-s pauses), since
+real dictations last 30 s to a few minutes and the recogniser's costs depend on length.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -31,6 +39,34 @@ from pipeline.evaluation import corpus_wer  # noqa: E402
 
 DEFAULT_AUDIO = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
 AUDIO_SUFFIXES = {".ogg", ".wav", ".mp3", ".m4a", ".flac", ".opus"}
+
+
+CLIPS_PER_DICTATION = 5
+PAUSE_S = 0.7
+SAMPLE_RATE = 16_000
+
+
+def dictation_length_set(clips: Path, out: Path) -> Path:
+    """Join the clips into minute-long recordings, each with its joined reference text."""
+    from faster_whisper.audio import decode_audio
+
+    paths = audio_files(clips)
+    pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), dtype=np.float32)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(len(paths)):
+        # Every clip appears CLIPS_PER_DICTATION times over the set, each time with other neighbours.
+        group = [paths[(i + 3 * k) % len(paths)] for k in range(CLIPS_PER_DICTATION)]
+        audio = np.concatenate([part for path in group for part in (decode_audio(str(path)), pause)])
+        with wave.open(str(out / f"dictation-{i:03d}.wav"), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(SAMPLE_RATE)
+            wav.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        references = [path.with_suffix(".txt") for path in group]
+        if all(reference.is_file() for reference in references):
+            text = " ".join(reference.read_text(encoding="utf-8").strip() for reference in references)
+            (out / f"dictation-{i:03d}.txt").write_text(text, encoding="utf-8")
+    return out
 
 
 def peak_rss_mb() -> float:
@@ -47,7 +83,7 @@ def run_bare(folder: Path) -> dict:
     from faster_whisper.audio import decode_audio
 
     from pipeline.settings import Settings
-    from pipeline.transcribe import TranscriberConfig, transcribe_options
+    from pipeline.transcribe import TranscriberConfig, sequential_options
 
     config = TranscriberConfig.from_settings(Settings(models_dir=REPO / "models"))
     started = time.perf_counter()
@@ -58,7 +94,7 @@ def run_bare(folder: Path) -> dict:
     started = time.perf_counter()
     for path in audio_files(folder):
         samples = decode_audio(str(path), sampling_rate=16_000)
-        segments, info = model.transcribe(samples, **transcribe_options(config))
+        segments, info = model.transcribe(samples, **sequential_options(config))
         transcripts[path.name] = "".join(segment.text for segment in segments)
         audio_s += info.duration
     return {"mode": "bare faster-whisper", "load_s": load_s, "wall_s": time.perf_counter() - started,
@@ -157,12 +193,13 @@ def wer(run: dict, folder: Path) -> str:
     return f"{corpus_wer(pairs):.3f}" if pairs else "—"
 
 
-def report(runs: dict[str, list[dict]], folder: Path) -> None:
+def report(name: str, runs: dict[str, list[dict]], folder: Path) -> None:
     def median(mode_runs: list[dict]) -> dict:
         return sorted(mode_runs, key=lambda run: run["wall_s"])[len(mode_runs) // 2]
 
     b, s, p1, p = (median(runs[mode]) for mode in ("bare", "plain", "pipeline1", "pipeline"))
-    print(f"\nAudio: {b['audio_s']:.1f} s in {p['files']} files; runs per mode: {len(runs['bare'])} (median kept)\n")
+    print(f"\n== {name}: {b['audio_s']:.1f} s of audio in {p['files']} files; "
+          f"runs per mode: {len(runs['bare'])} (median kept)\n")
     print(f"{'mode':32} {'wall s':>8} {'RTF':>7} {'x realtime':>10} {'one-time s':>10} {'peak MB':>8} {'WER':>6}")
     for run in (b, s, p1, p):
         rtf = run["wall_s"] / run["audio_s"]
@@ -183,6 +220,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("audio_dir", nargs="?", type=Path, default=DEFAULT_AUDIO)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--sets", default="clips,dictations", help="clips, dictations or both (comma-separated)")
     parser.add_argument("--mode", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.audio_dir.is_dir() or not audio_files(args.audio_dir):
@@ -190,11 +228,17 @@ def main() -> None:
     if args.mode:
         print(json.dumps(RUNNERS[args.mode](args.audio_dir)))
         return
-    runs: dict[str, list[dict]] = {mode: [] for mode in RUNNERS}
-    for _ in range(args.repeat):  # alternate so drift on the machine hits every mode alike
-        for mode in runs:
-            runs[mode].append(in_subprocess(mode, args.audio_dir))
-    report(runs, args.audio_dir)
+    with tempfile.TemporaryDirectory(prefix="dictee-bench-set-") as scratch:
+        sets = {"clips": args.audio_dir, "dictations": None}
+        for name in args.sets.split(","):
+            if name not in sets:
+                raise SystemExit(f"unknown set {name!r}: choose among {', '.join(sets)}")
+            folder = sets[name] or dictation_length_set(args.audio_dir, Path(scratch) / name)
+            runs: dict[str, list[dict]] = {mode: [] for mode in RUNNERS}
+            for _ in range(args.repeat):  # alternate so drift on the machine hits every mode alike
+                for mode in runs:
+                    runs[mode].append(in_subprocess(mode, folder))
+            report(name, runs, folder)
 
 
 if __name__ == "__main__":

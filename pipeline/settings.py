@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     whisper_model: Path | None = None
     compute_type: str = "int8"
     beam_size: int = Field(default=5, ge=1, le=10)
+    # Chunks (≤ 30 s, cut at pauses) of one dictation decoded together.
+    chunk_batch_size: int = Field(default=8, ge=1, le=64)
     cpu_threads: int = Field(default=0, ge=0, description="0 lets CTranslate2 decide")
     language: str = "fr"
     # Whisper's language detection costs one more encoder pass (~1 s a dictation on 2 cores).
