@@ -153,6 +153,35 @@ def batch(
 
 
 @app.command()
+def deploy(
+    pool: str = typer.Option("dictee", "--pool", help="File de travail des workers Prefect / Prefect work pool"),
+    name: str = typer.Option("backlog", "--name", help="Nom du déploiement / deployment name"),
+    cron: Optional[str] = typer.Option(None, "--cron", help='Horaire, ex. "0 19 * * 1-5" / schedule'),
+    inbox: Optional[Path] = typer.Argument(None, help="Dossier des dictées (défaut : inbox/)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox", help="Dossier des brouillons (défaut : outbox/)"),
+) -> None:
+    """Enregistre le traitement sur le serveur Prefect / register the backlog with a Prefect server,
+    for the workers of a pool (`prefect worker start --pool dictee` on each machine)."""
+    settings = _settings(inbox=inbox, outbox=outbox)
+    if not settings.inbox.is_dir():
+        raise DicteeError(f"dossier introuvable / folder not found: {settings.inbox}")
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        raise DicteeError("définissez PREFECT_API_URL (le serveur Prefect partagé, ex. http://serveur:4200/api) / "
+                          "set PREFECT_API_URL to the shared Prefect server")
+    from pipeline.flows import ServerUnreachable, deploy_backlog
+
+    try:
+        deployment = deploy_backlog(settings, pool=pool, name=name, cron=cron)
+    except ServerUnreachable:
+        raise DicteeError(f"serveur Prefect injoignable / Prefect server unreachable: {PREFECT_API_URL.value()}") from None
+    out.print(f"Déploiement / deployment [bold]{deployment}[/bold] → pool {pool}" + (f", cron « {cron} »" if cron else ""))
+    out.print(f"Sur chaque machine / on each machine: prefect worker start --pool {pool}")
+    out.print(f"Lancer maintenant / run now: prefect deployment run '{deployment}'")
+
+
+@app.command()
 def watch(
     inbox: Optional[Path] = typer.Argument(None, help="Dossier surveillé (défaut : inbox/)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
+from pathlib import Path
 
 # Before Prefect is imported: no telemetry, quiet console, embedded ephemeral server.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -20,6 +22,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
+from prefect.states import Failed  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import ingest, job, progress  # noqa: E402
@@ -120,6 +123,61 @@ def backlog_flow(settings: Settings):
     from prefect_dask import DaskTaskRunner
 
     return process_backlog.with_options(task_runner=DaskTaskRunner(address=settings.dask_address))
+
+
+@flow(name="dictee-backlog", log_prints=False)
+def deployed_backlog(inbox: str | None = None, outbox: str | None = None):
+    """The backlog as a Prefect worker runs it (registered by `dictee deploy`): the same flow as
+    `dictee batch`, under the same one-run-per-outbox lock. The server gets counts, nothing else."""
+    settings = _settings(inbox, outbox, None, None)
+    try:
+        with ingest.exclusive_run(settings.work_dir):
+            outcomes = backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox))
+    except ingest.AlreadyRunning:
+        log.warning("another run is using this outbox: nothing left for this one")
+        return {"skipped": 1}
+    counts = dict(Counter(outcome.status for outcome in outcomes))
+    if counts.get("failed"):
+        return Failed(message=f"{counts['failed']} job(s) failed and will be resumed by the next run", data=counts)
+    return counts
+
+
+class ServerUnreachable(Exception):
+    pass
+
+
+def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None) -> str:
+    """Register `deployed_backlog` on the Prefect server for the process workers of `pool`
+    (created if missing). Workers import it from the installed package: nothing is uploaded.
+    Returns the deployment's full name."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments.runner import deploy
+    from prefect.exceptions import ObjectNotFound
+    from prefect.types.entrypoint import EntrypointType
+
+    try:
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_work_pool(pool)
+            except ObjectNotFound:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+    except (httpx.HTTPError, RuntimeError) as error:  # refused, timed out, or Prefect's "Failed to reach API"
+        raise ServerUnreachable(type(error).__name__) from None
+    deployment = deployed_backlog.to_deployment(
+        name=name,
+        cron=cron,
+        concurrency_limit=1,  # a scheduled run and a manual one would only wait on the lock
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        parameters={"inbox": str(settings.inbox.resolve()), "outbox": str(settings.outbox.resolve())},
+        # Runs start where `dictee deploy` was run: its dictee.toml and relative folders apply.
+        job_variables={"working_dir": str(Path.cwd())},
+        description="Dictée: every dictation waiting in the inbox, drafted or quarantined.",
+    )
+    deploy(deployment, work_pool_name=pool, build=False, push=False, print_next_steps_message=False,
+           ignore_warnings=True)
+    return f"{deployed_backlog.name}/{name}"
 
 
 def _outcome_of(future) -> JobOutcome:

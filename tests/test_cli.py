@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from pipeline.modelstore import BUNDLED_SHA256
-from tests.conftest import REPO, SAMPLE_DICTATION
+from tests.conftest import REPO, SAMPLE_DICTATION, free_port
 
 
 def dictee(*args: str, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
@@ -111,3 +112,16 @@ def test_batch_says_how_many_files_sit_in_subfolders_no_practitioner_owns(tmp_pa
         done = dictee("batch", "inbox", "--outbox", "outbox", cwd=tmp_path)
     assert "1 file(s) in inbox subfolders no practitioner owns" in done.stderr
     assert (tmp_path / "inbox" / "inconnu" / "x.wav").exists()
+
+
+def test_deploy_explains_a_missing_or_unreachable_server(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DICTEE_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"))
+    command = [sys.executable, "-m", "pipeline.cli", "deploy", "inbox"]
+    missing = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "PREFECT_API_URL" in missing.stderr and "Traceback" not in missing.stderr
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{free_port()}/api"
+    down = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert down.returncode == 2 and "injoignable / Prefect server unreachable" in down.stderr, down.stderr[-2000:]
+    assert "Traceback" not in down.stderr

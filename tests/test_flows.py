@@ -107,3 +107,36 @@ def test_process_dictation_takes_a_claimed_job_by_id(flow_env):
     outcome = process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox))
     assert outcome.status == "drafted"
     assert process_dictation(job_id="0" * 16, outbox=str(settings.outbox)).reason == "not_claimed"
+
+
+def test_the_deployed_backlog_reports_counts_and_respects_the_run_lock(flow_env):
+    from pipeline import ingest
+    from pipeline.flows import deployed_backlog
+
+    settings = flow_env
+    write_tone(settings.inbox / f"{DUMMY_NAME}.wav", seconds=1.0)
+    (settings.inbox / "broken.wav").write_bytes(b"not audio at all" * 10)
+    with ingest.exclusive_run(settings.work_dir):  # `dictee batch` or `watch` holds this outbox
+        assert deployed_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox)) == {"skipped": 1}
+    assert len(list(settings.inbox.iterdir())) == 2  # left for the run that holds the lock
+
+    assert deployed_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox)) == {"drafted": 1, "quarantined": 1}
+    assert list(settings.inbox.iterdir()) == []
+
+
+def test_a_deployed_run_with_a_failed_job_ends_failed(flow_env, monkeypatch):
+    from prefect.states import State
+
+    from pipeline import job
+    from pipeline.flows import deployed_backlog
+
+    settings = flow_env
+    write_tone(settings.inbox / "a.wav", seconds=1.0)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(job, "understand_step", disk_full)
+    state = deployed_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox), return_state=True)
+    assert isinstance(state, State) and state.is_failed()
+    assert "resumed by the next run" in state.message

@@ -72,3 +72,45 @@ def test_batch_runs_on_a_self_hosted_prefect_server_backed_by_postgresql(prefect
     assert "process-backlog" in database and "transcribe-" in database  # the runs are on the server
     assert DUMMY_NAME not in database and "12-03-1956" not in database
     assert not (tmp_path / "prefect-client" / "prefect.db").exists()  # no local ephemeral server fell back
+
+
+def test_deployed_backlog_runs_on_a_prefect_worker(prefect_server, postgres, tmp_path):
+    """`dictee deploy` registers the backlog; a process worker (as on each transcription machine)
+    picks up the run from the PostgreSQL-backed server and drafts the inbox."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    clips = sorted(require(FLEURS).glob("*.ogg"))[:2]
+    shutil.copyfile(clips[0], inbox / f"{DUMMY_NAME} Jean 12-03-1956.ogg")
+    shutil.copyfile(clips[1], inbox / "b.ogg")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DICTEE_", "PREFECT_"))}
+    env.update(PREFECT_API_URL=prefect_server, PREFECT_HOME=str(tmp_path / "prefect-client"),
+               DICTEE_MODELS_DIR=str(REPO / "models"), DICTEE_LETTER_TEMPLATES=str(REPO / "letter_templates"))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=900)
+
+    deployed = run("pipeline.cli", "deploy", "--pool", "cabinet", "--name", "soir", "--cron", "0 19 * * 1-5",
+                   "inbox", "--outbox", "outbox")
+    assert deployed.returncode == 0, deployed.stderr[-2000:]
+    assert "dictee-backlog/soir" in deployed.stdout
+    assert not list((tmp_path / "outbox").glob("*/draft.docx"))  # registering runs nothing
+
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "cabinet", "--limit", "1"],
+                              cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        started = run("prefect", "deployment", "run", "dictee-backlog/soir", "--watch", "--watch-timeout", "800")
+        assert started.returncode == 0, (started.stdout + started.stderr)[-2000:] + (tmp_path / "worker.log").read_text()[-3000:]
+        assert "Completed" in started.stdout
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
+        log.close()
+    assert len(list((tmp_path / "outbox").glob("*/draft.docx"))) == 2
+    assert not list(inbox.iterdir())
+
+    database = postgres.dump()
+    assert "dictee-backlog" in database and "transcribe-" in database  # the worker's run reported to the server
+    assert DUMMY_NAME not in database and "12-03-1956" not in database
+
