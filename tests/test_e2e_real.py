@@ -168,3 +168,30 @@ def test_two_decodings_at_once_hear_the_same_words_as_one_at_a_time():
     with ThreadPoolExecutor(max_workers=2) as pool:
         parallel = [t.raw for t in pool.map(two.transcribe, samples)]
     assert parallel == sequential
+
+
+def test_a_minute_long_dictation_is_heard_to_its_end_with_times_on_the_recording():
+    """The batched decoder cuts at pauses and decodes chunks together. Every sentence must be
+    heard: without timestamp tokens, the decoding of the first 30-s chunk of exactly this
+    recording stopped after its first sentence (sentences 2 and 3 lost). And word times must be
+    those of the recording, not of the speech-only audio the chunks are cut from."""
+    import numpy as np
+
+    from pipeline import audio
+    from pipeline.settings import Settings
+    from pipeline.transcribe import Transcriber, TranscriberConfig
+
+    fleurs = sorted(require(FLEURS).glob("*.ogg"))
+    parts = [audio.decode(fleurs[i], min_duration_s=0.5, max_duration_s=60) for i in (7, 8, 9, 1, 2)]
+    pause = np.zeros(int(16_000 * 0.7), dtype=np.float32)
+    samples = np.concatenate([piece for part in parts for piece in (part, pause)])
+    bounds = np.cumsum([0] + [(len(part) + len(pause)) / 16_000 for part in parts])
+    transcriber = Transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
+
+    middles = [(word.start + word.end) / 2 for word in transcriber.transcribe(samples).words]
+    heard_per_sentence = [sum(start <= m < end for m in middles) for start, end in zip(bounds, bounds[1:])]
+    assert min(heard_per_sentence) >= 5, heard_per_sentence
+
+    late = np.concatenate([np.zeros(16_000 * 5, dtype=np.float32), parts[0]])
+    words = transcriber.transcribe(late).words
+    assert words[0].start > 4.5 and words[-1].end <= len(late) / 16_000  # the silence is on the clock
