@@ -130,6 +130,8 @@ def deployed_backlog(inbox: str | None = None, outbox: str | None = None):
     """The backlog as a Prefect worker runs it (registered by `dictee deploy`): the same flow as
     `dictee batch`, under the same one-run-per-outbox lock. The server gets counts, nothing else."""
     settings = _settings(inbox, outbox, None, None)
+    if not settings.inbox.is_dir():  # e.g. the shared folder is not mounted on this worker
+        return Failed(message=f"dossier introuvable / folder not found: {settings.inbox}")
     try:
         with ingest.exclusive_run(settings.work_dir):
             outcomes = backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox))

@@ -140,3 +140,6 @@ def test_a_deployed_run_with_a_failed_job_ends_failed(flow_env, monkeypatch):
     state = deployed_backlog(inbox=str(settings.inbox), outbox=str(settings.outbox), return_state=True)
     assert isinstance(state, State) and state.is_failed()
     assert "resumed by the next run" in state.message
+
+    unmounted = deployed_backlog(inbox=str(settings.inbox / "absent"), outbox=str(settings.outbox), return_state=True)
+    assert unmounted.is_failed() and "folder not found" in unmounted.message
