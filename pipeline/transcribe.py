@@ -42,7 +42,7 @@ class TranscriberConfig:
     @property
     def threads_per_decoding(self) -> int:
         """On 2 cores, two decodings with one thread each beat one decoding with two (measured:
-        1.28× on the FLEURS clips, same words): one thread's matrices are too small to share."""
+        1.26× on minute-long recordings, same words): the decoder's matrices are too small to share."""
         if self.cpu_threads or self.parallel == 1:
             return self.cpu_threads  # 0 lets CTranslate2 decide
         return max(1, (os.cpu_count() or 1) // self.parallel)
