@@ -54,7 +54,10 @@ def prefect_server(postgres, tmp_path):
         log.close()
 
 
-def test_batch_runs_on_a_self_hosted_prefect_server_backed_by_postgresql(prefect_server, postgres, tmp_path):
+@pytest.fixture
+def client_env(prefect_server, tmp_path) -> dict:
+    """An inbox with two real clips, one under a patient-like name, and the environment of a
+    machine pointed at the server."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     clips = sorted(require(FLEURS).glob("*.ogg"))[:2]
@@ -63,6 +66,11 @@ def test_batch_runs_on_a_self_hosted_prefect_server_backed_by_postgresql(prefect
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DICTEE_", "PREFECT_"))}
     env.update(PREFECT_API_URL=prefect_server, PREFECT_HOME=str(tmp_path / "prefect-client"),
                DICTEE_MODELS_DIR=str(REPO / "models"), DICTEE_LETTER_TEMPLATES=str(REPO / "letter_templates"))
+    return env
+
+
+def test_batch_runs_on_a_self_hosted_prefect_server_backed_by_postgresql(client_env, postgres, tmp_path):
+    env = client_env
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "batch", "inbox", "--outbox", "outbox"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -74,17 +82,10 @@ def test_batch_runs_on_a_self_hosted_prefect_server_backed_by_postgresql(prefect
     assert not (tmp_path / "prefect-client" / "prefect.db").exists()  # no local ephemeral server fell back
 
 
-def test_deployed_backlog_runs_on_a_prefect_worker(prefect_server, postgres, tmp_path):
+def test_deployed_backlog_runs_on_a_prefect_worker(client_env, postgres, tmp_path):
     """`dictee deploy` registers the backlog; a process worker (as on each transcription machine)
     picks up the run from the PostgreSQL-backed server and drafts the inbox."""
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    clips = sorted(require(FLEURS).glob("*.ogg"))[:2]
-    shutil.copyfile(clips[0], inbox / f"{DUMMY_NAME} Jean 12-03-1956.ogg")
-    shutil.copyfile(clips[1], inbox / "b.ogg")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DICTEE_", "PREFECT_"))}
-    env.update(PREFECT_API_URL=prefect_server, PREFECT_HOME=str(tmp_path / "prefect-client"),
-               DICTEE_MODELS_DIR=str(REPO / "models"), DICTEE_LETTER_TEMPLATES=str(REPO / "letter_templates"))
+    env, inbox = client_env, tmp_path / "inbox"
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", *args], cwd=tmp_path, env=env, capture_output=True, text=True,
