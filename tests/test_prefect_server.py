@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -105,8 +106,12 @@ def test_deployed_backlog_runs_on_a_prefect_worker(client_env, postgres, tmp_pat
         assert started.returncode == 0, (started.stdout + started.stderr)[-2000:] + (tmp_path / "worker.log").read_text()[-3000:]
         assert "Completed" in started.stdout
     finally:
-        os.killpg(worker.pid, 15)
-        worker.wait(timeout=30)
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a worker's graceful shutdown can outlast the test's patience
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
         log.close()
     assert len(list((tmp_path / "outbox").glob("*/draft.docx"))) == 2
     assert not list(inbox.iterdir())
