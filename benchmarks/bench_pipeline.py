@@ -51,12 +51,13 @@ def dictation_length_set(clips: Path, out: Path) -> Path:
     from faster_whisper.audio import decode_audio
 
     paths = audio_files(clips)
+    decoded = {path: decode_audio(str(path), sampling_rate=SAMPLE_RATE) for path in paths}
     pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), dtype=np.float32)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(len(paths)):
         # Every clip appears CLIPS_PER_DICTATION times over the set, each time with other neighbours.
         group = [paths[(i + 3 * k) % len(paths)] for k in range(CLIPS_PER_DICTATION)]
-        audio = np.concatenate([part for path in group for part in (decode_audio(str(path)), pause)])
+        audio = np.concatenate([part for path in group for part in (decoded[path], pause)])
         with wave.open(str(out / f"dictation-{i:03d}.wav"), "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)

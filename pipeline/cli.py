@@ -124,10 +124,10 @@ def batch(
     """Traite toutes les dictées de la boîte de réception / process the whole inbox."""
     settings = _settings(inbox=inbox, outbox=outbox, whisper_model=model, workers=workers)
     _configure_logging(settings)
-    if not settings.inbox.is_dir():
-        raise DicteeError(f"dossier introuvable / folder not found: {settings.inbox}")
     from pipeline import ingest, progress
     from pipeline.flows import backlog_flow
+
+    ingest.require_inbox(settings.inbox)
 
     _warn_about_stray_files(settings)
     listener = BatchProgress()
@@ -163,8 +163,9 @@ def deploy(
     """Enregistre le traitement sur le serveur Prefect / register the backlog with a Prefect server,
     for the workers of a pool (`prefect worker start --pool dictee` on each machine)."""
     settings = _settings(inbox=inbox, outbox=outbox)
-    if not settings.inbox.is_dir():
-        raise DicteeError(f"dossier introuvable / folder not found: {settings.inbox}")
+    from pipeline.ingest import require_inbox
+
+    require_inbox(settings.inbox)
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():

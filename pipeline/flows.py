@@ -26,7 +26,7 @@ from prefect.states import Failed  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import ingest, job, progress  # noqa: E402
-from pipeline.errors import BadInput, TransientError  # noqa: E402
+from pipeline.errors import BadInput, DicteeError, TransientError  # noqa: E402
 from pipeline.records import Dictation, JobOutcome  # noqa: E402
 from pipeline.settings import Settings, load_settings  # noqa: E402
 
@@ -130,8 +130,10 @@ def deployed_backlog(inbox: str | None = None, outbox: str | None = None):
     """The backlog as a Prefect worker runs it (registered by `dictee deploy`): the same flow as
     `dictee batch`, under the same one-run-per-outbox lock. The server gets counts, nothing else."""
     settings = _settings(inbox, outbox, None, None)
-    if not settings.inbox.is_dir():  # e.g. the shared folder is not mounted on this worker
-        return Failed(message=f"dossier introuvable / folder not found: {settings.inbox}")
+    try:
+        ingest.require_inbox(settings.inbox)  # e.g. the shared folder is not mounted on this worker
+    except DicteeError as error:
+        return Failed(message=str(error))
     try:
         with ingest.exclusive_run(settings.work_dir):
             outcomes = backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox))

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator
 
 from pipeline.errors import DicteeError
 from pipeline.files import write_json_atomic
@@ -64,7 +64,7 @@ def inbox_folders(inbox: Path, practitioners: Iterable[str] = ()) -> list[Path]:
     return [folder for owner in owners for folder in (owner, owner / URGENT_FOLDER)]
 
 
-def author_of(path: Path, inbox: Path, practitioners: Iterable[str] = ()) -> tuple[bool, str | None]:
+def author_of(path: Path, inbox: Path, practitioners: Collection[str] = ()) -> tuple[bool, str | None]:
     """(taken, practitioner folder) for a file under the inbox; files in other subfolders are not taken."""
     try:
         parts = path.relative_to(inbox).parts[:-1]
@@ -74,12 +74,11 @@ def author_of(path: Path, inbox: Path, practitioners: Iterable[str] = ()) -> tup
         parts = parts[:-1]
     if not parts:
         return True, None
-    return (True, parts[0]) if len(parts) == 1 and parts[0] in set(practitioners) else (False, None)
+    return (True, parts[0]) if len(parts) == 1 and parts[0] in practitioners else (False, None)
 
 
-def stray_files(inbox: Path, practitioners: Iterable[str] = ()) -> int:
+def stray_files(inbox: Path, practitioners: Collection[str] = ()) -> int:
     """Audio left in inbox subfolders no practitioner owns: counted so the user can be told."""
-    practitioners = list(practitioners)
     return sum(1 for path in inbox.rglob("*") if is_candidate(path) and not author_of(path, inbox, practitioners)[0])
 
 
@@ -116,6 +115,12 @@ def already_handled(job_id: str, *, outbox: Path) -> bool:
 
 class AlreadyRunning(DicteeError):
     pass
+
+
+def require_inbox(inbox: Path) -> None:
+    """Every run starts here: a missing inbox (a share not mounted, a typo) is said, not crashed on."""
+    if not inbox.is_dir():
+        raise DicteeError(f"dossier introuvable / folder not found: {inbox}")
 
 
 @contextmanager
