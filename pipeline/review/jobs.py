@@ -148,12 +148,12 @@ def processing_rate(outbox: Path, vault: Vault) -> float:
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
 
 
-def backlog(settings: Settings) -> Backlog:
+def backlog(settings: Settings, vault: Vault) -> Backlog:
     """Dictations not yet drafted (inbox and work area) and when they should be done."""
     waiting = ingest.list_candidates(settings.inbox, settings.practitioners)
     waiting += [d.path for d in ingest.unfinished_claims(settings.work_dir)]
     audio_s = sum(audio.probe_duration(path) for path in waiting)
-    return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, settings.vault()))
+    return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, vault))
 
 
 def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *, username: str) -> dict[str, list]:
@@ -262,8 +262,7 @@ def extraction_from_result(result: dict) -> Extraction:
     )
 
 
-def regenerate(job_id: str, settings: Settings) -> Path:
-    vault = settings.vault()
+def regenerate(job_id: str, settings: Settings, vault: Vault) -> Path:
     target = job_dir(settings.outbox, job_id) / "draft.docx"
     result = load_result(settings.outbox, job_id, vault)
     signed_by = (Practitioner(**result["practitioner"]) if result.get("practitioner")
@@ -280,9 +279,9 @@ def _set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -
     vault.write_json(state_file, data)
 
 
-def approve(session: Session, job_id: str, settings: Settings, *, username: str) -> Path:
+def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, username: str) -> Path:
     """File the letter: final docx + result.json copied (sealed as they are) into outbox/filed/<job_id>/, read-only."""
-    outbox, vault = settings.outbox, settings.vault()
+    outbox = settings.outbox
     job = session.get(Job, job_id)
     if job is None or job.state != "pending_review":
         raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
@@ -291,7 +290,7 @@ def approve(session: Session, job_id: str, settings: Settings, *, username: str)
             "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant d'approuver / "
             "patient identity incomplete (last name, first name, birth date): complete it before approving"
         )
-    regenerate(job_id, settings)
+    regenerate(job_id, settings, vault)
     folder = job_dir(outbox, job_id)
     _set_state(folder, vault, FILED, username)
     filed = outbox / "filed" / job_id

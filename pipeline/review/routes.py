@@ -101,7 +101,7 @@ def worklist(request: Request, state: str = "pending_review", document_type: str
     authors = [settings.practitioner(None).name] + [p.name for p in settings.practitioners.values()]
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
-                  backlog=jobs.backlog(settings), author=author, authors=authors)
+                  backlog=jobs.backlog(settings, vault), author=author, authors=authors)
 
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -173,14 +173,14 @@ def job_docx(request: Request, job_id: str, who=Depends(current), session=Depend
 async def job_edit(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     _pending(session, job_id)
     form = {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
-    settings = request.app.state.settings
+    settings, vault = request.app.state.settings, request.app.state.vault
     try:
-        changes = jobs.apply_edits(settings.outbox, job_id, form, request.app.state.vault, username=who[0].username)
+        changes = jobs.apply_edits(settings.outbox, job_id, form, vault, username=who[0].username)
         if changes:
-            jobs.regenerate(job_id, settings)
+            jobs.regenerate(job_id, settings, vault)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault, changes=changes)
+    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=vault, changes=changes)
     session.commit()
     return _back(job_id)
 
@@ -189,7 +189,7 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
 def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     _pending(session, job_id)
     try:
-        jobs.approve(session, job_id, request.app.state.settings, username=who[0].username)
+        jobs.approve(session, job_id, request.app.state.settings, request.app.state.vault, username=who[0].username)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
     audit(session, username=who[0].username, action="approve", job_id=job_id)
