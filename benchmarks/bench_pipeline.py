@@ -1,6 +1,6 @@
 """Dictée end to end vs bare faster-whisper, same audio, same model, same decoding options, one run.
 
-    python benchmarks/bench_pipeline.py [AUDIO_DIR] [--repeat N] [--sets clips,dictations]
+    python benchmarks/bench_pipeline.py [AUDIO_DIR] [--repeat N] [--sets clips,dictations,long]
 
 Modes: bare sequential faster-whisper (its sliding 30-s window, one file after another);
 Dictée's stages one file after another (no Prefect); the Prefect backlog flow with one
@@ -10,9 +10,10 @@ costs (model load, NLP lexicons, Prefect's ephemeral server) are reported apart;
 compare the steady-state wall time of processing the files. Where a file has a reference
 transcript beside it (`x.txt` for `x.ogg`), each mode's WER is printed too.
 
-Two sets: the clips as they are (FLEURS: 10 read sentences of ~11 s), and dictation-length
-recordings made from them (10 files of ~1 min: 5 clips each, joined by 0.7-s pauses), since
-real dictations last 30 s to a few minutes and the recogniser's costs depend on length.
+Sets: the clips as they are (FLEURS: 10 read sentences of ~11 s, like a certificate), and
+recordings made from them by joining clips with 0.7-s pauses: "dictations" (10 of ~1 min, a
+letter) and, on request, "long" (6 of ~3 min, a detailed report), since real dictations last
+from a few seconds to a few minutes and the recogniser's costs depend on length.
 """
 
 from __future__ import annotations
@@ -41,22 +42,26 @@ DEFAULT_AUDIO = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
 AUDIO_SUFFIXES = {".ogg", ".wav", ".mp3", ".m4a", ".flac", ".opus"}
 
 
-CLIPS_PER_DICTATION = 5
 PAUSE_S = 0.7
 SAMPLE_RATE = 16_000
+# Recordings made by joining clips: (clips per recording, recordings, stride between neighbours).
+JOINED_SETS = {
+    "dictations": (5, 10, 3),  # ~1 min each: a consultation letter
+    "long": (15, 6, 7),  # ~3 min each: a detailed report
+}
 
 
-def dictation_length_set(clips: Path, out: Path) -> Path:
-    """Join the clips into minute-long recordings, each with its joined reference text."""
+def joined_set(clips: Path, out: Path, *, per_recording: int, recordings: int, stride: int) -> Path:
+    """Join the clips into longer recordings, each with its joined reference text."""
     from faster_whisper.audio import decode_audio
 
     paths = audio_files(clips)
     decoded = {path: decode_audio(str(path), sampling_rate=SAMPLE_RATE) for path in paths}
     pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), dtype=np.float32)
     out.mkdir(parents=True, exist_ok=True)
-    for i in range(len(paths)):
-        # Every clip appears CLIPS_PER_DICTATION times over the set, each time with other neighbours.
-        group = [paths[(i + 3 * k) % len(paths)] for k in range(CLIPS_PER_DICTATION)]
+    for i in range(recordings):
+        # Each clip comes back across the set, each time with other neighbours.
+        group = [paths[(i + stride * k) % len(paths)] for k in range(per_recording)]
         audio = np.concatenate([part for path in group for part in (decoded[path], pause)])
         with wave.open(str(out / f"dictation-{i:03d}.wav"), "wb") as wav:
             wav.setnchannels(1)
@@ -221,7 +226,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("audio_dir", nargs="?", type=Path, default=DEFAULT_AUDIO)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--sets", default="clips,dictations", help="clips, dictations or both (comma-separated)")
+    parser.add_argument("--sets", default="clips,dictations",
+                        help="comma-separated among clips, dictations (~1 min), long (~3 min)")
     parser.add_argument("--mode", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.audio_dir.is_dir() or not audio_files(args.audio_dir):
@@ -230,11 +236,12 @@ def main() -> None:
         print(json.dumps(RUNNERS[args.mode](args.audio_dir)))
         return
     with tempfile.TemporaryDirectory(prefix="dictee-bench-set-") as scratch:
-        sets = {"clips": args.audio_dir, "dictations": None}
         for name in args.sets.split(","):
-            if name not in sets:
-                raise SystemExit(f"unknown set {name!r}: choose among {', '.join(sets)}")
-            folder = sets[name] or dictation_length_set(args.audio_dir, Path(scratch) / name)
+            if name != "clips" and name not in JOINED_SETS:
+                raise SystemExit(f"unknown set {name!r}: choose among clips, {', '.join(JOINED_SETS)}")
+            per_recording, recordings, stride = JOINED_SETS.get(name, (0, 0, 0))
+            folder = args.audio_dir if name == "clips" else joined_set(
+                args.audio_dir, Path(scratch) / name, per_recording=per_recording, recordings=recordings, stride=stride)
             runs: dict[str, list[dict]] = {mode: [] for mode in RUNNERS}
             for _ in range(args.repeat):  # alternate so drift on the machine hits every mode alike
                 for mode in runs:
