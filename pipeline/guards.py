@@ -1,8 +1,10 @@
-"""Hallucination guards on recognised words: loops removed and flagged, text over silence flagged.
+"""Guards on recognised words: loops removed and flagged, text over silence flagged, speech
+without text flagged.
 
-Whisper can loop ("je vous remercie je vous remercie …") or write words where nothing was
-said. A loop is cut back to one occurrence; a word over near-silent audio is kept but
-flagged, since only a listener can tell.
+Whisper can loop ("je vous remercie je vous remercie …"), write words where nothing was
+said, or say nothing where something was. A loop is cut back to one occurrence; a word over
+near-silent audio is kept but flagged, and so is speech left without words, since only a
+listener can tell.
 """
 
 from __future__ import annotations
@@ -68,3 +70,15 @@ def words_over_silence(words: Sequence[Word], samples: np.ndarray) -> list[Flag]
 def guard(words: Sequence[Word], samples: np.ndarray) -> tuple[tuple[Word, ...], tuple[Flag, ...]]:
     kept, flags = remove_loops(words)
     return tuple(kept), tuple(flags + words_over_silence(kept, samples))
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def unheard_flags(unheard: Sequence[tuple[float, float]]) -> tuple[Flag, ...]:
+    """Speech the recogniser left without words, even when heard a second time on its own."""
+    return tuple(
+        Flag("unheard_speech", f"parole non transcrite / speech not transcribed {_clock(start)}–{_clock(end)}", start)
+        for start, end in unheard
+    )

@@ -97,7 +97,8 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
     guarded_words, guard_flags = guards.guard(transcript.words, samples)
     transcript = replace(transcript, words=guarded_words)
     timings = Timings(decode_s=decode_s, transcribe_s=recognition_s)
-    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags + guard_flags)
+    flags += guard_flags + guards.unheard_flags(transcript.unheard)
+    return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags)
 
 
 def language_flags(detected: tuple[str, float], *, expected: str) -> tuple[Flag, ...]:

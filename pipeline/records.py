@@ -48,6 +48,7 @@ class Transcript:
     words: tuple[Word, ...]
     duration_s: float
     elapsed_s: float = 0.0  # recognition time, excluding any wait for the model
+    unheard: tuple[tuple[float, float], ...] = ()  # speech (start, end s) with no word, even when heard again
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,12 @@ through `get_transcriber`, which caches by model settings.
 Decoding is faster-whisper's batched mode: voice activity detection cuts the recording at
 pauses into chunks of up to 30 s, and the chunks of a dictation are decoded together. On
 dictation-length recordings this beats the sequential 30-s sliding window (no window is
-encoded twice, the beam search runs on a batch) with no WER loss; see bench_pipeline.py.
+encoded twice, the beam search runs on a batch); see bench_pipeline.py.
+
+Unlike the sliding window, a chunk is heard once: when the decoder stops early (often on a
+sentence cut by a chunk's end) the rest of that chunk is lost. So each transcript is checked
+against the speech that voice activity detection found, and speech with no word on it is
+heard again on its own. What is still unheard is reported, for the secretary to listen to.
 """
 
 from __future__ import annotations
@@ -24,6 +29,15 @@ from pipeline.errors import NoSpeech
 from pipeline.modelstore import require_model
 from pipeline.records import Transcript, Word
 from pipeline.settings import Settings
+
+SAMPLE_RATE = 16_000
+# Speech this close to a recognised word counts as heard: word times are approximate and
+# voice activity detection pads speech by 0.4 s.
+HEARD_MARGIN_S = 0.5
+# Shorter stretches of unheard speech are breaths, fillers ("euh") or clicks.
+MIN_UNHEARD_S = 1.5
+MAX_CLIP_S = 30.0  # Whisper's window
+UnheardSpan = tuple[float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,43 @@ def batched_options(config: TranscriberConfig) -> dict:
     return decoding_options(config) | {"batch_size": config.chunk_batch_size, "without_timestamps": False}
 
 
+def speech_spans(audio: np.ndarray) -> list[UnheardSpan]:
+    """Where voice activity detection hears speech, in seconds (the batched decoder's settings)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(min_silence_duration_ms=160, max_speech_duration_s=MAX_CLIP_S)
+    return [(span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE) for span in get_speech_timestamps(audio, options)]
+
+
+def unheard_spans(speech: list[UnheardSpan], words: list[UnheardSpan]) -> list[UnheardSpan]:
+    """Stretches of speech no recognised word covers, each at least MIN_UNHEARD_S long.
+    `words` are (start, end) sorted by start."""
+    unheard = []
+    for speech_start, speech_end in speech:
+        cursor = speech_start
+        for word_start, word_end in words:
+            if word_end + HEARD_MARGIN_S <= cursor or word_start - HEARD_MARGIN_S >= speech_end:
+                continue
+            if word_start - HEARD_MARGIN_S > cursor:
+                unheard.append((cursor, word_start - HEARD_MARGIN_S))
+            cursor = max(cursor, word_end + HEARD_MARGIN_S)
+        if speech_end > cursor:
+            unheard.append((cursor, speech_end))
+    return [(start, end) for start, end in unheard if end - start >= MIN_UNHEARD_S]
+
+
+def clips_for(spans: list[UnheardSpan], duration_s: float) -> list[dict]:
+    """The spans as the decoder's clips: a little wider (not past the words already heard,
+    HEARD_MARGIN_S away), none longer than Whisper's window."""
+    clips = []
+    for start, end in spans:
+        start, end = max(0.0, start - 0.2), min(duration_s, end + 0.2)
+        while start < end:
+            clips.append({"start": start, "end": min(end, start + MAX_CLIP_S)})
+            start += MAX_CLIP_S
+    return clips
+
+
 class Transcriber:
     def __init__(self, config: TranscriberConfig) -> None:
         from faster_whisper import WhisperModel  # heavy import, kept off the CLI's start-up path
@@ -105,7 +156,7 @@ class Transcriber:
             segments, info = BatchedInferencePipeline(self._model).transcribe(
                 audio, initial_prompt=initial_prompt, **batched_options(self.config)
             )
-            segments = list(segments)
+            segments, unheard = self._hear_gaps_again(audio, list(segments), initial_prompt, info.duration)
             elapsed = time.perf_counter() - started
         words = tuple(
             Word(
@@ -131,7 +182,28 @@ class Transcriber:
             words=words,
             duration_s=round(float(info.duration), 2),
             elapsed_s=elapsed,
+            unheard=tuple((round(start, 2), round(end, 2)) for start, end in unheard),
         )
+
+    def _hear_gaps_again(self, audio: np.ndarray, segments: list, initial_prompt: str | None,
+                         duration_s: float) -> tuple[list, list[UnheardSpan]]:
+        """Decode again, on their own, the stretches of speech the first pass left without words.
+        Returns all segments in time order and the speech still unheard."""
+        from faster_whisper import BatchedInferencePipeline
+
+        heard = sorted((word.start, word.end) for segment in segments for word in (segment.words or ()))
+        if not heard:
+            return segments, []  # nothing heard at all: silence or noise, not a gap
+        gaps = unheard_spans(speech_spans(audio), heard)
+        if not gaps:
+            return segments, []
+        options = batched_options(self.config) | {"vad_filter": False}
+        again, _ = BatchedInferencePipeline(self._model).transcribe(
+            audio, initial_prompt=initial_prompt, clip_timestamps=clips_for(gaps, duration_s), **options
+        )
+        segments = sorted(segments + [segment for segment in again if segment.words], key=lambda segment: segment.start)
+        heard = sorted((word.start, word.end) for segment in segments for word in segment.words or ())
+        return segments, unheard_spans(gaps, heard)
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         with self._lock:

@@ -63,6 +63,7 @@ class FakeTranscriber:
     def __init__(self, text: str, probability: float = 0.9) -> None:
         self.text = text
         self.probability = probability
+        self.unheard: tuple[tuple[float, float], ...] = ()
         self.calls = 0
 
     def transcribe(self, samples, *, initial_prompt=None):
@@ -73,7 +74,8 @@ class FakeTranscriber:
             Word(start=round(i * 0.4, 2), end=round(i * 0.4 + 0.35, 2), word=" " + token, probability=self.probability)
             for i, token in enumerate(self.text.split())
         )
-        return Transcript(raw=self.text, language="fr", language_probability=1.0, words=words, duration_s=len(samples) / 16_000)
+        return Transcript(raw=self.text, language="fr", language_probability=1.0, words=words,
+                          duration_s=len(samples) / 16_000, unheard=self.unheard)
 
 
 SAMPLE_DICTATION = (

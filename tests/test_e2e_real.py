@@ -170,6 +170,38 @@ def test_two_decodings_at_once_hear_the_same_words_as_one_at_a_time():
     assert parallel == sequential
 
 
+def joined_recording(indices: tuple[int, ...]):
+    """FLEURS clips joined by 0.7-s pauses, and where each sentence lies on the recording."""
+    import numpy as np
+
+    from pipeline import audio
+
+    fleurs = sorted(require(FLEURS).glob("*.ogg"))
+    parts = [audio.decode(fleurs[i], min_duration_s=0.5, max_duration_s=60) for i in indices]
+    pause = np.zeros(int(16_000 * 0.7), dtype=np.float32)
+    samples = np.concatenate([piece for part in parts for piece in (part, pause)])
+    bounds = np.cumsum([0] + [(len(part) + len(pause)) / 16_000 for part in parts])
+    return samples, parts, bounds
+
+
+def words_per_sentence(transcript, bounds) -> list[int]:
+    middles = [(word.start + word.end) / 2 for word in transcript.words]
+    return [sum(start <= m < end for m in middles) for start, end in zip(bounds, bounds[1:])]
+
+
+def test_speech_the_first_pass_left_without_words_is_heard_again():
+    """On exactly this recording, the batched decoder's first pass gives the second sentence
+    one word (measured): a chunk boundary falls inside it. Heard again on its own, it comes back."""
+    from pipeline.settings import Settings
+    from pipeline.transcribe import Transcriber, TranscriberConfig
+
+    samples, _, bounds = joined_recording((7, 0, 3, 6, 9))
+    transcriber = Transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
+    transcript = transcriber.transcribe(samples)
+    assert min(words_per_sentence(transcript, bounds)) >= 5, words_per_sentence(transcript, bounds)
+    assert [word.start for word in transcript.words] == sorted(word.start for word in transcript.words)
+
+
 def test_a_minute_long_dictation_is_heard_to_its_end_with_times_on_the_recording():
     """The batched decoder cuts at pauses and decodes chunks together. Every sentence must be
     heard: without timestamp tokens, the decoding of the first 30-s chunk of exactly this
@@ -177,19 +209,13 @@ def test_a_minute_long_dictation_is_heard_to_its_end_with_times_on_the_recording
     those of the recording, not of the speech-only audio the chunks are cut from."""
     import numpy as np
 
-    from pipeline import audio
     from pipeline.settings import Settings
     from pipeline.transcribe import Transcriber, TranscriberConfig
 
-    fleurs = sorted(require(FLEURS).glob("*.ogg"))
-    parts = [audio.decode(fleurs[i], min_duration_s=0.5, max_duration_s=60) for i in (7, 8, 9, 1, 2)]
-    pause = np.zeros(int(16_000 * 0.7), dtype=np.float32)
-    samples = np.concatenate([piece for part in parts for piece in (part, pause)])
-    bounds = np.cumsum([0] + [(len(part) + len(pause)) / 16_000 for part in parts])
+    samples, parts, bounds = joined_recording((7, 8, 9, 1, 2))
     transcriber = Transcriber(TranscriberConfig.from_settings(Settings(models_dir=REPO / "models")))
 
-    middles = [(word.start + word.end) / 2 for word in transcriber.transcribe(samples).words]
-    heard_per_sentence = [sum(start <= m < end for m in middles) for start, end in zip(bounds, bounds[1:])]
+    heard_per_sentence = words_per_sentence(transcriber.transcribe(samples), bounds)
     assert min(heard_per_sentence) >= 5, heard_per_sentence
 
     late = np.concatenate([np.zeros(16_000 * 5, dtype=np.float32), parts[0]])

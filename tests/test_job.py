@@ -51,6 +51,15 @@ def test_low_confidence_words_are_flagged_with_their_time(settings, fake_transcr
     assert low and low[1]["start"] == 0.4
 
 
+def test_speech_left_without_words_is_flagged_with_its_time(settings, fake_transcriber):
+    fake_transcriber.unheard = ((72.4, 76.9),)
+    dictation = claim(settings)
+    run_job(dictation, settings)
+    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text())
+    unheard = [f for f in result["flags"] if f["kind"] == "unheard_speech"]
+    assert len(unheard) == 1 and unheard[0]["start"] == 72.4 and "1:12–1:16" in unheard[0]["text"]
+
+
 def test_bad_audio_goes_to_quarantine_with_a_reason_in_french_and_english(settings, fake_transcriber):
     source = settings.inbox / "empty.wav"
     source.write_bytes(b"")
