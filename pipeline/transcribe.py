@@ -25,19 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.audio import SAMPLE_RATE
 from pipeline.errors import NoSpeech
 from pipeline.modelstore import require_model
 from pipeline.records import Transcript, Word
 from pipeline.settings import Settings
 
-SAMPLE_RATE = 16_000
 # Speech this close to a recognised word counts as heard: word times are approximate and
 # voice activity detection pads speech by 0.4 s.
 HEARD_MARGIN_S = 0.5
 # Shorter stretches of unheard speech are breaths, fillers ("euh") or clicks.
 MIN_UNHEARD_S = 1.5
 MAX_CLIP_S = 30.0  # Whisper's window
-UnheardSpan = tuple[float, float]
+Span = tuple[float, float]  # start, end in seconds on the recording
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ def batched_options(config: TranscriberConfig) -> dict:
     return decoding_options(config) | {"batch_size": config.chunk_batch_size, "without_timestamps": False}
 
 
-def speech_spans(audio: np.ndarray) -> list[UnheardSpan]:
+def speech_spans(audio: np.ndarray) -> list[Span]:
     """Where voice activity detection hears speech, in seconds (the batched decoder's settings)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -105,7 +105,7 @@ def speech_spans(audio: np.ndarray) -> list[UnheardSpan]:
     return [(span["start"] / SAMPLE_RATE, span["end"] / SAMPLE_RATE) for span in get_speech_timestamps(audio, options)]
 
 
-def unheard_spans(speech: list[UnheardSpan], words: list[UnheardSpan]) -> list[UnheardSpan]:
+def unheard_spans(speech: list[Span], words: list[Span]) -> list[Span]:
     """Stretches of speech no recognised word covers, each at least MIN_UNHEARD_S long.
     `words` are (start, end) sorted by start."""
     unheard = []
@@ -122,7 +122,7 @@ def unheard_spans(speech: list[UnheardSpan], words: list[UnheardSpan]) -> list[U
     return [(start, end) for start, end in unheard if end - start >= MIN_UNHEARD_S]
 
 
-def clips_for(spans: list[UnheardSpan], duration_s: float) -> list[dict]:
+def clips_for(spans: list[Span], duration_s: float) -> list[dict]:
     """The spans as the decoder's clips: a little wider (not past the words already heard,
     HEARD_MARGIN_S away), none longer than Whisper's window."""
     clips = []
@@ -186,7 +186,7 @@ class Transcriber:
         )
 
     def _hear_gaps_again(self, audio: np.ndarray, segments: list, initial_prompt: str | None,
-                         duration_s: float) -> tuple[list, list[UnheardSpan]]:
+                         duration_s: float) -> tuple[list, list[Span]]:
         """Decode again, on their own, the stretches of speech the first pass left without words.
         Returns all segments in time order and the speech still unheard."""
         from faster_whisper import BatchedInferencePipeline
