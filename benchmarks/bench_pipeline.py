@@ -44,10 +44,10 @@ AUDIO_SUFFIXES = {".ogg", ".wav", ".mp3", ".m4a", ".flac", ".opus"}
 
 PAUSE_S = 0.7
 SAMPLE_RATE = 16_000
-# Recordings made by joining clips: (clips per recording, recordings, stride between neighbours).
+# Recordings made by joining clips (stride: how far apart in the clip list neighbours are).
 JOINED_SETS = {
-    "dictations": (5, 10, 3),  # ~1 min each: a consultation letter
-    "long": (15, 6, 7),  # ~3 min each: a detailed report
+    "dictations": {"per_recording": 5, "recordings": 10, "stride": 3},  # ~1 min each: a consultation letter
+    "long": {"per_recording": 15, "recordings": 6, "stride": 7},  # ~3 min each: a detailed report
 }
 
 
@@ -239,9 +239,8 @@ def main() -> None:
         for name in args.sets.split(","):
             if name != "clips" and name not in JOINED_SETS:
                 raise SystemExit(f"unknown set {name!r}: choose among clips, {', '.join(JOINED_SETS)}")
-            per_recording, recordings, stride = JOINED_SETS.get(name, (0, 0, 0))
             folder = args.audio_dir if name == "clips" else joined_set(
-                args.audio_dir, Path(scratch) / name, per_recording=per_recording, recordings=recordings, stride=stride)
+                args.audio_dir, Path(scratch) / name, **JOINED_SETS[name])
             runs: dict[str, list[dict]] = {mode: [] for mode in RUNNERS}
             for _ in range(args.repeat):  # alternate so drift on the machine hits every mode alike
                 for mode in runs:

@@ -122,6 +122,11 @@ def unheard_spans(speech: list[Span], words: list[Span]) -> list[Span]:
     return [(start, end) for start, end in unheard if end - start >= MIN_UNHEARD_S]
 
 
+def word_spans(segments) -> list[Span]:
+    """(start, end) of every recognised word, in time order."""
+    return sorted((word.start, word.end) for segment in segments for word in segment.words or ())
+
+
 def clips_for(spans: list[Span], duration_s: float) -> list[dict]:
     """The spans as the decoder's clips: a little wider (not past the words already heard,
     HEARD_MARGIN_S away), none longer than Whisper's window."""
@@ -191,19 +196,19 @@ class Transcriber:
         Returns all segments in time order and the speech still unheard."""
         from faster_whisper import BatchedInferencePipeline
 
-        heard = sorted((word.start, word.end) for segment in segments for word in (segment.words or ()))
+        heard = word_spans(segments)
         if not heard:
             return segments, []  # nothing heard at all: silence or noise, not a gap
         gaps = unheard_spans(speech_spans(audio), heard)
         if not gaps:
             return segments, []
-        options = batched_options(self.config) | {"vad_filter": False}
+        # Given clips, faster-whisper decodes each as it is: no voice activity detection again.
         again, _ = BatchedInferencePipeline(self._model).transcribe(
-            audio, initial_prompt=initial_prompt, clip_timestamps=clips_for(gaps, duration_s), **options
+            audio, initial_prompt=initial_prompt, clip_timestamps=clips_for(gaps, duration_s),
+            **batched_options(self.config),
         )
         segments = sorted(segments + [segment for segment in again if segment.words], key=lambda segment: segment.start)
-        heard = sorted((word.start, word.end) for segment in segments for word in segment.words or ())
-        return segments, unheard_spans(gaps, heard)
+        return segments, unheard_spans(gaps, word_spans(segments))
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         with self._lock:
