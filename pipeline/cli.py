@@ -28,6 +28,7 @@ key_app = typer.Typer(no_args_is_help=True, help="Clé de chiffrement au repos /
 app.add_typer(key_app, name="key")
 console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
 out = Console()
+EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait_s`
 
 
 def _settings(*, check_key: bool = True, **overrides: object) -> Settings:
@@ -73,10 +74,18 @@ class BatchProgress:
             console=console,
         )
         self.task = None
+        self.wait_task = None
         self.audio_done = 0.0
         self.audio_total = 0.0
 
+    def waiting(self, *, files: int) -> None:
+        self.wait_task = self.bar.add_task(
+            f"en attente de fin d'écriture / waiting for {files} file(s) still being written", total=None, audio="")
+
     def started(self, *, jobs: int, audio_s: float) -> None:
+        if self.wait_task is not None:
+            self.bar.remove_task(self.wait_task)
+            self.wait_task = None
         self.audio_total = audio_s
         self.task = self.bar.add_task("Dictées", total=jobs, audio=self._audio_text())
 
@@ -109,6 +118,7 @@ def summary_table(outcomes: list[JobOutcome], elapsed_s: float) -> Table:
     table.caption = (
         f"{counts['drafted']} rédigé(s) / drafted · {counts['quarantined']} en quarantaine / quarantined · "
         f"{counts['duplicate']} doublon(s) / duplicates · {counts['failed']} échec(s) / failed · "
+        f"{counts['still_writing']} encore en écriture, laissé(s) / still being written, left · "
         f"{audio_s / 60:.1f} min audio en / in {elapsed_s:.0f} s"
     )
     return table
@@ -150,6 +160,8 @@ def batch(
     out.print(summary_table(outcomes, time.perf_counter() - started))
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)
+    if any(outcome.status == "still_writing" for outcome in outcomes):
+        raise typer.Exit(EXIT_LEFT_WRITING)
 
 
 @app.command()

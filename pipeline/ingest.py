@@ -14,10 +14,12 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
 
+from pipeline import progress
 from pipeline.errors import DicteeError
 from pipeline.files import write_json_atomic
 from pipeline.records import Dictation
@@ -218,17 +220,47 @@ def _move_atomic(source: Path, target: Path) -> None:
         source.unlink()
 
 
-def claim_backlog(settings: Settings) -> tuple[list[Dictation], int]:
-    """Resume unfinished claims, then claim every stable file in the inbox. Returns (jobs, duplicates)."""
+def wait_until_written(paths: Iterable[Path], *, window_s: float, bound_s: float, poll_s: float = 0.2) -> list[Path]:
+    """Wait until every file is stable (untouched for `window_s`), for `bound_s` at most.
+    Returns those still changing at the bound; a file that vanished meanwhile is not waited for."""
+    waiting = list(paths)
+    deadline = time.monotonic() + bound_s
+    while True:
+        waiting = [path for path in waiting if path.exists() and not is_stable(path, window_s=window_s)]
+        if not waiting or time.monotonic() >= deadline:
+            return waiting
+        time.sleep(poll_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What one run takes: jobs to run, re-dropped duplicates, and the inbox positions (1-based,
+    in processing order) of files left because they kept changing. Positions, never names."""
+
+    dictations: list[Dictation]
+    duplicates: int = 0
+    still_writing: tuple[int, ...] = field(default=())
+
+
+def claim_backlog(settings: Settings) -> Backlog:
+    """Resume unfinished claims, then claim every file in the inbox, waiting (up to
+    `settings.write_wait_s`) for those still being written."""
     dictations = unfinished_claims(settings.work_dir)
-    duplicates = 0
-    for path in list_candidates(settings.inbox, settings.practitioners):
-        if not is_stable(path, window_s=settings.stable_seconds):
-            continue  # still being written: the next run or `dictee watch` takes it
+    candidates = list_candidates(settings.inbox, settings.practitioners)
+    unstable = [path for path in candidates if not is_stable(path, window_s=settings.stable_seconds)]
+    if unstable:
+        progress.waiting_for_writes(files=len(unstable))
+    still_changing = set(wait_until_written(unstable, window_s=settings.stable_seconds, bound_s=settings.write_wait_s))
+    duplicates, still_writing = 0, []
+    for position, path in enumerate(candidates, start=1):
+        if path in still_changing:
+            still_writing.append(position)  # left in the inbox: the next run or `dictee watch` takes it
+            continue
         _, author = author_of(path, settings.inbox, settings.practitioners)
         claimed = claim_dictation(path, work_dir=settings.work_dir, outbox=settings.outbox, author=author)
         if claimed is None:
             duplicates += 1
         elif all(claimed.job_id != other.job_id for other in dictations):
             dictations.append(claimed)
-    return sorted(dictations, key=lambda dictation: not dictation.urgent), duplicates
+    ordered = sorted(dictations, key=lambda dictation: not dictation.urgent)
+    return Backlog(ordered, duplicates, tuple(still_writing))

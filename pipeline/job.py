@@ -166,10 +166,18 @@ def run_job(dictation: Dictation, settings: Settings) -> JobOutcome:
 
 def begin_backlog(settings: Settings) -> tuple[list[Dictation], list[JobOutcome]]:
     """Claim the backlog and announce it to the progress listeners. Returns the jobs to run
-    and the outcomes already known (re-dropped duplicates). Shared by the flow and its fallback."""
-    dictations, duplicates = ingest.claim_backlog(settings)
+    and the outcomes already known (re-dropped duplicates, files left because they kept changing).
+    Shared by the flow and its fallback."""
+    backlog = ingest.claim_backlog(settings)
+    dictations = backlog.dictations
     progress.backlog_started(jobs=len(dictations), audio_s=sum(audio.probe_duration(d.path) for d in dictations))
-    return dictations, [JobOutcome(job_id="-", status="duplicate") for _ in range(duplicates)]
+    known = [JobOutcome(job_id="-", status="duplicate") for _ in range(backlog.duplicates)]
+    known += [
+        JobOutcome(job_id=f"#{position}", status="still_writing",
+                   reason=f"fichier n° {position} de la boîte, encore en écriture / inbox file #{position}, still being written")
+        for position in backlog.still_writing
+    ]
+    return dictations, known
 
 
 def run_backlog(settings: Settings) -> list[JobOutcome]:

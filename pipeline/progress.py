@@ -14,6 +14,8 @@ class ProgressListener(Protocol):
 
     def finished(self, outcome: JobOutcome) -> None: ...
 
+    def waiting(self, *, files: int) -> None: ...
+
 
 _listeners: list[ProgressListener] = []
 _lock = threading.Lock()
@@ -43,3 +45,8 @@ def backlog_started(*, jobs: int, audio_s: float) -> None:
 
 def job_finished(outcome: JobOutcome) -> None:
     _emit(lambda listener: listener.finished(outcome))
+
+
+def waiting_for_writes(*, files: int) -> None:
+    """Some inbox files are still being written: the run waits for them before claiming."""
+    _emit(lambda listener: listener.waiting(files=files))

@@ -169,7 +169,7 @@ class JobOutcome:
     """What happened to one dictation, for the batch summary (no patient data)."""
 
     job_id: str
-    status: Literal["drafted", "quarantined", "duplicate", "failed"]
+    status: Literal["drafted", "quarantined", "duplicate", "failed", "still_writing"]
     duration_s: float = 0.0
     document_type: str | None = None
     flags: int = 0

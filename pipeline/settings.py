@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(default=3600.0, gt=0)
     min_duration_s: float = Field(default=0.5, ge=0)
     stable_seconds: float = Field(default=2.0, ge=0)
+    # `batch` waits this long at most for files still being written before leaving them.
+    write_wait_s: float = Field(default=120.0, ge=0)
     rescan_seconds: float = Field(default=30.0, gt=0)
 
     # Backlog: dictations transcribed at once by `dictee batch` on this machine (one model,

@@ -6,7 +6,6 @@ bash scripts/setup.sh
 . .venv/bin/activate
 mkdir -p inbox outbox
 cp samples/*.ogg inbox/
-touch -d '1 minute ago' inbox/*.ogg  # copied files count as fully written
 dictee batch inbox --outbox outbox
 echo
 echo "Drafts are in outbox/<job_id>/draft.docx, with result.json beside them."

@@ -44,6 +44,9 @@ class Recorder:
     def finished(self, outcome):
         self.outcomes.append(outcome)
 
+    def waiting(self, *, files):
+        pass
+
 
 def test_backlog_drafts_good_files_quarantines_bad_ones_and_absorbs_duplicates(flow_env, prefect_db):
     from pipeline.flows import process_backlog
@@ -143,3 +146,40 @@ def test_a_deployed_run_with_a_failed_job_ends_failed(flow_env, monkeypatch):
 
     unmounted = deployed_backlog(inbox=str(settings.inbox / "absent"), outbox=str(settings.outbox), return_state=True)
     assert unmounted.is_failed() and "folder not found" in unmounted.message
+
+
+def test_batch_waits_for_copies_and_says_which_file_it_left_because_it_kept_changing(flow_env, monkeypatch):
+    """A recording copied a moment ago is waited for and drafted; one that keeps changing past
+    the bound is left in the inbox, counted by position in the summary, and the exit code says so."""
+    import threading
+    import time
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import EXIT_LEFT_WRITING, app
+
+    settings = flow_env
+    monkeypatch.setenv("DICTEE_STABLE_SECONDS", "1")
+    monkeypatch.setenv("DICTEE_WRITE_WAIT_S", "4")
+    write_tone(settings.inbox / "a copied just now.wav", seconds=1.0)  # fresh: not yet stable
+    growing = settings.inbox / f"{DUMMY_NAME} growing.wav"
+    write_tone(growing, seconds=1.0)
+    stop = threading.Event()
+
+    def keep_writing():
+        while not stop.is_set():
+            with growing.open("ab") as handle:
+                handle.write(b"\x00" * 320)
+            time.sleep(0.1)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        done = CliRunner().invoke(app, ["batch", str(settings.inbox), "--outbox", str(settings.outbox)])
+    finally:
+        stop.set()
+        writer.join()
+    assert done.exit_code == EXIT_LEFT_WRITING, done.output
+    assert "1 rédigé(s)" in done.output and "1 encore en écriture" in done.output
+    assert "#2" in done.output and DUMMY_NAME not in done.output  # named by position, never by file name
+    assert [p.name for p in settings.inbox.iterdir()] == [growing.name]

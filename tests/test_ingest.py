@@ -78,7 +78,7 @@ def test_urgent_dictations_are_taken_first(settings):
     (settings.inbox / "d URGENT.wav").write_bytes(b"d")
     names = [p.name for p in ingest.list_candidates(settings.inbox)]
     assert set(names[:2]) == {"c.wav", "d URGENT.wav"} and names[2:] == ["a-routine.wav", "b-routine.wav"]
-    dictations, _ = ingest.claim_backlog(settings)
+    dictations = ingest.claim_backlog(settings).dictations
     assert [d.urgent for d in dictations] == [True, True, False, False]
 
 
@@ -115,3 +115,63 @@ def test_a_second_run_on_the_same_outbox_is_refused_while_the_first_holds_it(set
                 pass
     with ingest.exclusive_run(settings.work_dir):  # released with the first run
         pass
+
+
+def _keep_writing(path, stop, written=None):
+    """A copy still under way: the file grows by 64 bytes every 50 ms until told to stop."""
+    import time
+
+    while not stop.is_set():
+        with path.open("ab") as handle:
+            handle.write(b"x" * 64)
+        if written is not None:
+            written[0] += 1
+        time.sleep(0.05)
+
+
+def test_a_backlog_waits_for_a_file_still_being_written_then_claims_it(settings):
+    import threading
+    import time
+
+    settings = settings.model_copy(update={"stable_seconds": 0.5, "write_wait_s": 30})
+    path = settings.inbox / "copied just now.wav"
+    path.write_bytes(b"first bytes")
+    stop, written = threading.Event(), [0]
+    writer = threading.Thread(target=_keep_writing, args=(path, stop, written))
+    writer.start()
+    threading.Timer(0.6, stop.set).start()  # the copy ends shortly after the run starts
+    started = time.monotonic()
+    try:
+        backlog = ingest.claim_backlog(settings)
+    finally:
+        stop.set()
+        writer.join()
+    assert [d.original_name for d in backlog.dictations] == ["copied just now.wav"]
+    assert backlog.still_writing == ()
+    assert time.monotonic() - started >= 0.5  # it waited for the writes to end
+    claimed = backlog.dictations[0].path
+    assert claimed.stat().st_size == len(b"first bytes") + 64 * written[0]  # every byte, not a truncated copy
+
+
+def test_a_file_that_keeps_changing_past_the_bound_is_left_and_named_by_position(settings):
+    import os
+    import threading
+    import time
+
+    settings = settings.model_copy(update={"stable_seconds": 0.5, "write_wait_s": 0.8})
+    old = time.time() - 600
+    (settings.inbox / "a-ready.wav").write_bytes(b"ready")
+    os.utime(settings.inbox / "a-ready.wav", (old, old))
+    growing = settings.inbox / "b-growing.wav"
+    growing.write_bytes(b"start")
+    stop = threading.Event()
+    writer = threading.Thread(target=_keep_writing, args=(growing, stop))
+    writer.start()
+    try:
+        backlog = ingest.claim_backlog(settings)
+    finally:
+        stop.set()
+        writer.join()
+    assert [d.original_name for d in backlog.dictations] == ["a-ready.wav"]
+    assert backlog.still_writing == (2,)
+    assert growing.exists()  # left where it was, for the next run

@@ -62,7 +62,7 @@ def test_the_inbox_takes_practitioner_folders_and_counts_strays(group):
 def test_the_letter_is_signed_by_the_practitioner_whose_folder_received_it(group, fake_transcriber):
     write_tone(group.inbox / "martin" / "a.wav")
     write_tone(group.inbox / "b.wav", seconds=3.0)
-    dictations, _ = ingest.claim_backlog(group)
+    dictations = ingest.claim_backlog(group).dictations
     by_author = {d.author: d for d in dictations}
     assert set(by_author) == {"martin", None}
     for dictation in dictations:
