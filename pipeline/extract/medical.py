@@ -1,7 +1,7 @@
 """Drugs (ATC, dose, frequency) and conditions (CIM-10, negated / family / hypothesis).
 
-Terms come from edsnlp's lexicons through `lexicon`; the qualifiers are edsnlp's own
-rule-based components, run on the spans we found. Negated findings that no lexicon
+Terms come from the medical lexicon (`pipeline.lexicon`: BDPM drugs, CIM-10 plus clinicians'
+wording); the qualifiers are edsnlp's own rule-based components, run on the spans we found. Negated findings that no lexicon
 knows ("pas d'incident peropératoire") are caught by their negation cue.
 """
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import re
+from pathlib import Path
 
+from pipeline import lexicon
 from pipeline.extract import patterns as P
-from pipeline.extract.lexicon import cim10_lexicon, drug_lexicon, fold
 from pipeline.extract.spacy_startup import defer_french_token_match
+from pipeline.french import fold
 from pipeline.records import Condition, Drug
 
 
@@ -24,39 +26,43 @@ def qualifier_pipeline():
     defer_french_token_match()  # before edsnlp imports spacy.lang.fr: saves ~3 s of cold start
     import edsnlp
     import edsnlp.pipes as eds
+    from edsnlp.pipes.qualifiers.family import patterns as family_patterns
+    from edsnlp.pipes.qualifiers.negation import patterns as negation_patterns
     from loguru import logger
 
     logger.disable("edsnlp")  # its warnings about absent optional pipes are noise here
     nlp = edsnlp.blank("eds")
     nlp.add_pipe(eds.sentences())
-    nlp.add_pipe(eds.negation())
-    nlp.add_pipe(eds.family())
+    nlp.add_pipe(eds.negation(pseudo=[*negation_patterns.pseudo, *P.NOT_NEGATING]))
+    nlp.add_pipe(eds.family(family=[cue for cue in family_patterns.family if cue not in P.NOT_FAMILY]))
     nlp.add_pipe(eds.hypothesis())
     return nlp
 
 
-def warm_up() -> None:
-    drug_lexicon()
-    cim10_lexicon()
+def warm_up(models_dir: Path | None = None) -> None:
+    lexicon.warm_up(models_dir)
     qualifier_pipeline()
 
 
-def extract_drugs(text: str) -> tuple[Drug, ...]:
-    matches = drug_lexicon().find(text)
+def extract_drugs(text: str, *, models_dir: Path | None = None) -> tuple[Drug, ...]:
+    found = lexicon.drug_lexicon(models_dir).find(text)
     drugs: list[Drug] = []
-    for index, match in enumerate(matches):
-        window_end = matches[index + 1].start if index + 1 < len(matches) else len(text)
+    for index, drug in enumerate(found):
+        match = drug.match
+        window_end = found[index + 1].match.start if index + 1 < len(found) else len(text)
         details = text[match.end:min(window_end, match.end + P.DRUG_DETAIL_WINDOW)]
         details = re.split(r"[.;\n]", details, maxsplit=1)[0]
         dose = P.DOSE.search(details)
         frequency = P.FREQUENCY.search(details)
         duration = P.DURATION.search(details)
         spoken = text[match.start:match.end]
-        for name in inn_names(spoken):
+        for inn in drug.inns:
+            # The INN as dictated when it is one (the author's spelling), else the lexicon's.
+            name = spoken.lower() if fold(spoken) == fold(inn) else inn
             drugs.append(
                 Drug(
                     name=name,
-                    atc=match.entry.code,
+                    atc=drug.atc if len(drug.inns) == 1 else None,
                     dose=dose.group("dose") if dose else None,
                     frequency=" ".join(frequency.group("frequency").split()) if frequency else None,
                     text=(spoken + P.DRUG_CLAUSE_END.split(details, maxsplit=1)[0]).strip(),
@@ -66,20 +72,11 @@ def extract_drugs(text: str) -> tuple[Drug, ...]:
     return tuple(drugs)
 
 
-def inn_names(spoken: str) -> list[str]:
-    """INNs for a dictated drug. edsnlp's list does not say which names are brands, so known
-    brands map through a curated table; anything else is named as dictated."""
-    brand = P.BRAND_INN.get(fold(spoken))
-    if brand:
-        return list(brand)
-    return [part.lower() for part in P.COMBINATION_SPLIT.split(spoken) if part.strip()]
-
-
 def extract_conditions(text: str) -> tuple[Condition, ...]:
     nlp = qualifier_pipeline()
     doc = nlp.make_doc(text) if hasattr(nlp, "make_doc") else nlp.tokenizer(text)
     spans = []
-    for match in cim10_lexicon().find(text):
+    for match in lexicon.condition_lexicon().find(text):
         span = doc.char_span(match.start, match.end, label="cim10", alignment_mode="expand")
         if span is not None:
             span.kb_id_ = match.entry.code

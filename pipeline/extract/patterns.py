@@ -124,28 +124,8 @@ DURATION = re.compile(r"\b(?P<duration>pendant\s+\d+\s+(?:jours?|semaines?|mois)
 DRUG_DETAIL_WINDOW = 80
 # Where the quoted drug text stops: the next clause.
 DRUG_CLAUSE_END = re.compile(r",|\s(?:et|puis|sous|avec)\s")
-# Lexicon entries too short or too common in ordinary French to match on their own.
-LEXICON_MIN_LENGTH = 4
-LEXICON_STOPWORDS = frozenset(
-    """avis mars sous plus soit fort forte voie pour avec dans face test gel spray cure acide sels base
-    jour nuit tension cher effet sans aide vital vitale calme rapide long""".split()
-)
-# "amoxicilline acide clavulanique": one lexicon entry, two INNs for the secretary.
-COMBINATION_SPLIT = re.compile(r"\s+(?:et|\+)\s+|\s+(?=acide\s)", re.IGNORECASE)
 
-# Common French brands → INN(s), keyed by folded (lower-case, unaccented) brand name.
-BRAND_INN: dict[str, tuple[str, ...]] = {
-    "doliprane": ("paracétamol",), "dafalgan": ("paracétamol",), "efferalgan": ("paracétamol",),
-    "kardegic": ("acide acétylsalicylique",), "aspegic": ("acide acétylsalicylique",),
-    "levothyrox": ("lévothyroxine",), "l thyroxin": ("lévothyroxine",),
-    "augmentin": ("amoxicilline", "acide clavulanique"), "clamoxyl": ("amoxicilline",),
-    "amlor": ("amlodipine",), "glucophage": ("metformine",), "stagid": ("metformine",),
-    "tahor": ("atorvastatine",), "crestor": ("rosuvastatine",), "inexium": ("ésoméprazole",),
-    "mopral": ("oméprazole",), "spasfon": ("phloroglucinol",), "xarelto": ("rivaroxaban",),
-    "eliquis": ("apixaban",), "ventoline": ("salbutamol",), "seretide": ("salmétérol", "fluticasone"),
-    "kenzen": ("candésartan",), "coversyl": ("périndopril",), "triatec": ("ramipril",),
-    "lasilix": ("furosémide",), "previscan": ("fluindione",), "lovenox": ("énoxaparine",),
-    "solupred": ("prednisolone",), "cortancyl": ("prednisone",), "topalgic": ("tramadol",),
-    "ixprim": ("tramadol", "paracétamol"), "lamaline": ("paracétamol", "opium", "caféine"),
-    "seresta": ("oxazépam",), "xanax": ("alprazolam",), "stilnox": ("zolpidem",), "deroxat": ("paroxétine",),
-}
+# Qualifier cues that mislead in dictations. « non compliquée » qualifies, it does not negate;
+# « hypercholestérolémie familiale » names a disease, and « chez l'enfant » is often the patient.
+NOT_NEGATING = ("non compliqué", "non compliquée", "non compliqués", "non compliquées", "non sévère", "non grave")
+NOT_FAMILY = frozenset({"enfant", "familial", "familiale", "familiales", "familiaux"})

@@ -117,7 +117,7 @@ def _similarity(a: str, b: str) -> float:
 @functools.lru_cache(maxsize=1)
 def drug_terms() -> tuple[Term, ...]:
     """INNs from edsnlp's drug list (lower-case, one or two words) and the curated brands."""
-    from pipeline.extract.patterns import BRAND_INN
+    from pipeline.lexicon.patterns import BRAND_INN
 
     atc_names = json.loads((resources.files("edsnlp") / "resources" / "drugs.json").read_text(encoding="utf-8"))
     names = {n for names in atc_names.values() for n in names if not n.isupper() and len(n.split()) <= 2}

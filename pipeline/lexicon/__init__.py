@@ -1,0 +1,43 @@
+"""The one French medical lexicon: drugs (BDPM + edsnlp), conditions (CIM-10 + clinicians'
+wording), procedures and anatomy, and the practice's own words.
+
+Three stages read it: recognition biasing (pipeline.vocabulary.prompt), repair of misheard
+terms (pipeline.vocabulary.repair) and extraction (pipeline.extract.medical).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pipeline.lexicon.conditions import condition_index
+from pipeline.lexicon.drugs import DrugLexicon, drug_rows
+from pipeline.lexicon.matcher import Entry, Match, TermIndex
+
+PROCEDURES = Path(__file__).parent / "data" / "procedures_fr.txt"
+
+
+@functools.lru_cache(maxsize=4)
+def drug_lexicon(models_dir: Path | None = None) -> DrugLexicon:
+    return DrugLexicon(drug_rows(models_dir))
+
+
+@functools.lru_cache(maxsize=1)
+def condition_lexicon() -> TermIndex:
+    return condition_index()
+
+
+@functools.lru_cache(maxsize=1)
+def procedure_terms() -> tuple[str, ...]:
+    """Procedures, examinations and anatomy: for biasing and repair (no code to extract)."""
+    lines = PROCEDURES.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def warm_up(models_dir: Path | None = None) -> None:
+    drug_lexicon(models_dir)
+    condition_lexicon()
+
+
+__all__ = ["DrugLexicon", "Entry", "Match", "TermIndex", "condition_lexicon", "drug_lexicon", "procedure_terms",
+           "warm_up"]
