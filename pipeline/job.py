@@ -21,7 +21,7 @@ from pipeline.records import Dictation, Extraction, Flag, JobOutcome, Normalized
 from pipeline.result import build_result
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
-from pipeline.vocabulary import Corrector, echoes_prompt, get_corrector, initial_prompt
+from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, get_corrector, get_repairer, initial_prompt
 from pipeline.vocabulary.corrector import practice_terms
 
 log = logging.getLogger("dictee.job")
@@ -63,6 +63,7 @@ def load_models(settings: Settings) -> None:
     get_transcriber(config)
     warm_up(settings.models_dir)
     corrector_for(settings)
+    repairer_for(settings)
     gc.freeze()
     _loaded.add(config)
 
@@ -71,6 +72,12 @@ def corrector_for(settings: Settings) -> Corrector | None:
     if not settings.vocabulary_correction:
         return None
     return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None)
+
+
+def repairer_for(settings: Settings) -> Repairer | None:
+    if not settings.vocabulary_repair:
+        return None
+    return get_repairer(settings.models_dir, str(settings.practice_vocabulary) if settings.practice_vocabulary else None)
 
 
 def prompt_for(settings: Settings) -> str | None:
@@ -115,6 +122,10 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
     if corrector is not None:
         words, corrections = corrector.correct(words)
         flags += corrections
+    repairer = repairer_for(settings)
+    if repairer is not None:
+        words, repairs = repairer.repair(words)
+        flags += repairs
     normalized = normalize_dictation(words)
     normalized_at = time.perf_counter()
     extraction = extract(normalized.text, models_dir=settings.models_dir)

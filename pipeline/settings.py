@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # The flagged post-correction is cheap and on.
     vocabulary_prompt: bool = False
     vocabulary_correction: bool = True
+    # Misheard medical terms repaired by sound against the medical lexicon, guarded by general
+    # French (wordfreq); each repair is a flag the secretary can revert.
+    vocabulary_repair: bool = True
     practice_vocabulary: Path | None = None  # CSV of correspondents/patients (last_name, first_name)
 
     # Input guards

@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pipeline.lexicon.conditions import condition_index
+from pipeline.lexicon.conditions import condition_index, read_wordings
 from pipeline.lexicon.drugs import DrugLexicon, drug_rows
-from pipeline.lexicon.matcher import Entry, Match, TermIndex
+from pipeline.lexicon.matcher import Entry, Match, TermIndex, is_abbreviation
 
 PROCEDURES = Path(__file__).parent / "data" / "procedures_fr.txt"
 
@@ -34,10 +34,21 @@ def procedure_terms() -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
+@functools.lru_cache(maxsize=4)
+def medical_terms(models_dir: Path | None = None) -> tuple[str, ...]:
+    """Every term as written, for biasing and repair: procedures and anatomy, conditions as
+    clinicians say them (abbreviations aside: too short to hear by sound), drug INNs and brands
+    (curated, then the BDPM's French spellings, then edsnlp's)."""
+    terms = [*procedure_terms()]
+    terms += [wording for wording, _ in read_wordings() if not any(is_abbreviation(w) for w in wording.split())]
+    terms += [entry.label for entry in drug_lexicon(models_dir).index.entries()]
+    return tuple(dict.fromkeys(terms))  # in order of trust: where two sound alike, the first is written
+
+
 def warm_up(models_dir: Path | None = None) -> None:
     drug_lexicon(models_dir)
     condition_lexicon()
 
 
-__all__ = ["DrugLexicon", "Entry", "Match", "TermIndex", "condition_lexicon", "drug_lexicon", "procedure_terms",
-           "warm_up"]
+__all__ = ["DrugLexicon", "Entry", "Match", "TermIndex", "condition_lexicon", "drug_lexicon", "medical_terms",
+           "procedure_terms", "warm_up"]

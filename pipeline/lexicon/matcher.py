@@ -33,7 +33,7 @@ class Match:
     entry: Entry
 
 
-def _is_abbreviation(word: str) -> bool:
+def is_abbreviation(word: str) -> bool:
     letters = [char for char in word if char.isalpha()]
     return len(letters) >= 2 and all(char.isupper() for char in letters)
 
@@ -55,7 +55,7 @@ def term_key(term: str) -> tuple[str, tuple[int, ...]]:
     words = term_words(term)
     if not words:  # a term made only of small words is no term
         return "", ()
-    return " ".join(w[2] for w in words), tuple(i for i, w in enumerate(words) if _is_abbreviation(w[3]))
+    return " ".join(w[2] for w in words), tuple(i for i, w in enumerate(words) if is_abbreviation(w[3]))
 
 
 class TermIndex:
@@ -98,7 +98,7 @@ class TermIndex:
             for width in range(min(MAX_TERM_WORDS, len(words) - index), 0, -1):
                 span = words[index:index + width]
                 entry = self._entries.get(" ".join(w[2] for w in span))
-                if entry is not None and all(_is_abbreviation(span[i][3]) for i in entry.capitals):
+                if entry is not None and all(is_abbreviation(span[i][3]) for i in entry.capitals):
                     yield Match(offset + span[0][0], offset + span[-1][1], entry)
                     index += width
                     break

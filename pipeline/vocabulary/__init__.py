@@ -1,6 +1,9 @@
-"""Medical vocabulary: prime the recognizer, then correct misheard drug and colleague names (flagged)."""
+"""Medical vocabulary: prime the recognizer, then correct misheard drug and colleague names in
+context and repair misheard medical terms by sound (all flagged)."""
 
 from pipeline.vocabulary.corrector import Corrector, Term, get_corrector, phonetic_key
 from pipeline.vocabulary.prompt import echoes_prompt, initial_prompt
+from pipeline.vocabulary.repair import Repairer, get_repairer
 
-__all__ = ["Corrector", "Term", "echoes_prompt", "get_corrector", "initial_prompt", "phonetic_key"]
+__all__ = ["Corrector", "Repairer", "Term", "echoes_prompt", "get_corrector", "get_repairer", "initial_prompt",
+           "phonetic_key"]

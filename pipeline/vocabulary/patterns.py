@@ -10,17 +10,19 @@ PHONETIC_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
         (r"[^a-z]", ""),
-        (r"(?<=.)[estdx]+$", ""),  # silent endings first, so "-ine" and "-in" meet
+        (r"(?<=.)(?:es|e|s|x|ts|t|ds|d)$", ""),  # silent endings first, so "-ine" and "-in" meet
         (r"ph", "f"),
         (r"qu|q", "k"),
+        (r"ch(?=[rl])", "k"),  # « chronique », « chlore »
+        (r"sch|ch|sh", "S"),
         (r"c(?=[eiy])", "s"),
         (r"ck|c", "k"),
+        (r"z", "s"),
         (r"g(?=[eiy])", "j"),
         (r"gu(?=[eiy])", "g"),
         (r"x", "ks"),
         (r"y", "i"),
-        (r"(?<![cs])h", ""),
-        (r"ch|sh", "S"),
+        (r"h", ""),
         (r"eau|au", "o"),
         (r"ou", "U"),
         (r"ai|ei", "e"),
@@ -60,3 +62,22 @@ COMMON_DRUGS = (
 )
 # An echoed prompt: this many prompt words in a row in the transcript.
 ECHO_MIN_WORDS = 5
+
+# Repair of misheard terms (repair.py). Thresholds measured on our dev pairs and FLEURS.
+PUNCTUATION = ",.;:!?…»«\"()"
+CLAUSE_PUNCTUATION = ",.;:!?…"
+REPAIR_MIN_KEY_LENGTH = 6  # shorter keys match too many words by chance
+REPAIR_MIN_WORD_LENGTH = 3
+REPAIR_MAX_WINDOW = 3  # a term heard as up to three words
+REPAIR_JOINABLE_LENGTH = 4  # known words this short may be a piece of a split term
+REPAIR_UNSURE_PROBABILITY = 0.4
+REPAIR_MIN_SIMILARITY = 0.8
+REPAIR_MIN_MARGIN = 0.05
+REPAIR_EXACT_SIMILARITY = 1.0  # a window holding a sure, common word must sound exactly like the term
+REPAIR_JOINED_MIN_KEY_LENGTH = 8  # correct words joined into a term: long terms only, chance is low
+# A word in wordfreq's French list (Zipf ≥ 1: seen about once in 100 million words) is taken as
+# a correct word; Whisper's misheard forms are almost never in it (« formines », « Guinal »).
+REPAIR_COMMON_ZIPF = 1.0
+VOWEL_KEYS = frozenset("aeiouAIOU")
+ELIDED_ARTICLES = ("l", "d")
+ARTICLES = frozenset({"l", "d", "le", "la", "de", "du", "des", "les"})

@@ -1,0 +1,230 @@
+"""Repair of misheard medical terms after recognition, by sound, flagged, never silent.
+
+Whisper base hears a rare medical word as a near miss (« émostase ») or as common words
+(« la pandisectomie », « mes formines », « Hermien Guinal »). Candidates are the words a
+general-French list does not know (or that the recognizer was unsure of), with up to two
+neighbours so split words join again; each is compared by French phonetic key with every
+term of the medical lexicon, and replaced only when one term is clearly the best. A correct
+common word, and any word the lexicon knows, is never a candidate on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from pipeline.french import fold, singular
+from pipeline.records import Flag, Word
+from pipeline.vocabulary import patterns as P
+from pipeline.vocabulary.corrector import glue_pieces, phonetic_key
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    written: str  # what replaces the heard words: « l'appendicectomie »
+    key: str
+
+
+def phrase_key(text: str) -> str:
+    """The phonetic key of each word, joined: silent endings go word by word, so « coloscopie de »
+    keeps its « de » and « kinésie thérapie » meets « kinésithérapie »."""
+    return "".join(phonetic_key(part) for part in text.replace("'", "' ").replace("’", "' ").split())
+
+
+def spelling(text: str) -> str:
+    """A spelling up to accents, case, hyphens and apostrophes: « séro-muqueuse » is
+    « séromuqueuse », but « chimio thérapie » is not « chimiothérapie »."""
+    return " ".join(singular("".join(char for char in word if char.isalpha())) for word in fold(text).split())
+
+
+def without_article(text: str) -> str:
+    """The spelling without a leading article: « de hernie » and « d'hernie » say the same."""
+    words = spelling(text.replace("'", "' ").replace("’", "' ")).split()
+    return " ".join(words[1:] if len(words) > 1 and words[0] in P.ARTICLES else words)
+
+
+def plain(word: Word) -> str:
+    return fold(word.word.strip().strip(P.PUNCTUATION)).replace("’", "'")
+
+
+def ends_clause(word: Word) -> bool:
+    return word.word.rstrip().endswith(tuple(P.CLAUSE_PUNCTUATION))
+
+
+class Repairer:
+    def __init__(self, terms: Iterable[str], *, is_common_french, invariable: Iterable[str] = ()) -> None:
+        """`invariable`: terms never put in the plural (drug and people's names)."""
+        self.is_common_french = is_common_french
+        self.invariable = frozenset(invariable)
+        candidates: dict[str, Candidate] = {}
+        known: set[str] = set()
+        for term in terms:
+            if any(char.isdigit() for char in term):
+                continue  # « diabète de type 1 »: a sound key cannot hear the number
+            known.update(fold(part) for part in term.replace("'", " ").replace("-", " ").split())
+            for key in {phrase_key(term), phonetic_key(term)}:  # word by word, and as one sound
+                if len(key) < P.REPAIR_MIN_KEY_LENGTH:
+                    continue
+                candidates.setdefault(key, Candidate(term, key))
+                if key[0] in P.VOWEL_KEYS:  # « la pandisectomie » is « l'appendicectomie »
+                    for article in P.ELIDED_ARTICLES:
+                        candidates.setdefault(article + key, Candidate(f"{article}'{term}", article + key))
+        self.known = frozenset(known)
+        self._candidates = list(candidates.values())
+        self._by_key = candidates
+        self._keys = [candidate.key for candidate in self._candidates]
+
+    def is_suspect(self, words: Sequence[Word], index: int) -> bool:
+        """A word worth a second look: unknown to general French and to the lexicon, or unsure.
+        Capitals say a name or an abbreviation (« Boissel », « EU-TIRADS »): left alone unless
+        the recognizer itself was unsure, or the word starts a sentence."""
+        word = words[index]
+        raw = word.word.strip().strip(P.PUNCTUATION).replace("’", "'")
+        text = fold(raw)
+        if len(text) < P.REPAIR_MIN_WORD_LENGTH or not all(char.isalpha() or char in "'-" for char in raw):
+            return False
+        if text in self.known or text.replace("'", "") in self.known:
+            return False
+        unsure = word.probability < P.REPAIR_UNSURE_PROBABILITY
+        starts_sentence = index == 0 or words[index - 1].word.rstrip().endswith(tuple(".!?:"))
+        if raw.isupper() or (raw[0].isupper() and not starts_sentence and not unsure):
+            return False
+        parts = [part for part in raw.lower().replace("-", "'").split("'") if part]
+        return unsure or not all(self.is_common_french(part) for part in parts)
+
+    def repair(self, words: Sequence[Word]) -> tuple[tuple[Word, ...], tuple[Flag, ...]]:
+        words = glue_pieces(words)
+        suspects = [self.is_suspect(words, index) for index in range(len(words))]
+        out: list[Word] = []
+        flags: list[Flag] = []
+        index = 0
+        while index < len(words):
+            found = self._best_repair(words, suspects, index)
+            if found is None:
+                out.append(words[index])
+                index += 1
+                continue
+            start, end, written = found
+            out.extend(words[index:start])
+            span = words[start:end]
+            heard = "".join(w.word for w in span).strip().rstrip(P.PUNCTUATION)
+            written = written if written in self.invariable else _plural_like(written, heard)
+            out.append(Word(span[0].start, span[-1].end, " " + _cased_like(written, heard) + _trailing(span[-1]),
+                            min(w.probability for w in span)))
+            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {written} »", span[0].start))
+            index = end
+        return tuple(out), tuple(flags)
+
+    def _best_repair(self, words: Sequence[Word], suspects: Sequence[bool], index: int) -> tuple[int, int, str] | None:
+        """The clearest repair starting within reach of `index`: a term split into words that are
+        each correct (« chimio thérapie »), or the best-sounding window of up to three words holding
+        the first suspect word (on a tie, the narrowest). A window with a sure, common word in it
+        (« polyarthrite rumatoïde ») must sound exactly like the term."""
+        best = self._joined_term(words, index)
+        first = next((i for i in range(index, min(index + P.REPAIR_MAX_WINDOW, len(words))) if suspects[i]), None)
+        for start in range(index, (first + 1) if first is not None else index):
+            for end in range(first + 1, min(start + P.REPAIR_MAX_WINDOW, len(words)) + 1):
+                span = words[start:end]
+                if any(ends_clause(w) for w in span[:-1]) or any(char.isdigit() for w in span for char in w.word):
+                    break  # never across a comma, a sentence end or a number
+                match = self._match(" ".join(w.word.strip().strip(P.PUNCTUATION) for w in span))
+                loose = any(not suspects[i] and not self._may_join(words[i]) for i in range(start, end))
+                if match is None or (loose and match[0] < P.REPAIR_EXACT_SIMILARITY):
+                    continue
+                if best is None or match[0] > best[0]:
+                    best = (match[0], start, end, match[1])
+        return (best[1], best[2], best[3]) if best else None
+
+    def _joined_term(self, words: Sequence[Word], index: int) -> tuple[float, int, int, str] | None:
+        """Two or three words that, said together, are exactly a long lexicon term."""
+        for end in range(min(index + P.REPAIR_MAX_WINDOW, len(words)), index + 1, -1):
+            span = words[index:end]
+            if any(ends_clause(w) for w in span[:-1]) or any(char.isdigit() for w in span for char in w.word):
+                continue
+            text = " ".join(w.word.strip().strip(P.PUNCTUATION) for w in span)
+            candidate = self._by_key.get(phrase_key(text))
+            if candidate is not None and len(candidate.key) >= P.REPAIR_JOINED_MIN_KEY_LENGTH \
+                    and without_article(candidate.written) != without_article(text):
+                return 1.0, index, end, candidate.written
+        return None
+
+    def _may_join(self, word: Word) -> bool:
+        """A word beside a suspect one may be a piece of the same split term when it is short
+        (« la », « mes », « par », « en »), unsure, or unknown French (« Hermien Guinal »)."""
+        text = plain(word)
+        if not text or any(char.isdigit() for char in text):
+            return False
+        return (len(text) <= P.REPAIR_JOINABLE_LENGTH or word.probability < P.REPAIR_UNSURE_PROBABILITY
+                or not self.is_common_french(word.word.strip().strip(P.PUNCTUATION).lower()))
+
+    def _match(self, text: str) -> tuple[float, str] | None:
+        found = max((self._closest(key) for key in {phrase_key(text), phonetic_key(text)}
+                     if len(key) >= P.REPAIR_MIN_KEY_LENGTH), key=lambda hits: hits[0][1] if hits else 0, default=[])
+        if not found:
+            return None
+        (best_key, score, position), *others = found
+        written = self._candidates[position].written
+        rivals = [s for k, s, p in others if fold(self._candidates[p].written).lstrip("ld'") != fold(written).lstrip("ld'")]
+        if rivals and score - rivals[0] < P.REPAIR_MIN_MARGIN:
+            return None  # two terms sound alike: not clear enough to choose for the secretary
+        if without_article(written) == without_article(text):
+            return None  # already right, spelt another way (« séro-muqueuse »)
+        return score, written
+
+
+    def _closest(self, key: str) -> list:
+        return process.extract(key, self._keys, scorer=Levenshtein.normalized_similarity, limit=4,
+                               score_cutoff=P.REPAIR_MIN_SIMILARITY)
+
+
+def _cased_like(written: str, heard: str) -> str:
+    """A repaired term starts with a capital where the heard words did (sentence start)."""
+    return written[0].upper() + written[1:] if heard[:1].isupper() and written[:1].islower() else written
+
+
+def _plural_like(written: str, heard: str) -> str:
+    """« adénopaties » → « adénopathies »: the phonetic key cannot hear a plural, the spelling can."""
+    if " " not in written and heard[-1:] in "sx" and written[-1:] not in "sxz":
+        return written + "s"
+    return written
+
+
+def _trailing(word: Word) -> str:
+    stripped = word.word.rstrip()
+    return stripped[len(stripped.rstrip(P.PUNCTUATION)):]
+
+
+@functools.lru_cache(maxsize=1)
+def _french_frequencies():
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency
+
+
+def is_common_french(word: str) -> bool:
+    return _french_frequencies()(word, "fr") >= P.REPAIR_COMMON_ZIPF
+
+
+def get_repairer(models_dir: Path | None, practice_csv: str | None) -> Repairer:
+    """The repairer of the medical lexicon and the practice's own words, built once per process
+    (and again when the practice's list changes)."""
+    from pipeline.vocabulary.corrector import practice_terms
+
+    practice = practice_terms(Path(practice_csv) if practice_csv else None)
+    return _repairer_for(models_dir, tuple(term.text for term in practice))
+
+
+@functools.lru_cache(maxsize=4)
+def _repairer_for(models_dir: Path | None, practice: tuple[str, ...]) -> Repairer:
+    from pipeline.lexicon import medical_terms
+
+    from pipeline.lexicon import drug_lexicon
+
+    drugs = [entry.label for entry in drug_lexicon(models_dir).index.entries()]
+    return Repairer((*medical_terms(models_dir), *practice), is_common_french=is_common_french,
+                    invariable=(*drugs, *practice))
