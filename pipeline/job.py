@@ -21,7 +21,9 @@ from pipeline.records import Dictation, Extraction, Flag, JobOutcome, Normalized
 from pipeline.result import build_result
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
-from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, get_corrector, get_repairer, initial_prompt
+from pipeline.vocabulary import (
+    Corrector, Repairer, echoes_prompt, get_corrector, get_repairer, hotwords, initial_prompt,
+)
 from pipeline.vocabulary.corrector import practice_terms
 
 log = logging.getLogger("dictee.job")
@@ -80,6 +82,12 @@ def repairer_for(settings: Settings) -> Repairer | None:
     return get_repairer(settings.models_dir, str(settings.practice_vocabulary) if settings.practice_vocabulary else None)
 
 
+def hotwords_for(settings: Settings, author: str | None) -> str | None:
+    if not settings.vocabulary_hotwords:
+        return None
+    return hotwords(settings.practitioner(author).specialty, practice_terms(settings.practice_vocabulary)) or None
+
+
 def prompt_for(settings: Settings) -> str | None:
     return initial_prompt(practice_terms(settings.practice_vocabulary)) if settings.vocabulary_prompt else None
 
@@ -91,11 +99,12 @@ def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
 def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Settings, *, decode_s: float = 0.0) -> Heard:
     transcriber = get_transcriber(TranscriberConfig.from_settings(settings))
     prompt = prompt_for(settings)
-    transcript = transcriber.transcribe(samples, initial_prompt=prompt)
+    bias = hotwords_for(settings, dictation.author)
+    transcript = transcriber.transcribe(samples, initial_prompt=prompt, hotwords=bias)
     flags: tuple[Flag, ...] = ()
     recognition_s = transcript.elapsed_s
-    if prompt and echoes_prompt(transcript.raw, prompt):
-        # Whisper recited the vocabulary prompt: hear the audio again without it.
+    if any(given and echoes_prompt(transcript.raw, given) for given in (prompt, bias)):
+        # Whisper recited the vocabulary it was given: hear the audio again without it.
         transcript = transcriber.transcribe(samples)
         recognition_s += transcript.elapsed_s
         flags = (Flag("prompt_echo", "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)

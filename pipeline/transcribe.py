@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,15 @@ def clips_for(spans: list[Span], duration_s: float) -> list[dict]:
     return clips
 
 
+class Recognizer(Protocol):
+    """What the pipeline asks of a speech recognizer: faster-whisper here, a fake in tests."""
+
+    def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None,
+                   hotwords: str | None = None) -> Transcript: ...
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
+
+
 class Transcriber:
     def __init__(self, config: TranscriberConfig) -> None:
         from faster_whisper import WhisperModel  # heavy import, kept off the CLI's start-up path
@@ -152,16 +162,17 @@ class Transcriber:
         # As many decodings at once as the model has workers; more would only queue inside it.
         self._lock = threading.BoundedSemaphore(config.parallel)
 
-    def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None) -> Transcript:
+    def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None,
+                   hotwords: str | None = None) -> Transcript:
         from faster_whisper import BatchedInferencePipeline  # already loaded with the model
 
         with self._lock:
             started = time.perf_counter()
             # A pipeline per call: it keeps per-recording state (last word end) between chunks.
             segments, info = BatchedInferencePipeline(self._model).transcribe(
-                audio, initial_prompt=initial_prompt, **batched_options(self.config)
+                audio, initial_prompt=initial_prompt, hotwords=hotwords, **batched_options(self.config)
             )
-            segments, unheard = self._hear_gaps_again(audio, list(segments), initial_prompt, info.duration)
+            segments, unheard = self._hear_gaps_again(audio, list(segments), initial_prompt, hotwords, info.duration)
             elapsed = time.perf_counter() - started
         words = tuple(
             Word(
@@ -191,7 +202,7 @@ class Transcriber:
         )
 
     def _hear_gaps_again(self, audio: np.ndarray, segments: list, initial_prompt: str | None,
-                         duration_s: float) -> tuple[list, list[Span]]:
+                         hotwords: str | None, duration_s: float) -> tuple[list, list[Span]]:
         """Decode again, on their own, the stretches of speech the first pass left without words.
         Returns all segments in time order and the speech still unheard."""
         from faster_whisper import BatchedInferencePipeline
@@ -204,7 +215,7 @@ class Transcriber:
             return segments, []
         # Given clips, faster-whisper decodes each as it is: no voice activity detection again.
         again, _ = BatchedInferencePipeline(self._model).transcribe(
-            audio, initial_prompt=initial_prompt, clip_timestamps=clips_for(gaps, duration_s),
+            audio, initial_prompt=initial_prompt, hotwords=hotwords, clip_timestamps=clips_for(gaps, duration_s),
             **batched_options(self.config),
         )
         segments = sorted(segments + [segment for segment in again if segment.words], key=lambda segment: segment.start)

@@ -66,10 +66,11 @@ class FakeTranscriber:
         self.unheard: tuple[tuple[float, float], ...] = ()
         self.calls = 0
 
-    def transcribe(self, samples, *, initial_prompt=None):
+    def transcribe(self, samples, *, initial_prompt=None, hotwords=None):
         from pipeline.records import Transcript, Word
 
         self.calls += 1
+        self.hotwords = hotwords
         words = tuple(
             Word(start=round(i * 0.4, 2), end=round(i * 0.4 + 0.35, 2), word=" " + token, probability=self.probability)
             for i, token in enumerate(self.text.split())

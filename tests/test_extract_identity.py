@@ -82,3 +82,50 @@ def test_missing_identity_is_flagged_not_invented():
     patient, flags, _ = extract_patient("Examen sans particularité.")
     assert patient.last_name is None and patient.birth_date is None
     assert [flag.kind for flag in flags] == ["no_patient"]
+
+
+@pytest.mark.parametrize(
+    ("text", "sex", "first", "last"),
+    [
+        ("Je vois l'enfant Hugo Blanc, 6 ans, pour une otite.", None, "Hugo", "Blanc"),
+        ("Consultation pour le petit Lucas Meyer, né le 4 mai 2019.", "M", "Lucas", "Meyer"),
+        ("La petite Inès Haddad présente une fièvre.", "F", "Inès", "Haddad"),
+        ("Bébé Lina Roux, née le 2 février 2024, vue ce jour.", "F", "Lina", "Roux"),
+        ("Le patient Marc Olivier revient en consultation.", "M", "Marc", "Olivier"),
+        ("Je revois votre patiente Émilie Garnier ce jour.", "F", "Émilie", "Garnier"),
+        ("La jeune Chloé Da Silva consulte pour une entorse.", "F", "Chloé", "Da Silva"),
+    ],
+)
+def test_children_and_patients_named_without_a_civility(text, sex, first, last):
+    patient = patient_of(text)
+    assert (patient.sex, patient.first_name, patient.last_name) == (sex, first, last)
+
+
+@pytest.mark.parametrize(
+    ("text", "last", "birth_name", "birth_date"),
+    [
+        ("Madame Claire Dubois épouse Martin, née le 2 janvier 1960.", "Martin", "Dubois", "1960-01-02"),
+        ("Madame Claire Martin née Dubois le 2 janvier 1960 consulte.", "Martin", "Dubois", "1960-01-02"),
+        ("Née le 2 janvier 1960, Madame Claire Martin, née Dubois, est revue.", "Martin", "Dubois", "1960-01-02"),
+    ],
+)
+def test_birth_name_forms_wherever_the_birth_date_comes(text, last, birth_name, birth_date):
+    patient = patient_of(text)
+    assert (patient.last_name, patient.birth_name, patient.birth_date) == (last, birth_name, birth_date)
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("Monsieur Jean Dupond, D U P O N T, né le 12 mars 1956.", "Jean", "Dupont"),
+        ("Madame Anne Kowalsky K-O-W-A-L-S-K-I est revue.", "Anne", "Kowalski"),
+        ("Monsieur Paul GUERIN, je vous épelle G. U. E. R. I. N., consulte.", "Paul", "GUERIN"),
+    ],
+)
+def test_a_name_spelled_letter_by_letter_is_the_name(text, first, last):
+    patient = patient_of(text)
+    assert (patient.first_name, patient.last_name) == (first, last)
+
+
+def test_single_letters_in_a_sentence_are_not_a_spelling():
+    assert patient_of("Monsieur Jean Dupont a une hépatite B et C, né le 1er mars 1950.").last_name == "Dupont"

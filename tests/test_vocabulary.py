@@ -78,7 +78,7 @@ def test_an_echoed_prompt_is_flagged_and_the_audio_heard_again_without_it(settin
 
     original = fake_transcriber.transcribe
 
-    def recites_when_prompted(samples, *, initial_prompt=None):
+    def recites_when_prompted(samples, *, initial_prompt=None, hotwords=None):
         transcript = original(samples)
         if initial_prompt:
             from dataclasses import replace
@@ -108,3 +108,34 @@ def test_the_practice_list_is_read_once_per_version_of_the_file(tmp_path, monkey
     csv_file.write_text("last_name,first_name\nMarchand,Paul\nDelacroix,Anne\n", encoding="utf-8")
     assert [t.text for t in practice_terms(csv_file)] == ["Delacroix", "Marchand"]
     assert "delacroix" in get_corrector(str(csv_file)).known
+
+
+def test_hotwords_follow_the_specialty_and_put_the_practice_names_first():
+    from pipeline.vocabulary import hotwords
+
+    cardiology = hotwords("Cardiologie")
+    assert cardiology.startswith("coronarographie") and "appendicectomie" not in cardiology
+    assert "appendicectomie" in hotwords("Chirurgie viscérale")
+    assert hotwords("Spécialité inconnue") == hotwords(None) == hotwords("Médecine générale")
+    with_names = hotwords("Cardiologie", [Term("Kerbrat", "", "name")])
+    assert with_names.startswith("Kerbrat, coronarographie") and len(with_names) <= 600
+
+
+def test_each_dictation_is_biased_towards_its_author_s_specialty(settings, fake_transcriber):
+    from pipeline import ingest
+    from pipeline.job import run_job
+    from pipeline.settings import Practitioner
+    from tests.conftest import write_tone
+
+    settings = settings.model_copy(update={"vocabulary_hotwords": True,
+                                           "practitioners": {"martin": Practitioner(name="Dr Martin", specialty="Cardiologie")}})
+    (settings.inbox / "martin").mkdir()
+    source = write_tone(settings.inbox / "martin" / "a.wav")
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox, author="martin")
+    run_job(dictation, settings)
+    assert fake_transcriber.hotwords.startswith("coronarographie")
+
+    source = write_tone(settings.inbox / "b.wav", seconds=2.5)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings.model_copy(update={"vocabulary_hotwords": False}))
+    assert fake_transcriber.hotwords is None

@@ -29,7 +29,13 @@ def extract_patient(text: str, *, exclude: tuple[int, int] | None = None) -> tup
         first, last = split_name(match.group("name"))
         sex = _sex(match, text)
         after = text[match.end():]
+        last, after = _spelled(last, after)
         birth_name = P.BIRTH_NAME.match(after)
+        married = P.MARRIED_NAME.match(after)
+        if married and not birth_name:  # « Claire Dubois épouse Martin »: born Dubois, uses Martin
+            birth_name_text, last = last, married.group("used_name")
+        else:
+            birth_name_text = birth_name.group("birth_name") if birth_name else None
         birth_date = _birth_date(text, match.end())
         nir, nir_flags = _nir(text, sex)
         flags.extend(nir_flags)
@@ -40,7 +46,7 @@ def extract_patient(text: str, *, exclude: tuple[int, int] | None = None) -> tup
             first_name=first,
             birth_date=birth_date,
             nir=nir,
-            birth_name=birth_name.group("birth_name") if birth_name else None,
+            birth_name=birth_name_text,
             ipp=re.sub(r"\s+", "", ipp.group("ipp")) if ipp else None,
         )
         if not patient.is_complete:
@@ -54,13 +60,28 @@ def _sex(match: re.Match[str], text: str) -> str | None:
     civility = match.group("civility") or match.group("civility2")
     if civility:
         return P.CIVILITIES.get(civility.lower())
-    noun = (match.group("noun") or "").lower().split()[-1].removeprefix("l'")
-    if noun in P.PATIENT_NOUN_SEX:
-        return P.PATIENT_NOUN_SEX[noun]
+    noun = " ".join((match.group("noun") or "").lower().split())
+    for said in (noun, noun.split()[-1].removeprefix("l'") if noun else ""):
+        if said in P.PATIENT_NOUN_SEX:
+            return P.PATIENT_NOUN_SEX[said]
     agreement = re.match(r"\s*,?\s*(née?)\b", text[match.end():])
     if agreement:
         return "F" if agreement.group(1).lower() == "née" else "M"
     return None
+
+
+def _spelled(last: str | None, after: str) -> tuple[str | None, str]:
+    """A surname spelt out after it wins over the name as heard (« Dupond, D U P O N T » is
+    Dupont), written in the case the name was said in. Returns the name and the text after it."""
+    spelled = P.SPELLED_NAME.match(after)
+    if spelled is None:
+        return last, after
+    letters = "".join(char for char in spelled.group("letters") if char.isalpha())
+    if last and last.isupper():
+        written = letters.upper()
+    else:
+        written = letters[0].upper() + letters[1:].lower()
+    return written, after[spelled.end():]
 
 
 def _birth_date(text: str, name_end: int) -> str | None:

@@ -21,8 +21,15 @@ CIVILITIES: dict[str, str] = {
 CIVILITY_WORDS = r"(?:Monsieur|Madame|Mademoiselle|M\.|Mr\.?|Mme\.?|Mlle\.?)"
 CIVILITY = rf"(?P<civility>{CIVILITY_WORDS})"
 # "le patient Jean Dupont", "la patiente Claire Dumas", "l'enfant Hugo Blanc"
-PATIENT_NOUN = r"(?P<noun>[Ll]e patient|[Ll]a patiente|[Pp]atiente?|[Ll]'enfant|[Ll]e petit|[Ll]a petite)"
-PATIENT_NOUN_SEX = {"patient": "M", "patiente": "F", "petit": "M", "petite": "F"}
+PATIENT_NOUN = (
+    r"(?P<noun>(?:[Ll]e|[Ll]a|[Vv]otre|[Mm]on|[Mm]a|[Nn]otre)\s+(?:patiente?|petite?|jeune|nourrisson|bébé|fillette|garçon)"
+    r"|[Pp]atiente?|[Ll]'enfant|[Ee]nfant|[Bb]ébé|[Nn]ourrisson)"
+)
+# The sex a patient noun says: « la patiente », « le petit », « la jeune » (a child's name alone does not).
+PATIENT_NOUN_SEX = {
+    "patient": "M", "patiente": "F", "petit": "M", "petite": "F", "fillette": "F", "garçon": "M",
+    "le jeune": "M", "la jeune": "F",
+}
 
 # A civility right after these words belongs to a doctor or a relative, not to the patient.
 NOT_PATIENT_BEFORE = re.compile(
@@ -33,6 +40,13 @@ NOT_PATIENT_BEFORE = re.compile(
     re.IGNORECASE,
 )
 BIRTH_NAME = re.compile(rf"^\s*,?\s*née\s+(?!le\b|l'|en\b)(?P<birth_name>{NAME_WORD})")
+# « Madame Claire Dubois épouse Martin »: the name given is the birth name, the husband's is used.
+MARRIED_NAME = re.compile(rf"^\s*,?\s*(?:épouse|ép\.|veuve|vve)\s+(?P<used_name>{NAME_WORD}(?:[ \t-]+{NAME_WORD})?)")
+# A name spelt letter by letter for the secretary: « Dupont, D U P O N T », « D-U-P-O-N-T ».
+SPELLED_NAME = re.compile(
+    r"^\s*,?\s*(?:(?:je\s+(?:vous\s+)?)?(?:épelle|épelé|j'épelle)\s*:?\s*)?"
+    r"(?P<letters>(?:\b[A-Za-zÀ-ÖØ-öø-ÿ]\b\.?(?:\s*[-–]\s*|\s+|(?=[,;:.]|$))){3,})"
+)
 
 MONTHS = {
     "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
@@ -42,7 +56,9 @@ DATE_WORDS = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month_name>" + "|".join(MONTHS) + r
 DATE_NUMERIC = r"(?P<nday>\d{1,2})\s*[/.|-]\s*(?P<nmonth>\d{1,2})\s*[/.|-]\s*(?P<nyear>\d{4})"
 DATE = rf"(?:{DATE_WORDS}|{DATE_NUMERIC})"
 BIRTH_DATE = re.compile(
-    rf"(?:\bnée?\s+le|\bdate\s+de\s+nais(?:sance|s?\.?)?\s*:?|\bDDN\s*:?|\bnée?\s+du)\s*(?:le\s+)?{DATE}", re.IGNORECASE
+    rf"(?:\bnée?\s+le|\bdate\s+de\s+nais(?:sance|s?\.?)?\s*:?|\bDDN\s*:?|\bnée?\s+du"
+    rf"|\bnée?\s+(?:[^\s,.;]+\s+){{1,3}}le)\s*(?:le\s+)?{DATE}",  # « née Dubois le … », « né à Lyon le … »
+    re.IGNORECASE,
 )
 NIR_CUE = re.compile(
     r"(?:sécurité\s+sociale|\bNIR\b|\bINS\b|numéro\s+de\s+sécu|\bsécu\b)\s*:?\s*(?:est\s+le\s+)?"

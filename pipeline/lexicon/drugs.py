@@ -33,22 +33,25 @@ class DrugLexicon:
         atc_of = edsnlp_atc_codes()
         self.index = TermIndex()
         self._inns: dict[str, tuple[str, ...]] = {}
+        self.brands: set[str] = set()  # labels of brand names, as opposed to substances
         for brand, inns in BRAND_INN.items():
-            self._add(brand, inns, atc_of)
+            self._add(brand, inns, atc_of, brand=True)
             for inn in inns:
                 self._add(inn, (inn,), atc_of)
         for row in rows:
-            self._add(row.name, row.inns, atc_of)
+            self._add(row.name, row.inns, atc_of, brand=row.kind == "brand")
         substances = {fold(row.name) for row in rows if row.kind == "substance"}
-        for name in atc_of:  # edsnlp's names the BDPM snapshot lacks, named as dictated
+        for name, spelled in edsnlp_names().items():  # edsnlp's names the BDPM snapshot lacks
             if name in substances or not bdpm.is_common_french(name):  # « Diane », « Cristal »: ordinary words
-                self._add(name, None, atc_of)
+                self._add(name, None, atc_of, brand=spelled.isupper())  # edsnlp writes brands in capitals
         self.names = frozenset(inn for inns in self._inns.values() for inn in inns)
 
-    def _add(self, name: str, inns: tuple[str, ...] | None, atc_of: dict[str, str]) -> None:
+    def _add(self, name: str, inns: tuple[str, ...] | None, atc_of: dict[str, str], *, brand: bool = False) -> None:
         key, _ = term_key(name.lower())
         if len(key) < MIN_DRUG_LENGTH or key in DRUG_STOPWORDS or key in self._inns:
             return
+        if brand:
+            self.brands.add(name)
         inns = inns or tuple(part.lower() for part in COMBINATION_SPLIT.split(name) if part.strip())
         atc = atc_of.get(fold(inns[0])) if len(inns) == 1 else atc_of.get(fold(name))
         self.index.add(name.lower(), atc or "", label=name)
@@ -74,6 +77,13 @@ def edsnlp_atc_codes() -> dict[str, str]:
         for name in atc_names[code]:
             codes.setdefault(fold(name), code)
     return codes
+
+
+def edsnlp_names() -> dict[str, str]:
+    """Folded name → edsnlp's own spelling (brands in capitals, substances in lower case)."""
+    atc_names: dict[str, list[str]] = json.loads(
+        (resources.files("edsnlp") / "resources" / "drugs.json").read_text(encoding="utf-8"))
+    return {fold(name): name for names in atc_names.values() for name in names}
 
 
 def drug_rows(models_dir: Path | None) -> list[bdpm.DrugRow]:

@@ -2,8 +2,8 @@
 context and repair misheard medical terms by sound (all flagged)."""
 
 from pipeline.vocabulary.corrector import Corrector, Term, get_corrector, phonetic_key
-from pipeline.vocabulary.prompt import echoes_prompt, initial_prompt
+from pipeline.vocabulary.prompt import echoes_prompt, hotwords, initial_prompt
 from pipeline.vocabulary.repair import Repairer, get_repairer
 
-__all__ = ["Corrector", "Repairer", "Term", "echoes_prompt", "get_corrector", "get_repairer", "initial_prompt",
+__all__ = ["Corrector", "Repairer", "Term", "echoes_prompt", "get_corrector", "get_repairer", "hotwords", "initial_prompt",
            "phonetic_key"]

@@ -53,6 +53,8 @@ MAX_WINDOW_WORDS = 3
 
 PROMPT_HEAD = "Dictée médicale en français."
 PROMPT_MAX_CHARS = 600
+# faster-whisper keeps ~223 hotword tokens; French medical words take ~3 characters a token.
+HOTWORDS_MAX_CHARS = 600
 # Prescribed often enough in French practice to be worth the prompt's limited room.
 COMMON_DRUGS = (
     "paracétamol", "amlodipine", "metformine", "lévothyroxine", "atorvastatine", "ramipril", "bisoprolol",
@@ -73,6 +75,8 @@ REPAIR_JOINABLE_LENGTH = 4  # known words this short may be a piece of a split t
 REPAIR_UNSURE_PROBABILITY = 0.4
 REPAIR_MIN_SIMILARITY = 0.8
 REPAIR_MIN_MARGIN = 0.05
+REPAIR_STRICT_SIMILARITY = 0.9  # brands, and real French words the recognizer was unsure of
+REPAIR_SUSPECT_SHARE = 0.5  # the unknown words must make at least half of a window's letters
 REPAIR_EXACT_SIMILARITY = 1.0  # a window holding a sure, common word must sound exactly like the term
 REPAIR_JOINED_MIN_KEY_LENGTH = 8  # correct words joined into a term: long terms only, chance is low
 # A word in wordfreq's French list (Zipf ≥ 1: seen about once in 100 million words) is taken as

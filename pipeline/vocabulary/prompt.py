@@ -19,6 +19,21 @@ def initial_prompt(practice_names: Sequence[Term] = ()) -> str:
     return prompt.rstrip(",") + "."
 
 
+def hotwords(specialty: str | None, practice_names: Sequence[Term] = ()) -> str:
+    """Words to bias recognition towards, within Whisper's room for them (~223 tokens): the
+    practice's correspondents first (no general model knows them), then the specialty's terms."""
+    from pipeline.lexicon import specialty_terms
+
+    chosen: list[str] = []
+    length = 0
+    for item in [*(t.text for t in practice_names), *specialty_terms(specialty)]:
+        if length + len(item) + 2 > P.HOTWORDS_MAX_CHARS:
+            break
+        chosen.append(item)
+        length += len(item) + 2
+    return ", ".join(chosen)
+
+
 def echoes_prompt(transcript: str, prompt: str) -> bool:
     """Whisper sometimes recites its prompt instead of the audio: a run of prompt words."""
     said = [w.strip(",.").lower() for w in transcript.split()]

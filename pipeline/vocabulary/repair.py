@@ -28,6 +28,7 @@ from pipeline.vocabulary.corrector import glue_pieces, phonetic_key
 class Candidate:
     written: str  # what replaces the heard words: « l'appendicectomie »
     key: str
+    strict: bool = False  # a brand: thousands of short, arbitrary names, so a closer sound is needed
 
 
 def phrase_key(text: str) -> str:
@@ -57,10 +58,13 @@ def ends_clause(word: Word) -> bool:
 
 
 class Repairer:
-    def __init__(self, terms: Iterable[str], *, is_common_french, invariable: Iterable[str] = ()) -> None:
-        """`invariable`: terms never put in the plural (drug and people's names)."""
+    def __init__(self, terms: Iterable[str], *, is_common_french, invariable: Iterable[str] = (),
+                 strict: Iterable[str] = ()) -> None:
+        """`invariable`: terms never put in the plural (drug and people's names); `strict`: terms
+        that must sound closer to be chosen (brands)."""
         self.is_common_french = is_common_french
         self.invariable = frozenset(invariable)
+        strict = frozenset(strict)
         candidates: dict[str, Candidate] = {}
         known: set[str] = set()
         for term in terms:
@@ -70,10 +74,10 @@ class Repairer:
             for key in {phrase_key(term), phonetic_key(term)}:  # word by word, and as one sound
                 if len(key) < P.REPAIR_MIN_KEY_LENGTH:
                     continue
-                candidates.setdefault(key, Candidate(term, key))
+                candidates.setdefault(key, Candidate(term, key, term in strict))
                 if key[0] in P.VOWEL_KEYS:  # « la pandisectomie » is « l'appendicectomie »
                     for article in P.ELIDED_ARTICLES:
-                        candidates.setdefault(article + key, Candidate(f"{article}'{term}", article + key))
+                        candidates.setdefault(article + key, Candidate(f"{article}'{term}", article + key, term in strict))
         self.known = frozenset(known)
         self._candidates = list(candidates.values())
         self._by_key = candidates
@@ -125,20 +129,39 @@ class Repairer:
         each correct (« chimio thérapie »), or the best-sounding window of up to three words holding
         the first suspect word (on a tie, the narrowest). A window with a sure, common word in it
         (« polyarthrite rumatoïde ») must sound exactly like the term."""
-        best = self._joined_term(words, index)
         first = next((i for i in range(index, min(index + P.REPAIR_MAX_WINDOW, len(words))) if suspects[i]), None)
+        best = None
+        for start in range(index, (first + 1) if first is not None else index + 1):
+            joined = self._joined_term(words, start)
+            if joined is not None and (best is None or joined[0] > best[0]):
+                best = joined
         for start in range(index, (first + 1) if first is not None else index):
             for end in range(first + 1, min(start + P.REPAIR_MAX_WINDOW, len(words)) + 1):
                 span = words[start:end]
                 if any(ends_clause(w) for w in span[:-1]) or any(char.isdigit() for w in span for char in w.word):
                     break  # never across a comma, a sentence end or a number
-                match = self._match(" ".join(w.word.strip().strip(P.PUNCTUATION) for w in span))
+                if not self._mostly_suspect(words, suspects, start, end):
+                    continue  # « state de développement »: the unknown word is too small a part to tell
+                match = self._match(" ".join(w.word.strip().strip(P.PUNCTUATION) for w in span),
+                                    sure=self._only_unsure(words, suspects, start, end))
                 loose = any(not suspects[i] and not self._may_join(words[i]) for i in range(start, end))
                 if match is None or (loose and match[0] < P.REPAIR_EXACT_SIMILARITY):
                     continue
                 if best is None or match[0] > best[0]:
                     best = (match[0], start, end, match[1])
         return (best[1], best[2], best[3]) if best else None
+
+    @staticmethod
+    def _mostly_suspect(words: Sequence[Word], suspects: Sequence[bool], start: int, end: int) -> bool:
+        lengths = [len(plain(words[i])) for i in range(start, end)]
+        suspect = sum(length for i, length in zip(range(start, end), lengths) if suspects[i])
+        return suspect >= P.REPAIR_SUSPECT_SHARE * sum(lengths)
+
+    def _only_unsure(self, words: Sequence[Word], suspects: Sequence[bool], start: int, end: int) -> bool:
+        """Every suspect word of the window is a real French word the recognizer was only unsure
+        of (« versions »): then only a closer sound may replace it."""
+        return all(self.is_common_french(words[i].word.strip().strip(P.PUNCTUATION).lower())
+                   for i in range(start, end) if suspects[i])
 
     def _joined_term(self, words: Sequence[Word], index: int) -> tuple[float, int, int, str] | None:
         """Two or three words that, said together, are exactly a long lexicon term."""
@@ -162,13 +185,17 @@ class Repairer:
         return (len(text) <= P.REPAIR_JOINABLE_LENGTH or word.probability < P.REPAIR_UNSURE_PROBABILITY
                 or not self.is_common_french(word.word.strip().strip(P.PUNCTUATION).lower()))
 
-    def _match(self, text: str) -> tuple[float, str] | None:
+    def _match(self, text: str, *, sure: bool = False) -> tuple[float, str] | None:
+        """The clearly best term for `text`; `sure` words (real French) need a closer sound."""
         found = max((self._closest(key) for key in {phrase_key(text), phonetic_key(text)}
                      if len(key) >= P.REPAIR_MIN_KEY_LENGTH), key=lambda hits: hits[0][1] if hits else 0, default=[])
         if not found:
             return None
         (best_key, score, position), *others = found
-        written = self._candidates[position].written
+        candidate = self._candidates[position]
+        if (candidate.strict or sure) and score < P.REPAIR_STRICT_SIMILARITY:
+            return None
+        written = candidate.written
         rivals = [s for k, s, p in others if fold(self._candidates[p].written).lstrip("ld'") != fold(written).lstrip("ld'")]
         if rivals and score - rivals[0] < P.REPAIR_MIN_MARGIN:
             return None  # two terms sound alike: not clear enough to choose for the secretary
@@ -188,10 +215,13 @@ def _cased_like(written: str, heard: str) -> str:
 
 
 def _plural_like(written: str, heard: str) -> str:
-    """« adénopaties » → « adénopathies »: the phonetic key cannot hear a plural, the spelling can."""
-    if " " not in written and heard[-1:] in "sx" and written[-1:] not in "sxz":
-        return written + "s"
-    return written
+    """« adénopaties axillaires » → « adénopathies axillaires »: the phonetic key cannot hear a
+    plural, the spelling can (word by word when the counts agree)."""
+    written_words, heard_words = written.split(), heard.split()
+    if len(written_words) != len(heard_words):
+        return written
+    return " ".join(w + "s" if h[-1:] in "sx" and w[-1:] not in "sxz" else w
+                    for w, h in zip(written_words, heard_words))
 
 
 def _trailing(word: Word) -> str:
@@ -225,6 +255,7 @@ def _repairer_for(models_dir: Path | None, practice: tuple[str, ...]) -> Repaire
 
     from pipeline.lexicon import drug_lexicon
 
-    drugs = [entry.label for entry in drug_lexicon(models_dir).index.entries()]
+    drugs = drug_lexicon(models_dir)
+    names = [entry.label for entry in drugs.index.entries()]
     return Repairer((*medical_terms(models_dir), *practice), is_common_french=is_common_french,
-                    invariable=(*drugs, *practice))
+                    invariable=(*names, *practice), strict=drugs.brands)
