@@ -126,6 +126,9 @@ class Flag:
     kind: str
     text: str
     start: float | None = None
+    # A vocabulary correction's words as heard and as written, so the secretary can revert it.
+    heard: str | None = None
+    written: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,3 +227,28 @@ def test_the_eta_counts_side_by_side_decodings_once(settings, fake_transcriber):
         result["timings"] = {"transcribe_s": result["source"]["duration_s"]}  # 1 s of work per audio second
         vault.write_json(path, result)
     assert processing_rate(side_by_side.outbox, vault) == pytest.approx(0.5)
+
+
+def test_one_click_puts_back_the_words_heard_in_place_of_a_repair(client, app, settings, fake_transcriber):
+    fake_transcriber.text = "Monsieur Jean Dupont, né le 12 mars 1956. Antécédent de la pandisectomie en 2010."
+    source = write_tone(settings.inbox / "repair.wav", seconds=3.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    job_id = dictation.job_id
+    result = result_of(settings, job_id)
+    [index] = [i for i, f in enumerate(result["flags"]) if f["kind"] == "vocabulary_correction"]
+    assert result["flags"][index]["heard"] == "la pandisectomie" and "l'appendicectomie" in result["transcript"]["text"]
+
+    csrf = login(client)
+    page = client.get(f"/jobs/{job_id}").text
+    assert f"/jobs/{job_id}/flags/{index}/revert" in page and "remettre « la pandisectomie »" in page
+    assert client.post(f"/jobs/{job_id}/flags/{index}/revert", data={}).status_code == 403  # CSRF still applies
+    assert client.post(f"/jobs/{job_id}/flags/{index}/revert", data={"csrf": csrf}).status_code == 303
+
+    result = result_of(settings, job_id)
+    assert "Antécédent de la pandisectomie en 2010" in result["body"] and result["flags"][index]["reverted"]
+    letter = "\n".join(p.text for p in Document(str(settings.outbox / job_id / "draft.docx")).paragraphs)
+    assert "la pandisectomie" in letter and "appendicectomie" not in letter
+    assert ("sophie", "edit") in audit_actions(app, job_id)
+    again = client.post(f"/jobs/{job_id}/flags/{index}/revert", data={"csrf": csrf})
+    assert "ne peut pas" in client.get(again.headers["location"]).text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import stat
 from dataclasses import dataclass
@@ -194,6 +195,26 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
         result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
         vault.write_json(job_dir(outbox, job_id) / "result.json", result)
     return changes
+
+
+def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, username: str) -> dict[str, list]:
+    """Put back the words as heard in place of a vocabulary correction (the flag at `index`).
+    Returns {field: [old, new]} for the audit trail."""
+    result = load_result(outbox, job_id, vault)
+    flags = result["flags"]
+    if not 0 <= index < len(flags) or not flags[index].get("heard") or flags[index].get("reverted"):
+        raise ReviewError("cette correction ne peut pas être annulée / this correction cannot be reverted")
+    flag = flags[index]
+    body = result.get("body") or result["transcript"]["text"]
+    found = re.search(re.escape(flag["written"]), body, flags=re.IGNORECASE)
+    if found is None:
+        raise ReviewError("le texte ne contient plus ce mot : corrigez-le à la main / "
+                          "the text no longer holds this word: correct it by hand")
+    new_body = body[:found.start()] + flag["heard"] + body[found.end():]
+    result["body"], flag["reverted"] = new_body, True
+    result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
+    vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+    return {"body": [body, new_body]}
 
 
 # Drugs and conditions are edited as text, one per line:

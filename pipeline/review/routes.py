@@ -185,6 +185,21 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
     return _back(job_id)
 
 
+@jobs_router.post("/jobs/{job_id}/flags/{index}/revert")
+def job_revert_correction(request: Request, job_id: str, index: int, who=Depends(checked), session=Depends(db)):
+    """One click puts back what the recognizer heard in place of a vocabulary correction."""
+    _pending(session, job_id)
+    settings, vault = request.app.state.settings, request.app.state.vault
+    try:
+        changes = jobs.revert_correction(settings.outbox, job_id, index, vault, username=who[0].username)
+        jobs.regenerate(job_id, settings, vault)
+    except jobs.ReviewError as error:
+        return _back(job_id, str(error))
+    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=vault, changes=changes)
+    session.commit()
+    return _back(job_id)
+
+
 @jobs_router.post("/jobs/{job_id}/approve")
 def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     _pending(session, job_id)

@@ -64,7 +64,8 @@ class Corrector:
             span = words[index:index + width]
             heard = "".join(w.word for w in span).strip()
             out.append(Word(span[0].start, span[-1].end, " " + term.text, min(w.probability for w in span)))
-            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {term.text} »", span[0].start))
+            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {term.text} »", span[0].start,
+                              heard=heard, written=term.text))
             index += width
         return tuple(out), tuple(flags)
 

@@ -117,10 +117,11 @@ class Repairer:
             out.extend(words[index:start])
             span = words[start:end]
             heard = "".join(w.word for w in span).strip().rstrip(P.PUNCTUATION)
-            written = written if written in self.invariable else _plural_like(written, heard)
-            out.append(Word(span[0].start, span[-1].end, " " + _cased_like(written, heard) + _trailing(span[-1]),
+            written = _cased_like(written if written in self.invariable else _plural_like(written, heard), heard)
+            out.append(Word(span[0].start, span[-1].end, " " + written + _trailing(span[-1]),
                             min(w.probability for w in span)))
-            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {written} »", span[0].start))
+            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {written} »", span[0].start,
+                              heard=heard, written=written))
             index = end
         return tuple(out), tuple(flags)
 
