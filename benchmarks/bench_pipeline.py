@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pipeline.audio import write_wav  # noqa: E402
 from pipeline.evaluation import corpus_wer  # noqa: E402
 
 DEFAULT_AUDIO = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
@@ -63,11 +63,7 @@ def joined_set(clips: Path, out: Path, *, per_recording: int, recordings: int, s
         # Each clip comes back across the set, each time with other neighbours.
         group = [paths[(i + stride * k) % len(paths)] for k in range(per_recording)]
         audio = np.concatenate([part for path in group for part in (decoded[path], pause)])
-        with wave.open(str(out / f"dictation-{i:03d}.wav"), "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(SAMPLE_RATE)
-            wav.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+        write_wav(out / f"dictation-{i:03d}.wav", audio)
         references = [path.with_suffix(".txt") for path in group]
         if all(reference.is_file() for reference in references):
             text = " ".join(reference.read_text(encoding="utf-8").strip() for reference in references)

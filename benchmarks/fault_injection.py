@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import os
 import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,17 +38,9 @@ def sha(path: Path) -> str:
 
 
 def tone(path: Path, seconds: float, amplitude: float = 0.3, noise: bool = False) -> Path:
-    rng = random.Random(7)
-    frames = bytearray()
-    for i in range(int(seconds * 16_000)):
-        value = rng.gauss(0, 0.1) if noise else amplitude * math.sin(2 * math.pi * 440 * i / 16_000)
-        frames += struct.pack("<h", max(-32767, min(32767, int(value * 32767))))
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(16_000)
-        handle.writeframes(bytes(frames))
-    return path
+    from pipeline.audio import tone as generated, write_wav
+
+    return write_wav(path, generated(seconds, amplitude=amplitude, noise=noise))
 
 
 def build_corpus(inbox: Path, good: int) -> tuple[dict[str, str], dict[str, str]]:

@@ -6,6 +6,7 @@ checks happen here, before transcription: container vs decoded duration, silence
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,22 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.nd
     if float(np.sqrt(np.mean(np.square(samples)))) < SILENCE_RMS:
         raise BadInput("silence", "L'enregistrement ne contient que du silence.", "The recording is silent.")
     return samples
+
+
+def write_wav(path: Path, samples: np.ndarray, *, rate: int = SAMPLE_RATE) -> Path:
+    """16-bit mono PCM WAV of samples in [-1, 1]: the one writer for test fixtures, fault
+    injection and benchmark recordings."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(pcm.tobytes())
+    return path
+
+
+def tone(seconds: float, *, rate: int = SAMPLE_RATE, amplitude: float = 0.3, noise: bool = False) -> np.ndarray:
+    """A 440 Hz sine (decodes, is not silent, has no speech), or white noise: generated audio for tests."""
+    if noise:
+        return np.random.default_rng(7).normal(0, 0.1, int(seconds * rate)).astype(np.float32)
+    return (amplitude * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)

@@ -137,7 +137,7 @@ def batch(
     settings = _settings(inbox=inbox, outbox=outbox, whisper_model=model, workers=workers)
     _configure_logging(settings)
     from pipeline import ingest, progress
-    from pipeline.flows import backlog_flow
+    from pipeline.flows import ServerUnreachable, run_backlog_flow
 
     ingest.require_inbox(settings.inbox)
 
@@ -146,13 +146,8 @@ def batch(
     started = time.perf_counter()
     with ingest.exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
         try:
-            outcomes = backlog_flow(settings)(
-                inbox=str(settings.inbox), outbox=str(settings.outbox),
-                whisper_model=str(model) if model else None, workers=workers,
-            )
-        except RuntimeError as error:
-            if "Failed to reach API" not in str(error):
-                raise
+            outcomes = run_backlog_flow(settings, whisper_model=str(model) if model else None, workers=workers)
+        except ServerUnreachable:
             # Prefect's server is down: the same stages still run, without orchestration.
             console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
                           "Prefect unavailable, processing without orchestration[/yellow]")
@@ -180,17 +175,15 @@ def deploy(
     from pipeline.ingest import require_inbox
 
     require_inbox(settings.inbox)
-    from prefect.settings import PREFECT_API_URL
+    from pipeline.flows import ServerUnreachable, api_url, deploy_backlog
 
-    if not PREFECT_API_URL.value():
+    if not api_url():
         raise DicteeError("définissez PREFECT_API_URL (le serveur Prefect partagé, ex. http://serveur:4200/api) / "
                           "set PREFECT_API_URL to the shared Prefect server")
-    from pipeline.flows import ServerUnreachable, deploy_backlog
-
     try:
         deployment = deploy_backlog(settings, pool=pool, name=name, cron=cron)
     except ServerUnreachable:
-        raise DicteeError(f"serveur Prefect injoignable / Prefect server unreachable: {PREFECT_API_URL.value()}") from None
+        raise DicteeError(f"serveur Prefect injoignable / Prefect server unreachable: {api_url()}") from None
     out.print(f"Déploiement / deployment [bold]{deployment}[/bold] → pool {pool}" + (f", cron « {cron} »" if cron else ""))
     out.print(f"Sur chaque machine / on each machine: prefect worker start --pool {pool}")
     out.print(f"Lancer maintenant / run now: prefect deployment run '{deployment}'")

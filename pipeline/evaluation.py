@@ -1,9 +1,11 @@
-"""Word error rate, normalised the way FLEURS references are (lower case, no punctuation)."""
+"""Word error rate (jiwer), on text normalised the way FLEURS references are (lower case, no punctuation)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+import jiwer
 
 _NOT_WORD = re.compile(r"[^\w' -]+")
 
@@ -17,13 +19,10 @@ def normalize_for_wer(text: str) -> list[str]:
 def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     """(edit distance in words, reference length)."""
     ref, hyp = normalize_for_wer(reference), normalize_for_wer(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, hyp_word in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
-        previous = current
-    return previous[-1], len(ref)
+    if not ref:
+        return len(hyp), 0
+    measured = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    return measured.substitutions + measured.deletions + measured.insertions, len(ref)
 
 
 def corpus_wer(pairs: list[tuple[str, str]]) -> float:

@@ -150,6 +150,25 @@ class ServerUnreachable(Exception):
     pass
 
 
+def api_url() -> str | None:
+    """The Prefect server this machine is pointed at (PREFECT_API_URL), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: int | None) -> list[JobOutcome]:
+    """The backlog through Prefect; ServerUnreachable when the configured server does not answer,
+    so the caller can fall back to the same stages without orchestration."""
+    try:
+        return backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox),
+                                      whisper_model=whisper_model, workers=workers)
+    except RuntimeError as error:
+        if "Failed to reach API" not in str(error):  # Prefect says so only in its message
+            raise
+        raise ServerUnreachable(type(error).__name__) from None
+
+
 def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None) -> str:
     """Register `deployed_backlog` on the Prefect server for the process workers of `pool`
     (created if missing). Workers import it from the installed package: nothing is uploaded.

@@ -7,7 +7,6 @@ patient name survives in a path and no file is touched while it is still being w
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Collection, Iterable, Iterator
+
+from filelock import FileLock, Timeout
 
 from pipeline import progress
 from pipeline.errors import DicteeError
@@ -129,14 +130,17 @@ def require_inbox(inbox: Path) -> None:
 def exclusive_run(work_dir: Path) -> Iterator[None]:
     """One batch or watch at a time on an outbox: a second would resume the first's claims."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    with (work_dir / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise AlreadyRunning(
-                "un autre traitement utilise déjà cette boîte d'envoi / another run is already using this outbox"
-            ) from error
-        yield  # the lock goes with the process, even on kill -9
+    lock = FileLock(work_dir / ".lock", blocking=False)
+    try:
+        lock.acquire()
+    except Timeout as error:
+        raise AlreadyRunning(
+            "un autre traitement utilise déjà cette boîte d'envoi / another run is already using this outbox"
+        ) from error
+    try:
+        yield  # the lock goes with the process, even on kill -9 (an OS lock on the file)
+    finally:
+        lock.release()
 
 
 def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | None = None) -> Dictation | None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import glob
-import math
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import tempfile
-import wave
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +24,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 def write_tone(path: Path, *, seconds: float = 2.0, rate: int = 16_000, amplitude: float = 0.3) -> Path:
     """A plain sine tone: decodes, is not silent, and has no speech."""
-    frames = b"".join(
-        struct.pack("<h", int(amplitude * 32767 * math.sin(2 * math.pi * 440 * i / rate)))
-        for i in range(int(seconds * rate))
-    )
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(frames)
-    return path
+    from pipeline.audio import tone, write_wav
+
+    return write_wav(path, tone(seconds, rate=rate, amplitude=amplitude), rate=rate)
 
 
 @pytest.fixture
