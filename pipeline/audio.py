@@ -22,22 +22,46 @@ MIN_DECODED_SHARE = 0.9
 SILENCE_RMS = 1e-4
 
 
-def check_extension(path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix in PROPRIETARY_EXTENSIONS:
+# What a recording is, by its first bytes: the name may say .wav of an mp3, or nothing at all.
+MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"RIFF", 0, ".wav"), (b"OggS", 0, ".ogg"), (b"fLaC", 0, ".flac"), (b"ID3", 0, ".mp3"),
+    (b"#!AMR", 0, ".amr"), (b"\x1aE\xdf\xa3", 0, ".webm"), (b"FORM", 0, ".aiff"),
+    (b"ftyp3g", 4, ".3gp"), (b"ftyp", 4, ".m4a"), (b"\x02dss", 0, ".dss"), (b"\x03ds2", 0, ".ds2"),
+)
+MPEG_FRAME_SYNC = {b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xfa"}  # mp3 without an ID3 header
+ADTS_SYNC = {b"\xff\xf1", b"\xff\xf9"}  # raw AAC
+
+
+def sniff_suffix(path: Path) -> str | None:
+    """The container's usual extension, read from its first bytes; None if unknown."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None
+    for magic, offset, suffix in MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return suffix
+    if head[:2] in MPEG_FRAME_SYNC:
+        return ".mp3"
+    if head[:2] in ADTS_SYNC:
+        return ".aac"
+    return None
+
+
+def recognised_format(path: Path) -> str | None:
+    """The format by content first, by extension else; refuses dictaphone formats with a way out."""
+    suffix = sniff_suffix(path) or (path.suffix.lower() if path.suffix.lower() in AUDIO_EXTENSIONS else None)
+    if suffix in PROPRIETARY_EXTENSIONS or path.suffix.lower() in PROPRIETARY_EXTENSIONS:
+        shown = suffix if suffix in PROPRIETARY_EXTENSIONS else path.suffix.lower()
         raise UnsupportedFormat(
             "proprietary_format",
-            f"Format de dictaphone {suffix} non lisible : exportez l'enregistrement en WAV ou MP3 "
+            f"Format de dictaphone {shown} non lisible : exportez l'enregistrement en WAV ou MP3 "
             "depuis le logiciel du dictaphone, puis déposez-le à nouveau.",
-            f"Dictaphone format {suffix} cannot be read: export the recording to WAV or MP3 "
+            f"Dictaphone format {shown} cannot be read: export the recording to WAV or MP3 "
             "from the dictaphone software, then drop it again.",
         )
-    if suffix not in AUDIO_EXTENSIONS:
-        raise UnsupportedFormat(
-            "not_audio",
-            f"Extension « {suffix or '(aucune)'} » non reconnue comme audio.",
-            f"Extension '{suffix or '(none)'}' is not a recognised audio format.",
-        )
+    return suffix
 
 
 def wav_is_truncated(data: bytes) -> bool:
@@ -115,11 +139,17 @@ def probe_duration(path: Path) -> float:
         return 0.0
 
 
+def duration_text(seconds: float) -> str:
+    """« 14 s », « 2 min 05 s »: minutes rounded to nothing said « 0 min »."""
+    seconds = round(seconds)
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
 def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.ndarray:
     """Return 16 kHz mono float32 samples, or raise BadInput with a reason."""
     from faster_whisper.audio import decode_audio
 
-    check_extension(path)
+    recognised = recognised_format(path)
     if path.stat().st_size == 0:
         raise BadInput("empty_file", "Le fichier est vide.", "The file is empty.")
     declared = container_duration(path)
@@ -127,12 +157,18 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.nd
     if declared is not None and declared > max_duration_s:
         raise BadInput(
             "too_long",
-            f"Enregistrement trop long ({declared / 60:.0f} min, maximum {max_duration_s / 60:.0f} min).",
-            f"Recording too long ({declared / 60:.0f} min, limit {max_duration_s / 60:.0f} min).",
+            f"Enregistrement trop long ({duration_text(declared)}, maximum {duration_text(max_duration_s)}).",
+            f"Recording too long ({duration_text(declared)}, limit {duration_text(max_duration_s)}).",
         )
     try:
         samples = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as error:
+        if recognised is None:  # neither its bytes nor its name say audio, and no decoder reads it
+            raise UnsupportedFormat(
+                "not_audio",
+                f"Ce fichier n'est pas un enregistrement audio lisible (extension « {path.suffix or '(aucune)'} »).",
+                f"This file is not a readable audio recording (extension '{path.suffix or '(none)'}').",
+            ) from error
         raise BadInput(
             "corrupt",
             "Le décodage de l'audio a échoué : fichier endommagé.",
@@ -154,8 +190,8 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.nd
     if decoded > max_duration_s:
         raise BadInput(
             "too_long",
-            f"Enregistrement trop long ({decoded / 60:.0f} min).",
-            f"Recording too long ({decoded / 60:.0f} min).",
+            f"Enregistrement trop long ({duration_text(decoded)}, maximum {duration_text(max_duration_s)}).",
+            f"Recording too long ({duration_text(decoded)}, limit {duration_text(max_duration_s)}).",
         )
     if float(np.sqrt(np.mean(np.square(samples)))) < SILENCE_RMS:
         raise BadInput("silence", "L'enregistrement ne contient que du silence.", "The recording is silent.")

@@ -34,13 +34,39 @@ EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait
 
 
 def _settings(*, check_key: bool = True, **overrides: object) -> Settings:
+    from pydantic import ValidationError
+
+    from pipeline.settings import SettingsError
+
     try:
         settings = load_settings(**overrides)
-    except Exception as error:  # pydantic ValidationError or a malformed dictee.toml
+    except SettingsError as error:
+        raise DicteeError(str(error)) from None
+    except ValidationError as error:
+        raise DicteeError("réglages invalides / invalid settings:\n" + explain_settings_errors(error)) from None
+    except Exception as error:  # a malformed dictee.toml
         raise DicteeError(f"réglages invalides / invalid settings: {error}") from error
     if check_key:
         settings.vault()  # a missing, open or misplaced key is reported before any work starts
     return settings
+
+
+# Pydantic's error types, said in French; the English is pydantic's own message.
+SETTINGS_ERRORS_FR = {
+    "literal_error": "valeur non permise", "extra_forbidden": "réglage inconnu", "int_parsing": "nombre entier attendu",
+    "float_parsing": "nombre attendu", "bool_parsing": "true ou false attendu", "greater_than": "valeur trop petite",
+    "greater_than_equal": "valeur trop petite", "less_than_equal": "valeur trop grande", "less_than": "valeur trop grande",
+    "value_error": "valeur refusée", "missing": "réglage manquant", "string_type": "texte attendu",
+}
+
+
+def explain_settings_errors(error) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        french = SETTINGS_ERRORS_FR.get(item["type"], "valeur refusée")
+        lines.append(f"  « {where} » : {french} ({item.get('input')!r}) / '{where}': {item['msg']}")
+    return "\n".join(lines)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -50,7 +76,12 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _warn_about_stray_files(settings: Settings) -> None:
-    from pipeline.ingest import stray_files
+    from pipeline.ingest import ignored_files, stray_files
+
+    ignored = ignored_files(settings.inbox, settings.practitioners)
+    if ignored:
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(ignored.items()))
+        console.print(f"[yellow]{sum(ignored.values())} fichier(s) ignoré(s) / file(s) ignored: {detail}[/yellow]")
 
     stray = stray_files(settings.inbox, settings.practitioners)
     if stray:
@@ -140,6 +171,12 @@ def batch(
     from pipeline.flows import ServerUnreachable, run_backlog_flow
 
     ingest.require_inbox(settings.inbox)
+    ingest.require_writable(settings.outbox, room_for=ingest.room_needed(settings))
+    if settings.dask_address is None and ingest.has_work(settings):
+        from pipeline.job import load_models
+
+        with console.status("Chargement des modèles / loading models…"):
+            load_models(settings)  # a missing or damaged model is said here, before Prefect starts
 
     _warn_about_stray_files(settings)
     listener = BatchProgress()
@@ -323,6 +360,21 @@ def decrypt(
     if target.exists():
         raise DicteeError(f"{target} existe déjà / already exists")
     target.write_bytes(data)
+
+
+@app.command()
+def retry(
+    job_id: str = typer.Argument(..., help="Identifiant du fichier en quarantaine (outbox/quarantine/<job_id>)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Remet un fichier en quarantaine dans la boîte de réception / put a quarantined recording back
+    into the inbox, to be processed again under the current settings by the next batch or watch."""
+    from pipeline.ingest import retry_quarantined
+
+    settings = _settings(outbox=outbox)
+    target = retry_quarantined(job_id, settings=settings, vault=settings.vault())
+    console.print(f"[green]Remis dans la boîte de réception / back in the inbox:[/green] {job_id} → "
+                  f"{target.parent} (traité au prochain passage / processed by the next run)")
 
 
 @app.command()

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from typing import Collection, Iterable, Iterator
 from filelock import FileLock, Timeout
 
 from pipeline import progress
+from pipeline.audio import sniff_suffix
 from pipeline.errors import DicteeError
 from pipeline.files import write_json_atomic
 from pipeline.records import Dictation
@@ -43,6 +45,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def readable_name(name: str) -> str:
+    """A file name as text whatever its bytes: UTF-8, else Windows-1252 (Windows shares and old
+    dictaphones write Latin-1 names, which Python holds as undecodable surrogates)."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 def job_id_for(sha256: str) -> str:
     return sha256[:JOB_ID_LENGTH]
 
@@ -55,6 +67,28 @@ def is_candidate(path: Path) -> bool:
         and path.is_file()
         and not path.is_symlink()
     )
+
+
+def why_ignored(path: Path) -> str | None:
+    """Why a file in the inbox is not taken, said in French / English; None if it is a candidate."""
+    if path.is_symlink():
+        return "lien / link"
+    if path.name.startswith(IGNORED_PREFIXES):
+        return "caché ou verrou / hidden or lock"
+    if path.name.lower().endswith(IGNORED_SUFFIXES):
+        return "copie en cours / partial download"
+    return None
+
+
+def ignored_files(inbox: Path, practitioners: Iterable[str] = ()) -> Counter:
+    """Files left in the inbox folders on purpose, by reason (never by name), so the user is told."""
+    reasons: Counter = Counter()
+    for folder in inbox_folders(inbox, practitioners):
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            reason = why_ignored(entry)
+            if reason and (entry.is_symlink() or entry.is_file()):
+                reasons[reason] += 1
+    return reasons
 
 
 def is_urgent(path: Path) -> bool:
@@ -112,8 +146,41 @@ def safe_suffix(name: str) -> str:
     return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
 
 
-def already_handled(job_id: str, *, outbox: Path) -> bool:
-    return (outbox / job_id / "result.json").exists() or (outbox / "quarantine" / job_id).exists()
+SUPERSEDED = ".superseded"
+
+
+def supersede_quarantine(job_id: str, *, outbox: Path) -> None:
+    """Quarantine is never a dead end: a recording dropped again is processed again. Its old
+    quarantine folder is set aside (not deleted: until the new outcome is published it may hold
+    the only copy) and removed once the job is drafted or quarantined anew."""
+    folder = outbox / "quarantine" / job_id
+    if folder.is_dir():
+        aside = outbox / "quarantine" / SUPERSEDED / f"{job_id}.{time.time_ns()}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, aside)
+
+
+def retry_quarantined(job_id: str, *, settings: Settings, vault) -> Path:
+    """Put a quarantined recording back into the inbox (opened if sealed, under its original
+    name's extension) so the next run processes it under the current settings."""
+    folder = settings.quarantine_dir / job_id
+    audio = next(folder.glob("audio.*"), None) if job_id.isalnum() and folder.is_dir() else None
+    if audio is None:
+        raise DicteeError(f"aucun enregistrement en quarantaine sous cet identifiant / no quarantined recording "
+                          f"with this id: {job_id}")
+    require_inbox(settings.inbox)
+    target = settings.inbox / f"{job_id}{audio.suffix}"
+    partial = settings.inbox / f".{job_id}.retry.part"  # hidden until whole: never claimed half-written
+    partial.write_bytes(vault.read_bytes(audio))
+    old = time.time() - settings.stable_seconds - 1
+    os.utime(partial, (old, old))
+    os.replace(partial, target)
+    return target
+
+
+def drop_superseded(job_id: str, *, outbox: Path) -> None:
+    for folder in (outbox / "quarantine" / SUPERSEDED).glob(f"{job_id}.*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class AlreadyRunning(DicteeError):
@@ -152,27 +219,34 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     except FileNotFoundError:
         return None  # claimed by someone else meanwhile
     job_id = job_id_for(sha256)
-    if already_handled(job_id, outbox=outbox):
-        path.unlink(missing_ok=True)  # identical content already drafted or quarantined
+    if (outbox / job_id / "result.json").exists():
+        path.unlink(missing_ok=True)  # identical content already drafted
         return None
+    supersede_quarantine(job_id, outbox=outbox)  # dropped again: heard again under today's settings
     work_dir.mkdir(parents=True, exist_ok=True)
-    target = work_dir / f"{job_id}{safe_suffix(path.name)}"
+    # Stored under what it is (an mp3 named .wav is an mp3), the name's extension otherwise.
+    target = work_dir / f"{job_id}{sniff_suffix(path) or safe_suffix(path.name)}"
     claim_record = work_dir / f"{job_id}{CLAIM_SUFFIX}"
     if target.exists():  # a re-drop while the first copy is in progress
         path.unlink(missing_ok=True)
         return None
     received_at = datetime.fromtimestamp(modified, tz=timezone.utc).isoformat(timespec="seconds")
     urgent = is_urgent(path)
-    write_json_atomic(
-        claim_record,
-        {"original_name": path.name, "sha256": sha256, "received_at": received_at, "urgent": urgent, "author": author},
-    )
+    original_name = readable_name(path.name)
     try:
+        write_json_atomic(
+            claim_record,
+            {"original_name": original_name, "sha256": sha256, "received_at": received_at, "urgent": urgent,
+             "author": author},
+        )
         _move_atomic(path, target)
     except FileNotFoundError:
         return None  # lost the race: the winner's claim record says the same thing as ours
+    except OSError as error:  # full or read-only outbox: leave the file where it was
+        claim_record.unlink(missing_ok=True)
+        raise outbox_error(error, outbox) from None
     return Dictation(
-        job_id=job_id, path=target, original_name=path.name, sha256=sha256, duration_s=0.0,
+        job_id=job_id, path=target, original_name=original_name, sha256=sha256, duration_s=0.0,
         received_at=received_at, urgent=urgent, author=author,
     )
 
@@ -207,6 +281,28 @@ def unfinished_claims(work_dir: Path) -> list[Dictation]:
     return sorted(claims, key=lambda claim: not claim.urgent)
 
 
+def changed_since_claim(dictation: Dictation) -> bool:
+    """The claimed file is no longer what was claimed: a copy that paused longer than the
+    stability window went on writing into it (same inode after the rename)."""
+    try:
+        return file_sha256(dictation.path) != dictation.sha256
+    except FileNotFoundError:
+        return False
+
+
+def return_to_inbox(dictation: Dictation, *, inbox: Path) -> Path:
+    """Give a claimed file back to the inbox under its original name (a draft of a file that
+    changed under it is never published); the next run claims it again once it is stable."""
+    name = Path(dictation.original_name).name or f"{dictation.job_id}{dictation.path.suffix}"
+    target = inbox / (dictation.author or "") / name
+    if target.exists():
+        target = target.with_name(f"{dictation.job_id}-{time.time_ns()}{dictation.path.suffix}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _move_atomic(dictation.path, target)
+    release_claim(dictation)
+    return target
+
+
 def release_claim(dictation: Dictation) -> None:
     """Forget the claim record once the audio has left the work area."""
     (dictation.path.parent / f"{dictation.job_id}{CLAIM_SUFFIX}").unlink(missing_ok=True)
@@ -217,11 +313,61 @@ def _move_atomic(source: Path, target: Path) -> None:
         os.replace(source, target)
     except OSError:  # another filesystem: copy beside the target, then rename into place
         partial = target.with_name(target.name + ".partial")
-        shutil.copyfile(source, partial)
-        with partial.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, target)
+        try:
+            shutil.copyfile(source, partial)
+            with partial.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        except OSError:
+            partial.unlink(missing_ok=True)  # a full disk leaves no orphan: the source is untouched
+            raise
         source.unlink()
+
+
+class OutboxUnavailable(DicteeError):
+    """The outbox cannot take the files (full, read-only): nothing was moved, say so and stop."""
+
+
+def outbox_error(error: OSError, outbox: Path) -> OutboxUnavailable:
+    reason = {28: ("plus de place sur le disque", "no space left on the disk"),
+              30: ("système de fichiers en lecture seule", "read-only file system"),
+              13: ("accès refusé", "permission denied")}.get(error.errno, ("erreur d'écriture", "write error"))
+    return OutboxUnavailable(
+        f"la boîte d'envoi {outbox} ne peut pas recevoir les fichiers ({reason[0]}) : les dictées restent dans la "
+        f"boîte de réception, relancez quand c'est réglé / the outbox cannot take the files ({reason[1]}): "
+        "the dictations stay in the inbox, run again once it is fixed")
+
+
+def has_work(settings: Settings) -> bool:
+    return bool(unfinished_claims(settings.work_dir) or list_candidates(settings.inbox, settings.practitioners))
+
+
+def room_needed(settings: Settings) -> int:
+    """Bytes the outbox needs to take the inbox's files: none when a rename moves them (same
+    filesystem), their size when they must be copied across."""
+    candidates = list_candidates(settings.inbox, settings.practitioners)
+    try:
+        if not candidates or os.stat(settings.inbox).st_dev == os.stat(settings.outbox).st_dev:
+            return 0
+        return sum(path.stat().st_size for path in candidates)
+    except OSError:
+        return 0  # an outbox that does not exist yet is made by require_writable
+
+
+def require_writable(outbox: Path, *, room_for: int = 0) -> None:
+    """Before any file is touched: the outbox exists or can be made, takes a file, and has room
+    for `room_for` more bytes."""
+    try:
+        work = outbox / ".work"
+        work.mkdir(parents=True, exist_ok=True)
+        probe = work / f".probe-{os.getpid()}"
+        probe.write_bytes(b"dictee")
+        probe.unlink()
+        free = shutil.disk_usage(work).free
+    except OSError as error:
+        raise outbox_error(error, outbox) from None
+    if free < room_for:
+        raise outbox_error(OSError(28, "no space"), outbox)
 
 
 def wait_until_written(paths: Iterable[Path], *, window_s: float, bound_s: float, poll_s: float = 0.2) -> list[Path]:

@@ -144,8 +144,22 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
     return Understood(heard, normalized, extraction, timings, flags)
 
 
+def returned_if_changed(dictation: Dictation, settings: Settings) -> JobOutcome | None:
+    """Checked just before anything is published: a file that grew after its claim goes back to
+    the inbox whole, to be processed again, instead of a draft of its first part."""
+    if not ingest.changed_since_claim(dictation):
+        return None
+    ingest.return_to_inbox(dictation, inbox=settings.inbox)
+    log.warning("job %s changed while being processed: back in the inbox", dictation.job_id)
+    return JobOutcome(job_id=dictation.job_id, status="still_writing",
+                      reason="modifié pendant le traitement, remis dans la boîte / changed while processed, back in the inbox")
+
+
 def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     dictation = understood.heard.dictation
+    returned = returned_if_changed(dictation, settings)
+    if returned is not None:
+        return returned
     started = time.perf_counter()
     practitioner = settings.practitioner(dictation.author)
     docx = render_draft(understood.extraction, settings, practitioner=practitioner)
@@ -169,6 +183,9 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
 
 
 def quarantine_step(dictation: Dictation, error: BadInput, settings: Settings) -> JobOutcome:
+    returned = returned_if_changed(dictation, settings)  # « truncated » may only mean « still arriving »
+    if returned is not None:
+        return returned
     quarantine(dictation, error, outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(job_id=dictation.job_id, status="quarantined", reason=error.code)
 

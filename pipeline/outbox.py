@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from pipeline.errors import BadInput
-from pipeline.ingest import release_claim
+from pipeline.ingest import drop_superseded, release_claim
 from pipeline.records import Dictation
 from pipeline.vault import Vault
 
@@ -41,11 +41,12 @@ def publish_job(dictation: Dictation, docx: bytes, result: dict, *, outbox: Path
         staging / "state.json",
         {"state": STATE_PENDING, "history": [{"state": STATE_PENDING, "at": now_iso(), "by": "pipeline"}]},
     )
-    return _move_into_place(dictation, staging, outbox / dictation.job_id, vault)
+    return _move_into_place(dictation, staging, outbox / dictation.job_id, vault, outbox=outbox)
 
 
 def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path, vault: Vault) -> Path:
-    """Keep the audio with a plain French and English reason; it is never retried."""
+    """Keep the audio with a plain French and English reason. It is not retried by itself:
+    dropping the recording again, or `dictee retry JOB_ID`, processes it under the current settings."""
     staging = staging_dir(outbox, dictation.job_id, "quarantine")
     # The reason stays readable; with encryption on, the file name (it may name the patient) does not.
     shown_name = "voir / see error.json (dictee decrypt)" if vault.enabled else dictation.original_name
@@ -61,10 +62,10 @@ def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path, vault: Va
         {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
          "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
     )
-    return _move_into_place(dictation, staging, outbox / "quarantine" / dictation.job_id, vault)
+    return _move_into_place(dictation, staging, outbox / "quarantine" / dictation.job_id, vault, outbox=outbox)
 
 
-def _move_into_place(dictation: Dictation, staging: Path, target: Path, vault: Vault) -> Path:
+def _move_into_place(dictation: Dictation, staging: Path, target: Path, vault: Vault, *, outbox: Path) -> Path:
     """Add the audio, rename the staged folder into place, then let go of the claim. If an
     earlier run died between that rename and the cleanup, its finished folder is kept."""
     if dictation.path.exists():
@@ -76,4 +77,5 @@ def _move_into_place(dictation: Dictation, staging: Path, target: Path, vault: V
         os.replace(staging, target)
     dictation.path.unlink(missing_ok=True)
     release_claim(dictation)
+    drop_superseded(dictation.job_id, outbox=outbox)
     return target

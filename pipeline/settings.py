@@ -5,8 +5,10 @@ Read once at the edges (CLI, flows) and passed down; stages take what they need.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -53,7 +55,8 @@ class Settings(BaseSettings):
     # Speech recognition. `whisper_model` points at any CTranslate2 Whisper folder;
     # empty means the bundled base model assembled into models_dir.
     whisper_model: Path | None = None
-    compute_type: str = "int8"
+    compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
+                          "bfloat16", "float32", "default", "auto"] = "int8"
     beam_size: int = Field(default=5, ge=1, le=10)
     # Chunks (≤ 30 s, cut at pauses) of one dictation decoded together.
     chunk_batch_size: int = Field(default=8, ge=1, le=64)
@@ -110,6 +113,15 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
+    @field_validator("language")
+    @classmethod
+    def _whisper_language(cls, language: str) -> str:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        if language not in _LANGUAGE_CODES:
+            raise ValueError(f"{language!r} is not a language Whisper knows (ISO 639-1 code, e.g. 'fr')")
+        return language
+
     @field_validator("practitioners")
     @classmethod
     def _folder_names(cls, practitioners: dict[str, Practitioner]) -> dict[str, Practitioner]:
@@ -157,6 +169,25 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file))
 
 
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message is French and English."""
+
+
+def check_environment(environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse what pydantic-settings would silently ignore: a misspelt DICTEE_* variable, and a
+    DICTEE_CONFIG naming a file that does not exist (the practice would get the placeholder letterhead)."""
+    known = {f"DICTEE_{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    for name in sorted(environ):
+        if name.startswith("DICTEE_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" ({'vouliez-vous dire / did you mean'} {close[0]} ?)" if close else ""
+            raise SettingsError(f"variable d'environnement inconnue / unknown environment variable: {name}{hint}")
+    config = environ.get(CONFIG_FILE_ENV)
+    if config and not Path(config).is_file():
+        raise SettingsError(f"fichier de réglages introuvable / settings file not found: {CONFIG_FILE_ENV}={config}")
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build settings, dropping overrides left unset (None) so lower layers still apply."""
+    check_environment()
     return Settings(**{key: value for key, value in overrides.items() if value is not None})

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.audio import SAMPLE_RATE
-from pipeline.errors import NoSpeech
-from pipeline.modelstore import require_model
+from pipeline.errors import ModelError, NoSpeech
+from pipeline.modelstore import INSTALL_HINT, require_model
 from pipeline.records import Transcript, Word
 from pipeline.settings import Settings
 
@@ -155,10 +155,14 @@ class Transcriber:
 
         model_dir = require_model(Path(config.model_dir), bundled=config.bundled)
         self.config = config
-        self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type=config.compute_type,
-            cpu_threads=config.threads_per_decoding, num_workers=config.parallel,
-        )
+        try:
+            self._model = WhisperModel(
+                str(model_dir), device="cpu", compute_type=config.compute_type,
+                cpu_threads=config.threads_per_decoding, num_workers=config.parallel,
+            )
+        except (RuntimeError, ValueError, OSError) as error:  # CTranslate2 on a damaged or foreign file
+            raise ModelError(f"modèle de reconnaissance illisible / speech model unreadable at {model_dir} "
+                             f"({type(error).__name__}); {INSTALL_HINT}") from None
         # As many decodings at once as the model has workers; more would only queue inside it.
         self._lock = threading.BoundedSemaphore(config.parallel)
 
