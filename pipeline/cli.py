@@ -273,15 +273,14 @@ def extract(
             raise DicteeError("le fichier n'est pas du texte UTF-8 / the file is not UTF-8 text") from error
     from pipeline.extract import extract as run_extract
     from pipeline.normalize import normalize_text
-    from pipeline.result import SCHEMA_VERSION
+    from pipeline.result import ExtractOutput
 
     settings = _settings(check_key=False)
     normalized = normalize_text(text)
     started = time.perf_counter()
     extraction = run_extract(normalized.text, models_dir=settings.models_dir)
-    result = {"schema_version": SCHEMA_VERSION, "transcript": {"raw": text, "text": normalized.text},
-              **extraction.to_json(), "timings": {"extract_s": round(time.perf_counter() - started, 4)}}
-    out.print_json(json.dumps(result, ensure_ascii=False))
+    result = ExtractOutput.build(text, normalized.text, extraction, extract_s=time.perf_counter() - started)
+    out.print_json(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
 
 
 @app.command()

@@ -18,7 +18,7 @@ from pipeline.extract import extract, warm_up
 from pipeline.normalize import normalize_dictation
 from pipeline.outbox import publish_job, quarantine
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Timings, Transcript
-from pipeline.result import build_result
+from pipeline.result import DictationResult
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import (
@@ -164,19 +164,19 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     practitioner = settings.practitioner(dictation.author)
     docx = render_draft(understood.extraction, settings, practitioner=practitioner)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
-    result = build_result(
+    result = DictationResult.build(
         dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
         low_confidence=settings.low_confidence, practitioner=practitioner,
         extra_flags=understood.flags,
         decodings_at_once=settings.workers,
     )
-    publish_job(dictation, docx, result, outbox=settings.outbox, vault=settings.vault())
+    publish_job(dictation, docx, result.to_json(), outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(
         job_id=dictation.job_id,
         status="drafted",
         duration_s=dictation.duration_s,
         document_type=understood.extraction.document_type,
-        flags=len(result["flags"]),
+        flags=len(result.flags),
         timings=timings,
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -133,7 +133,7 @@ class Flag:
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
-    document_type: str | None
+    document_type: DocumentType | None
     patient: Patient
     recipient: Recipient | None
     drugs: tuple[Drug, ...]
@@ -142,20 +142,6 @@ class Extraction:
     flags: tuple[Flag, ...] = ()
     dates: tuple[str, ...] = ()
     quantities: tuple[Quantity, ...] = ()
-
-    def to_json(self) -> dict:
-        """The `dictee extract` / result.json fields (DESIGN.md contract)."""
-        return {
-            "document_type": self.document_type,
-            "patient": asdict(self.patient),
-            "recipient": asdict(self.recipient) if self.recipient else None,
-            "drugs": [asdict(drug) for drug in self.drugs],
-            "conditions": [asdict(condition) for condition in self.conditions],
-            "flags": [asdict(flag) for flag in self.flags],
-            "dates": list(self.dates),
-            "quantities": [asdict(quantity) for quantity in self.quantities],
-            "body": self.body,
-        }
 
 
 @dataclass(frozen=True, slots=True)

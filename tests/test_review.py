@@ -252,3 +252,39 @@ def test_one_click_puts_back_the_words_heard_in_place_of_a_repair(client, app, s
     assert ("sophie", "edit") in audit_actions(app, job_id)
     again = client.post(f"/jobs/{job_id}/flags/{index}/revert", data={"csrf": csrf})
     assert "ne peut pas" in client.get(again.headers["location"]).text
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(app, settings, drafted, decision):
+    import threading
+
+    from pipeline.review import jobs
+
+    with app.state.sessions() as session:
+        jobs.sync_jobs(session, settings.outbox, app.state.vault)  # as the worklist does
+        session.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+
+    def decide(username):
+        with app.state.sessions() as session:
+            barrier.wait()
+            try:
+                if decision == "approve":
+                    jobs.approve(session, drafted, settings, app.state.vault, username=username)
+                else:
+                    jobs.reject(session, settings.outbox, drafted, app.state.vault, username=username, comment="revoir")
+                outcomes.append("won")
+            except jobs.ReviewError as error:
+                outcomes.append(str(error))
+
+    threads = [threading.Thread(target=decide, args=(name,)) for name in ("sophie", "paul")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("won") == 1 and len(outcomes) == 2
+    assert "someone else" in next(o for o in outcomes if o != "won")
+    state = json.loads((settings.outbox / drafted / "state.json").read_text(encoding="utf-8"))
+    assert [entry["state"] for entry in state["history"]].count("filed" if decision == "approve" else "rejected") == 1
+    assert not list((settings.outbox / ".work").glob("*.filing"))

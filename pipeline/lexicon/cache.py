@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, TypeVar
 
-INDEX_FORMAT = 4  # bump when the matcher's keys or the label cleaning change
+INDEX_FORMAT = 5  # bump when the matcher's keys or the label cleaning change
 T = TypeVar("T")
 
 

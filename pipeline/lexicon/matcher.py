@@ -71,9 +71,11 @@ class TermIndex:
         return term_key(term)[0] in self._entries
 
     def add(self, term: str, code: str, *, label: str | None = None) -> None:
-        key, capitals = term_key(term)
-        if key and key not in self._entries:
-            self._entries[key] = Entry(code, label or term, capitals)
+        # « gastro-entérite » is also written « gastroentérite »
+        for variant in dict.fromkeys((term, term.replace("-", ""))):
+            key, capitals = term_key(variant)
+            if key and key not in self._entries:
+                self._entries[key] = Entry(code, label or term, capitals)
 
     def update(self, other: "TermIndex") -> None:
         for key, entry in other._entries.items():

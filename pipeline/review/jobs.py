@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +22,19 @@ from sqlalchemy.orm import Session
 from pipeline import audio, ingest
 from pipeline.draft import render_draft
 from pipeline.outbox import now_iso
-from pipeline.records import DOCUMENT_TYPES, Condition, Drug, Extraction, Flag, Patient, Recipient
+from pipeline.records import DOCUMENT_TYPES, Extraction
+from pipeline.result import DictationResult, PatientOut, RecipientOut
 from pipeline.review.db import Job, utcnow
 from pipeline.settings import Practitioner, Settings
 from pipeline.vault import Vault
 
-PATIENT_FIELDS = ("sex", "last_name", "first_name", "birth_date", "nir")
-RECIPIENT_FIELDS = ("title", "last_name", "first_name", "specialty", "city")
+# The form's fields are the contract's: every patient and recipient field can be corrected.
+PATIENT_LABELS = {"sex": "Sexe (M/F)", "last_name": "Nom", "first_name": "Prénom", "birth_date": "Naissance (AAAA-MM-JJ)",
+                  "nir": "NIR", "birth_name": "Nom de naissance", "ipp": "IPP"}
+RECIPIENT_LABELS = {"title": "Titre (Dr/Pr)", "last_name": "Nom", "first_name": "Prénom", "specialty": "Spécialité",
+                    "city": "Ville", "greeting": "Formule d'appel"}
+PATIENT_FIELDS = tuple(PatientOut.model_fields)
+RECIPIENT_FIELDS = tuple(RecipientOut.model_fields)
 FILED = "filed"
 
 
@@ -270,17 +278,9 @@ def _validate(result: dict) -> None:
         raise ReviewError("type de document inconnu / unknown document type")
 
 
-def extraction_from_result(result: dict) -> Extraction:
-    recipient = result.get("recipient")
-    return Extraction(
-        document_type=result["document_type"],
-        patient=Patient(**{k: result["patient"].get(k) for k in Patient.__slots__}),
-        recipient=Recipient(**{k: recipient.get(k) for k in Recipient.__slots__}) if recipient else None,
-        drugs=tuple(Drug(**{k: d.get(k) for k in Drug.__slots__}) for d in result["drugs"]),
-        conditions=tuple(Condition(**{k: c.get(k) for k in Condition.__slots__}) for c in result["conditions"]),
-        body=result.get("body") or result["transcript"]["text"],
-        flags=tuple(Flag(f["kind"], f["text"], f.get("start")) for f in result["flags"]),
-    )
+def extraction_of(result: dict) -> Extraction:
+    """The letter's records from a result.json as edited (any version's file)."""
+    return DictationResult.read(result).extraction()
 
 
 def regenerate(job_id: str, settings: Settings, vault: Vault) -> Path:
@@ -288,7 +288,7 @@ def regenerate(job_id: str, settings: Settings, vault: Vault) -> Path:
     result = load_result(settings.outbox, job_id, vault)
     signed_by = (Practitioner(**result["practitioner"]) if result.get("practitioner")
                  else settings.practitioner(result.get("author_folder")))
-    vault.write_bytes(target, render_draft(extraction_from_result(result), settings, practitioner=signed_by))
+    vault.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=signed_by))
     return target
 
 
@@ -300,30 +300,55 @@ def _set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -
     vault.write_json(state_file, data)
 
 
+DECISION_MARK = ".decided"
+
+
+@contextmanager
+def deciding(folder: Path) -> Iterator[None]:
+    """Exactly one of two simultaneous decisions (approve, reject) on a draft goes through: the
+    first to create the mark (an exclusive create, atomic on every filesystem) wins; the other is
+    told, not crashed. A decision that fails midway takes its mark back."""
+    mark = folder / DECISION_MARK
+    try:
+        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise ReviewError("ce brouillon vient d'être traité par quelqu'un d'autre / "
+                          "this draft was just decided by someone else") from None
+    try:
+        yield
+    except BaseException:
+        mark.unlink(missing_ok=True)
+        raise
+
+
 def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, username: str) -> Path:
     """File the letter: final docx + result.json copied (sealed as they are) into outbox/filed/<job_id>/, read-only."""
     outbox = settings.outbox
     job = session.get(Job, job_id)
     if job is None or job.state != "pending_review":
         raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
-    if not extraction_from_result(load_result(outbox, job_id, vault)).patient.is_complete:
+    if not extraction_of(load_result(outbox, job_id, vault)).patient.is_complete:
         raise ReviewError(
             "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant d'approuver / "
             "patient identity incomplete (last name, first name, birth date): complete it before approving"
         )
-    regenerate(job_id, settings, vault)
     folder = job_dir(outbox, job_id)
-    _set_state(folder, vault, FILED, username)
     filed = outbox / "filed" / job_id
-    staging = outbox / ".work" / f"{job_id}.filing"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for name in ("draft.docx", "result.json", "state.json"):
-        shutil.copyfile(folder / name, staging / name)
-        os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP)
-    filed.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staging, filed)
-    os.chmod(filed, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+    with deciding(folder):
+        regenerate(job_id, settings, vault)
+        staging = outbox / ".work" / f"{job_id}.filing"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copyfile(folder / "draft.docx", staging / "draft.docx")
+        shutil.copyfile(folder / "result.json", staging / "result.json")
+        shutil.copyfile(folder / "state.json", staging / "state.json")
+        _set_state(staging, vault, FILED, username)  # the state says filed only where the letter is filed
+        for name in ("draft.docx", "result.json", "state.json"):
+            os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP)
+        filed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, filed)
+        os.chmod(filed, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+        _set_state(folder, vault, FILED, username)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
     return filed
@@ -335,7 +360,8 @@ def reject(session: Session, outbox: Path, job_id: str, vault: Vault, *, usernam
         raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
     if not comment.strip():
         raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
-    _set_state(job_dir(outbox, job_id), vault, "rejected", username, comment=comment.strip())
+    with deciding(job_dir(outbox, job_id)):
+        _set_state(job_dir(outbox, job_id), vault, "rejected", username, comment=comment.strip())
     job.state, job.decided_at, job.decided_by = "rejected", utcnow(), username
     job.comment = vault.seal(comment.strip().encode("utf-8")).decode("utf-8")  # may name the patient
     session.commit()

@@ -129,7 +129,8 @@ def job_page(request: Request, job_id: str, error: str = "", who=Depends(current
     return render(request, "job.html", user=who[0], csrf=who[1].csrf_token, job=job, result=result, words=words,
                   document_types=DOCUMENT_TYPES, error=error, history=history,
                   drug_lines=jobs.drug_lines(result["drugs"]), condition_lines=jobs.condition_lines(result["conditions"]),
-                  complete=jobs.extraction_from_result(result).patient.is_complete)
+                  complete=jobs.extraction_of(result).patient.is_complete,
+                  patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS)
 
 
 def _back(job_id: str, error: str = "") -> RedirectResponse:
