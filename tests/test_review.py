@@ -129,18 +129,63 @@ def test_an_edit_updates_the_result_regenerates_the_letter_and_is_audited(client
     assert event.detail == {"changes": {"patient.first_name": ["Jean", "Jacques"]}}
 
 
-def test_an_invalid_birth_date_is_explained_not_saved(client, settings, drafted):
+def test_an_invalid_birth_date_is_explained_and_everything_typed_is_kept(client, settings, drafted):
     csrf = login(client)
-    response = client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.birth_date": "12/03/1956"})
-    assert "error=" in response.headers["location"]
-    assert result_of(settings, drafted)["patient"]["birth_date"] == "1956-03-12"
+    response = client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.birth_date": "31/02/1956",
+                                                           "patient.first_name": "Jacques", "body": "Texte retapé."})
+    assert response.status_code == 422 and "JJ/MM/AAAA" in response.text
+    assert 'value="31/02/1956"' in response.text and 'value="Jacques"' in response.text and "Texte retapé." in response.text
+    assert 'data-unsaved="true"' in response.text  # leaving the page now asks first
+    saved = result_of(settings, drafted)
+    assert saved["patient"]["birth_date"] == "1956-03-12" and saved["patient"]["first_name"] == "Jean"
+
+
+def test_a_french_date_is_accepted(client, settings, drafted):
+    csrf = login(client)
+    client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.birth_date": "13/05/1988"})
+    assert result_of(settings, drafted)["patient"]["birth_date"] == "1988-05-13"
+
+
+def test_a_stale_save_is_refused_with_who_changed_it_and_the_entries_kept(client, app, settings, drafted):
+    csrf = login(client)
+    page = client.get(f"/jobs/{drafted}").text
+    version = re.search(r'name="version" value="(\d+)"', page).group(1)
+    client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "version": version, "patient.last_name": "Durand"})
+    stale = client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "version": version, "patient.first_name": "Paul"})
+    assert stale.status_code == 409 and "sophie" in stale.text and 'value="Paul"' in stale.text
+    saved = result_of(settings, drafted)
+    assert saved["patient"]["last_name"] == "Durand" and saved["patient"]["first_name"] == "Jean"
+    newer = re.search(r'name="version" value="(\d+)"', stale.text).group(1)
+    assert client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "version": newer,
+                                                      "patient.first_name": "Paul"}).status_code == 303
+    assert result_of(settings, drafted)["patient"] | {} == saved["patient"] | {"first_name": "Paul"}
+
+
+def test_approve_saves_what_is_on_screen_then_files_it(client, settings, drafted):
+    csrf = login(client)
+    response = client.post(f"/jobs/{drafted}/approve", data={"csrf": csrf, "body": "Texte final, jamais enregistré."})
+    assert response.status_code == 303
+    filed = json.loads((settings.outbox / "filed" / drafted / "result.json").read_text(encoding="utf-8"))
+    assert filed["body"] == "Texte final, jamais enregistré."
+
+
+def test_an_unknown_type_stays_to_be_chosen(client, settings, fake_transcriber):
+    fake_transcriber.text = "Monsieur Jean Dupont, né le 12 mars 1956, revu ce jour."
+    source = write_tone(settings.inbox / "untyped.wav", seconds=3.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    csrf = login(client)
+    page = client.get(f"/jobs/{dictation.job_id}").text
+    assert re.search(r'<option value="" selected>— à choisir —</option>', page)
+    client.post(f"/jobs/{dictation.job_id}/edit", data={"csrf": csrf, "document_type": "", "body": "Revu ce jour."})
+    assert result_of(settings, dictation.job_id)["document_type"] is None
 
 
 def test_an_incomplete_identity_cannot_be_approved(client, settings, drafted):
     csrf = login(client)
     client.post(f"/jobs/{drafted}/edit", data={"csrf": csrf, "patient.birth_date": ""})
     response = client.post(f"/jobs/{drafted}/approve", data={"csrf": csrf})
-    assert "error=" in response.headers["location"]
+    assert response.status_code == 422 and "identité du patient incomplète" in response.text
     assert not (settings.outbox / "filed" / drafted).exists()
 
 

@@ -109,3 +109,34 @@ def test_a_secretary_reviews_corrects_and_files_a_letter(server, review_settings
     assert result["patient"]["first_name"] == "Jacques"
     assert vault.read_json(filed / "state.json")["history"][-1]["by"] == "sophie"
     assert is_sealed((filed / "draft.docx").read_bytes()) == bool(review_settings.encryption_key_file)
+
+
+def test_unsaved_edits_are_never_lost_leaving_asks_first_and_approve_files_what_is_on_screen(server, review_settings):
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(base + "/login")
+        page.fill("#username", "sophie")
+        page.fill("#password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.goto(f"{base}/jobs/{job_id}")
+        page.click("#body")
+        page.fill("#body", "Texte corrigé à la main, pas encore enregistré.")
+        asked = []
+
+        def on_dialog(dialog):
+            asked.append(dialog.type)
+            dialog.dismiss()  # she chooses to stay
+
+        page.on("dialog", on_dialog)
+        page.click("text=← Liste")
+        wait_until(page, "true", timeout_s=1)
+        assert asked == ["beforeunload"] and page.url.endswith(f"/jobs/{job_id}")
+        page.click("#approve")
+        page.wait_for_url(base + "/")
+        browser.close()
+    filed = review_settings.vault().read_json(review_settings.outbox / "filed" / job_id / "result.json")
+    assert filed["body"] == "Texte corrigé à la main, pas encore enregistré."

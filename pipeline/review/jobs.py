@@ -42,6 +42,24 @@ class ReviewError(Exception):
     """A reviewer's request that cannot be honoured; the message is shown to them."""
 
 
+class StaleEdit(ReviewError):
+    """The draft was saved by someone else since this form was loaded: nothing was overwritten."""
+
+
+def version_of(result: dict) -> int:
+    """How many times the draft was saved by a reviewer: each form carries the one it was based on."""
+    return int((result.get("review") or {}).get("version", 0))
+
+
+FRENCH_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})\s*$")
+
+
+def iso_birth_date(value: str | None) -> str | None:
+    """« 13/05/1988 » (the French way) → « 1988-05-13 »; ISO dates pass as they are."""
+    found = FRENCH_DATE.match(value or "")
+    return f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}" if found else value
+
+
 @dataclass(frozen=True, slots=True)
 class WorkItem:
     job: Job
@@ -168,6 +186,14 @@ def backlog(settings: Settings, vault: Vault) -> Backlog:
 def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *, username: str) -> dict[str, list]:
     """Update the editable fields; returns {field: [old, new]} for the audit trail."""
     result = load_result(outbox, job_id, vault)
+    if "version" in form and form["version"] != str(version_of(result)):
+        review = result.get("review") or {}
+        raise StaleEdit(
+            f"modifié entre-temps par {review.get('edited_by', '?')} ({review.get('edited_at', '?')}) : vos saisies "
+            "sont conservées ci-dessous, vérifiez-les puis enregistrez de nouveau / changed meanwhile by "
+            f"{review.get('edited_by', '?')}: your entries are kept below, check them and save again")
+    if form.get("patient.birth_date"):
+        form = {**form, "patient.birth_date": iso_birth_date(form["patient.birth_date"])}
     changes: dict[str, list] = {}
 
     def set_field(container: dict, key: str, label: str, value: str | None) -> None:
@@ -200,7 +226,8 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
             result["conditions"] = conditions
     _validate(result)
     if changes:
-        result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
+        review = result.get("review") or {}
+        result["review"] = {**review, "edited_by": username, "edited_at": now_iso(), "version": version_of(result) + 1}
         vault.write_json(job_dir(outbox, job_id) / "result.json", result)
     return changes
 
@@ -220,7 +247,8 @@ def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, us
                           "the text no longer holds this word: correct it by hand")
     new_body = body[:found.start()] + flag["heard"] + body[found.end():]
     result["body"], flag["reverted"] = new_body, True
-    result.setdefault("review", {}).update({"edited_by": username, "edited_at": now_iso()})
+    result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
+                        "version": version_of(result) + 1}
     vault.write_json(job_dir(outbox, job_id) / "result.json", result)
     return {"body": [body, new_body]}
 
@@ -273,7 +301,7 @@ def _validate(result: dict) -> None:
         try:
             dt.date.fromisoformat(patient["birth_date"])
         except ValueError as error:
-            raise ReviewError("date de naissance au format AAAA-MM-JJ / birth date as YYYY-MM-DD") from error
+            raise ReviewError("date de naissance : JJ/MM/AAAA ou AAAA-MM-JJ / birth date: DD/MM/YYYY or YYYY-MM-DD") from error
     if result.get("document_type") not in (None, *DOCUMENT_TYPES):
         raise ReviewError("type de document inconnu / unknown document type")
 

@@ -106,14 +106,21 @@ def worklist(request: Request, state: str = "pending_review", document_type: str
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str, error: str = "", who=Depends(current), session=Depends(db)):
+    return _job_page(request, job_id, who, session, error=error)
+
+
+def _job_page(request: Request, job_id: str, who, session, *, error: str = "", typed: dict | None = None,
+              status_code: int = 200) -> HTMLResponse:
+    """The draft page; `typed`: what the reviewer entered, shown again when it was not saved."""
     settings = request.app.state.settings
     jobs.sync_jobs(session, settings.outbox, request.app.state.vault)
     job = session.get(jobs.Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
     result = jobs.load_result(settings.outbox, job_id, request.app.state.vault)
-    audit(session, username=who[0].username, action="view", job_id=job_id)
-    session.commit()
+    if typed is None:
+        audit(session, username=who[0].username, action="view", job_id=job_id)
+        session.commit()
     corrected_at = {f["start"] for f in result["flags"] if f["kind"] == "vocabulary_correction"}
     words = [
         {"start": w["start"], "text": w["word"].strip(),
@@ -126,9 +133,15 @@ def job_page(request: Request, job_id: str, error: str = "", who=Depends(current
         for w in result["transcript"]["words"]
     ]
     history = session.scalars(select(AuditEvent).where(AuditEvent.job_id == job_id).order_by(AuditEvent.id)).all()
-    return render(request, "job.html", user=who[0], csrf=who[1].csrf_token, job=job, result=result, words=words,
-                  document_types=DOCUMENT_TYPES, error=error, history=history,
-                  drug_lines=jobs.drug_lines(result["drugs"]), condition_lines=jobs.condition_lines(result["conditions"]),
+    saved = {
+        **{f"patient.{key}": result["patient"].get(key) or "" for key in jobs.PATIENT_FIELDS},
+        **{f"recipient.{key}": (result["recipient"] or {}).get(key) or "" for key in jobs.RECIPIENT_FIELDS},
+        "document_type": result["document_type"] or "", "drugs": jobs.drug_lines(result["drugs"]),
+        "conditions": jobs.condition_lines(result["conditions"]), "body": result.get("body") or result["transcript"]["text"],
+    }
+    return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
+                  result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
+                  values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
                   patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS)
 
@@ -170,19 +183,30 @@ def job_docx(request: Request, job_id: str, who=Depends(current), session=Depend
                     headers={"Content-Disposition": f'attachment; filename="{job_id}.docx"'})
 
 
+async def _typed(request: Request) -> dict[str, str]:
+    return {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
+
+
+def _save(request: Request, job_id: str, form: dict[str, str], who, session) -> None:
+    """Save what the reviewer typed (raises ReviewError, StaleEdit); regenerate and audit if it changed."""
+    settings, vault = request.app.state.settings, request.app.state.vault
+    changes = jobs.apply_edits(settings.outbox, job_id, form, vault, username=who[0].username)
+    if changes:
+        jobs.regenerate(job_id, settings, vault)
+        audit(session, username=who[0].username, action="edit", job_id=job_id, vault=vault, changes=changes)
+        session.commit()
+
+
 @jobs_router.post("/jobs/{job_id}/edit")
 async def job_edit(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     _pending(session, job_id)
-    form = {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
-    settings, vault = request.app.state.settings, request.app.state.vault
+    form = await _typed(request)
     try:
-        changes = jobs.apply_edits(settings.outbox, job_id, form, vault, username=who[0].username)
-        if changes:
-            jobs.regenerate(job_id, settings, vault)
+        _save(request, job_id, form, who, session)
     except jobs.ReviewError as error:
-        return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=vault, changes=changes)
-    session.commit()
+        # Nothing she typed is lost: the page comes back with her entries and the reason.
+        return _job_page(request, job_id, who, session, error=str(error), typed=form,
+                         status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
     return _back(job_id)
 
 
@@ -202,12 +226,17 @@ def job_revert_correction(request: Request, job_id: str, index: int, who=Depends
 
 
 @jobs_router.post("/jobs/{job_id}/approve")
-def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+async def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    """Saves what is on screen, then files it: one step, nothing typed is left behind."""
     _pending(session, job_id)
+    form = await _typed(request)
     try:
+        if form:
+            _save(request, job_id, form, who, session)
         jobs.approve(session, job_id, request.app.state.settings, request.app.state.vault, username=who[0].username)
     except jobs.ReviewError as error:
-        return _back(job_id, str(error))
+        return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
+                         status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
     audit(session, username=who[0].username, action="approve", job_id=job_id)
     session.commit()
     return RedirectResponse("/", status_code=303)

@@ -9,3 +9,16 @@ document.addEventListener("click", (event) => {
   document.querySelectorAll(".words .playing").forEach((el) => el.classList.remove("playing"));
   if (target.parentElement.id === "words") target.classList.add("playing");
 });
+
+// Leaving the draft with unsaved changes asks first; saving or approving does not.
+const fields = document.getElementById("fields");
+if (fields) {
+  let dirty = fields.dataset.unsaved === "true";  // the server sent back entries it could not save
+  fields.addEventListener("input", () => { dirty = true; });
+  fields.addEventListener("submit", () => { dirty = false; });
+  window.addEventListener("beforeunload", (event) => {
+    if (!dirty) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+}
