@@ -26,6 +26,8 @@ users_app = typer.Typer(no_args_is_help=True, help="Comptes de l'application de 
 app.add_typer(users_app, name="users")
 lexicons_app = typer.Typer(no_args_is_help=True, help="Lexique médical / medical lexicon.")
 app.add_typer(lexicons_app, name="lexicons")
+audit_app = typer.Typer(no_args_is_help=True, help="Journal d'audit / audit trail.")
+app.add_typer(audit_app, name="audit")
 key_app = typer.Typer(no_args_is_help=True, help="Clé de chiffrement au repos / encryption-at-rest key.")
 app.add_typer(key_app, name="key")
 console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
@@ -323,6 +325,24 @@ def users_add(
         except AuthError as error:
             raise DicteeError(str(error)) from error
     console.print(f"[green]Compte créé / account created:[/green] {username} ({role})")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Vérifie que le journal n'a pas été modifié / check the audit trail's hash chain."""
+    from pipeline.review.app import database_url
+    from pipeline.review.db import make_sessionmaker, verify_audit
+
+    settings = _settings(check_key=False)
+    with make_sessionmaker(database_url(settings))() as session:
+        check = verify_audit(session)
+    if check.broken_at is not None:
+        console.print(f"[red]Journal altéré à la ligne {check.broken_at} / audit trail altered at row "
+                      f"{check.broken_at}[/red] ({check.rows} lignes / rows)")
+        raise typer.Exit(1)
+    console.print(f"[green]Journal intact / audit trail intact:[/green] {check.rows} lignes / rows"
+                  + (f", dont {check.unchained} d'avant le chaînage / of which {check.unchained} before chaining"
+                     if check.unchained else ""))
 
 
 @key_app.command("create")

@@ -333,3 +333,52 @@ def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(ap
     state = json.loads((settings.outbox / drafted / "state.json").read_text(encoding="utf-8"))
     assert [entry["state"] for entry in state["history"]].count("filed" if decision == "approve" else "rejected") == 1
     assert not list((settings.outbox / ".work").glob("*.filing"))
+
+
+def test_the_audit_trail_is_append_only_in_the_database_and_an_edit_is_detected(app, client, settings):
+    import sqlite3
+    import subprocess
+    import sys
+
+    login(client)
+    client.get("/")
+    database = settings.outbox / "dictee.db"
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600
+
+    def dictee_audit_verify():
+        return subprocess.run([sys.executable, "-m", "pipeline.cli", "audit", "verify"], cwd=settings.outbox.parent,
+                              capture_output=True, text=True, timeout=120)
+
+    intact = dictee_audit_verify()
+    assert intact.returncode == 0 and "intact" in intact.stderr
+    with sqlite3.connect(database) as connection:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute("UPDATE audit SET username = 'mallory' WHERE id = 1")
+        # Someone with the file drops the guards and rewrites history.
+        connection.execute("DROP TRIGGER audit_no_update")
+        connection.execute("UPDATE audit SET username = 'mallory' WHERE id = 1")
+    altered = dictee_audit_verify()
+    assert altered.returncode == 1 and "altered at row 1" in altered.stderr
+
+
+def test_errors_are_french_pages_without_traceback_and_unknown_ids_are_not_audited(app, client, settings):
+    login(client)
+    before = audit_actions(app)
+    for path in ("/jobs/0123456789abcdef", "/jobs/0123456789abcdef/draft.docx", "/jobs/not-an-id!",
+                 "/jobs/0123456789abcdef/audio"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "Introuvable (404)" in response.text and "Traceback" not in response.text
+        assert "Content-Security-Policy" in response.headers
+    assert audit_actions(app) == before  # nothing was viewed or downloaded
+
+
+def test_flags_are_named_in_french_on_the_desk(client, settings, fake_transcriber):
+    fake_transcriber.text, fake_transcriber.probability = "Revu ce jour, sans particularité.", 0.2
+    source = write_tone(settings.inbox / "unsure.wav", seconds=3.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    login(client)
+    page = client.get(f"/jobs/{dictation.job_id}").text
+    assert "mot incertain :" in page and "aucun patient :" in page
+    assert "low_confidence" not in page and "no_patient" not in page

@@ -38,7 +38,16 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
         with engine.connect() as connection:
             assert connection.execute(text("select state from jobs")).scalar_one() == "filed"
             actions = connection.execute(text("select action from audit order by id")).scalars().all()
+        from sqlalchemy.exc import DBAPIError
+
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(text("update audit set username = 'mallory'"))  # refused by the database itself
+        from pipeline.review.db import verify_audit
+
+        with app.state.sessions() as session:
+            assert verify_audit(session).broken_at is None
     finally:
         engine.dispose()
+        app.state.sessions.kw["bind"].dispose()
     assert actions == ["login", "view", "approve"]
     assert not (settings.outbox / "dictee.db").exists()  # nothing fell back to SQLite

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from html import escape
 from importlib import resources
@@ -9,18 +10,33 @@ from importlib import resources
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
 from pipeline.review.db import make_sessionmaker
+from pipeline.review.jobs import ReviewError
 from pipeline.settings import Settings
 from pipeline.vault import SealedWithoutKey
 
+log = logging.getLogger("dictee.review")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+
+
+ERROR_TITLES = {403: "Accès refusé", 404: "Introuvable", 405: "Action non permise", 409: "Conflit",
+                422: "Saisie refusée", 500: "Erreur interne"}
+
+
+def _error_page(status: int, detail: str) -> HTMLResponse:
+    """A plain French page for every error, never a traceback; the security headers still apply."""
+    title = ERROR_TITLES.get(status, "Erreur")
+    body = (f"<!doctype html><html lang=fr><meta charset=utf-8><title>{title}</title>"
+            f"<h1>{title} ({status})</h1><p>{escape(detail)}</p><p><a href=\"/\">Retour à la liste</a></p></html>")
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
 def database_url(settings: Settings) -> str:
@@ -51,6 +67,19 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(routes.LoginRequired)
     async def to_login(request: Request, exc: routes.LoginRequired) -> Response:
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def error_page(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error_page(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(ReviewError)
+    async def unknown_draft(request: Request, exc: ReviewError) -> Response:
+        return _error_page(404, str(exc))  # an id that is not a draft's, from a reading route
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("request failed: %s", type(exc).__name__)  # the type only: messages may carry patient data
+        return _error_page(500, "erreur interne, réessayez ou prévenez l'administrateur / internal error")
 
     @app.exception_handler(SealedWithoutKey)
     async def sealed(request: Request, exc: SealedWithoutKey) -> Response:

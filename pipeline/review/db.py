@@ -8,10 +8,14 @@ never in the application log; with encryption on, the audit detail is sealed too
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
+import threading
+from dataclasses import dataclass
 from typing import Iterator
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event, inspect, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from pipeline.vault import PLAIN, Vault
@@ -65,6 +69,18 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     job_id: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Each row is chained to the one before by a hash: an edited or deleted row breaks the chain.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+    def content_hash(self, prev_hash: str) -> str:
+        content = json.dumps([prev_hash, self.at.isoformat(timespec="microseconds"), self.username, self.action,
+                              self.job_id, self.detail], ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+GENESIS = "0" * 64
+_chain_lock = threading.Lock()  # one writer at a time links its row to the last one
 
 
 class AppendOnlyViolation(RuntimeError):
@@ -76,12 +92,77 @@ def _audit_is_append_only(session: Session, flush_context, instances) -> None:
     for item in (*session.dirty, *session.deleted):
         if isinstance(item, AuditEvent):
             raise AppendOnlyViolation("the audit trail is append-only")
+    new_events = [item for item in session.new if isinstance(item, AuditEvent)]
+    if new_events:
+        with _chain_lock:
+            last = session.scalars(select(AuditEvent.row_hash).where(AuditEvent.row_hash.is_not(None))
+                                   .order_by(AuditEvent.id.desc()).limit(1)).first()
+            previous = last or GENESIS
+            for item in new_events:
+                item.at = item.at or utcnow()
+                item.detail = item.detail or {}
+                item.prev_hash = previous
+                item.row_hash = previous = item.content_hash(previous)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    rows: int
+    broken_at: int | None  # id of the first row whose content or link does not hold
+    unchained: int  # rows written before the chain existed
+
+
+def verify_audit(session: Session) -> ChainCheck:
+    """Walk the audit trail in order and recompute every link."""
+    previous = GENESIS
+    rows = unchained = 0
+    for item in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
+        rows += 1
+        if item.row_hash is None and item.prev_hash is None and previous == GENESIS:
+            unchained += 1
+            continue
+        if item.prev_hash != previous or item.row_hash != item.content_hash(previous):
+            return ChainCheck(rows, item.id, unchained)
+        previous = item.row_hash
+    return ChainCheck(rows, None, unchained)
+
+
+# Append-only in the database itself, for whoever bypasses the application.
+SQLITE_GUARDS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+)
+POSTGRES_GUARDS = (
+    "CREATE OR REPLACE FUNCTION dictee_audit_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS audit_append_only ON audit",
+    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION dictee_audit_append_only()",
+)
+
+
+def _prepare(engine) -> None:
+    """Tables, the chain's columns on a database made by an earlier version, the guards, and an
+    owner-only SQLite file."""
+    Base.metadata.create_all(engine)
+    columns = {column["name"] for column in inspect(engine).get_columns("audit")}
+    with engine.begin() as connection:
+        for name in ("prev_hash", "row_hash"):
+            if name not in columns:
+                connection.execute(text(f"ALTER TABLE audit ADD COLUMN {name} VARCHAR(64)"))
+        for statement in SQLITE_GUARDS if engine.dialect.name == "sqlite" else POSTGRES_GUARDS \
+                if engine.dialect.name == "postgresql" else ():
+            connection.execute(text(statement))
+    if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+        os.chmod(engine.url.database, 0o600)
 
 
 def make_sessionmaker(url: str) -> sessionmaker[Session]:
     options = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
     engine = create_engine(url, **options)
-    Base.metadata.create_all(engine)
+    _prepare(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 

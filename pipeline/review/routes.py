@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
+from pipeline.result import FLAG_LABELS_FR
 from pipeline.review import auth, jobs
 from pipeline.review.db import AuditEvent, audit
 from pipeline.review.ranges import ranged_response
@@ -143,7 +144,8 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
                   result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
-                  patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS)
+                  patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS,
+                  flag_labels={kind.value: label for kind, label in FLAG_LABELS_FR.items()})
 
 
 def _back(job_id: str, error: str = "") -> RedirectResponse:
@@ -177,6 +179,8 @@ def job_audio(request: Request, job_id: str, who=Depends(current), session=Depen
 @jobs_router.get("/jobs/{job_id}/draft.docx")
 def job_docx(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
     folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
+    if not (folder / "draft.docx").is_file():
+        raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")  # and not audited
     audit(session, username=who[0].username, action="download", job_id=job_id)
     session.commit()
     return Response(request.app.state.vault.read_bytes(folder / "draft.docx"), media_type=DOCX_TYPE,
