@@ -241,8 +241,27 @@ def watch(
     from pipeline.job import load_models, run_job_or_defer
     from pipeline.watch import InboxWatcher, stop_on_signals
 
+    orchestrated = True
+
     def process(dictation) -> None:
-        outcome = run_job_or_defer(dictation, settings)
+        nonlocal orchestrated
+        outcome = None
+        if orchestrated:
+            from pipeline.flows import ServerUnreachable, StopRequested, watch_dictation
+
+            try:
+                outcome = watch_dictation(dictation, settings)
+            except StopRequested:
+                watcher.stop_event.set()
+                return
+            except ServerUnreachable:
+                orchestrated = False  # said once; runs are not recorded afterwards
+                console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
+                              "Prefect unavailable, processing without orchestration[/yellow]")
+            except Exception as error:  # failed twice in Prefect: left claimed, resumed at the next start
+                outcome = JobOutcome(job_id=dictation.job_id, status="failed", reason=type(error).__name__)
+        if outcome is None:
+            outcome = run_job_or_defer(dictation, settings)
         console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
 
     from pipeline import ingest
@@ -256,6 +275,26 @@ def watch(
         console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
         watcher.run(max_seconds=max_seconds)
     console.print("Arrêt / stopped")
+
+
+@app.command()
+def server(
+    host: str = typer.Option("127.0.0.1", "--host", help="Adresse d'écoute (locale par défaut)"),
+    port: int = typer.Option(4200, "--port"),
+    database_url: Optional[str] = typer.Option(None, "--database-url",
+                                               help="PostgreSQL (postgresql+asyncpg://…); SQLite sinon / otherwise"),
+) -> None:
+    """Serveur Prefect persistant pour le cabinet / a persistent local Prefect server for `dictee watch`
+    (then set PREFECT_API_URL=http://HOST:PORT/api where the watcher runs). Telemetry off."""
+    import os
+    import shutil
+
+    prefect = shutil.which("prefect") or str(Path(sys.executable).with_name("prefect"))
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    console.print(f"Serveur Prefect / Prefect server: http://{host}:{port} — PREFECT_API_URL=http://{host}:{port}/api")
+    os.execve(prefect, [prefect, "server", "start", "--host", host, "--port", str(port)], env)
 
 
 @app.command()

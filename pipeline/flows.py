@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -211,17 +212,47 @@ def _outcome_of(future) -> JobOutcome:
         return JobOutcome(job_id="?", status="failed", reason=type(error).__name__)
 
 
-@flow(name="process-dictation", log_prints=False)
+@flow(name="process-dictation", flow_run_name="dictation-{job_id}", log_prints=False, retries=1,
+      retry_delay_seconds=10)
 def process_dictation(
     job_id: str,
     outbox: str | None = None,
     whisper_model: str | None = None,
+    inbox: str | None = None,
 ) -> JobOutcome:
-    """One claimed dictation (claimed by `dictee watch` or the caller), by job id."""
-    settings = _settings(None, outbox, whisper_model, None)
+    """One claimed dictation (claimed by `dictee watch` or the caller), by job id: a flow run of
+    its own, named by the job id only. Bad input ends quarantined (a completed run); a transient
+    failure (I/O, a full disk) fails the run, which Prefect retries once."""
+    settings = _settings(inbox, outbox, whisper_model, 1)
     dictation = next((d for d in ingest.unfinished_claims(settings.work_dir) if d.job_id == job_id), None)
     if dictation is None:
         return JobOutcome(job_id=job_id, status="failed", reason="not_claimed")
     decoded = decode_task(dictation, settings)
     heard = transcribe_task(dictation, decoded, settings)
-    return draft_task(understand_task(heard, settings), settings)
+    outcome = draft_task(understand_task(heard, settings), settings)
+    if outcome.status == "quarantined":
+        log.warning("dictation %s quarantined: %s", job_id, outcome.reason)  # the code only, never the file name
+    return outcome
+
+
+def watch_dictation(dictation: Dictation, settings: Settings) -> JobOutcome:
+    """`dictee watch`'s hand-off: the claimed dictation as a `process-dictation` flow run, in this
+    process (the models stay loaded). ServerUnreachable when the Prefect server does not answer."""
+    from prefect.exceptions import TerminationSignal
+
+    own_handler = signal.getsignal(signal.SIGTERM)  # Prefect installs its own while a run lasts
+    try:
+        return process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox), inbox=str(settings.inbox),
+                                 whisper_model=str(settings.whisper_model) if settings.whisper_model else None)
+    except TerminationSignal:
+        raise StopRequested from None  # asked to stop mid-run: the claim stays and is resumed at the next start
+    except RuntimeError as error:
+        if "Failed to reach API" not in str(error):
+            raise
+        raise ServerUnreachable(type(error).__name__) from None
+    finally:
+        signal.signal(signal.SIGTERM, own_handler)
+
+
+class StopRequested(Exception):
+    """SIGTERM arrived while a dictation's flow run was under way."""
