@@ -69,10 +69,39 @@ def test_every_change_needs_a_login(client, path):
     assert client.post(path, data={"csrf": "x"}).status_code == 303
 
 
-def test_wrong_password_is_refused_and_audited(client, app):
+def test_wrong_password_is_refused_and_audited_with_the_typed_name_in_the_detail(client, app):
     response = client.post("/login", data={"username": "sophie", "password": "wrong password!"})
     assert response.status_code == 401 and "Identifiants incorrects" in response.text
-    assert audit_actions(app) == [("sophie", "login_failed")]
+    assert audit_actions(app) == [("(saisi / typed)", "login_failed")]
+    with app.state.sessions() as session:
+        assert session.query(AuditEvent).one().detail["typed"] == "sophie"
+
+
+def test_repeated_failures_slow_down_then_lock_per_account_and_a_success_resets(client, app, monkeypatch):
+    from pipeline.review import auth
+
+    for attempt in range(auth.FREE_FAILURES):
+        assert client.post("/login", data={"username": "sophie", "password": "wrong"}).status_code == 401
+    assert client.post("/login", data={"username": "sophie", "password": "wrong"}).status_code == 401  # now 2 s
+    locked = client.post("/login", data={"username": "sophie", "password": PASSWORD})  # even the right one waits
+    assert locked.status_code == 429 and "réessayez dans" in locked.text and "try again" in locked.text
+    assert ("(saisi / typed)", "login_throttled") in audit_actions(app)
+    later = auth.utcnow() + __import__("datetime").timedelta(seconds=3)
+    monkeypatch.setattr(auth, "utcnow", lambda: later)
+    assert client.post("/login", data={"username": "sophie", "password": PASSWORD}).status_code == 303
+    with app.state.sessions() as session:
+        assert session.query(auth.LoginThrottle).filter(auth.LoginThrottle.key.like("user:%")).count() == 0
+    # The wait doubles with each failure, up to a 15-minute lock.
+    with app.state.sessions() as session:
+        keys = auth.throttle_keys("paul", None)
+        waits = [auth.record_failure(session, keys) for _ in range(15)]
+    assert waits[:6] == [0, 0, 0, 2, 4, 8] and waits[-1] == auth.MAX_WAIT_S
+
+
+def test_logout_is_audited(client, app):
+    csrf = login(client)
+    client.post("/logout", data={"csrf": csrf})
+    assert audit_actions(app)[-1] == ("sophie", "logout")
 
 
 def test_session_cookie_is_httponly_and_samesite(client):

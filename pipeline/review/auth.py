@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import ROLES, LoginSession, User, utcnow
+from pipeline.review.db import ROLES, LoginSession, LoginThrottle, User, utcnow
 
 SESSION_COOKIE = "dictee_session"
 SESSION_HOURS = 10  # a working day
@@ -77,3 +77,46 @@ def close_session(session: Session, token: str | None) -> None:
 
 def csrf_matches(login: LoginSession, submitted: str | None) -> bool:
     return bool(submitted) and secrets.compare_digest(login.csrf_token, submitted)
+
+
+# Throttling (CNIL: slow down repeated failures, then lock for a while): the first FREE_FAILURES
+# failures cost nothing, then each one doubles the wait, up to MAX_WAIT_S.
+FREE_FAILURES = 3
+FIRST_WAIT_S = 2
+MAX_WAIT_S = 15 * 60
+
+
+def throttle_keys(username: str, address: str | None) -> tuple[str, ...]:
+    """Per account (hashed: the typed name may be a patient's or a password) and per address."""
+    keys = [f"user:{_digest(username.strip().lower())}"]
+    if address:
+        keys.append(f"addr:{address}")
+    return tuple(keys)
+
+
+def wait_seconds(session: Session, keys: tuple[str, ...]) -> int:
+    """How long before another attempt is heard (0: now)."""
+    now = utcnow()
+    waits = [(row.locked_until - now).total_seconds() for key in keys
+             if (row := session.get(LoginThrottle, key)) and row.locked_until and row.locked_until > now]
+    return int(max(waits, default=0)) + (1 if waits else 0)
+
+
+def record_failure(session: Session, keys: tuple[str, ...]) -> int:
+    """Count a failure against each key; returns the wait now imposed, in seconds."""
+    longest = 0
+    for key in keys:
+        row = session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
+        row.failures += 1
+        extra = row.failures - FREE_FAILURES
+        wait = min(FIRST_WAIT_S * 2 ** (extra - 1), MAX_WAIT_S) if extra > 0 else 0
+        row.locked_until = utcnow() + dt.timedelta(seconds=wait) if wait else None
+        session.add(row)
+        longest = max(longest, wait)
+    return longest
+
+
+def clear_failures(session: Session, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if (row := session.get(LoginThrottle, key)) is not None:
+            session.delete(row)

@@ -49,6 +49,15 @@ class LoginSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class LoginThrottle(Base):
+    """Failed logins per account and per address: each failure past a few doubles the wait."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "user:<sha256>" or "addr:<ip>"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
 class Job(Base):
     __tablename__ = "jobs"
     job_id: Mapped[str] = mapped_column(String(32), primary_key=True)

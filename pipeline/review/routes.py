@@ -50,6 +50,7 @@ def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(cur
     return who
 
 
+TYPED_USERNAME = "(saisi / typed)"  # refused logins: the typed name goes to the (sealed) detail
 STATE_LABELS = {"pending_review": "à relire", "filed": "classé", "rejected": "renvoyé au praticien"}
 
 
@@ -65,11 +66,23 @@ def login_form(request: Request):
 
 @auth_router.post("/login")
 def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()], session=Depends(db)):
+    vault = request.app.state.vault
+    keys = auth.throttle_keys(username, request.client.host if request.client else None)
+    wait = auth.wait_seconds(session, keys)
+    if wait:  # not even checked: a guess now tells nothing
+        audit(session, username=TYPED_USERNAME, action="login_throttled", vault=vault, typed=username[:80], wait_s=wait)
+        session.commit()
+        return render(request, "login.html", status_code=429,
+                      error=f"Trop d'essais : réessayez dans {wait} s / too many attempts: try again in {wait} s")
     user = auth.authenticate(session, username, password)
     if user is None:
-        audit(session, username=username[:80], action="login_failed")
+        locked = auth.record_failure(session, keys)
+        # The typed name may be a mistyped password or a patient's name: sealed when the outbox is.
+        audit(session, username=TYPED_USERNAME, action="login_failed", vault=vault, typed=username[:80],
+              wait_s=locked)
         session.commit()
         return render(request, "login.html", status_code=401, error="Identifiants incorrects / wrong credentials")
+    auth.clear_failures(session, keys)
     token, _ = auth.open_session(session, user)
     audit(session, username=user.username, action="login")
     session.commit()
@@ -81,6 +94,8 @@ def login(request: Request, username: Annotated[str, Form()], password: Annotate
 
 @auth_router.post("/logout")
 def logout(request: Request, who=Depends(checked), session=Depends(db)):
+    audit(session, username=who[0].username, action="logout")
+    session.commit()
     auth.close_session(session, request.cookies.get(auth.SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(auth.SESSION_COOKIE)
