@@ -298,6 +298,41 @@ def server(
 
 
 @app.command()
+def draft(
+    file: str = typer.Argument("-", help="Notes tapées (.txt ou .docx), ou - pour l'entrée standard"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Rédige un brouillon depuis des notes tapées / draft a letter from typed notes (or another
+    recognizer's transcript): same stages and same desk as a dictation, without audio."""
+    from pipeline import ingest, typed
+    from pipeline.errors import BadInput
+    from pipeline.job import run_job
+
+    settings = _settings(outbox=outbox)
+    if file == "-":
+        data, name = sys.stdin.buffer.read(), "notes.txt"
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise DicteeError(f"fichier introuvable / file not found: {file}")
+        if not typed.is_typed(path):
+            raise DicteeError("notes attendues en .txt ou .docx / notes expected as .txt or .docx")
+        data, name = path.read_bytes(), path.name
+    try:
+        typed.read_typed(data, Path(name).suffix)
+    except BadInput as error:
+        raise DicteeError(f"{error.fr} / {error.en}") from None
+    ingest.require_writable(settings.outbox)
+    dictation = ingest.claim_bytes(data, name=name, work_dir=settings.work_dir, outbox=settings.outbox)
+    if dictation is None:
+        out.print("Déjà rédigé / already drafted (mêmes notes / same notes)")
+        return
+    outcome = run_job(dictation, settings)
+    out.print(f"{outcome.job_id}: {outcome.status} → {settings.outbox / outcome.job_id / 'draft.docx'}"
+              if outcome.status == "drafted" else f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}")
+
+
+@app.command()
 def extract(
     file: str = typer.Argument("-", help="Transcription texte, ou - pour l'entrée standard"),
 ) -> None:

@@ -251,6 +251,19 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     )
 
 
+def claim_bytes(data: bytes, *, name: str, work_dir: Path, outbox: Path) -> Dictation | None:
+    """Claim content handed over directly (typed notes on standard input, `dictee draft FILE`),
+    exactly as a file dropped in the inbox would be."""
+    incoming = work_dir / f".incoming-{os.getpid()}-{time.time_ns()}"
+    incoming.mkdir(parents=True)
+    try:
+        path = incoming / Path(name).name
+        path.write_bytes(data)
+        return claim_dictation(path, work_dir=work_dir, outbox=outbox)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
 def unfinished_claims(work_dir: Path) -> list[Dictation]:
     """Jobs claimed by an earlier run that stopped before finishing them: resume these."""
     if not work_dir.is_dir():

@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import audio, guards, ingest, progress
+from pipeline import audio, guards, ingest, progress, typed
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
-from pipeline.normalize import normalize_dictation
+from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.outbox import publish_job, quarantine
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Timings, Transcript
 from pipeline.result import DictationResult
@@ -93,10 +93,15 @@ def prompt_for(settings: Settings) -> str | None:
 
 
 def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
+    if typed.is_typed(dictation.path):
+        return np.zeros(0, dtype=np.float32)  # typed notes: nothing to hear
     return audio.decode(dictation.path, min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s)
 
 
 def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Settings, *, decode_s: float = 0.0) -> Heard:
+    if typed.is_typed(dictation.path):
+        text = typed.read_typed(dictation.path.read_bytes(), dictation.path.suffix)
+        return Heard(dictation, typed.typed_transcript(text), Timings(decode_s=decode_s))
     transcriber = get_transcriber(TranscriberConfig.from_settings(settings))
     prompt = prompt_for(settings)
     bias = hotwords_for(settings, dictation.author)
@@ -135,7 +140,8 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
     if repairer is not None:
         words, repairs = repairer.repair(words)
         flags += repairs
-    normalized = normalize_dictation(words)
+    # Typed notes have no words, only their text: written dictation still says « virgule », « point à la ligne ».
+    normalized = normalize_dictation(words) if words else normalize_text(heard.transcript.raw)
     normalized_at = time.perf_counter()
     extraction = extract(normalized.text, models_dir=settings.models_dir)
     timings = replace(

@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline.errors import BadInput
 from pipeline.ingest import drop_superseded, release_claim
 from pipeline.records import Dictation
+from pipeline.typed import is_typed
 from pipeline.vault import Vault
 
 STATE_PENDING = "pending_review"
@@ -69,7 +70,8 @@ def _move_into_place(dictation: Dictation, staging: Path, target: Path, vault: V
     """Add the audio, rename the staged folder into place, then let go of the claim. If an
     earlier run died between that rename and the cleanup, its finished folder is kept."""
     if dictation.path.exists():
-        vault.copy_in(dictation.path, staging / f"audio{dictation.path.suffix}")
+        kind = "notes" if is_typed(dictation.path) else "audio"  # the player serves audio.* only
+        vault.copy_in(dictation.path, staging / f"{kind}{dictation.path.suffix}")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         shutil.rmtree(staging)

@@ -166,8 +166,8 @@ def test_formats_are_told_by_content_not_by_extension(settings, fake_transcriber
 
 
 def test_a_file_that_is_not_audio_is_refused_as_such(settings, fake_transcriber):
-    (settings.inbox / "notes.txt").write_text("Pas un son.", encoding="utf-8")
-    outcome = run_job(claim(settings, settings.inbox / "notes.txt"), settings)
+    (settings.inbox / "scan.pdf").write_bytes(b"%PDF-1.4 not a recording" * 50)
+    outcome = run_job(claim(settings, settings.inbox / "scan.pdf"), settings)
     assert (outcome.status, outcome.reason) == ("quarantined", "unreadable")  # « not a valid audio recording »
 
 

@@ -1,0 +1,49 @@
+"""Typed notes instead of audio: a `.txt` or `.docx` dropped in the inbox, or `dictee draft FILE`,
+go through the same normalize → extract → draft stages and the same desk, without a recognizer.
+
+A practitioner who types notes, or another recognizer's transcript, gets the same letter.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from pipeline.errors import BadInput
+from pipeline.records import Transcript
+
+TEXT_SUFFIXES = frozenset({".txt", ".docx"})
+MAX_TEXT_CHARS = 200_000  # a letter, not a book
+
+
+def is_typed(path: Path) -> bool:
+    return path.suffix.lower() in TEXT_SUFFIXES
+
+
+def read_typed(data: bytes, suffix: str) -> str:
+    """The text of typed notes: UTF-8 (or Windows-1252, as Notepad wrote it) or a Word file."""
+    if suffix.lower() == ".docx":
+        from docx import Document
+
+        try:
+            text = "\n".join(paragraph.text for paragraph in Document(io.BytesIO(data)).paragraphs)
+        except Exception as error:  # python-docx raises several kinds on a file that is not a .docx
+            raise BadInput("unreadable_text", "Document Word illisible.", "Unreadable Word document.") from error
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+        if "\x00" in text:
+            raise BadInput("unreadable_text", "Ce fichier .txt n'est pas du texte.", "This .txt file is not text.")
+    text = text.strip()
+    if not text:
+        raise BadInput("empty_text", "Les notes sont vides.", "The notes are empty.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise BadInput("too_long", "Notes trop longues pour un courrier.", "Notes too long for a letter.")
+    return text
+
+
+def typed_transcript(text: str) -> Transcript:
+    """Notes stand where a transcript would: no words, no audio, no recognition time."""
+    return Transcript(raw=text, language="fr", language_probability=1.0, words=(), duration_s=0.0)
