@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from pipeline import ingest
 
 
@@ -117,35 +119,42 @@ def test_a_second_run_on_the_same_outbox_is_refused_while_the_first_holds_it(set
         pass
 
 
-def _keep_writing(path, stop, written=None):
-    """A copy still under way: the file grows by 64 bytes every 50 ms until told to stop."""
+@contextmanager
+def still_being_written(path, *, for_s: float | None = None):
+    """A copy under way: the file grows by 64 bytes every 50 ms until the block ends (or for
+    `for_s` seconds). Yields a one-item list counting the writes."""
+    import threading
     import time
 
-    while not stop.is_set():
-        with path.open("ab") as handle:
-            handle.write(b"x" * 64)
-        if written is not None:
+    stop, written = threading.Event(), [0]
+
+    def write():
+        while not stop.is_set():
+            with path.open("ab") as handle:
+                handle.write(b"x" * 64)
             written[0] += 1
-        time.sleep(0.05)
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    if for_s is not None:
+        threading.Timer(for_s, stop.set).start()
+    try:
+        yield written
+    finally:
+        stop.set()
+        writer.join()
 
 
 def test_a_backlog_waits_for_a_file_still_being_written_then_claims_it(settings):
-    import threading
     import time
 
     settings = settings.model_copy(update={"stable_seconds": 0.5, "write_wait_s": 30})
     path = settings.inbox / "copied just now.wav"
     path.write_bytes(b"first bytes")
-    stop, written = threading.Event(), [0]
-    writer = threading.Thread(target=_keep_writing, args=(path, stop, written))
-    writer.start()
-    threading.Timer(0.6, stop.set).start()  # the copy ends shortly after the run starts
     started = time.monotonic()
-    try:
+    with still_being_written(path, for_s=0.6) as written:  # the copy ends shortly after the run starts
         backlog = ingest.claim_backlog(settings)
-    finally:
-        stop.set()
-        writer.join()
     assert [d.original_name for d in backlog.dictations] == ["copied just now.wav"]
     assert backlog.still_writing == ()
     assert time.monotonic() - started >= 0.5  # it waited for the writes to end
@@ -155,7 +164,6 @@ def test_a_backlog_waits_for_a_file_still_being_written_then_claims_it(settings)
 
 def test_a_file_that_keeps_changing_past_the_bound_is_left_and_named_by_position(settings):
     import os
-    import threading
     import time
 
     settings = settings.model_copy(update={"stable_seconds": 0.5, "write_wait_s": 0.8})
@@ -164,14 +172,8 @@ def test_a_file_that_keeps_changing_past_the_bound_is_left_and_named_by_position
     os.utime(settings.inbox / "a-ready.wav", (old, old))
     growing = settings.inbox / "b-growing.wav"
     growing.write_bytes(b"start")
-    stop = threading.Event()
-    writer = threading.Thread(target=_keep_writing, args=(growing, stop))
-    writer.start()
-    try:
+    with still_being_written(growing):
         backlog = ingest.claim_backlog(settings)
-    finally:
-        stop.set()
-        writer.join()
     assert [d.original_name for d in backlog.dictations] == ["a-ready.wav"]
     assert backlog.still_writing == (2,)
     assert growing.exists()  # left where it was, for the next run
