@@ -71,7 +71,7 @@ class Repairer:
             if any(char.isdigit() for char in term):
                 continue  # « diabète de type 1 »: a sound key cannot hear the number
             known.update(fold(part) for part in term.replace("'", " ").replace("-", " ").split())
-            for key in {phrase_key(term), phonetic_key(term)}:  # word by word, and as one sound
+            for key in dict.fromkeys((phrase_key(term), phonetic_key(term))):  # word by word, then as one sound
                 if len(key) < P.REPAIR_MIN_KEY_LENGTH:
                     continue
                 candidates.setdefault(key, Candidate(term, key, term in strict))
@@ -188,7 +188,7 @@ class Repairer:
 
     def _match(self, text: str, *, sure: bool = False) -> tuple[float, str] | None:
         """The clearly best term for `text`; `sure` words (real French) need a closer sound."""
-        found = max((self._closest(key) for key in {phrase_key(text), phonetic_key(text)}
+        found = max((self._closest(key) for key in dict.fromkeys((phrase_key(text), phonetic_key(text)))
                      if len(key) >= P.REPAIR_MIN_KEY_LENGTH), key=lambda hits: hits[0][1] if hits else 0, default=[])
         if not found:
             return None
