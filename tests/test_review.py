@@ -272,10 +272,12 @@ def test_drugs_and_conditions_are_edited_one_per_line(client, app, settings, dra
         "conditions": "non dyspnée\nfamille infarctus du myocarde\n? angor",
     })
     result = result_of(settings, drafted)
-    assert [(d["name"], d["dose"], d["atc"]) for d in result["drugs"]] == [("amlodipine", "10 mg", "C08CA01"), ("bisoprolol", "2,5 mg", None)]
+    # Added by hand, coded like dictated ones.
+    assert [(d["name"], d["dose"], d["atc"]) for d in result["drugs"]] == [("amlodipine", "10 mg", "C08CA01"),
+                                                                          ("bisoprolol", "2,5 mg", "C07AB07")]
     assert [(c["text"], c["negated"], c["family"], c["hypothesis"], c["cim10"]) for c in result["conditions"]] == [
-        ("dyspnée", True, False, False, "R060"), ("infarctus du myocarde", False, True, False, None),
-        ("angor", False, False, True, None),
+        ("dyspnée", True, False, False, "R060"), ("infarctus du myocarde", False, True, False, "I219"),
+        ("angor", False, False, True, "I209"),
     ]
     with app.state.sessions() as session:
         changes = session.query(AuditEvent).filter_by(action="edit").one().detail["changes"]
@@ -411,3 +413,21 @@ def test_flags_are_named_in_french_on_the_desk(client, settings, fake_transcribe
     page = client.get(f"/jobs/{dictation.job_id}").text
     assert "mot incertain :" in page and "aucun patient :" in page
     assert "low_confidence" not in page and "no_patient" not in page
+
+
+def test_flags_and_codes_follow_the_edits(client, settings, fake_transcriber):
+    fake_transcriber.text = "Revu ce jour, sans particularité."
+    source = write_tone(settings.inbox / "anonymous.wav", seconds=3.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(dictation, settings)
+    job_id = dictation.job_id
+    assert "no_patient" in [f["kind"] for f in result_of(settings, job_id)["flags"]]
+    csrf = login(client)
+    client.post(f"/jobs/{job_id}/edit", data={"csrf": csrf, "patient.last_name": "Durand"})
+    assert [f["kind"] for f in result_of(settings, job_id)["flags"] if f["kind"] in ("no_patient", "incomplete_identity")] \
+        == ["incomplete_identity"]
+    client.post(f"/jobs/{job_id}/edit", data={"csrf": csrf, "patient.first_name": "Paul", "patient.birth_date": "01/02/1950",
+                                              "drugs": "Ozempic ; 0,5 mg ; par semaine\nmetformine ; 1000 mg ; matin et soir"})
+    result = result_of(settings, job_id)
+    assert not {"no_patient", "incomplete_identity"} & {f["kind"] for f in result["flags"]}
+    assert [(d["name"], d["atc"]) for d in result["drugs"]] == [("sémaglutide", "A10BJ06"), ("metformine", "A10BA02")]

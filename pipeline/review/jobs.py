@@ -226,6 +226,7 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
             result["conditions"] = conditions
     _validate(result)
     if changes:
+        refresh_identity_flags(result)
         review = result.get("review") or {}
         result["review"] = {**review, "edited_by": username, "edited_at": now_iso(), "version": version_of(result) + 1}
         vault.write_json(job_dir(outbox, job_id) / "result.json", result)
@@ -269,9 +270,39 @@ def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
     for line in filter(None, (line.strip() for line in text.splitlines())):
         name, dose, frequency = ([part.strip() or None for part in line.split(";")] + [None, None])[:3]
         before = known.get(name.lower(), {})
-        drugs.append({**before, "name": name.lower(), "atc": before.get("atc"), "dose": dose, "frequency": frequency,
-                      "text": before.get("text", line)})
+        inn, atc = as_prescribed(name)
+        drugs.append({**before, "name": inn, "atc": before.get("atc") or atc, "dose": dose,
+                      "frequency": frequency, "text": before.get("text", line)})
     return drugs
+
+
+def as_prescribed(name: str) -> tuple[str, str | None]:
+    """A drug typed by hand is named and coded as a dictated one: a brand becomes its INN
+    (« Ozempic » → sémaglutide) with the ATC code; anything else stays as typed, lower case."""
+    from pipeline.lexicon import drug_lexicon
+
+    found = drug_lexicon().find(name)
+    whole = len(found) == 1 and found[0].match.end - found[0].match.start == len(name.strip())
+    if whole and len(found[0].inns) == 1:
+        return found[0].inns[0], found[0].atc
+    return name.lower(), None
+
+
+IDENTITY_FLAGS = frozenset({"no_patient", "incomplete_identity"})
+
+
+def refresh_identity_flags(result: dict) -> None:
+    """Flags that the secretary's edits answer go away: « aucun patient » once a name is typed,
+    « identité incomplète » once name, first name and birth date are there."""
+    patient = result["patient"]
+    complete = bool(patient.get("last_name") and patient.get("first_name") and patient.get("birth_date"))
+    flags = [flag for flag in result["flags"] if flag["kind"] not in IDENTITY_FLAGS]
+    if not patient.get("last_name"):
+        flags.append({"kind": "no_patient", "text": "aucun patient identifié / no patient identified", "start": None})
+    elif not complete:
+        flags.append({"kind": "incomplete_identity", "text": "identité du patient incomplète / patient identity incomplete",
+                      "start": None})
+    result["flags"] = flags
 
 
 def condition_lines(conditions: list[dict]) -> str:
@@ -289,8 +320,16 @@ def parse_condition_lines(text: str, *, previous: list[dict]) -> list[dict]:
         flags = {"negated": line.startswith(NEGATED), "family": line.startswith(FAMILY), "hypothesis": line.startswith(HYPOTHESIS)}
         for prefix in (NEGATED, FAMILY, HYPOTHESIS):
             line = line.removeprefix(prefix)
-        conditions.append({"text": line, "cim10": known.get(line, {}).get("cim10"), **flags})
+        conditions.append({"text": line, "cim10": known.get(line, {}).get("cim10") or cim10_of(line), **flags})
     return conditions
+
+
+def cim10_of(text: str) -> str | None:
+    """A condition typed by hand gets its CIM-10 code when the lexicon knows the whole wording."""
+    from pipeline.lexicon import condition_lexicon
+
+    found = condition_lexicon().find(text)
+    return found[0].entry.code if len(found) == 1 and found[0].end - found[0].start == len(text.strip()) else None
 
 
 def _validate(result: dict) -> None:
