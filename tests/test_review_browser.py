@@ -44,8 +44,10 @@ def review_settings(request, settings, tmp_path):
 
 
 @pytest.fixture
-def server(review_settings, fake_transcriber):
+def server(request, review_settings, fake_transcriber):
     import uvicorn
+
+    fake_transcriber.probability = getattr(request, "param", fake_transcriber.probability)  # unsure words on request
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium); scripts/test.sh installs it when run as root")
@@ -140,3 +142,54 @@ def test_unsaved_edits_are_never_lost_leaving_asks_first_and_approve_files_what_
         browser.close()
     filed = review_settings.vault().read_json(review_settings.outbox / "filed" / job_id / "result.json")
     assert filed["body"] == "Texte corrigé à la main, pas encore enregistré."
+
+
+@pytest.mark.parametrize("server", [0.3], indirect=True)
+def test_transcription_controls_from_the_keyboard(server, review_settings):
+    """Play/pause with auto-rewind, skip, speed with the pitch kept, the heard word highlighted,
+    the next alert, and approval, all from the keyboard, as with a dictaphone desk's pedal."""
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(base + "/login")
+        page.fill("#username", "sophie")
+        page.fill("#password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.goto(f"{base}/jobs/{job_id}")
+        wait_until(page, "document.getElementById('player').readyState >= 1")
+        player = "document.getElementById('player')"
+
+        page.keyboard.press("Control+Space")
+        wait_until(page, f"!{player}.paused && {player}.currentTime > 0.9")
+        assert page.evaluate("() => document.querySelectorAll('#words span.playing').length") == 1
+        page.keyboard.press("F9")  # pause
+        wait_until(page, f"{player}.paused")
+        page.evaluate(f"() => {{ {player}.currentTime = 5.0; }}")
+        page.keyboard.press("F9")  # resume 2 s back
+        wait_until(page, f"!{player}.paused")
+        assert 2.8 <= page.evaluate(f"() => {player}.currentTime") <= 3.6
+        page.keyboard.press("F9")
+
+        page.keyboard.press("Control+ArrowUp")
+        assert page.evaluate(f"() => {player}.playbackRate") == 1.25 and page.inner_text("#rate") == "1.25×"
+        for _ in range(4):
+            page.keyboard.press("Control+ArrowDown")
+        assert page.evaluate(f"() => {player}.playbackRate") == 0.5  # never slower than half speed
+        assert page.evaluate(f"() => {player}.preservesPitch") is True
+
+        page.evaluate(f"() => {{ {player}.currentTime = 1.0; }}")
+        page.keyboard.press("F2")  # next alert: the first unsure word after the current time
+        unsure = sorted(float(start) for start in page.locator("#words .low").evaluate_all(
+            "spans => spans.map(span => span.dataset.start)"))
+        following = next(start for start in unsure if start > 1.05)
+        wait_until(page, f"Math.abs({player}.currentTime - {following}) < 0.3")
+        assert page.evaluate("() => getComputedStyle(document.getElementById('desk')).position") == "sticky"
+        page.screenshot(path=str(SCREENSHOTS / "review-desk-1366x768.png"))
+
+        page.keyboard.press("Control+Alt+KeyA")  # approve from the keyboard
+        page.wait_for_url(base + "/")
+        browser.close()
+    assert (review_settings.outbox / "filed" / job_id / "draft.docx").is_file()

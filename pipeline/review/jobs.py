@@ -29,7 +29,7 @@ from pipeline.settings import Practitioner, Settings
 from pipeline.vault import Vault
 
 # The form's fields are the contract's: every patient and recipient field can be corrected.
-PATIENT_LABELS = {"sex": "Sexe (M/F)", "last_name": "Nom", "first_name": "Prénom", "birth_date": "Naissance (AAAA-MM-JJ)",
+PATIENT_LABELS = {"sex": "Sexe (M/F)", "last_name": "Nom", "first_name": "Prénom", "birth_date": "Naissance (JJ/MM/AAAA)",
                   "nir": "NIR", "birth_name": "Nom de naissance", "ipp": "IPP"}
 RECIPIENT_LABELS = {"title": "Titre (Dr/Pr)", "last_name": "Nom", "first_name": "Prénom", "specialty": "Spécialité",
                     "city": "Ville", "greeting": "Formule d'appel"}

@@ -22,3 +22,84 @@ if (fields) {
     event.returnValue = "";
   });
 }
+
+// Transcription controls, as on a dictaphone desk (SpeechExec, ODMS). Defaults are listed on the
+// page; each reviewer may change them, kept in this browser. Foot pedals in keyboard mode send
+// F7 / F8 / F9 (rewind / forward / play-pause) by default.
+const CONTROL_DEFAULTS = {rewindStep: 2, longStep: 5, autoRewind: 2, rate: 1.0};
+const controls = Object.assign({}, CONTROL_DEFAULTS, JSON.parse(localStorage.getItem("dictee.controls") || "{}"));
+
+function saveControls() { localStorage.setItem("dictee.controls", JSON.stringify(controls)); }
+
+function clampRate(rate) { return Math.min(2, Math.max(0.5, Math.round(rate * 100) / 100)); }
+
+if (player) {
+  player.preservesPitch = true;  // slower or faster, the voice keeps its pitch
+  player.playbackRate = controls.rate;
+  let pausedAt = null;
+
+  const togglePlay = () => {
+    if (player.paused) {
+      if (pausedAt !== null) player.currentTime = Math.max(0, player.currentTime - controls.autoRewind);
+      player.play().catch(() => {});
+    } else {
+      player.pause();
+      pausedAt = player.currentTime;
+    }
+  };
+  const skip = (seconds) => { player.currentTime = Math.max(0, player.currentTime + seconds); };
+  const setRate = (rate) => {
+    controls.rate = clampRate(rate);
+    player.playbackRate = controls.rate;
+    saveControls();
+    const shown = document.getElementById("rate");
+    if (shown) shown.textContent = controls.rate.toFixed(2) + "×";
+  };
+  // The alerts, in time order: flags with a time and unsure words.
+  const alertTimes = () => Array.from(document.querySelectorAll("#alerts [data-start], #words .low"))
+    .map((el) => parseFloat(el.dataset.start)).filter((t) => !Number.isNaN(t)).sort((a, b) => a - b);
+  const nextAlert = () => {
+    const next = alertTimes().find((t) => t > player.currentTime + 0.05);
+    if (next === undefined) return;
+    player.currentTime = next;
+    player.play().catch(() => {});
+  };
+  // The word being heard is highlighted in the transcript.
+  const words = Array.from(document.querySelectorAll("#words span[data-start]"));
+  player.addEventListener("timeupdate", () => {
+    let current = null;
+    for (const word of words) {
+      if (parseFloat(word.dataset.start) <= player.currentTime + 0.02) current = word; else break;
+    }
+    words.forEach((word) => word.classList.toggle("playing", word === current));
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const ctrl = event.ctrlKey || event.metaKey;
+    let handled = true;
+    if (event.key === "F9" || (ctrl && event.code === "Space")) togglePlay();
+    else if (event.key === "F7" || (ctrl && !event.shiftKey && event.key === "ArrowLeft")) skip(-controls.rewindStep);
+    else if (event.key === "F8" || (ctrl && !event.shiftKey && event.key === "ArrowRight")) skip(controls.rewindStep);
+    else if (ctrl && event.shiftKey && event.key === "ArrowLeft") skip(-controls.longStep);
+    else if (ctrl && event.shiftKey && event.key === "ArrowRight") skip(controls.longStep);
+    else if (ctrl && event.key === "ArrowDown") setRate(controls.rate - 0.25);
+    else if (ctrl && event.key === "ArrowUp") setRate(controls.rate + 0.25);
+    else if (event.key === "F2" || (ctrl && event.altKey && event.code === "KeyN")) nextAlert();
+    else if (ctrl && event.altKey && event.code === "KeyA") document.getElementById("approve")?.click();
+    else if (ctrl && event.altKey && event.code === "KeyR") document.getElementById("comment")?.focus();
+    else handled = false;
+    if (handled) event.preventDefault();
+  });
+
+  const settingsForm = document.getElementById("controls");
+  if (settingsForm) {
+    settingsForm.elements.autoRewind.value = controls.autoRewind;
+    settingsForm.elements.rewindStep.value = controls.rewindStep;
+    settingsForm.addEventListener("change", () => {
+      controls.autoRewind = parseFloat(settingsForm.elements.autoRewind.value);
+      controls.rewindStep = parseFloat(settingsForm.elements.rewindStep.value);
+      saveControls();
+    });
+  }
+  setRate(controls.rate);
+}
