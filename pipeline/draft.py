@@ -15,7 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.errors import TemplateError
 from pipeline.normalize.commands import MONTHS
-from pipeline.records import Extraction, Patient, Recipient
+from pipeline.records import Drug, Extraction, Patient, Recipient
 from pipeline.settings import Practitioner, Settings
 
 DOCUMENT_TITLES = {
@@ -73,7 +73,13 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "recipient": recipient_context(extraction.recipient),
         "patient_line": patient_line(extraction.patient),
         "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],
+        "prescriptions": [prescription_line(drug) for drug in extraction.drugs],
     }
+
+
+def prescription_line(drug: Drug) -> str:
+    """One line of a prescription: « SÉMAGLUTIDE — 0,5 mg — une injection par semaine — pendant 3 mois »."""
+    return " — ".join(part for part in (drug.name.upper(), drug.dose, drug.frequency, drug.duration) if part)
 
 
 def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None,

@@ -51,6 +51,11 @@ def build(document_type: str, target: Path) -> None:
     concerning.add_run("Patient : ").bold = True
     concerning.add_run("{{ patient_line }}")
 
+    if document_type == "ordonnance":  # the drugs, one line each, then what the dictation adds
+        document.add_paragraph("{%p for line in prescriptions %}")
+        document.add_paragraph("{{ line }}", style="List Number")
+        document.add_paragraph("{%p endfor %}")
+
     document.add_paragraph("{%p for paragraph in body %}")
     document.add_paragraph("{{ paragraph }}")
     document.add_paragraph("{%p endfor %}")

@@ -86,3 +86,16 @@ def test_templates_use_only_variables_the_context_provides(settings):
     for document_type in DOCUMENT_TYPES:
         used = DocxTemplate(str(settings.letter_templates / f"{document_type}.docx")).get_undeclared_template_variables()
         assert used <= provided, document_type
+
+
+def test_a_prescription_lists_its_drugs_one_per_line(settings, tmp_path):
+    from pipeline.extract import extract
+
+    dictated = extract("Ordonnance. Monsieur Jean Dupont, né le 12 mars 1956. Ozempic 0,5 mg une injection par "
+                       "semaine pendant 3 mois. Metformine 1000 mg deux fois par jour.")
+    assert dictated.document_type == "ordonnance"
+    letter = tmp_path / "o.docx"
+    letter.write_bytes(render_draft(dictated, settings, today=TODAY))
+    lines = [p.text for p in Document(str(letter)).paragraphs]
+    assert "SÉMAGLUTIDE — 0,5 mg — une injection par semaine — pendant 3 mois" in lines
+    assert "METFORMINE — 1000 mg — deux fois par jour" in lines
