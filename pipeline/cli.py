@@ -77,7 +77,7 @@ def _configure_logging(settings: Settings) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def _warn_about_stray_files(settings: Settings) -> None:
+def _warn_about_files_left(settings: Settings) -> None:
     from pipeline.ingest import ignored_files, stray_files
 
     ignored = ignored_files(settings.inbox, settings.practitioners)
@@ -180,7 +180,7 @@ def batch(
         with console.status("Chargement des modèles / loading models…"):
             load_models(settings)  # a missing or damaged model is said here, before Prefect starts
 
-    _warn_about_stray_files(settings)
+    _warn_about_files_left(settings)
     listener = BatchProgress()
     started = time.perf_counter()
     with ingest.exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
@@ -271,7 +271,7 @@ def watch(
     with ingest.exclusive_run(settings.work_dir):
         with console.status("Chargement des modèles / loading models…"):
             load_models(settings)
-        _warn_about_stray_files(settings)
+        _warn_about_files_left(settings)
         console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
         watcher.run(max_seconds=max_seconds)
     console.print("Arrêt / stopped")

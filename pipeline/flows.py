@@ -151,6 +151,12 @@ class ServerUnreachable(Exception):
     pass
 
 
+def _unreachable_or(error: RuntimeError) -> Exception:
+    """ServerUnreachable when Prefect could not reach its server (it says so only in its
+    message), the error itself otherwise."""
+    return ServerUnreachable(type(error).__name__) if "Failed to reach API" in str(error) else error
+
+
 def api_url() -> str | None:
     """The Prefect server this machine is pointed at (PREFECT_API_URL), if any."""
     from prefect.settings import PREFECT_API_URL
@@ -165,9 +171,7 @@ def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: 
         return backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox),
                                       whisper_model=whisper_model, workers=workers)
     except RuntimeError as error:
-        if "Failed to reach API" not in str(error):  # Prefect says so only in its message
-            raise
-        raise ServerUnreachable(type(error).__name__) from None
+        raise _unreachable_or(error) from None
 
 
 def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None) -> str:
@@ -247,9 +251,7 @@ def watch_dictation(dictation: Dictation, settings: Settings) -> JobOutcome:
     except TerminationSignal:
         raise StopRequested from None  # asked to stop mid-run: the claim stays and is resumed at the next start
     except RuntimeError as error:
-        if "Failed to reach API" not in str(error):
-            raise
-        raise ServerUnreachable(type(error).__name__) from None
+        raise _unreachable_or(error) from None
     finally:
         signal.signal(signal.SIGTERM, own_handler)
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 import unicodedata
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
@@ -117,12 +115,12 @@ def _similarity(a: str, b: str) -> float:
 
 @functools.lru_cache(maxsize=1)
 def drug_terms() -> tuple[Term, ...]:
-    """INNs from edsnlp's drug list (lower-case, one or two words) and the curated brands."""
-    from pipeline.lexicon.patterns import BRAND_INN
+    """The medical lexicon's drug names (substances and brands of one or two words; edsnlp's
+    brands in capitals left out, as before) and the most prescribed ones."""
+    from pipeline.lexicon import drug_lexicon
 
-    atc_names = json.loads((resources.files("edsnlp") / "resources" / "drugs.json").read_text(encoding="utf-8"))
-    names = {n for names in atc_names.values() for n in names if not n.isupper() and len(n.split()) <= 2}
-    names |= set(BRAND_INN) | {inn for inns in BRAND_INN.values() for inn in inns} | set(P.COMMON_DRUGS)
+    labels = (entry.label for entry in drug_lexicon().index.entries())
+    names = {name for name in labels if not name.isupper() and len(name.split()) <= 2} | set(P.COMMON_DRUGS)
     return tuple(Term(name, phonetic_key(name), "drug") for name in sorted(names)
                  if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
 
