@@ -73,7 +73,8 @@ def load_models(settings: Settings) -> None:
 def corrector_for(settings: Settings) -> Corrector | None:
     if not settings.vocabulary_correction:
         return None
-    return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None)
+    return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
+                         settings.models_dir)
 
 
 def repairer_for(settings: Settings) -> Repairer | None:

@@ -169,14 +169,14 @@ class ExtractionFields(Part):
     body: str | None = None
 
     @classmethod
-    def of(cls, extraction: Extraction, *, extra_flags: tuple[Flag, ...] = ()) -> dict[str, Any]:
+    def of(cls, extraction: Extraction) -> dict[str, Any]:
         return {
             "document_type": extraction.document_type,
             "patient": PatientOut(**asdict(extraction.patient)),
             "recipient": RecipientOut(**asdict(extraction.recipient)) if extraction.recipient else None,
             "drugs": [DrugOut(**asdict(drug)) for drug in extraction.drugs],
             "conditions": [ConditionOut(**asdict(condition)) for condition in extraction.conditions],
-            "flags": [FlagOut(**asdict(flag)) for flag in (*extra_flags, *extraction.flags)],
+            "flags": [FlagOut(**asdict(flag)) for flag in extraction.flags],
             "dates": list(extraction.dates),
             "quantities": [QuantityOut(**asdict(quantity)) for quantity in extraction.quantities],
             "body": extraction.body,

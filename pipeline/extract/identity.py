@@ -49,11 +49,18 @@ def extract_patient(text: str, *, exclude: tuple[int, int] | None = None) -> tup
             birth_name=birth_name_text,
             ipp=re.sub(r"\s+", "", ipp.group("ipp")) if ipp else None,
         )
-        if not patient.is_complete:
-            flags.append(Flag("incomplete_identity", "identité du patient incomplète / patient identity incomplete"))
-        return patient, tuple(flags), match.end()
-    flags.append(Flag("no_patient", "aucun patient identifié / no patient identified"))
-    return Patient(), tuple(flags), None
+        return patient, (*flags, *identity_flags(patient)), match.end()
+    return Patient(), (*flags, *identity_flags(Patient())), None
+
+
+def identity_flags(patient: Patient) -> tuple[Flag, ...]:
+    """What the secretary must still complete: no patient at all, or an incomplete identity.
+    Recomputed on the desk after each edit."""
+    if not patient.last_name:
+        return (Flag("no_patient", "aucun patient identifié / no patient identified"),)
+    if not patient.is_complete:
+        return (Flag("incomplete_identity", "identité du patient incomplète / patient identity incomplete"),)
+    return ()
 
 
 def _sex(match: re.Match[str], text: str) -> str | None:

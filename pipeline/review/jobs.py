@@ -13,7 +13,7 @@ import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest
 from pipeline.draft import render_draft
+from pipeline.extract.identity import identity_flags
 from pipeline.outbox import now_iso
-from pipeline.records import DOCUMENT_TYPES, Extraction
+from pipeline.records import DOCUMENT_TYPES, Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
 from pipeline.review.db import Job, utcnow
 from pipeline.settings import Practitioner, Settings
@@ -294,15 +295,9 @@ IDENTITY_FLAGS = frozenset({"no_patient", "incomplete_identity"})
 def refresh_identity_flags(result: dict) -> None:
     """Flags that the secretary's edits answer go away: « aucun patient » once a name is typed,
     « identité incomplète » once name, first name and birth date are there."""
-    patient = result["patient"]
-    complete = bool(patient.get("last_name") and patient.get("first_name") and patient.get("birth_date"))
-    flags = [flag for flag in result["flags"] if flag["kind"] not in IDENTITY_FLAGS]
-    if not patient.get("last_name"):
-        flags.append({"kind": "no_patient", "text": "aucun patient identifié / no patient identified", "start": None})
-    elif not complete:
-        flags.append({"kind": "incomplete_identity", "text": "identité du patient incomplète / patient identity incomplete",
-                      "start": None})
-    result["flags"] = flags
+    patient = Patient(**{key: result["patient"].get(key) for key in Patient.__slots__})
+    kept = [flag for flag in result["flags"] if flag["kind"] not in IDENTITY_FLAGS]
+    result["flags"] = kept + [asdict(flag) for flag in identity_flags(patient)]
 
 
 def condition_lines(conditions: list[dict]) -> str:

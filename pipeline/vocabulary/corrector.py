@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import csv
 import functools
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import jellyfish
 
+from pipeline.french import fold
 from pipeline.records import Flag, Word
 from pipeline.vocabulary import patterns as P
 
 
 def phonetic_key(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    key = "".join(char for char in decomposed if not unicodedata.combining(char))
+    key = fold(text)
     for pattern, replacement in P.PHONETIC_RULES:
         key = pattern.sub(replacement, key)
     return key
@@ -113,13 +112,13 @@ def _similarity(a: str, b: str) -> float:
     return 1 - jellyfish.levenshtein_distance(a, b) / max(len(a), len(b), 1)
 
 
-@functools.lru_cache(maxsize=1)
-def drug_terms() -> tuple[Term, ...]:
+@functools.lru_cache(maxsize=4)
+def drug_terms(models_dir: Path | None = None) -> tuple[Term, ...]:
     """The medical lexicon's drug names (substances and brands of one or two words; edsnlp's
     brands in capitals left out, as before) and the most prescribed ones."""
     from pipeline.lexicon import drug_lexicon
 
-    labels = (entry.label for entry in drug_lexicon().index.entries())
+    labels = (entry.label for entry in drug_lexicon(models_dir).index.entries())
     names = {name for name in labels if not name.isupper() and len(name.split()) <= 2} | set(P.COMMON_DRUGS)
     return tuple(Term(name, phonetic_key(name), "drug") for name in sorted(names)
                  if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
@@ -145,10 +144,11 @@ def _read_practice_terms(path: str, mtime_ns: int, size: int) -> tuple[Term, ...
                  if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
 
 
-def get_corrector(practice_csv: str | None) -> Corrector:
-    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None))
+def get_corrector(practice_csv: str | None, models_dir: Path | None = None) -> Corrector:
+    """`models_dir`: where a practice's updated drug index is (`dictee lexicons update`)."""
+    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None), models_dir)
 
 
 @functools.lru_cache(maxsize=4)
-def _corrector_for(practice: tuple[Term, ...]) -> Corrector:
-    return Corrector(list(drug_terms() + practice))
+def _corrector_for(practice: tuple[Term, ...], models_dir: Path | None) -> Corrector:
+    return Corrector(list(drug_terms(models_dir) + practice))
