@@ -6,6 +6,7 @@ checks happen here, before transcription: container vs decoded duration, silence
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
@@ -198,16 +199,31 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.nd
     return samples
 
 
-def write_wav(path: Path, samples: np.ndarray, *, rate: int = SAMPLE_RATE) -> Path:
+def wav_bytes(samples: np.ndarray, *, rate: int = SAMPLE_RATE) -> bytes:
     """16-bit mono PCM WAV of samples in [-1, 1]: the one writer for test fixtures, fault
-    injection and benchmark recordings."""
+    injection, benchmark recordings and training examples."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(rate)
         handle.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def write_wav(path, samples: np.ndarray, *, rate: int = SAMPLE_RATE):
+    """`path` as `open` takes it: a Path, or bytes for a name that is not UTF-8."""
+    with open(path, "wb") as handle:
+        handle.write(wav_bytes(samples, rate=rate))
     return path
+
+
+def read_wav(data: bytes) -> np.ndarray:
+    """Samples of a WAV written by wav_bytes."""
+    with wave.open(io.BytesIO(data), "rb") as handle:
+        pcm = np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2")
+    return (pcm.astype(np.float32) / 32767).astype(np.float32)
 
 
 def tone(seconds: float, *, rate: int = SAMPLE_RATE, amplitude: float = 0.3, noise: bool = False) -> np.ndarray:

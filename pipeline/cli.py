@@ -205,6 +205,8 @@ def deploy(
     pool: str = typer.Option("dictee", "--pool", help="File de travail des workers Prefect / Prefect work pool"),
     name: str = typer.Option("backlog", "--name", help="Nom du déploiement / deployment name"),
     cron: Optional[str] = typer.Option(None, "--cron", help='Horaire, ex. "0 19 * * 1-5" / schedule'),
+    adapt_cron: Optional[str] = typer.Option(None, "--adapt-cron",
+                                             help='Adaptation nocturne, ex. "0 2 * * *" / nightly adaptation schedule'),
     inbox: Optional[Path] = typer.Argument(None, help="Dossier des dictées (défaut : inbox/)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox", help="Dossier des brouillons (défaut : outbox/)"),
 ) -> None:
@@ -214,16 +216,19 @@ def deploy(
     from pipeline.ingest import require_inbox
 
     require_inbox(settings.inbox)
-    from pipeline.flows import ServerUnreachable, api_url, deploy_backlog
+    from pipeline.flows import ServerUnreachable, api_url, deploy_adaptation, deploy_backlog
 
     if not api_url():
         raise DicteeError("définissez PREFECT_API_URL (le serveur Prefect partagé, ex. http://serveur:4200/api) / "
                           "set PREFECT_API_URL to the shared Prefect server")
     try:
         deployment = deploy_backlog(settings, pool=pool, name=name, cron=cron)
+        adaptation = deploy_adaptation(settings, pool=pool, cron=adapt_cron) if adapt_cron else None
     except ServerUnreachable:
         raise DicteeError(f"serveur Prefect injoignable / Prefect server unreachable: {api_url()}") from None
     out.print(f"Déploiement / deployment [bold]{deployment}[/bold] → pool {pool}" + (f", cron « {cron} »" if cron else ""))
+    if adaptation:
+        out.print(f"Adaptation / adaptation [bold]{adaptation}[/bold] → pool {pool}, cron « {adapt_cron} »")
     out.print(f"Sur chaque machine / on each machine: prefect worker start --pool {pool}")
     out.print(f"Lancer maintenant / run now: prefect deployment run '{deployment}'")
 
@@ -512,7 +517,7 @@ def models_show() -> None:
     from pipeline.modelstore import check_model_dir
 
     settings = _settings()
-    status = check_model_dir(settings.whisper_model_dir, bundled=settings.whisper_model is None)
+    status = check_model_dir(settings.whisper_model_dir, bundled=settings.uses_bundled_model)
     table = Table(title="Modèles / models")
     for column in ("modèle / model", "chemin / path", "taille / size", "état / status"):
         table.add_column(column)
@@ -541,6 +546,11 @@ def models_install() -> None:
 def models_verify() -> None:
     """Vérifie les sommes de contrôle / verify checksums."""
     models_show()
+
+
+from pipeline.cli_adapt import register as _register_adapt  # noqa: E402  (it reads this module's helpers)
+
+_register_adapt(app, models_app)
 
 
 def main() -> None:

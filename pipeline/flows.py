@@ -174,10 +174,40 @@ def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: 
         raise _unreachable_or(error) from None
 
 
+@flow(name="dictee-adaptation", log_prints=False)
+def deployed_adaptation(outbox: str | None = None, models_dir: str | None = None):
+    """One adaptation of the recognizer (`dictee adapt run`), as the nightly deployment runs it.
+    The server gets the verdict and figures: no text, no name."""
+    from pipeline.adapt.run import AdaptationError, run_adaptation
+
+    settings = load_settings(outbox=outbox, models_dir=models_dir)
+    try:
+        result = run_adaptation(settings)
+    except AdaptationError as error:  # too few examples yet, or a run already going: not a failure
+        log.warning("%s", error)
+        return {"skipped": 1}
+    return {"version": result.version, "promoted": result.promoted, "reason": result.verdict.reason,
+            "current": result.verdict.current.as_dict(), "candidate": result.verdict.candidate.as_dict(),
+            "training_s": result.training.seconds}
+
+
 def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None) -> str:
     """Register `deployed_backlog` on the Prefect server for the process workers of `pool`
     (created if missing). Workers import it from the installed package: nothing is uploaded.
     Returns the deployment's full name."""
+    parameters = {"inbox": str(settings.inbox.resolve()), "outbox": str(settings.outbox.resolve())}
+    return _deploy(deployed_backlog, pool=pool, name=name, cron=cron, parameters=parameters,
+                   description="Dictée: every dictation waiting in the inbox, drafted or quarantined.")
+
+
+def deploy_adaptation(settings: Settings, *, pool: str, cron: str) -> str:
+    """Register the nightly adaptation (`deployed_adaptation`) like the backlog."""
+    parameters = {"outbox": str(settings.outbox.resolve()), "models_dir": str(settings.models_dir.resolve())}
+    return _deploy(deployed_adaptation, pool=pool, name="nightly", cron=cron, parameters=parameters,
+                   description="Dictée: adapt the recognizer to the letters reviewed; promoted only if better.")
+
+
+def _deploy(deployed, *, pool: str, name: str, cron: str | None, parameters: dict, description: str) -> str:
     import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -193,19 +223,19 @@ def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None
                 client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     except (httpx.HTTPError, RuntimeError) as error:  # refused, timed out, or Prefect's "Failed to reach API"
         raise ServerUnreachable(type(error).__name__) from None
-    deployment = deployed_backlog.to_deployment(
+    deployment = deployed.to_deployment(
         name=name,
         cron=cron,
         concurrency_limit=1,  # a scheduled run and a manual one would only wait on the lock
         entrypoint_type=EntrypointType.MODULE_PATH,
-        parameters={"inbox": str(settings.inbox.resolve()), "outbox": str(settings.outbox.resolve())},
+        parameters=parameters,
         # Runs start where `dictee deploy` was run: its dictee.toml and relative folders apply.
         job_variables={"working_dir": str(Path.cwd())},
-        description="Dictée: every dictation waiting in the inbox, drafted or quarantined.",
+        description=description,
     )
     deploy(deployment, work_pool_name=pool, build=False, push=False, print_next_steps_message=False,
            ignore_warnings=True)
-    return f"{deployed_backlog.name}/{name}"
+    return f"{deployed.name}/{name}"
 
 
 def _outcome_of(future) -> JobOutcome:

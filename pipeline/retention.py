@@ -1,7 +1,8 @@
 """Retention: the recordings go once their purpose is served; the letters and reasons stay.
 
 The audio of a filed letter was kept for the review; the audio of a quarantined file, so
-someone could see what arrived. After `days`, both are deleted.
+someone could see what arrived; a training example (audio and final text), to adapt the
+recognizer. After `days`, all are deleted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.adapt.examples import EXAMPLES_DIR
 from pipeline.vault import PLAIN, Vault
 
 
@@ -35,6 +37,10 @@ def expired_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, now: dt.date
     for error_file in (outbox / "quarantine").glob("*/error.json"):
         if _when(vault.read_json(error_file)["at"]) < limit:
             expired += error_file.parent.glob("audio.*")
+    # Training examples keep a letter's audio and text: they go with the same delay.
+    for example_file in (outbox / EXAMPLES_DIR).glob("*/example.json"):
+        if _when(vault.read_json(example_file)["created_at"]) < limit:
+            expired += [example_file.parent / "audio.wav", example_file]
     return sorted(expired)
 
 
@@ -46,4 +52,6 @@ def purge_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, dry_run: bool 
         report.bytes += path.stat().st_size
         if not dry_run:
             path.unlink()
+            if path.name == "example.json":
+                path.parent.rmdir()  # its audio went just before it (sorted: audio.wav < example.json)
     return report

@@ -139,7 +139,18 @@ class Settings(BaseSettings):
 
     @property
     def whisper_model_dir(self) -> Path:
-        return self.whisper_model or self.models_dir / "whisper-base"
+        """The model set by `whisper_model`, else the practice's adapted version in use
+        (`dictee models use`), else the bundled base model."""
+        from pipeline.modelstore import BUNDLED_NAME, practice_model_in_use
+
+        return self.whisper_model or practice_model_in_use(self.models_dir) or self.models_dir / BUNDLED_NAME
+
+    @property
+    def uses_bundled_model(self) -> bool:
+        """Checked by its pinned checksums; other models by their files."""
+        from pipeline.modelstore import BUNDLED_NAME
+
+        return self.whisper_model_dir == self.models_dir / BUNDLED_NAME
 
     @property
     def work_dir(self) -> Path:

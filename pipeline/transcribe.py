@@ -66,7 +66,7 @@ class TranscriberConfig:
     def from_settings(cls, settings: Settings) -> TranscriberConfig:
         return cls(
             model_dir=str(settings.whisper_model_dir),
-            bundled=settings.whisper_model is None,
+            bundled=settings.uses_bundled_model,
             compute_type=settings.compute_type,
             cpu_threads=settings.cpu_threads,
             beam_size=settings.beam_size,

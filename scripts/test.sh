@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "→ adding the adaptation extra (torch CPU build, transformers) for its tests"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,adapt]"
 # The review app's end-to-end tests drive Debian's Chromium (browser downloads are not possible)
 # and a throwaway PostgreSQL cluster.
 missing=""

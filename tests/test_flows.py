@@ -183,3 +183,11 @@ def test_batch_waits_for_copies_and_says_which_file_it_left_because_it_kept_chan
     assert "1 rédigé(s)" in done.output and "1 encore en écriture" in done.output
     assert "#2" in done.output and DUMMY_NAME not in done.output  # named by position, never by file name
     assert [p.name for p in settings.inbox.iterdir()] == [growing.name]
+
+
+def test_the_nightly_adaptation_with_nothing_to_learn_yet_is_skipped_not_failed(flow_env):
+    from pipeline.flows import deployed_adaptation
+
+    settings = flow_env
+    state = deployed_adaptation(outbox=str(settings.outbox), models_dir=str(settings.models_dir), return_state=True)
+    assert state.is_completed() and state.result() == {"skipped": 1}

@@ -93,9 +93,9 @@ def test_deployed_backlog_runs_on_a_prefect_worker(client_env, postgres, tmp_pat
                               timeout=900)
 
     deployed = run("pipeline.cli", "deploy", "--pool", "cabinet", "--name", "soir", "--cron", "0 19 * * 1-5",
-                   "inbox", "--outbox", "outbox")
+                   "--adapt-cron", "0 2 * * *", "inbox", "--outbox", "outbox")
     assert deployed.returncode == 0, deployed.stderr[-2000:]
-    assert "dictee-backlog/soir" in deployed.stdout
+    assert "dictee-backlog/soir" in deployed.stdout and "dictee-adaptation/nightly" in deployed.stdout
     assert not list((tmp_path / "outbox").glob("*/draft.docx"))  # registering runs nothing
 
     log = (tmp_path / "worker.log").open("w")
@@ -105,6 +105,9 @@ def test_deployed_backlog_runs_on_a_prefect_worker(client_env, postgres, tmp_pat
         started = run("prefect", "deployment", "run", "dictee-backlog/soir", "--watch", "--watch-timeout", "800")
         assert started.returncode == 0, (started.stdout + started.stderr)[-2000:] + (tmp_path / "worker.log").read_text()[-3000:]
         assert "Completed" in started.stdout
+        # The nightly adaptation runs on the same worker; with no reviewed letter yet it has nothing to learn.
+        nightly = run("prefect", "deployment", "run", "dictee-adaptation/nightly", "--watch", "--watch-timeout", "300")
+        assert nightly.returncode == 0 and "Completed" in nightly.stdout, (nightly.stdout + nightly.stderr)[-2000:]
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

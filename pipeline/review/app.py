@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
+from pipeline.review.lexicon import lexicon_router
 from pipeline.review.db import make_sessionmaker
 from pipeline.review.jobs import ReviewError
 from pipeline.settings import Settings
@@ -87,4 +88,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(routes.auth_router)
     app.include_router(routes.jobs_router)
+    app.include_router(lexicon_router)
     return app

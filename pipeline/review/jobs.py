@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest
+from pipeline.adapt.collect import learn_from_approved
 from pipeline.draft import render_draft
 from pipeline.extract.identity import identity_flags
 from pipeline.outbox import now_iso
@@ -413,6 +414,7 @@ def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, 
         _set_state(folder, vault, FILED, username)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
+    learn_from_approved(settings, vault, folder, load_result(outbox, job_id, vault))
     return filed
 
 

@@ -144,9 +144,12 @@ def _read_practice_terms(path: str, mtime_ns: int, size: int) -> tuple[Term, ...
                  if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
 
 
-def get_corrector(practice_csv: str | None, models_dir: Path | None = None) -> Corrector:
-    """`models_dir`: where a practice's updated drug index is (`dictee lexicons update`)."""
-    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None), models_dir)
+def get_corrector(practice_csv: str | None, models_dir: Path | None = None, learned_names: tuple[str, ...] = ()) -> Corrector:
+    """`models_dir`: where a practice's updated drug index is (`dictee lexicons update`);
+    `learned_names`: names the practice's secretary corrected (pipeline.adapt.learned)."""
+    learned = tuple(Term(name, phonetic_key(name), "name") for name in learned_names
+                    if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
+    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None) + learned, models_dir)
 
 
 @functools.lru_cache(maxsize=4)

@@ -241,13 +241,13 @@ def is_common_french(word: str) -> bool:
     return _french_frequencies()(word, "fr") >= P.REPAIR_COMMON_ZIPF
 
 
-def get_repairer(models_dir: Path | None, practice_csv: str | None) -> Repairer:
-    """The repairer of the medical lexicon and the practice's own words, built once per process
-    (and again when the practice's list changes)."""
+def get_repairer(models_dir: Path | None, practice_csv: str | None, learned: tuple[str, ...] = ()) -> Repairer:
+    """The repairer of the medical lexicon and the practice's own words (its list, and the words
+    its secretary corrected), built once per process and again when either changes."""
     from pipeline.vocabulary.corrector import practice_terms
 
     practice = practice_terms(Path(practice_csv) if practice_csv else None)
-    return _repairer_for(models_dir, tuple(term.text for term in practice))
+    return _repairer_for(models_dir, (*learned, *(term.text for term in practice)))
 
 
 @functools.lru_cache(maxsize=4)

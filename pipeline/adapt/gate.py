@@ -1,0 +1,110 @@
+"""The gate: a candidate model replaces the one in use only if it measures better on held-out
+examples — letters of this practice it was not trained on.
+
+Two figures, on the same clips, decoded the same way by both models:
+- word error rate against the approved text (pipeline.evaluation, as for FLEURS);
+- medical-term recall: of the words of the references that are medical terms (in the medical
+  lexicon or the practice's, and rare in general French), how many the model wrote.
+Better means no worse on either, and better on one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pipeline.evaluation import corpus_wer, normalize_for_wer
+from pipeline.french import fold
+
+# Rarer than this in general French (wordfreq's zipf scale): « hypertension » 3.3, « fibrillation »
+# 2.5 count; « cardiaque » 4.2, « traitement » 4.9 are everyday words a model already knows.
+MEDICAL_MAX_ZIPF = 4.0
+MIN_TERM_LETTERS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    wer: float
+    term_recall: float | None  # None: no medical term in the references
+    terms: int
+    clips: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    current: Scores
+    candidate: Scores
+    promote: bool
+    reason: str
+
+
+@functools.lru_cache(maxsize=2)
+def _medical_words(models_dir: Path | None) -> frozenset[str]:
+    from wordfreq import zipf_frequency
+
+    from pipeline.lexicon import medical_terms
+
+    words = {word for term in medical_terms(models_dir) for word in normalize_for_wer(term)}
+    return frozenset(fold(word) for word in words
+                     if len(word) >= MIN_TERM_LETTERS and zipf_frequency(word, "fr") < MEDICAL_MAX_ZIPF)
+
+
+def medical_words_of(text: str, vocabulary: frozenset[str]) -> Counter:
+    return Counter(folded for word in normalize_for_wer(text) if (folded := fold(word)) in vocabulary)
+
+
+def term_recall(pairs: Sequence[tuple[str, str]], vocabulary: frozenset[str]) -> tuple[float | None, int]:
+    """(share of the references' medical-term occurrences found in the hypotheses, their number)."""
+    found = total = 0
+    for reference, hypothesis in pairs:
+        wanted, written = medical_words_of(reference, vocabulary), Counter(map(fold, normalize_for_wer(hypothesis)))
+        total += sum(wanted.values())
+        found += sum(min(count, written[word]) for word, count in wanted.items())
+    return (found / total if total else None), total
+
+
+def term_vocabulary(models_dir: Path | None, practice_words: Sequence[str] = ()) -> frozenset[str]:
+    return _medical_words(models_dir) | {fold(word) for text in practice_words for word in normalize_for_wer(text)}
+
+
+def score(transcribe: Callable[[np.ndarray], str], clips: Sequence[tuple[np.ndarray, str]],
+          vocabulary: frozenset[str]) -> Scores:
+    pairs = [(text, transcribe(samples)) for samples, text in clips]
+    recall, terms = term_recall(pairs, vocabulary)
+    return Scores(round(corpus_wer(pairs), 4), None if recall is None else round(recall, 4), terms, len(clips))
+
+
+def clip_transcriber(model_dir: Path, *, language: str, beam_size: int, compute_type: str = "int8"
+                     ) -> Callable[[np.ndarray], str]:
+    """One clip (at most 30 s) as the pipeline decodes a chunk: with timestamps, no prompt."""
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type)
+
+    def transcribe(samples: np.ndarray) -> str:
+        segments, _ = model.transcribe(samples, language=language, beam_size=beam_size, vad_filter=False,
+                                       condition_on_previous_text=False)
+        return " ".join(segment.text.strip() for segment in segments)
+
+    return transcribe
+
+
+def judge(current: Scores, candidate: Scores) -> Verdict:
+    recall_now, recall_new = current.term_recall or 0.0, candidate.term_recall or 0.0
+    if candidate.wer > current.wer:
+        return Verdict(current, candidate, False,
+                       f"WER plus élevé / higher WER ({candidate.wer:.3f} > {current.wer:.3f})")
+    if recall_new < recall_now:
+        return Verdict(current, candidate, False,
+                       f"moins de termes médicaux reconnus / lower term recall ({recall_new:.2f} < {recall_now:.2f})")
+    if candidate.wer == current.wer and recall_new == recall_now:
+        return Verdict(current, candidate, False, "pas meilleur / not better")
+    return Verdict(current, candidate, True, "meilleur / better")

@@ -1,0 +1,146 @@
+"""One adaptation: train a candidate on the practice's examples, measure it, promote it or not.
+
+Always trained from the bundled base model (adapting an adapted model would compound its
+drift), on every example but the held-out ones, which the gate measures both models on. The
+candidate is written to `models/practice/.<version>.partial` and becomes a version only if it
+passes the gate; the model in use changes only then, by replacing one small pointer file. A
+failed or killed run leaves the model in use as it was and its partial folder is cleared by the
+next run. One run at a time per models folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock, Timeout
+
+from pipeline.adapt.examples import Example, ExampleStore
+from pipeline.adapt.gate import Verdict, clip_transcriber, judge, score, term_vocabulary
+from pipeline.adapt.learned import learned_words
+from pipeline.adapt.train import Progress, TrainingOptions, TrainingReport
+from pipeline.errors import DicteeError
+from pipeline.files import write_bytes_atomic
+from pipeline.modelstore import BUNDLED_NAME, VERSION_REPORT, practice_dir, require_model, use_practice_version
+from pipeline.settings import Settings
+
+MIN_EXAMPLES = 6
+HELD_OUT_EVERY = 6  # one example in six is kept aside to measure on
+REFUSED_LOG = "refused.jsonl"
+
+
+class AdaptationError(DicteeError):
+    """Nothing to adapt on yet, another run going on, or the extra not installed: said, not crashed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Adaptation:
+    version: str
+    promoted: bool
+    verdict: Verdict
+    training: TrainingReport
+    train_examples: int
+    held_out_examples: int
+
+
+def is_held_out(example: Example) -> bool:
+    """Fixed per example (by its id), so the same letters are measured on run after run."""
+    return int(hashlib.sha256(example.example_id.encode()).hexdigest(), 16) % HELD_OUT_EVERY == 0
+
+
+def split(examples: list[Example]) -> tuple[list[Example], list[Example]]:
+    held = [e for e in examples if is_held_out(e)]
+    if not held:  # few examples: keep the last aside all the same
+        held = examples[-1:]
+    train = [e for e in examples if e not in held]
+    return train, held
+
+
+def require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise AdaptationError(
+            "l'adaptation demande l'option « adapt » : pip install -e '.[adapt]' / "
+            "adaptation needs the 'adapt' extra: pip install -e '.[adapt]'") from None
+
+
+def run_adaptation(settings: Settings, options: TrainingOptions = TrainingOptions(), *,
+                   quantization: str = "float16",
+                   on_stage: Callable[[str], None] = lambda stage: None,
+                   on_progress: Progress = lambda step, total, loss, eta: None) -> Adaptation:
+    require_torch()
+    root = practice_dir(settings.models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(root / ".adapt.lock"), timeout=0):
+            return _run(settings, options, root, quantization, on_stage, on_progress)
+    except Timeout:
+        raise AdaptationError("une adaptation est déjà en cours / an adaptation is already running") from None
+
+
+def _run(settings: Settings, options: TrainingOptions, root: Path, quantization: str,
+         on_stage: Callable[[str], None], on_progress: Progress) -> Adaptation:
+    from pipeline.adapt.ct2 import export_ct2, to_transformers
+    from pipeline.adapt.train import WhisperTokens, fine_tune
+
+    for leftover in root.glob(".*.partial"):  # a run killed midway
+        shutil.rmtree(leftover, ignore_errors=True)
+    store = ExampleStore(settings.outbox, settings.vault())
+    examples = list(store)
+    if len(examples) < MIN_EXAMPLES:
+        raise AdaptationError(
+            f"{len(examples)} exemple(s) : il en faut au moins {MIN_EXAMPLES} (lettres approuvées ou `dictee adapt import`) / "
+            f"{len(examples)} example(s): at least {MIN_EXAMPLES} are needed (approved letters or `dictee adapt import`)")
+    train, held = split(examples)
+    base = require_model(settings.models_dir / BUNDLED_NAME, bundled=True)
+    in_use = settings.whisper_model_dir
+    version = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    staging = root / f".{version}.partial"
+
+    on_stage("lecture des exemples / reading examples")
+    train_clips = [clip for example in train for clip in store.clips(example)]
+    held_clips = [clip for example in held for clip in store.clips(example)]
+    on_stage("entraînement / training")
+    whisper = to_transformers(base)
+    training = fine_tune(whisper, train_clips, WhisperTokens(base, language=settings.language), options,
+                         progress=on_progress)
+    export_ct2(whisper, base, staging, quantization=quantization)
+    del whisper
+    gc.collect()
+
+    on_stage("mesure sur les exemples mis de côté / measuring on held-out examples")
+    vocabulary = term_vocabulary(settings.models_dir, [word.text for word in learned_words(settings.outbox, settings.vault())])
+    decode = dict(language=settings.language, beam_size=settings.beam_size, compute_type=settings.compute_type)
+    verdict = judge(score(clip_transcriber(in_use, **decode), held_clips, vocabulary),
+                    score(clip_transcriber(staging, **decode), held_clips, vocabulary))
+    report = {
+        "version": version, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "base": BUNDLED_NAME, "compared_with": in_use.name, "quantization": quantization,
+        "examples": {"train": len(train), "held_out": len(held), "train_clips": len(train_clips),
+                     "held_out_clips": len(held_clips)},
+        "options": asdict(options), "training": asdict(training),
+        "current": verdict.current.as_dict(), "candidate": verdict.candidate.as_dict(),
+        "promoted": verdict.promote, "reason": verdict.reason,
+    }
+    if verdict.promote:
+        write_bytes_atomic(staging / VERSION_REPORT, json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8"))
+        staging.replace(root / version)
+        use_practice_version(settings.models_dir, version)
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
+        with (root / REFUSED_LOG).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(report, ensure_ascii=False) + "\n")
+    return Adaptation(version, verdict.promote, verdict, training, len(train), len(held))
+
+
+def timed(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(max(0.0, seconds)))

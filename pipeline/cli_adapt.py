@@ -1,0 +1,174 @@
+"""`dictee adapt …` and `dictee models list/use`: learning from reviewed letters, from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.errors import DicteeError
+
+adapt_app = typer.Typer(no_args_is_help=True,
+                        help="Apprendre des lettres relues / learn from reviewed letters (lexicon, recognizer).")
+words_app = typer.Typer(no_args_is_help=True, help="Lexique du cabinet / the practice lexicon.")
+adapt_app.add_typer(words_app, name="words")
+
+
+def _cli():
+    from pipeline import cli  # the one place that loads settings and prints
+
+    return cli
+
+
+@adapt_app.command("import")
+def adapt_import(folder: Path = typer.Argument(..., help="Dossier d'enregistrements avec leur lettre (nom.wav + nom.txt)")) -> None:
+    """Importe les dictées archivées du cabinet / import the practice's archive: each recording
+    with its typed letter beside it. Bad pairs are skipped with a reason."""
+    from pipeline.adapt.collect import SKIP_REASONS, import_archive
+
+    cli = _cli()
+    settings = cli._settings()
+    if not folder.is_dir():
+        raise DicteeError(f"dossier introuvable / folder not found: {folder}")
+    with Progress(TextColumn("Import"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=cli.console, transient=True) as bar:
+        task = bar.add_task("import", total=None)
+        report = import_archive(folder, settings, on_file=lambda done, total: bar.update(task, completed=done, total=total))
+    cli.out.print(f"Importés / imported: {report.imported} enregistrement(s), {report.segments} segments, "
+                  f"{report.audio_s / 60:.1f} min")
+    for reason, names in report.skipped.items():
+        cli.out.print(f"Ignorés / skipped ({SKIP_REASONS[reason]}): {len(names)} — {', '.join(names[:10])}"
+                      + (" …" if len(names) > 10 else ""))
+
+
+@adapt_app.command("run")
+def adapt_run(
+    epochs: int = typer.Option(5, "--epochs", min=1, help="Passes sur les exemples / passes over the examples"),
+    full: bool = typer.Option(False, "--full", help="Entraîner aussi l'encodeur (plus lent) / train the encoder too"),
+    max_minutes: float = typer.Option(30.0, "--max-minutes", min=0.1, help="Durée maximale d'entraînement / training budget"),
+    learning_rate: float = typer.Option(1e-5, "--learning-rate"),
+    quantization: str = typer.Option("float16", "--quantization",
+                                     help="float16 (quantifié en int8 au chargement, comme le modèle fourni) ou int8"),
+) -> None:
+    """Adapte la reconnaissance au cabinet / adapt the recognizer to the practice: train, measure
+    on held-out letters, and put the new model in use only if it is better."""
+    from pipeline.adapt.run import run_adaptation, timed
+    from pipeline.adapt.train import TrainingOptions
+
+    cli = _cli()
+    settings = cli._settings()
+    options = TrainingOptions(epochs=epochs, full=full, max_minutes=max_minutes, learning_rate=learning_rate)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[eta]}"), console=cli.console, transient=True) as bar:
+        task = bar.add_task("préparation / preparing", total=None, eta="")
+
+        def stage(name: str) -> None:
+            bar.update(task, description=name)
+
+        def step(done: int, total: int, loss: float, eta: float) -> None:
+            bar.update(task, completed=done, total=total, eta=f"perte/loss {loss:.3f} · reste/ETA {timed(eta)}")
+
+        result = run_adaptation(settings, options, quantization=quantization, on_stage=stage, on_progress=step)
+    verdict, training = result.verdict, result.training
+    table = Table(title=f"Adaptation {result.version}")
+    for column in ("", "WER", "termes médicaux / term recall", "clips"):
+        table.add_column(column)
+    for label, scores in (("modèle actuel / current", verdict.current), ("candidat / candidate", verdict.candidate)):
+        recall = "—" if scores.term_recall is None else f"{scores.term_recall:.2f} ({scores.terms})"
+        table.add_row(label, f"{scores.wer:.3f}", recall, str(scores.clips))
+    cli.out.print(table)
+    cli.out.print(f"Entraînement / training: {result.train_examples} lettres, {training.clips} clips, {training.steps} pas, "
+                  f"{timed(training.seconds)} ({training.seconds_per_clip_epoch:.2f} s par clip et passe)"
+                  + (" — arrêté au budget / stopped at the budget" if training.stopped_by_budget else ""))
+    if result.promoted:
+        cli.out.print(f"[green]En service / in use:[/green] {result.version} — {verdict.reason}. "
+                      "Retour arrière / rollback: dictee models use base")
+    else:
+        cli.out.print(f"[yellow]Refusé / refused:[/yellow] {verdict.reason}; le modèle actuel reste en service / "
+                      "the current model stays in use")
+
+
+@adapt_app.command("examples")
+def adapt_examples() -> None:
+    """Exemples d'entraînement gardés / training examples kept (approved letters and imports)."""
+    from pipeline.adapt.examples import ExampleStore
+
+    cli = _cli()
+    settings = cli._settings()
+    examples = list(ExampleStore(settings.outbox, settings.vault()))
+    by_origin = {origin: [e for e in examples if e.origin == origin] for origin in ("approved", "imported")}
+    for origin, label in (("approved", "lettres approuvées / approved letters"), ("imported", "importés / imported")):
+        listed = by_origin[origin]
+        minutes = sum(s.end - s.start for e in listed for s in e.segments) / 60
+        cli.out.print(f"{label}: {len(listed)} ({minutes:.1f} min)")
+
+
+@words_app.command("list")
+def words_list() -> None:
+    """Les mots appris des corrections / words learned from the secretary's corrections."""
+    from pipeline.adapt.learned import PracticeLexicon
+
+    cli = _cli()
+    settings = cli._settings()
+    table = Table(title="Lexique du cabinet / practice lexicon")
+    for column in ("mot / word", "type", "ajouté / added", "corrections"):
+        table.add_column(column)
+    for word in PracticeLexicon(settings.outbox, settings.vault()).words():
+        table.add_row(word.text, {"name": "nom / name", "term": "terme / term"}[word.kind], word.added_at[:10], str(word.times))
+    cli.out.print(table)
+
+
+@words_app.command("remove")
+def words_remove(word: str = typer.Argument(..., help="Le mot à retirer, tel qu'il est listé / the word as listed")) -> None:
+    """Retire un mot du lexique du cabinet / remove a word from the practice lexicon."""
+    from pipeline.adapt.learned import PracticeLexicon
+
+    cli = _cli()
+    settings = cli._settings()
+    if not PracticeLexicon(settings.outbox, settings.vault()).remove(word):
+        raise DicteeError("mot absent du lexique / word not in the lexicon")
+    cli.out.print("Retiré / removed.")
+
+
+def models_list() -> None:
+    """Versions du modèle de reconnaissance / recognizer versions (base and adapted)."""
+    from pipeline.modelstore import BASE_VERSION, practice_versions
+
+    cli = _cli()
+    settings = cli._settings(check_key=False)
+    versions = practice_versions(settings.models_dir)
+    table = Table(title="Versions du modèle / model versions")
+    for column in ("version", "en service / in use", "WER avant → après", "termes / term recall", "exemples"):
+        table.add_column(column)
+    table.add_row(BASE_VERSION, "✓" if not any(v.in_use for v in versions) and settings.whisper_model is None else "",
+                  "", "", "")
+    for version in versions:
+        report = version.report
+        recall = [report[key]["term_recall"] for key in ("current", "candidate")]
+        table.add_row(version.name, "✓" if version.in_use else "",
+                      f"{report['current']['wer']:.3f} → {report['candidate']['wer']:.3f}",
+                      " → ".join("—" if r is None else f"{r:.2f}" for r in recall),
+                      str(report["examples"]["train"]))
+    cli.out.print(table)
+
+
+def models_use(version: str = typer.Argument(..., help="Une version de `dictee models list`, ou base")) -> None:
+    """Met une version en service (retour arrière compris) / put a version in use (rollback included)."""
+    from pipeline.modelstore import use_practice_version
+
+    cli = _cli()
+    settings = cli._settings(check_key=False)
+    path = use_practice_version(settings.models_dir, version)
+    cli.out.print(f"En service / in use: {version} ({path})")
+    if settings.whisper_model is not None:
+        cli.console.print("[yellow]Attention / note:[/yellow] le réglage whisper_model l'emporte / the whisper_model setting "
+                          "takes precedence")
+
+
+def register(app: typer.Typer, models_app: typer.Typer) -> None:
+    app.add_typer(adapt_app, name="adapt")
+    models_app.command("list")(models_list)
+    models_app.command("use")(models_use)

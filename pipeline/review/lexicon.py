@@ -1,0 +1,43 @@
+"""The practice lexicon on the desk (admin role): the words learned from corrections, and removal
+of one learned by mistake (pipeline.adapt.learned)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from pipeline.adapt.learned import PracticeLexicon
+from pipeline.review.db import audit
+from pipeline.review.routes import checked, current, db, render
+
+lexicon_router = APIRouter()
+KIND_LABELS = {"name": "nom", "term": "terme"}
+
+
+def _admin(who) -> None:
+    if who[0].role != "admin":
+        raise HTTPException(status_code=403, detail="réservé à l'administrateur / admin only")
+
+
+def _lexicon(request: Request) -> PracticeLexicon:
+    return PracticeLexicon(request.app.state.settings.outbox, request.app.state.vault)
+
+
+@lexicon_router.get("/lexique", response_class=HTMLResponse)
+def lexicon_page(request: Request, removed: str = "", who=Depends(current)):
+    _admin(who)
+    return render(request, "lexicon.html", user=who[0], csrf=who[1].csrf_token, words=_lexicon(request).words(),
+                  kinds=KIND_LABELS, removed=removed == "1")
+
+
+@lexicon_router.post("/lexique/remove")
+def lexicon_remove(request: Request, word: Annotated[str, Form()], who=Depends(checked), session=Depends(db)):
+    _admin(who)
+    if not _lexicon(request).remove(word):
+        raise HTTPException(status_code=404, detail="mot absent du lexique / word not in the lexicon")
+    # The word may be a patient's name: sealed in the audit like every other detail that could be.
+    audit(session, username=who[0].username, action="lexicon_remove", vault=request.app.state.vault, word=word)
+    session.commit()
+    return RedirectResponse("/lexique?removed=1", status_code=303)
