@@ -83,6 +83,7 @@ def main() -> None:
     settings = load_settings(inbox=args.work / "inbox", outbox=args.work / "outbox", models_dir=models)
     settings.inbox.mkdir(parents=True, exist_ok=True)
 
+    use_practice_version(models, BASE_VERSION)  # a rerun imports and compares with the base model, not the last run's
     started = time.perf_counter()
     report = import_archive(archive, settings)
     import_s = time.perf_counter() - started
@@ -91,7 +92,6 @@ def main() -> None:
 
     options = TrainingOptions(epochs=args.epochs, learning_rate=args.learning_rate, full=args.full,
                               max_minutes=args.max_minutes)
-    use_practice_version(models, BASE_VERSION)  # a rerun compares with the base model, not the last run's
     started = time.perf_counter()
     adaptation = run_adaptation(settings, options)
     run_s = time.perf_counter() - started

@@ -14,6 +14,8 @@ Speech (--speech): FLEURS clips and minute-long recordings made from them, throu
 recognition and understanding stages with biasing (hotwords) + repair and without, in one
 process, alternating, median of --repeat runs: WER, wall time, repairs made (each a false one
 on general French).
+Medical speech (--medical-speech N): N synthetic French medical dictations read by MBROLA voices
+(benchmarks/medical_speech.py), repair off and on: WER and medical-term recall.
 """
 
 from __future__ import annotations
@@ -180,10 +182,49 @@ def speech_figures(repeat: int) -> dict:
     return figures
 
 
+def medical_speech_figures(count: int) -> dict:
+    """Synthetic medical dictations (benchmarks/medical_speech.py, MBROLA voices) through recognition
+    and understanding, repair off then on: WER against the typed letter, medical-term recall."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import medical_speech as speech
+    from faster_whisper.audio import decode_audio
+
+    from pipeline.adapt.gate import term_recall, term_vocabulary
+    from pipeline.evaluation import corpus_wer
+    from pipeline.job import load_models, transcribe_step, understand_step
+    from pipeline.records import Dictation
+    from pipeline.settings import Settings
+
+    if why := speech.have_voices():
+        return {"skipped": why}
+    seen, unseen = speech.term_pools()
+    pools = {kind: seen[kind] + unseen[kind] for kind in seen}
+    folder = Path(tempfile.mkdtemp()) / "medical"
+    dictations, _ = speech.dictations(pools, count, voices=speech.TEST_VOICES, seed=11, prefix="med")
+    clips = [(decode_audio(str(speech.synthesize(d, folder)), sampling_rate=16_000), d.text) for d in dictations]
+    on = Settings(models_dir=REPO / "models", workers=1)
+    off = on.model_copy(update={"vocabulary_repair": False})
+    load_models(on)
+    vocabulary = term_vocabulary(REPO / "models")
+    figures = {}
+    for mode, settings in (("repair_off", off), ("repair_on", on)):
+        pairs = []
+        for index, (samples, text) in enumerate(clips):
+            dictation = Dictation(job_id=f"{index:016x}", path=folder / "x.wav", original_name="x.wav", sha256="",
+                                  duration_s=0.0, received_at="")
+            understood = understand_step(transcribe_step(dictation, samples, settings), settings)
+            pairs.append((text, understood.normalized.text))
+        recall, terms = term_recall(pairs, vocabulary)
+        figures[mode] = {"wer": corpus_wer(pairs), "term_recall": recall, "terms": terms, "dictations": len(pairs)}
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--speech", action="store_true", help="also run Whisper on FLEURS (a few minutes)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--medical-speech", type=int, default=0, metavar="N",
+                        help="also N synthetic medical dictations (espeak-ng + MBROLA voices)")
     args = parser.parse_args()
     report = {
         "repair": repair_figures(),
@@ -195,6 +236,8 @@ def main() -> None:
     }
     if args.speech:
         report["speech"] = speech_figures(args.repeat)
+    if args.medical_speech:
+        report["medical_speech"] = medical_speech_figures(args.medical_speech)
     for section, figures in report.items():
         print(section)
         items = figures.items() if isinstance(figures, dict) else [("", figures)]

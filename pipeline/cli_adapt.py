@@ -9,7 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.adapt.train import TrainingOptions
 from pipeline.errors import DicteeError
+
+DEFAULTS = TrainingOptions()
 
 adapt_app = typer.Typer(no_args_is_help=True,
                         help="Apprendre des lettres relues / learn from reviewed letters (lexicon, recognizer).")
@@ -46,17 +49,17 @@ def adapt_import(folder: Path = typer.Argument(..., help="Dossier d'enregistreme
 
 @adapt_app.command("run")
 def adapt_run(
-    epochs: int = typer.Option(5, "--epochs", min=1, help="Passes sur les exemples / passes over the examples"),
+    epochs: int = typer.Option(DEFAULTS.epochs, "--epochs", min=1, help="Passes sur les exemples / passes over the examples"),
     full: bool = typer.Option(False, "--full", help="Entraîner aussi l'encodeur (plus lent) / train the encoder too"),
-    max_minutes: float = typer.Option(30.0, "--max-minutes", min=0.1, help="Durée maximale d'entraînement / training budget"),
-    learning_rate: float = typer.Option(1e-5, "--learning-rate"),
+    max_minutes: float = typer.Option(DEFAULTS.max_minutes, "--max-minutes", min=0.1,
+                                      help="Durée maximale d'entraînement / training budget"),
+    learning_rate: float = typer.Option(DEFAULTS.learning_rate, "--learning-rate"),
     quantization: str = typer.Option("float16", "--quantization",
                                      help="float16 (quantifié en int8 au chargement, comme le modèle fourni) ou int8"),
 ) -> None:
     """Adapte la reconnaissance au cabinet / adapt the recognizer to the practice: train, measure
     on held-out letters, and put the new model in use only if it is better."""
     from pipeline.adapt.run import run_adaptation, timed
-    from pipeline.adapt.train import TrainingOptions
 
     cli = _cli()
     settings = cli._settings()

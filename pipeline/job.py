@@ -25,7 +25,7 @@ from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import (
     Corrector, Repairer, echoes_prompt, get_corrector, get_repairer, hotwords, initial_prompt,
 )
-from pipeline.vocabulary.corrector import practice_terms
+from pipeline.vocabulary.corrector import Term, phonetic_key, practice_terms
 
 log = logging.getLogger("dictee.job")
 
@@ -87,14 +87,21 @@ def repairer_for(settings: Settings) -> Repairer | None:
                         learned)
 
 
+def practice_names(settings: Settings) -> tuple[Term, ...]:
+    """The practice's correspondents and patients: its list, then the names its secretary corrected."""
+    learned = tuple(Term(word.text, phonetic_key(word.text), "name")
+                    for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name")
+    return practice_terms(settings.practice_vocabulary) + learned
+
+
 def hotwords_for(settings: Settings, author: str | None) -> str | None:
     if not settings.vocabulary_hotwords:
         return None
-    return hotwords(settings.practitioner(author).specialty, practice_terms(settings.practice_vocabulary)) or None
+    return hotwords(settings.practitioner(author).specialty, practice_names(settings)) or None
 
 
 def prompt_for(settings: Settings) -> str | None:
-    return initial_prompt(practice_terms(settings.practice_vocabulary)) if settings.vocabulary_prompt else None
+    return initial_prompt(practice_names(settings)) if settings.vocabulary_prompt else None
 
 
 def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:

@@ -89,24 +89,33 @@ def test_a_short_fine_tune_lowers_the_loss_and_moves_the_transcripts_to_their_ta
     assert corpus_wer(list(zip(targets, transcripts(tmp_path / "tuned", clips)))) < wer_before
 
 
-@pytest.fixture
-def practice(settings, tmp_path):
-    """Settings whose models folder has the bundled model and whose outbox holds the FLEURS clips
-    imported as a practice's archive."""
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """An outbox holding the FLEURS clips imported as a practice's archive (once for the module)."""
     from pipeline.adapt.collect import import_archive
+    from pipeline.settings import Settings
 
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "whisper-base").symlink_to(BASE)
-    settings = settings.model_copy(update={"models_dir": models})
-    archive = tmp_path / "archive"
+    root = tmp_path_factory.mktemp("imported")
+    archive = root / "archive"
     archive.mkdir()
     for ogg in sorted(require(FLEURS).glob("*.ogg")):
         shutil.copy(ogg, archive / ogg.name)
         shutil.copy(ogg.with_suffix(".txt"), archive / ogg.with_suffix(".txt").name)
+    settings = Settings(inbox=root / "inbox", outbox=root / "outbox", models_dir=REPO / "models")
     report = import_archive(archive, settings)
     assert report.imported >= 8, report.skipped
-    return settings
+    return settings.outbox
+
+
+@pytest.fixture
+def practice(settings, tmp_path, imported):
+    """Settings whose models folder has the bundled model and whose outbox holds the imported examples."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "whisper-base").symlink_to(BASE)
+    shutil.rmtree(settings.outbox, ignore_errors=True)
+    shutil.copytree(imported, settings.outbox)
+    return settings.model_copy(update={"models_dir": models})
 
 
 def wrong_targets(settings) -> None:

@@ -155,3 +155,31 @@ def test_one_adaptation_at_a_time(settings, models):
     with FileLock(str(models / "practice" / ".adapt.lock")):
         with pytest.raises(AdaptationError, match="already running"):
             run_adaptation(settings)
+
+
+def test_an_archive_is_imported_and_bad_pairs_are_skipped_with_their_reason(settings, tmp_path):
+    from pipeline.adapt.collect import import_archive
+    from tests.conftest import FakeTranscriber, write_tone
+
+    said = "Il est traité par amlodipine cinq milligrammes par jour. Pas de dyspnée."
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    write_tone(archive / "good.wav", seconds=12.0)
+    (archive / "good.txt").write_text("Il est traité par amlodipine 5 mg par jour.\nPas de dyspnée.\n", encoding="utf-8")
+    write_tone(archive / "alone.wav", seconds=11.0)
+    (archive / "broken.wav").write_bytes(b"RIFF not really audio" * 20)
+    (archive / "broken.txt").write_text(said, encoding="utf-8")
+    write_tone(archive / "other.wav", seconds=13.0)
+    (archive / "other.txt").write_text("Compte rendu opératoire : cholécystectomie sous cœlioscopie sans incident.",
+                                       encoding="utf-8")
+    write_tone(archive / "cp1252.wav", seconds=14.0)
+    (archive / "cp1252.txt").write_bytes(said.replace("5", "cinq").encode("cp1252"))
+    progress = []
+    report = import_archive(archive, settings, recognizer=FakeTranscriber(said),
+                            on_file=lambda done, total: progress.append((done, total)))
+    assert report.imported == 2 and progress[-1] == (5, 5)
+    assert report.skipped == {"no_text": ["alone.wav"], "unreadable_audio": ["broken.wav"], "far_from_audio": ["other.wav"]}
+    texts = sorted(e.text for e in ExampleStore(settings.outbox, settings.vault()))
+    assert "Il est traité par amlodipine 5 mg par jour.\nPas de dyspnée." in texts
+    again = import_archive(archive, settings, recognizer=FakeTranscriber(said))
+    assert again.imported == 0 and len(again.skipped["already_imported"]) == 2

@@ -136,7 +136,16 @@ def test_the_draft_page_shows_playable_highlighted_words_and_is_audited(client, 
     assert '<span data-start="0.9" class="lat">droite</span>' in page
     assert ("sophie", "view") in audit_actions(app, drafted)
     assert client.get(f"/jobs/{drafted}/audio").status_code == 200
-    assert ("sophie", "listen") in audit_actions(app, drafted)
+    assert ("sophie", "listen") not in audit_actions(app, drafted)  # loading or seeking is not listening
+
+
+def test_listening_is_audited_when_the_audio_is_played_and_never_for_an_unknown_id(client, app, drafted):
+    csrf = login(client)
+    assert client.post(f"/jobs/{drafted}/listened", data={"csrf": "wrong"}).status_code == 403
+    assert client.post(f"/jobs/{drafted}/listened", data={"csrf": csrf}).status_code == 204
+    assert audit_actions(app, drafted).count(("sophie", "listen")) == 1
+    assert client.post(f"/jobs/{'0' * 16}/listened", data={"csrf": csrf}).status_code == 404
+    assert audit_actions(app, "0" * 16) == []
 
 
 def test_an_edit_without_the_csrf_token_is_refused(client, settings, drafted):

@@ -105,6 +105,14 @@ def test_a_secretary_reviews_corrects_and_files_a_letter(server, review_settings
         page.screenshot(path=str(SCREENSHOTS / f"review-worklist{suffix}.png"), full_page=True)
         browser.close()
 
+    from pipeline.review.app import database_url
+    from pipeline.review.db import AuditEvent, make_sessionmaker
+
+    with make_sessionmaker(database_url(review_settings))() as session:
+        actions = [event.action for event in session.query(AuditEvent) if event.job_id == job_id]
+    # Played once (the word clicked); loading the page twice and seeking are not listening.
+    assert actions.count("listen") == 1 and actions.count("view") == 2
+
     filed = review_settings.outbox / "filed" / job_id
     vault = review_settings.vault()
     result = vault.read_json(filed / "result.json")

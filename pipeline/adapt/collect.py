@@ -26,7 +26,9 @@ from pipeline.errors import BadInput
 from pipeline.french import fold
 from pipeline.records import TimedSpan
 from pipeline.settings import Settings
+from pipeline.transcribe import Recognizer
 from pipeline.vault import Vault
+from pipeline.vocabulary.corrector import practice_terms
 
 log = logging.getLogger("dictee.adapt")
 
@@ -50,6 +52,12 @@ def is_known_word(word: str, models_dir: Path | None, practice: frozenset[str] =
     return folded in practice or folded in _lexicon_words(models_dir) or is_common_french(word.lower())
 
 
+def _practice_words(settings: Settings, vault: Vault) -> frozenset[str]:
+    """What the practice already knows: its list of names and the words learned so far."""
+    listed = practice_terms(settings.practice_vocabulary)
+    return frozenset(fold(word.text) for word in learned_words(settings.outbox, vault)) | {fold(t.text) for t in listed}
+
+
 def _spans(result: dict) -> list[TimedSpan]:
     return [TimedSpan(s["start"], s["end"], s.get("audio_start"), s.get("audio_end"))
             for s in result["transcript"].get("spans", [])]
@@ -60,10 +68,9 @@ def learn_from_approved(settings: Settings, vault: Vault, job_folder: Path, resu
     job_id = result["job_id"]
     try:
         heard, final = result["transcript"]["text"], result.get("body") or result["transcript"]["text"]
-        lexicon = PracticeLexicon(settings.outbox, vault)
-        practice = frozenset(fold(word.text) for word in learned_words(settings.outbox, vault))
-        new = lexicon.add(corrected_words(heard, final, is_known=lambda w: is_known_word(w, settings.models_dir, practice)),
-                          job_id=job_id)
+        practice = _practice_words(settings, vault)
+        found = corrected_words(heard, final, is_known=lambda word: is_known_word(word, settings.models_dir, practice))
+        new = PracticeLexicon(settings.outbox, vault).add(found, job_id=job_id)
         if new:
             log.info("job %s: %d word(s) added to the practice lexicon", job_id, len(new))
         recording = next(job_folder.glob("audio.*"), None)
@@ -109,9 +116,10 @@ def example_id_of(data: bytes) -> str:
     return "imp-" + hashlib.sha256(data).hexdigest()[:16]
 
 
-def import_archive(directory: Path, settings: Settings, *, on_file: Callable[[int, int], None] = lambda done, total: None
-                   ) -> ImportReport:
-    """Every recording of `directory` with a `.txt` of the same name becomes an example."""
+def import_archive(directory: Path, settings: Settings, *, recognizer: Recognizer | None = None,
+                   on_file: Callable[[int, int], None] = lambda done, total: None) -> ImportReport:
+    """Every recording of `directory` with a `.txt` of the same name becomes an example, its
+    words timed by `recognizer` (default: the one the settings load)."""
     from pipeline.normalize import normalize_dictation
     from pipeline.transcribe import TranscriberConfig, get_transcriber
 
@@ -136,7 +144,8 @@ def import_archive(directory: Path, settings: Settings, *, on_file: Callable[[in
             continue
         try:
             samples = audio.decode(recording, min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s)
-            transcript = get_transcriber(TranscriberConfig.from_settings(settings)).transcribe(samples)
+            recognizer = recognizer or get_transcriber(TranscriberConfig.from_settings(settings))
+            transcript = recognizer.transcribe(samples)
         except BadInput as error:  # unreadable, silent, or nothing recognised in it
             report.skip("unreadable_audio" if error.code != "no_speech" else "far_from_audio", recording.name)
             continue

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.review.db import ROLES, LoginSession, LoginThrottle, User, utcnow
+from pipeline.review.passwords import password_problem
 
 SESSION_COOKIE = "dictee_session"
 SESSION_HOURS = 10  # a working day
@@ -29,8 +30,8 @@ def _digest(token: str) -> str:
 def add_user(session: Session, username: str, password: str, role: str) -> User:
     if role not in ROLES:
         raise AuthError(f"rôle inconnu / unknown role: {role} ({', '.join(ROLES)})")
-    if len(password) < 10:
-        raise AuthError("mot de passe trop court (10 caractères minimum) / password too short (10 characters minimum)")
+    if problem := password_problem(password, username=username):
+        raise AuthError(problem)
     if session.scalar(select(User).where(User.username == username)):
         raise AuthError(f"l'utilisateur existe déjà / user already exists: {username}")
     user = User(username=username, password_hash=_hasher.hash(password), role=role)

@@ -182,13 +182,23 @@ def job_audio(request: Request, job_id: str, who=Depends(current), session=Depen
     audio = next(folder.glob("audio.*"), None)
     if audio is None:
         raise HTTPException(status_code=404)
-    audit(session, username=who[0].username, action="listen", job_id=job_id)
-    session.commit()
+    # Not audited here: the player fetches on page load and at every seek. The page reports an
+    # actual play (POST …/listened).
     vault = request.app.state.vault
     if not vault.enabled:
         return FileResponse(str(audio))  # streams from disk, with HTTP ranges for seeking
     media_type = mimetypes.guess_type(audio.name)[0] or "application/octet-stream"
     return ranged_response(vault.read_bytes(audio), media_type, request.headers.get("range"))
+
+
+@jobs_router.post("/jobs/{job_id}/listened", status_code=204)
+def job_listened(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    """The reviewer pressed play: « listen » goes to the audit trail once per page."""
+    if next(jobs.job_dir(request.app.state.settings.outbox, job_id).glob("audio.*"), None) is None:
+        raise HTTPException(status_code=404)
+    audit(session, username=who[0].username, action="listen", job_id=job_id)
+    session.commit()
+    return Response(status_code=204)
 
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")

@@ -10,6 +10,15 @@ document.addEventListener("click", (event) => {
   if (target.parentElement.id === "words") target.classList.add("playing");
 });
 
+// « listen » is audited when the audio is actually played, once per page (not on load, not per seek).
+if (player) {
+  player.addEventListener("play", () => {
+    const body = new FormData();
+    body.append("csrf", player.dataset.csrf);
+    fetch(player.dataset.listened, {method: "POST", body, credentials: "same-origin"}).catch(() => {});
+  }, {once: true});
+}
+
 // Leaving the draft with unsaved changes asks first; saving or approving does not.
 const fields = document.getElementById("fields");
 if (fields) {
