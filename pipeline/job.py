@@ -25,7 +25,7 @@ from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import (
     Corrector, Repairer, echoes_prompt, get_corrector, get_repairer, hotwords, initial_prompt,
 )
-from pipeline.vocabulary.corrector import Term, phonetic_key, practice_terms
+from pipeline.vocabulary.corrector import Term, name_terms, practice_terms
 
 log = logging.getLogger("dictee.job")
 
@@ -89,9 +89,8 @@ def repairer_for(settings: Settings) -> Repairer | None:
 
 def practice_names(settings: Settings) -> tuple[Term, ...]:
     """The practice's correspondents and patients: its list, then the names its secretary corrected."""
-    learned = tuple(Term(word.text, phonetic_key(word.text), "name")
-                    for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name")
-    return practice_terms(settings.practice_vocabulary) + learned
+    learned = [word.text for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name"]
+    return practice_terms(settings.practice_vocabulary) + name_terms(learned)
 
 
 def hotwords_for(settings: Settings, author: str | None) -> str | None:

@@ -139,17 +139,19 @@ def practice_terms(path: Path | None) -> tuple[Term, ...]:
 def _read_practice_terms(path: str, mtime_ns: int, size: int) -> tuple[Term, ...]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    names = {row["last_name"].strip() for row in rows if row.get("last_name", "").strip()}
-    return tuple(Term(name, phonetic_key(name), "name") for name in sorted(names)
-                 if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
+    return name_terms(sorted({row["last_name"].strip() for row in rows if row.get("last_name", "").strip()}))
+
+
+def name_terms(names) -> tuple[Term, ...]:
+    """Surnames as terms, but those too short to match by sound without false alarms."""
+    return tuple(Term(name, phonetic_key(name), "name") for name in names if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
 
 
 def get_corrector(practice_csv: str | None, models_dir: Path | None = None, learned_names: tuple[str, ...] = ()) -> Corrector:
     """`models_dir`: where a practice's updated drug index is (`dictee lexicons update`);
     `learned_names`: names the practice's secretary corrected (pipeline.adapt.learned)."""
-    learned = tuple(Term(name, phonetic_key(name), "name") for name in learned_names
-                    if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
-    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None) + learned, models_dir)
+    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None) + name_terms(learned_names),
+                          models_dir)
 
 
 @functools.lru_cache(maxsize=4)
