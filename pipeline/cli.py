@@ -381,31 +381,6 @@ def review(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
 
 
-@users_app.command("add")
-def users_add(
-    username: str = typer.Argument(..., help="Identifiant"),
-    role: str = typer.Option("secretary", "--role", help="secretary, practitioner ou admin"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard"),
-) -> None:
-    """Crée un compte / create an account (password hashed with argon2)."""
-    from pipeline.review.app import database_url
-    from pipeline.review.auth import AuthError, add_user
-    from pipeline.review.db import make_sessionmaker
-
-    settings = _settings()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("Mot de passe / password", hide_input=True, confirmation_prompt=True)
-    settings.outbox.mkdir(parents=True, exist_ok=True)
-    with make_sessionmaker(database_url(settings))() as session:
-        try:
-            add_user(session, username, password, role)
-        except AuthError as error:
-            raise DicteeError(str(error)) from error
-    console.print(f"[green]Compte créé / account created:[/green] {username} ({role})")
-
-
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Vérifie que le journal n'a pas été modifié / check the audit trail's hash chain."""
@@ -548,9 +523,11 @@ def models_verify() -> None:
     models_show()
 
 
-from pipeline.cli_adapt import register as _register_adapt  # noqa: E402  (it reads this module's helpers)
+from pipeline.cli_adapt import register as _register_adapt  # noqa: E402  (they read this module's helpers)
+from pipeline.cli_users import register as _register_users  # noqa: E402
 
 _register_adapt(app, models_app)
+_register_users(users_app)
 
 
 def main() -> None:

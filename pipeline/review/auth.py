@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import ROLES, LoginSession, LoginThrottle, User, utcnow
+from pipeline.review.db import ROLES, DisabledUser, LoginSession, LoginThrottle, User, utcnow
 from pipeline.review.passwords import password_problem
 
 SESSION_COOKIE = "dictee_session"
@@ -47,9 +47,63 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
             _hasher.hash(password)  # same work either way: no user enumeration by timing
             return None
         _hasher.verify(user.password_hash, password)
-        return user
+        return None if is_disabled(session, user) else user
     except (VerificationError, InvalidHashError):
         return None
+
+
+def is_disabled(session: Session, user: User) -> bool:
+    return session.get(DisabledUser, user.id) is not None
+
+
+def find_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise AuthError(f"compte inconnu / unknown account: {username}")
+    return user
+
+
+def users(session: Session) -> list[tuple[User, bool]]:
+    """Every account, with whether it is disabled."""
+    return [(user, is_disabled(session, user)) for user in session.scalars(select(User).order_by(User.username))]
+
+
+def _close_all_sessions(session: Session, user: User) -> None:
+    for login in session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
+        session.delete(login)
+
+
+def set_disabled(session: Session, username: str, disabled: bool) -> User:
+    """Disable (its open sessions end at once) or enable again an account."""
+    user = find_user(session, username)
+    if disabled and not is_disabled(session, user):
+        session.add(DisabledUser(user_id=user.id))
+        _close_all_sessions(session, user)
+    elif not disabled and (mark := session.get(DisabledUser, user.id)) is not None:
+        session.delete(mark)
+    session.commit()
+    return user
+
+
+def reset_password(session: Session, username: str, password: str) -> User:
+    """A new password under the same policy; the account's open sessions end."""
+    user = find_user(session, username)
+    if problem := password_problem(password, username=username):
+        raise AuthError(problem)
+    user.password_hash = _hasher.hash(password)
+    _close_all_sessions(session, user)
+    session.commit()
+    return user
+
+
+def set_role(session: Session, username: str, role: str) -> User:
+    if role not in ROLES:
+        raise AuthError(f"rôle inconnu / unknown role: {role} ({', '.join(ROLES)})")
+    user = find_user(session, username)
+    user.role = role
+    _close_all_sessions(session, user)  # the next login carries the new rights
+    session.commit()
+    return user
 
 
 def open_session(session: Session, user: User) -> tuple[str, str]:

@@ -41,6 +41,15 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class DisabledUser(Base):
+    """An account an admin disabled: it keeps its name in the audit trail but cannot log in.
+    A table of its own, so databases made before it need no migration."""
+
+    __tablename__ = "disabled_users"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class LoginSession(Base):
     __tablename__ = "sessions"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)

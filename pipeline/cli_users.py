@@ -1,0 +1,131 @@
+"""`dictee users …`: the desk's accounts, managed by an admin at the console. Each change is in
+the audit trail, made by « (console) »."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+import typer
+from rich.table import Table
+
+from pipeline.errors import DicteeError
+
+CONSOLE_USER = "(console)"
+ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin": "administrateur"}
+
+
+def _cli():
+    from pipeline import cli
+
+    return cli
+
+
+@contextmanager
+def _accounts():
+    """A database session; account errors become the CLI's French + English message."""
+    from pipeline.review.app import database_url
+    from pipeline.review.auth import AuthError
+    from pipeline.review.db import make_sessionmaker
+
+    settings = _cli()._settings()
+    settings.outbox.mkdir(parents=True, exist_ok=True)
+    with make_sessionmaker(database_url(settings))() as session:
+        try:
+            yield session
+        except AuthError as error:
+            raise DicteeError(str(error)) from None
+
+
+def _audited(session, action: str, **detail) -> None:
+    from pipeline.review.db import audit
+
+    audit(session, username=CONSOLE_USER, action=action, **detail)
+    session.commit()
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("Mot de passe / password", hide_input=True, confirmation_prompt=True)
+
+
+def users_add(
+    username: str = typer.Argument(..., help="Identifiant"),
+    role: str = typer.Option("secretary", "--role", help="secretary, practitioner ou admin"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard"),
+) -> None:
+    """Crée un compte / create an account (password hashed with argon2)."""
+    from pipeline.review.auth import add_user
+
+    password = _password(password_stdin)
+    with _accounts() as session:
+        add_user(session, username, password, role)
+        _audited(session, "user_add", account=username, role=role)
+    _cli().console.print(f"[green]Compte créé / account created:[/green] {username} ({role})")
+
+
+def users_list() -> None:
+    """Les comptes / the accounts: role, creation, disabled or not."""
+    from pipeline.review.auth import users
+
+    table = Table(title="Comptes / accounts")
+    for column in ("identifiant / username", "rôle / role", "créé / created", "état / status"):
+        table.add_column(column)
+    with _accounts() as session:
+        for user, disabled in users(session):
+            table.add_row(user.username, ROLE_LABELS.get(user.role, user.role), f"{user.created_at:%Y-%m-%d}",
+                          "désactivé / disabled" if disabled else "actif / active")
+    _cli().out.print(table)
+
+
+def users_disable(username: str = typer.Argument(..., help="Identifiant")) -> None:
+    """Désactive un compte (ses sessions sont fermées) / disable an account, ending its sessions."""
+    from pipeline.review.auth import set_disabled
+
+    with _accounts() as session:
+        set_disabled(session, username, True)
+        _audited(session, "user_disable", account=username)
+    _cli().console.print(f"Désactivé / disabled: {username}")
+
+
+def users_enable(username: str = typer.Argument(..., help="Identifiant")) -> None:
+    """Réactive un compte / enable an account again."""
+    from pipeline.review.auth import set_disabled
+
+    with _accounts() as session:
+        set_disabled(session, username, False)
+        _audited(session, "user_enable", account=username)
+    _cli().console.print(f"Réactivé / enabled: {username}")
+
+
+def users_reset_password(
+    username: str = typer.Argument(..., help="Identifiant"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Lire le mot de passe sur l'entrée standard"),
+) -> None:
+    """Nouveau mot de passe (ses sessions sont fermées) / new password, ending the account's sessions."""
+    from pipeline.review.auth import reset_password
+
+    password = _password(password_stdin)
+    with _accounts() as session:
+        reset_password(session, username, password)
+        _audited(session, "user_reset_password", account=username)
+    _cli().console.print(f"Mot de passe changé / password changed: {username}")
+
+
+def users_set_role(username: str = typer.Argument(..., help="Identifiant"),
+                   role: str = typer.Argument(..., help="secretary, practitioner ou admin")) -> None:
+    """Change le rôle d'un compte / change an account's role."""
+    from pipeline.review.auth import set_role
+
+    with _accounts() as session:
+        set_role(session, username, role)
+        _audited(session, "user_set_role", account=username, role=role)
+    _cli().console.print(f"Rôle / role: {username} → {role}")
+
+
+def register(users_app: typer.Typer) -> None:
+    for name, command in (("add", users_add), ("list", users_list), ("disable", users_disable),
+                          ("enable", users_enable), ("reset-password", users_reset_password),
+                          ("set-role", users_set_role)):
+        users_app.command(name)(command)

@@ -1,0 +1,70 @@
+"""`dictee users …`: accounts managed at the console, each change audited."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.review.app import database_url
+from pipeline.review.auth import authenticate, open_session, user_for_token
+from pipeline.review.db import AuditEvent, make_sessionmaker
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def dictee(settings, monkeypatch):
+    monkeypatch.setenv("DICTEE_OUTBOX", str(settings.outbox))
+    runner = CliRunner()
+
+    def run(*args: str, stdin: str | None = None):
+        return runner.invoke(app, list(args), input=stdin)
+
+    assert run("users", "add", "sophie", "--password-stdin", stdin=PASSWORD + "\n").exit_code == 0
+    return run
+
+
+def sessions(settings):
+    return make_sessionmaker(database_url(settings))()
+
+
+def test_accounts_are_listed_with_their_role_and_state(dictee):
+    assert dictee("users", "add", "dr_martin", "--role", "practitioner", "--password-stdin",
+                  stdin="cheval agrafe batterie\n").exit_code == 0
+    listed = dictee("users", "list").output
+    assert "sophie" in listed and "secrétaire" in listed and "dr_martin" in listed and "praticien" in listed
+
+
+def test_a_disabled_account_cannot_log_in_and_its_sessions_end_until_enabled(dictee, settings):
+    with sessions(settings) as session:
+        token, _ = open_session(session, authenticate(session, "sophie", PASSWORD))
+    assert dictee("users", "disable", "sophie").exit_code == 0
+    with sessions(settings) as session:
+        assert authenticate(session, "sophie", PASSWORD) is None and user_for_token(session, token) is None
+    assert "désactivé" in dictee("users", "list").output
+    assert dictee("users", "enable", "sophie").exit_code == 0
+    with sessions(settings) as session:
+        assert authenticate(session, "sophie", PASSWORD) is not None
+
+
+def test_a_reset_password_follows_the_policy_and_ends_the_sessions(dictee, settings):
+    with sessions(settings) as session:
+        token, _ = open_session(session, authenticate(session, "sophie", PASSWORD))
+    weak = dictee("users", "reset-password", "sophie", "--password-stdin", stdin="azerty123456\n")
+    assert weak.exit_code != 0 and "too easy to guess" in str(weak.exception)  # `main` prints it, exit 2
+    assert dictee("users", "reset-password", "sophie", "--password-stdin", stdin="lune orange tiroir vélo\n").exit_code == 0
+    with sessions(settings) as session:
+        assert authenticate(session, "sophie", PASSWORD) is None and user_for_token(session, token) is None
+        assert authenticate(session, "sophie", "lune orange tiroir vélo") is not None
+
+
+def test_roles_change_and_every_change_is_audited(dictee, settings):
+    assert dictee("users", "set-role", "sophie", "admin").exit_code == 0
+    assert dictee("users", "set-role", "sophie", "chef").exit_code != 0
+    unknown = dictee("users", "disable", "nobody")
+    assert unknown.exit_code != 0 and "unknown account" in str(unknown.exception)
+    with sessions(settings) as session:
+        assert authenticate(session, "sophie", PASSWORD).role == "admin"
+        events = [(e.username, e.action) for e in session.query(AuditEvent).order_by(AuditEvent.id)]
+    assert events == [("(console)", "user_add"), ("(console)", "user_set_role")]
