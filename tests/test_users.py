@@ -68,3 +68,28 @@ def test_roles_change_and_every_change_is_audited(dictee, settings):
         assert authenticate(session, "sophie", PASSWORD).role == "admin"
         events = [(e.username, e.action) for e in session.query(AuditEvent).order_by(AuditEvent.id)]
     assert events == [("(console)", "user_add"), ("(console)", "user_set_role")]
+
+
+def test_the_admin_manages_accounts_on_the_desk_but_not_their_own(settings):
+    import re
+
+    from pipeline.review.auth import add_user
+    from tests.conftest import signed_in
+
+    with signed_in(settings) as client:  # a secretary
+        assert client.get("/comptes").status_code == 403
+        with client.app.state.sessions() as session:
+            add_user(session, "chef", "une longue phrase secrète", "admin")
+        client.post("/login", data={"username": "chef", "password": "une longue phrase secrète"})
+        page = client.get("/comptes").text
+        assert "sophie" in page and "secrétaire" in page and 'href="/comptes"' in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        assert client.post("/comptes/sophie", data={"csrf": csrf, "action": "role", "role": "practitioner"}).status_code == 303
+        assert client.post("/comptes/sophie", data={"csrf": csrf, "action": "disable"}).status_code == 303
+        assert client.post("/comptes/chef", data={"csrf": csrf, "action": "disable"}).status_code == 409
+        assert client.post("/comptes/nobody", data={"csrf": csrf, "action": "disable"}).status_code == 404
+        assert "désactivé" in client.get("/comptes").text
+        with client.app.state.sessions() as session:
+            assert authenticate(session, "sophie", "correct horse battery") is None
+            actions = [e.action for e in session.query(AuditEvent) if e.username == "chef"]
+    assert actions[-2:] == ["user_role", "user_disable"]

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
+from pipeline.review.accounts import accounts_router
 from pipeline.review.lexicon import lexicon_router
 from pipeline.review.db import make_sessionmaker
 from pipeline.review.jobs import ReviewError
@@ -89,4 +90,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.auth_router)
     app.include_router(routes.jobs_router)
     app.include_router(lexicon_router)
+    app.include_router(accounts_router)
     return app

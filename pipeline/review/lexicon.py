@@ -10,15 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipeline.adapt.learned import PracticeLexicon
 from pipeline.review.db import audit
-from pipeline.review.routes import checked, current, db, render
+from pipeline.review.routes import checked, current, db, render, require_admin
 
 lexicon_router = APIRouter()
 KIND_LABELS = {"name": "nom", "term": "terme"}
-
-
-def _admin(who) -> None:
-    if who[0].role != "admin":
-        raise HTTPException(status_code=403, detail="réservé à l'administrateur / admin only")
 
 
 def _lexicon(request: Request) -> PracticeLexicon:
@@ -27,14 +22,14 @@ def _lexicon(request: Request) -> PracticeLexicon:
 
 @lexicon_router.get("/lexique", response_class=HTMLResponse)
 def lexicon_page(request: Request, removed: str = "", who=Depends(current)):
-    _admin(who)
+    require_admin(who)
     return render(request, "lexicon.html", user=who[0], csrf=who[1].csrf_token, words=_lexicon(request).words(),
                   kinds=KIND_LABELS, removed=removed == "1")
 
 
 @lexicon_router.post("/lexique/remove")
 def lexicon_remove(request: Request, word: Annotated[str, Form()], who=Depends(checked), session=Depends(db)):
-    _admin(who)
+    require_admin(who)
     if not _lexicon(request).remove(word):
         raise HTTPException(status_code=404, detail="mot absent du lexique / word not in the lexicon")
     # The word may be a patient's name: sealed in the audit like every other detail that could be.

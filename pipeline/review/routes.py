@@ -50,6 +50,11 @@ def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(cur
     return who
 
 
+def require_admin(who) -> None:
+    if who[0].role != "admin":
+        raise HTTPException(status_code=403, detail="réservé à l'administrateur / admin only")
+
+
 TYPED_USERNAME = "(saisi / typed)"  # refused logins: the typed name goes to the (sealed) detail
 STATE_LABELS = {"pending_review": "à relire", "filed": "classé", "rejected": "renvoyé au praticien"}
 

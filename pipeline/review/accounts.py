@@ -1,0 +1,43 @@
+"""Accounts on the desk (admin role): list, disable or enable, change a role. Passwords are set at
+the console (`dictee users reset-password`), never shown or sent here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from pipeline.review import auth
+from pipeline.review.db import ROLES, audit
+from pipeline.review.routes import checked, current, db, render, require_admin
+
+accounts_router = APIRouter()
+ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin": "administrateur"}
+
+
+@accounts_router.get("/comptes", response_class=HTMLResponse)
+def accounts_page(request: Request, who=Depends(current), session=Depends(db)):
+    require_admin(who)
+    return render(request, "accounts.html", user=who[0], csrf=who[1].csrf_token, accounts=auth.users(session),
+                  roles=ROLE_LABELS)
+
+
+@accounts_router.post("/comptes/{username}")
+def account_change(request: Request, username: str, action: Annotated[str, Form()], role: Annotated[str, Form()] = "",
+                   who=Depends(checked), session=Depends(db)):
+    require_admin(who)
+    if username == who[0].username:
+        raise HTTPException(status_code=409, detail="pas sur votre propre compte / not on your own account")
+    try:
+        if action in ("disable", "enable"):
+            auth.set_disabled(session, username, action == "disable")
+        elif action == "role" and role in ROLES:
+            auth.set_role(session, username, role)
+        else:
+            raise HTTPException(status_code=422, detail="action inconnue / unknown action")
+    except auth.AuthError:
+        raise HTTPException(status_code=404, detail="compte inconnu / unknown account") from None
+    audit(session, username=who[0].username, action=f"user_{action}", account=username, **({"role": role} if role else {}))
+    session.commit()
+    return RedirectResponse("/comptes", status_code=303)
