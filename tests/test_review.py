@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import stat
@@ -134,6 +135,7 @@ def test_the_draft_page_shows_playable_highlighted_words_and_is_audited(client, 
     assert '<span data-start="0.4" class="num">5</span>' in page
     assert '<span data-start="0.6" class="low">mg</span>' in page
     assert '<span data-start="0.9" class="lat">droite</span>' in page
+    assert '<span data-start="0.4" class="num">5</span> <span data-start="0.6" class="low">mg</span>' in page
     assert ("sophie", "view") in audit_actions(app, drafted)
     assert client.get(f"/jobs/{drafted}/audio").status_code == 200
     assert ("sophie", "listen") not in audit_actions(app, drafted)  # loading or seeking is not listening
@@ -440,3 +442,17 @@ def test_flags_and_codes_follow_the_edits(client, settings, fake_transcriber):
     result = result_of(settings, job_id)
     assert not {"no_patient", "incomplete_identity"} & {f["kind"] for f in result["flags"]}
     assert [(d["name"], d["atc"]) for d in result["drugs"]] == [("sémaglutide", "A10BJ06"), ("metformine", "A10BA02")]
+
+
+def test_transcript_words_read_as_written_french(client, settings, drafted):
+    result = result_of(settings, drafted)
+    result["transcript"]["words"] = [
+        {"start": 0.0, "end": 0.2, "word": " L", "probability": 0.9},
+        {"start": 0.2, "end": 0.6, "word": "'accident", "probability": 0.9},
+        {"start": 0.6, "end": 0.8, "word": " d'", "probability": 0.9},
+        {"start": 0.8, "end": 1.2, "word": " hier", "probability": 0.9},
+    ]
+    (settings.outbox / drafted / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    login(client)
+    words = re.search(r'<p class="words" id="words">(.*?)</p>', client.get(f"/jobs/{drafted}").text).group(1)
+    assert html.unescape(re.sub(r"<[^>]+>", "", words)) == "L'accident d'hier"

@@ -144,14 +144,14 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
         session.commit()
     corrected_at = {f["start"] for f in result["flags"] if f["kind"] == "vocabulary_correction"}
     words = [
-        {"start": w["start"], "text": w["word"].strip(),
+        {"start": w["start"], "text": w["word"].strip(), "joined": _joins_previous(result["transcript"]["words"], index),
          "classes": " ".join(c for c, on in (
              ("low", w["probability"] < settings.low_confidence),
              ("num", any(ch.isdigit() for ch in w["word"])),
              ("lat", w["word"].strip(" ,.").lower() in HIGHLIGHT_WORDS),
              ("fix", w["start"] in corrected_at),
          ) if on)}
-        for w in result["transcript"]["words"]
+        for index, w in enumerate(result["transcript"]["words"])
     ]
     history = session.scalars(select(AuditEvent).where(AuditEvent.job_id == job_id).order_by(AuditEvent.id)).all()
     saved = {
@@ -166,6 +166,14 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
                   complete=jobs.extraction_of(result).patient.is_complete,
                   patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS,
                   flag_labels={kind.value: label for kind, label in FLAG_LABELS_FR.items()})
+
+
+def _joins_previous(words: list[dict], index: int) -> bool:
+    """Whisper marks a new word by its leading space; a piece without one (« 'accident » after
+    « L ») or after an elision (« L' ») is written against the previous one: « L'accident »."""
+    if index == 0:
+        return True
+    return not words[index]["word"][:1].isspace() or words[index - 1]["word"].rstrip().endswith(("'", "’"))
 
 
 def _back(job_id: str, error: str = "") -> RedirectResponse:
