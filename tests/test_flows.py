@@ -69,12 +69,33 @@ def test_backlog_drafts_good_files_quarantines_bad_ones_and_absorbs_duplicates(f
     assert all((settings.outbox / job_id / "draft.docx").is_file() for job_id in drafted)
     assert not any(p for p in settings.work_dir.iterdir())
 
-    # Nothing the patient said, nor the file names, reached Prefect's database.
+    # Nothing the patient said, nor the file names, reached Prefect's home: its database, its
+    # result storage and logs — read as they are and with every base64 run decoded (a pickled
+    # result is stored base64-encoded, where a plain search misses it).
     database = Path(prefect_db.split("///", 1)[1])
-    for path in database.parent.glob(database.name + "*"):
-        content = path.read_bytes()
-        assert DUMMY_NAME.encode() not in content, path.name
-        assert "amlodipine".encode() not in content, path.name
+    import base64
+
+    assert any(DUMMY_NAME.encode() in form for form in readable_forms(b"\x80\x04" + base64.b64encode(b"pickled Dupont 0.wav")))
+    stored = [path for path in database.parent.rglob("*") if path.is_file()]
+    assert any(path.name.startswith(database.name) for path in stored)
+    for path in stored:
+        for content in readable_forms(path.read_bytes()):
+            assert DUMMY_NAME.encode() not in content, path.name
+            assert "amlodipine".encode() not in content, path.name
+
+
+def readable_forms(content: bytes):
+    """The bytes, then each long base64 run in them decoded."""
+    import base64
+    import binascii
+    import re
+
+    yield content
+    for run in re.findall(rb"[A-Za-z0-9+/]{24,}={0,2}", content):
+        try:
+            yield base64.b64decode(run + b"=" * (-len(run) % 4))
+        except (binascii.Error, ValueError):
+            continue
 
 
 def test_a_second_run_on_the_same_audio_does_nothing(flow_env):
