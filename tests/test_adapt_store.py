@@ -144,6 +144,8 @@ def test_an_adaptation_needs_enough_examples_and_says_so(settings):
     pytest.importorskip("torch")
     with pytest.raises(AdaptationError, match=f"at least {MIN_EXAMPLES} are needed"):
         run_adaptation(settings)
+    with pytest.raises(AdaptationError, match="unknown quantization 'int4'"):
+        run_adaptation(settings, quantization="int4")
 
 
 def test_one_adaptation_at_a_time(settings, models):

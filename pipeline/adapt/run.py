@@ -34,6 +34,7 @@ from pipeline.settings import Settings
 MIN_EXAMPLES = 6
 HELD_OUT_EVERY = 6  # one example in six is kept aside to measure on
 REFUSED_LOG = "refused.jsonl"
+QUANTIZATIONS = ("float16", "int8", "int8_float16", "float32")
 
 
 class AdaptationError(DicteeError):
@@ -77,6 +78,9 @@ def run_adaptation(settings: Settings, options: TrainingOptions = TrainingOption
                    quantization: str = "float16",
                    on_stage: Callable[[str], None] = lambda stage: None,
                    on_progress: Progress = lambda step, total, loss, eta: None) -> Adaptation:
+    if quantization not in QUANTIZATIONS:  # said now, not after half an hour of training
+        raise AdaptationError(f"quantification inconnue / unknown quantization {quantization!r} "
+                              f"({', '.join(QUANTIZATIONS)})")
     require_torch()
     root = practice_dir(settings.models_dir)
     root.mkdir(parents=True, exist_ok=True)
