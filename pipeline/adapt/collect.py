@@ -27,6 +27,7 @@ from pipeline.french import fold
 from pipeline.records import TimedSpan
 from pipeline.settings import Settings
 from pipeline.transcribe import Recognizer
+from pipeline.typed import read_typed
 from pipeline.vault import Vault
 from pipeline.vocabulary.corrector import practice_terms
 
@@ -98,18 +99,11 @@ class ImportReport:
 SKIP_REASONS = {
     "no_text": "pas de texte à côté (nom.txt) / no text beside it (name.txt)",
     "empty_text": "texte vide / empty text",
+    "unreadable_text": "texte illisible / unreadable text",
     "unreadable_audio": "audio illisible / unreadable audio",
     "far_from_audio": "texte trop éloigné de ce qui est entendu / text far from what is heard",
     "already_imported": "déjà importé / already imported",
 }
-
-
-def read_letter(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")  # Windows practice software
 
 
 def example_id_of(data: bytes) -> str:
@@ -134,9 +128,10 @@ def import_archive(directory: Path, settings: Settings, *, recognizer: Recognize
         if not text_file.is_file():
             report.skip("no_text", recording.name)
             continue
-        letter = read_letter(text_file).strip()
-        if not letter:
-            report.skip("empty_text", recording.name)
+        try:  # read as typed notes are: UTF-8, or Windows-1252 as practice software writes it
+            letter = read_typed(text_file.read_bytes(), TEXT_SUFFIX)
+        except BadInput as error:
+            report.skip("empty_text" if error.code == "empty_text" else "unreadable_text", recording.name)
             continue
         example_id = example_id_of(recording.read_bytes())
         if example_id in store:
