@@ -71,12 +71,16 @@ def load_models(settings: Settings) -> None:
     _loaded.add(config)
 
 
+def learned_names(settings: Settings) -> tuple[str, ...]:
+    """Names the practice's secretary corrected (pipeline.adapt.learned)."""
+    return tuple(word.text for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name")
+
+
 def corrector_for(settings: Settings) -> Corrector | None:
     if not settings.vocabulary_correction:
         return None
-    names = tuple(word.text for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name")
     return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
-                         settings.models_dir, names)
+                         settings.models_dir, learned_names(settings))
 
 
 def repairer_for(settings: Settings) -> Repairer | None:
@@ -89,8 +93,7 @@ def repairer_for(settings: Settings) -> Repairer | None:
 
 def practice_names(settings: Settings) -> tuple[Term, ...]:
     """The practice's correspondents and patients: its list, then the names its secretary corrected."""
-    learned = [word.text for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name"]
-    return practice_terms(settings.practice_vocabulary) + name_terms(learned)
+    return practice_terms(settings.practice_vocabulary) + name_terms(learned_names(settings))
 
 
 def hotwords_for(settings: Settings, author: str | None) -> str | None:

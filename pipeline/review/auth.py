@@ -27,11 +27,19 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_user(session: Session, username: str, password: str, role: str) -> User:
+def _check_role(role: str) -> None:
     if role not in ROLES:
         raise AuthError(f"rôle inconnu / unknown role: {role} ({', '.join(ROLES)})")
+
+
+def _check_password(password: str, username: str) -> None:
     if problem := password_problem(password, username=username):
         raise AuthError(problem)
+
+
+def add_user(session: Session, username: str, password: str, role: str) -> User:
+    _check_role(role)
+    _check_password(password, username)
     if session.scalar(select(User).where(User.username == username)):
         raise AuthError(f"l'utilisateur existe déjà / user already exists: {username}")
     user = User(username=username, password_hash=_hasher.hash(password), role=role)
@@ -88,8 +96,7 @@ def set_disabled(session: Session, username: str, disabled: bool) -> User:
 def reset_password(session: Session, username: str, password: str) -> User:
     """A new password under the same policy; the account's open sessions end."""
     user = find_user(session, username)
-    if problem := password_problem(password, username=username):
-        raise AuthError(problem)
+    _check_password(password, username)
     user.password_hash = _hasher.hash(password)
     _close_all_sessions(session, user)
     session.commit()
@@ -97,8 +104,7 @@ def reset_password(session: Session, username: str, password: str) -> User:
 
 
 def set_role(session: Session, username: str, role: str) -> User:
-    if role not in ROLES:
-        raise AuthError(f"rôle inconnu / unknown role: {role} ({', '.join(ROLES)})")
+    _check_role(role)
     user = find_user(session, username)
     user.role = role
     _close_all_sessions(session, user)  # the next login carries the new rights
