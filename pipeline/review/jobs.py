@@ -390,7 +390,8 @@ def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, 
     job = session.get(Job, job_id)
     if job is None or job.state != "pending_review":
         raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
-    if not extraction_of(load_result(outbox, job_id, vault)).patient.is_complete:
+    result = load_result(outbox, job_id, vault)  # as filed: regenerating the letter does not change it
+    if not extraction_of(result).patient.is_complete:
         raise ReviewError(
             "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant d'approuver / "
             "patient identity incomplete (last name, first name, birth date): complete it before approving"
@@ -414,7 +415,7 @@ def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, 
         _set_state(folder, vault, FILED, username)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
-    learn_from_approved(settings, vault, folder, load_result(outbox, job_id, vault))
+    learn_from_approved(settings, vault, folder, result)
     return filed
 
 
