@@ -55,10 +55,7 @@ class ExampleStore:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         self.vault.write_bytes(staging / "audio.wav", wav_bytes(samples))
-        self.vault.write_json(staging / "example.json", {
-            "example_id": example.example_id, "origin": origin, "created_at": example.created_at,
-            "duration_s": example.duration_s, "segments": [asdict(segment) for segment in segments],
-        })
+        self.vault.write_json(staging / "example.json", asdict(example))
         target = self.root / example_id
         shutil.rmtree(target, ignore_errors=True)  # a letter approved again replaces its example
         os.replace(staging, target)
@@ -70,8 +67,7 @@ class ExampleStore:
     def __iter__(self) -> Iterator[Example]:
         for meta in sorted(self.root.glob("*/example.json")):
             data = self.vault.read_json(meta)
-            yield Example(data["example_id"], data["origin"], data["created_at"], data["duration_s"],
-                          tuple(Segment(**segment) for segment in data["segments"]))
+            yield Example(**{**data, "segments": tuple(Segment(**segment) for segment in data["segments"])})
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/example.json"))
