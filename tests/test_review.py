@@ -55,6 +55,11 @@ def audit_actions(app, job_id=None):
         return [(e.username, e.action) for e in session.query(AuditEvent).order_by(AuditEvent.id) if job_id in (None, e.job_id)]
 
 
+def timed_words(*rows):
+    """Transcript words as result.json holds them, from (start, end, word, probability) rows."""
+    return [dict(zip(("start", "end", "word", "probability"), row)) for row in rows]
+
+
 def result_of(settings, job_id):
     return json.loads((settings.outbox / job_id / "result.json").read_text(encoding="utf-8"))
 
@@ -121,12 +126,8 @@ def test_worklist_lists_the_pending_draft_with_its_figures(client, drafted):
 
 def test_the_draft_page_shows_playable_highlighted_words_and_is_audited(client, app, settings, drafted):
     result = result_of(settings, drafted)
-    result["transcript"]["words"] = [
-        {"start": 0.0, "end": 0.4, "word": " amlodipine", "probability": 0.95},
-        {"start": 0.4, "end": 0.6, "word": " 5", "probability": 0.9},
-        {"start": 0.6, "end": 0.9, "word": " mg", "probability": 0.3},
-        {"start": 0.9, "end": 1.2, "word": " droite", "probability": 0.9},
-    ]
+    result["transcript"]["words"] = timed_words(
+        (0.0, 0.4, " amlodipine", 0.95), (0.4, 0.6, " 5", 0.9), (0.6, 0.9, " mg", 0.3), (0.9, 1.2, " droite", 0.9))
     result["flags"].append({"kind": "vocabulary_correction", "text": "« un L'Odi-Pin » → « amlodipine »", "start": 0.0})
     (settings.outbox / drafted / "result.json").write_text(json.dumps(result), encoding="utf-8")
     login(client)
@@ -446,12 +447,8 @@ def test_flags_and_codes_follow_the_edits(client, settings, fake_transcriber):
 
 def test_transcript_words_read_as_written_french(client, settings, drafted):
     result = result_of(settings, drafted)
-    result["transcript"]["words"] = [
-        {"start": 0.0, "end": 0.2, "word": " L", "probability": 0.9},
-        {"start": 0.2, "end": 0.6, "word": "'accident", "probability": 0.9},
-        {"start": 0.6, "end": 0.8, "word": " d'", "probability": 0.9},
-        {"start": 0.8, "end": 1.2, "word": " hier", "probability": 0.9},
-    ]
+    result["transcript"]["words"] = timed_words(
+        (0.0, 0.2, " L", 0.9), (0.2, 0.6, "'accident", 0.9), (0.6, 0.8, " d'", 0.9), (0.8, 1.2, " hier", 0.9))
     (settings.outbox / drafted / "result.json").write_text(json.dumps(result), encoding="utf-8")
     login(client)
     words = re.search(r'<p class="words" id="words">(.*?)</p>', client.get(f"/jobs/{drafted}").text).group(1)
