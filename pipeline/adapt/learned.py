@@ -111,14 +111,13 @@ class PracticeLexicon:
 def learned_words(outbox: Path, vault: Vault) -> tuple[LearnedWord, ...]:
     """The lexicon as of its last change: read again only when the file changes (the watcher
     runs for weeks while letters are approved)."""
-    path = outbox / LEXICON_FILE
     try:
-        stat = path.stat()
+        stat = (outbox / LEXICON_FILE).stat()
     except FileNotFoundError:
         return ()
-    return _read(str(path), stat.st_mtime_ns, stat.st_size, vault)
+    return _read(outbox, stat.st_mtime_ns, stat.st_size, vault)
 
 
 @functools.lru_cache(maxsize=4)
-def _read(path: str, mtime_ns: int, size: int, vault: Vault) -> tuple[LearnedWord, ...]:
-    return tuple(PracticeLexicon(Path(path).parent.parent, vault).words())
+def _read(outbox: Path, mtime_ns: int, size: int, vault: Vault) -> tuple[LearnedWord, ...]:
+    return tuple(PracticeLexicon(outbox, vault).words())
