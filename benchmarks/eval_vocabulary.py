@@ -141,13 +141,22 @@ def load_figures() -> dict:
             "peak_mb_without": bare_mb, "peak_mb_with": full_mb}
 
 
+def understood_clip(path: Path, samples, settings):
+    """One recording through Dictée's recognition and understanding stages, as in production."""
+    from pipeline.job import transcribe_step, understand_step
+    from pipeline.records import Dictation
+
+    dictation = Dictation(job_id=path.stem, path=path, original_name=path.name, sha256="", duration_s=0.0,
+                          received_at="")
+    return understand_step(transcribe_step(dictation, samples, settings), settings)
+
+
 def speech_figures(repeat: int) -> dict:
     from faster_whisper.audio import decode_audio
 
     from benchmarks.bench_pipeline import JOINED_SETS, audio_files, joined_set
     from pipeline.evaluation import corpus_wer
-    from pipeline.job import Heard, load_models, transcribe_step, understand_step
-    from pipeline.records import Dictation
+    from pipeline.job import load_models
     from pipeline.settings import Settings
 
     base = Settings(models_dir=REPO / "models", workers=1)
@@ -166,10 +175,7 @@ def speech_figures(repeat: int) -> dict:
                 started = time.perf_counter()
                 pairs, repairs = [], 0
                 for path in files:
-                    dictation = Dictation(job_id=path.stem, path=path, original_name=path.name, sha256="",
-                                          duration_s=0.0, received_at="")
-                    heard: Heard = transcribe_step(dictation, audio[path], settings)
-                    understood = understand_step(heard, settings)
+                    understood = understood_clip(path, audio[path], settings)
                     repairs += sum(flag.kind == "vocabulary_correction" for flag in understood.flags)
                     pairs.append((path.with_suffix(".txt").read_text(encoding="utf-8"), understood.normalized.text))
                 runs[mode].append((time.perf_counter() - started, corpus_wer(pairs), repairs))
@@ -191,8 +197,7 @@ def medical_speech_figures(count: int) -> dict:
 
     from pipeline.adapt.gate import term_recall, term_vocabulary
     from pipeline.evaluation import corpus_wer
-    from pipeline.job import load_models, transcribe_step, understand_step
-    from pipeline.records import Dictation
+    from pipeline.job import load_models
     from pipeline.settings import Settings
 
     if why := speech.have_voices():
@@ -210,9 +215,7 @@ def medical_speech_figures(count: int) -> dict:
     for mode, settings in (("repair_off", off), ("repair_on", on)):
         pairs = []
         for index, (samples, text) in enumerate(clips):
-            dictation = Dictation(job_id=f"{index:016x}", path=folder / "x.wav", original_name="x.wav", sha256="",
-                                  duration_s=0.0, received_at="")
-            understood = understand_step(transcribe_step(dictation, samples, settings), settings)
+            understood = understood_clip(folder / f"{index:03d}.wav", samples, settings)
             pairs.append((text, understood.normalized.text))
         recall, terms = term_recall(pairs, vocabulary)
         figures[mode] = {"wer": corpus_wer(pairs), "term_recall": recall, "terms": terms, "dictations": len(pairs)}
