@@ -59,7 +59,8 @@ def adapt_run(
 ) -> None:
     """Adapte la reconnaissance au cabinet / adapt the recognizer to the practice: train, measure
     on held-out letters, and put the new model in use only if it is better."""
-    from pipeline.adapt.run import run_adaptation, timed
+    from pipeline.adapt.run import run_adaptation
+    from pipeline.audio import duration_text
 
     cli = _cli()
     settings = cli._settings()
@@ -72,7 +73,7 @@ def adapt_run(
             bar.update(task, description=name)
 
         def step(done: int, total: int, loss: float, eta: float) -> None:
-            bar.update(task, completed=done, total=total, eta=f"perte/loss {loss:.3f} · reste/ETA {timed(eta)}")
+            bar.update(task, completed=done, total=total, eta=f"perte/loss {loss:.3f} · reste/ETA {duration_text(eta)}")
 
         result = run_adaptation(settings, options, quantization=quantization, on_stage=stage, on_progress=step)
     verdict, training = result.verdict, result.training
@@ -84,7 +85,7 @@ def adapt_run(
         table.add_row(label, f"{scores.wer:.3f}", recall, str(scores.clips))
     cli.out.print(table)
     cli.out.print(f"Entraînement / training: {result.train_examples} lettres, {training.clips} clips, {training.steps} pas, "
-                  f"{timed(training.seconds)} ({training.seconds_per_clip_epoch:.2f} s par clip et passe)"
+                  f"{duration_text(training.seconds)} ({training.seconds_per_clip_epoch:.2f} s par clip et passe)"
                   + (" — arrêté au budget / stopped at the budget" if training.stopped_by_budget else ""))
     if result.promoted:
         cli.out.print(f"[green]En service / in use:[/green] {result.version} — {verdict.reason}. "

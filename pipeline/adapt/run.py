@@ -15,7 +15,6 @@ import gc
 import hashlib
 import json
 import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -144,7 +143,3 @@ def _run(settings: Settings, options: TrainingOptions, root: Path, quantization:
         with (root / REFUSED_LOG).open("a", encoding="utf-8") as log:
             log.write(json.dumps(report, ensure_ascii=False) + "\n")
     return Adaptation(version, verdict.promote, verdict, training, len(train), len(held))
-
-
-def timed(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(max(0.0, seconds)))
