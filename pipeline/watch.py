@@ -1,9 +1,15 @@
 """Long-running inbox watcher: watchdog events plus a periodic rescan (events can be missed
-on network shares), each stable file claimed once and handed to `process`."""
+on network shares), each stable file claimed once and handed to `process`.
+
+Where the kernel says when a writer closes a file (inotify's close-after-write on Linux), a
+file written to and not yet closed is never taken, however long the writer pauses: a dictaphone
+dock or a copy from a slow share can stop for longer than any stability window. Elsewhere, and
+for files written before the watcher started, the stability window alone decides."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -36,21 +42,44 @@ class InboxWatcher:
         self.settings = settings
         self.process = process
         self._seen: set[Path] = set()
+        self._open_for_writing: dict[Path, float] = {}  # path -> monotonic time of its last write
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
+        self.sees_closes = False  # set by `run` when the observer reports close-after-write
 
     def notice(self, path: Path) -> None:
         with self._lock:
             self._seen.add(path)
 
+    def written(self, path: Path) -> None:
+        """A writer wrote to `path` and has not closed it yet (only told where close events exist)."""
+        with self._lock:
+            self._seen.add(path)
+            self._open_for_writing[path] = time.monotonic()
+
+    def closed(self, path: Path) -> None:
+        """The writer closed `path` (or renamed a finished file into the inbox)."""
+        with self._lock:
+            self._seen.add(path)
+            self._open_for_writing.pop(path, None)
+
+    def _still_open(self, path: Path) -> bool:
+        # Bounded by `write_wait_s`: a close event lost in an overflowing queue must not hold
+        # the file for ever (the check after transcription still catches a late write).
+        last_write = self._open_for_writing.get(path)
+        return last_write is not None and time.monotonic() - last_write < self.settings.write_wait_s
+
+    def _ready(self, path: Path) -> bool:
+        return ingest.is_stable(path, window_s=self.settings.stable_seconds) and not self._still_open(path)
+
     def _take_stable(self) -> list[Path]:
         with self._lock:
-            stable = sorted(
-                (p for p in self._seen if ingest.is_stable(p, window_s=self.settings.stable_seconds)),
-                key=lambda p: not ingest.is_urgent(p),
-            )
+            stable = sorted((p for p in self._seen if self._ready(p)), key=lambda p: not ingest.is_urgent(p))
+            for path in stable:
+                self._open_for_writing.pop(path, None)
             self._seen.difference_update(stable)
             self._seen = {p for p in self._seen if p.exists()}
+            self._open_for_writing = {p: t for p, t in self._open_for_writing.items() if p in self._seen}
         return [p for p in stable if p.exists()]
 
     def rescan(self) -> None:
@@ -81,14 +110,23 @@ class InboxWatcher:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event) -> None:
-                if not event.is_directory:
-                    target = getattr(event, "dest_path", "") or event.src_path
-                    watcher.notice(Path(target))
+                if event.is_directory:
+                    return
+                path = Path(os.fsdecode(getattr(event, "dest_path", "") or event.src_path))
+                if not watcher.sees_closes:
+                    watcher.notice(path)
+                elif event.event_type == "modified":  # not "created": a file renamed in from elsewhere is one
+                    watcher.written(path)
+                elif event.event_type in ("closed", "moved"):
+                    watcher.closed(path)
+                else:
+                    watcher.notice(path)
 
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
         for dictation in ingest.unfinished_claims(self.settings.work_dir):
             self.process(dictation)  # resume what a previous run left
         observer = Observer()
+        self.sees_closes = _reports_closes(observer)
         for folder in ingest.inbox_folders(self.settings.inbox, self.settings.practitioners):
             folder.mkdir(parents=True, exist_ok=True)
         observer.schedule(Handler(), str(self.settings.inbox), recursive=True)
@@ -107,3 +145,11 @@ class InboxWatcher:
         finally:
             observer.stop()
             observer.join()
+
+
+def _reports_closes(observer) -> bool:
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux: no close-after-write, the stability window decides
+        return False
+    return isinstance(observer, InotifyObserver)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
+
+import pytest
 
 from pipeline.watch import InboxWatcher
 
@@ -31,3 +35,49 @@ def test_a_stop_request_ends_the_loop(settings):
     started = time.monotonic()
     watcher.run(max_seconds=30)
     assert time.monotonic() - started < 5
+
+
+def _watch_in_background(watcher: InboxWatcher, seconds: float) -> threading.Thread:
+    thread = threading.Thread(target=watcher.run, kwargs={"max_seconds": seconds}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not watcher.sees_closes and time.monotonic() < deadline:  # the observer is up
+        time.sleep(0.05)
+    return thread
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="close-after-write is inotify's")
+def test_a_copy_that_pauses_longer_than_the_window_is_taken_only_once_closed(settings):
+    settings = settings.model_copy(update={"stable_seconds": 0.3})
+    taken = []
+    watcher = InboxWatcher(settings, lambda dictation: taken.append(dictation.path.read_bytes()))
+    thread = _watch_in_background(watcher, seconds=20)
+    assert watcher.sees_closes
+    with (settings.inbox / "dock.mp3").open("wb") as writer:
+        writer.write(b"first half ")
+        writer.flush()
+        time.sleep(2.0)  # a dictaphone dock pausing: far longer than the stability window
+        assert taken == []
+        writer.write(b"second half")
+    deadline = time.monotonic() + 10
+    while not taken and time.monotonic() < deadline:
+        time.sleep(0.1)
+    watcher.stop_event.set()
+    thread.join(timeout=10)
+    assert taken == [b"first half second half"]
+
+
+def test_a_file_moved_into_the_inbox_finished_is_taken_after_the_window(settings, tmp_path):
+    settings = settings.model_copy(update={"stable_seconds": 0.3})
+    taken = []
+    watcher = InboxWatcher(settings, lambda dictation: taken.append(dictation.original_name))
+    thread = _watch_in_background(watcher, seconds=20)
+    finished = tmp_path / "finished.wav"
+    finished.write_bytes(b"a whole recording")
+    os.replace(finished, settings.inbox / "finished.wav")
+    deadline = time.monotonic() + 10
+    while not taken and time.monotonic() < deadline:
+        time.sleep(0.1)
+    watcher.stop_event.set()
+    thread.join(timeout=10)
+    assert taken == ["finished.wav"]
