@@ -32,6 +32,20 @@ from pipeline.records import Dictation, JobOutcome  # noqa: E402
 from pipeline.settings import Settings, load_settings  # noqa: E402
 
 log = logging.getLogger("dictee.flows")
+
+
+class ExplainedErrorsWithoutTraceback(logging.Filter):
+    """A DicteeError explains itself in French and English (a full outbox, a damaged model):
+    Prefect logs its message, not a traceback. Anything else, a bug, keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DicteeError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _run_logger in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_run_logger).addFilter(ExplainedErrorsWithoutTraceback())
 STAGES_PER_JOB = 4
 TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False, "log_prints": False}
 
@@ -104,16 +118,17 @@ def process_backlog(
         job.load_models(settings)  # here, before the first task needs them
     in_flight = settings.workers + 1  # bounded: decoded audio of a long backlog stays out of memory
     pending = list(dictations)
-    running = [_submit_job(pending.pop(0), settings) for _ in range(min(in_flight, len(pending)))]
+    running = {_submit_job(dictation, settings): dictation.job_id
+               for dictation in [pending.pop(0) for _ in range(min(in_flight, len(pending)))]}
     while running:
-        finished = next(iter(as_completed(running)))
-        running.remove(finished)
-        outcome = _outcome_of(finished)
+        finished = next(iter(as_completed(list(running))))
+        outcome = _outcome_of(finished, running.pop(finished))
         progress.job_finished(outcome)  # here, not in the task: tasks may run on other machines
         log.info("job %s %s", outcome.job_id, outcome.status)
         outcomes.append(outcome)
         if pending:
-            running.append(_submit_job(pending.pop(0), settings))
+            dictation = pending.pop(0)
+            running[_submit_job(dictation, settings)] = dictation.job_id
     return outcomes
 
 
@@ -238,12 +253,11 @@ def _deploy(deployed, *, pool: str, name: str, cron: str | None, parameters: dic
     return f"{deployed.name}/{name}"
 
 
-def _outcome_of(future) -> JobOutcome:
+def _outcome_of(future, job_id: str) -> JobOutcome:
     try:
         return future.result()
     except Exception as error:  # left in the work area; the next run resumes it
-        log.error("a job failed and will be resumed next run: %s", type(error).__name__)
-        return JobOutcome(job_id="?", status="failed", reason=type(error).__name__)
+        return job.deferred(job_id, error)
 
 
 @flow(name="process-dictation", flow_run_name="dictation-{job_id}", log_prints=False, retries=1,

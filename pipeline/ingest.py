@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from pipeline import progress
 from pipeline.audio import sniff_suffix
-from pipeline.errors import DicteeError
+from pipeline.errors import DicteeError, TransientError
 from pipeline.files import write_json_atomic
 from pipeline.records import Dictation
 from pipeline.settings import Settings
@@ -337,18 +337,28 @@ def _move_atomic(source: Path, target: Path) -> None:
         source.unlink()
 
 
-class OutboxUnavailable(DicteeError):
-    """The outbox cannot take the files (full, read-only): nothing was moved, say so and stop."""
+class OutboxUnavailable(TransientError):
+    """The outbox cannot take the files (full, read-only): nothing is lost, say so and stop.
+    `short` is the reason alone, for a summary line."""
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
 
 
-def outbox_error(error: OSError, outbox: Path) -> OutboxUnavailable:
+def outbox_error(error: OSError, outbox: Path, *, claimed: bool = False) -> OutboxUnavailable:
+    """`claimed`: the dictation was already in the work area (a draft could not be written), so
+    it is resumed from there, not from the inbox."""
     reason = {28: ("plus de place sur le disque", "no space left on the disk"),
               30: ("système de fichiers en lecture seule", "read-only file system"),
               13: ("accès refusé", "permission denied")}.get(error.errno, ("erreur d'écriture", "write error"))
+    where = (("reprend au prochain passage", "it is resumed at the next run") if claimed else
+             ("les dictées restent dans la boîte de réception, relancez quand c'est réglé",
+              "the dictations stay in the inbox, run again once it is fixed"))
     return OutboxUnavailable(
-        f"la boîte d'envoi {outbox} ne peut pas recevoir les fichiers ({reason[0]}) : les dictées restent dans la "
-        f"boîte de réception, relancez quand c'est réglé / the outbox cannot take the files ({reason[1]}): "
-        "the dictations stay in the inbox, run again once it is fixed")
+        f"la boîte d'envoi {outbox} ne peut pas recevoir les fichiers ({reason[0]}) : {where[0]} / "
+        f"the outbox cannot take the files ({reason[1]}): {where[1]}",
+        short=f"{reason[0]} / {reason[1]}")
 
 
 def has_work(settings: Settings) -> bool:

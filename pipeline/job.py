@@ -256,5 +256,12 @@ def run_job_or_defer(dictation: Dictation, settings: Settings) -> JobOutcome:
     try:
         return run_job(dictation, settings)
     except Exception as error:
-        log.error("job %s deferred to the next run: %s", dictation.job_id, type(error).__name__)
-        return JobOutcome(job_id=dictation.job_id, status="failed", reason=type(error).__name__)
+        return deferred(dictation.job_id, error)
+
+
+def deferred(job_id: str, error: Exception) -> JobOutcome:
+    """A job that failed for a reason other than its input: its claim stays, the next run
+    resumes it. The outcome says why in French and English when the error knows (a full or
+    read-only outbox), its type otherwise; neither holds patient data."""
+    log.error("job %s deferred to the next run: %s", job_id, type(error).__name__)
+    return JobOutcome(job_id=job_id, status="failed", reason=getattr(error, "short", None) or type(error).__name__)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from pipeline import ingest
 from pipeline.job import run_job
@@ -112,6 +113,53 @@ def test_a_full_outbox_leaves_the_file_in_the_inbox_and_no_orphan(settings, monk
         claim(settings, settings.inbox / "a.wav")
     assert (settings.inbox / "a.wav").is_file()
     assert not list(settings.work_dir.iterdir())  # no .partial, no claim record
+
+
+def test_a_disk_that_fills_while_a_draft_is_written_defers_the_job_and_leaves_no_orphan(settings, fake_transcriber,
+                                                                                       monkeypatch):
+    import errno
+
+    from pipeline import vault as vault_module
+    from pipeline.job import run_job_or_defer
+
+    write_tone(settings.inbox / "a.wav")
+    dictation = claim(settings, settings.inbox / "a.wav")
+    real_write = vault_module.write_bytes_atomic
+
+    def full_disk(path, data):
+        if path.name == "result.json":  # the draft went in, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(vault_module, "write_bytes_atomic", full_disk)
+    outcome = run_job_or_defer(dictation, settings)
+    assert outcome.status == "failed" and outcome.job_id == dictation.job_id
+    assert outcome.reason == "plus de place sur le disque / no space left on the disk"
+    assert sorted(p.name for p in settings.work_dir.iterdir()) == sorted(
+        [dictation.path.name, f"{dictation.job_id}{ingest.CLAIM_SUFFIX}"])  # the claim, no staging folder
+    assert not (settings.outbox / dictation.job_id).exists()
+
+    monkeypatch.setattr(vault_module, "write_bytes_atomic", real_write)  # room again: resumed, drafted
+    [resumed] = ingest.unfinished_claims(settings.work_dir)
+    assert run_job_or_defer(resumed, settings).status == "drafted"
+    assert not list(settings.work_dir.glob("*.json"))
+
+
+def test_an_explained_error_reaches_prefect_logs_without_a_traceback_and_a_bug_keeps_its_own():
+    import logging
+
+    from pipeline.flows import ExplainedErrorsWithoutTraceback
+
+    def record_of(error: Exception) -> logging.LogRecord:
+        try:
+            raise error
+        except Exception:
+            record = logging.LogRecord("prefect.task_runs", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        ExplainedErrorsWithoutTraceback().filter(record)
+        return record
+
+    assert record_of(ingest.outbox_error(OSError(28, "full"), Path("outbox"), claimed=True)).exc_info is None
+    assert record_of(KeyError("bug")).exc_info is not None
 
 
 def test_batch_on_a_read_only_outbox_says_so_in_both_languages(tmp_path):
