@@ -271,6 +271,8 @@ def watch(
 
     from pipeline import ingest
 
+    settings.inbox.mkdir(parents=True, exist_ok=True)  # a watched folder may start empty
+    ingest.require_writable(settings.outbox)  # full or read-only: said now, in both languages, exit 2
     watcher = InboxWatcher(settings, process)
     stop_on_signals(watcher.stop_event)
     with ingest.exclusive_run(settings.work_dir):

@@ -46,6 +46,8 @@ class InboxWatcher:
         self._lock = threading.Lock()
         self.stop_event = threading.Event()
         self.sees_closes = False  # set by `run` when the observer reports close-after-write
+        self._deferred: dict[str, tuple[int, float]] = {}  # job id -> (attempts, next try, monotonic)
+        self._outbox_trouble = False
 
     def notice(self, path: Path) -> None:
         with self._lock:
@@ -86,6 +88,26 @@ class InboxWatcher:
         for path in ingest.list_candidates(self.settings.inbox, self.settings.practitioners):
             self.notice(path)
 
+    def resume_deferred(self) -> int:
+        """Claims a failed run left (a full disk, an outage) are tried again, each after a
+        doubling delay (a recurring bug must not spin). Dictations are processed one at a time,
+        so a claim still here between two of them is one that failed."""
+        resumed = 0
+        now = time.monotonic()
+        for dictation in ingest.unfinished_claims(self.settings.work_dir):
+            attempts, due = self._deferred.get(dictation.job_id, (0, now))
+            if now < due or self.stop_event.is_set():
+                continue
+            self._deferred[dictation.job_id] = (attempts + 1, now + self.settings.rescan_seconds * 2 ** min(attempts, 7))
+            self.process(dictation)
+            resumed += 1
+        return resumed
+
+    def _say_outbox_unavailable(self, error: Exception) -> None:
+        if not self._outbox_trouble:  # once, not at every rescan
+            log.warning("%s", error)
+            self._outbox_trouble = True
+
     def run_once(self) -> int:
         """Claim and process every stable file noticed so far; returns how many were processed."""
         processed = 0
@@ -95,8 +117,13 @@ class InboxWatcher:
             taken, author = ingest.author_of(path, self.settings.inbox, self.settings.practitioners)
             if not taken or not ingest.is_candidate(path):
                 continue  # a subfolder no practitioner owns: left in place (`dictee batch` says so)
-            dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir, outbox=self.settings.outbox,
-                                               author=author)
+            try:
+                dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir,
+                                                   outbox=self.settings.outbox, author=author)
+            except ingest.OutboxUnavailable as error:
+                self._say_outbox_unavailable(error)
+                break  # the file stays in the inbox; the next rescan offers it again
+            self._outbox_trouble = False
             if dictation is not None:
                 self.process(dictation)
                 processed += 1
@@ -123,8 +150,7 @@ class InboxWatcher:
                     watcher.notice(path)
 
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        for dictation in ingest.unfinished_claims(self.settings.work_dir):
-            self.process(dictation)  # resume what a previous run left
+        self.resume_deferred()  # what a previous run left
         observer = Observer()
         self.sees_closes = _reports_closes(observer)
         for folder in ingest.inbox_folders(self.settings.inbox, self.settings.practitioners):
@@ -138,6 +164,7 @@ class InboxWatcher:
                 if max_seconds is not None and time.monotonic() - started > max_seconds:
                     break
                 if time.monotonic() - last_scan >= self.settings.rescan_seconds:
+                    self.resume_deferred()
                     self.rescan()
                     last_scan = time.monotonic()
                 self.run_once()

@@ -81,3 +81,36 @@ def test_a_file_moved_into_the_inbox_finished_is_taken_after_the_window(settings
     watcher.stop_event.set()
     thread.join(timeout=10)
     assert taken == ["finished.wav"]
+
+
+def test_a_claim_a_failure_left_is_tried_again_later_with_a_growing_delay(settings):
+    settings = settings.model_copy(update={"rescan_seconds": 60})
+    attempts = []
+    watcher = InboxWatcher(settings, lambda dictation: attempts.append(dictation.job_id))  # fails: claim stays
+    (settings.inbox / "a.wav").write_bytes(b"a recording")
+    watcher.rescan()
+    assert watcher.run_once() == 1 and len(attempts) == 1
+    assert watcher.resume_deferred() == 1  # first retry: at once
+    assert watcher.resume_deferred() == 0  # the next one waits (60 s, then 120 s, ...)
+    job_id = attempts[0]
+    tries, due = watcher._deferred[job_id]
+    assert tries == 1 and due - time.monotonic() > 50
+
+
+def test_a_full_outbox_leaves_the_file_in_the_inbox_and_the_watcher_running(settings, monkeypatch):
+    from pipeline import ingest
+
+    real_claim = ingest.claim_dictation
+
+    def full(*args, **kwargs):
+        raise ingest.outbox_error(OSError(28, "full"), settings.outbox)
+
+    watcher = InboxWatcher(settings, lambda dictation: None)
+    (settings.inbox / "a.wav").write_bytes(b"a recording")
+    monkeypatch.setattr(ingest, "claim_dictation", full)
+    watcher.rescan()
+    assert watcher.run_once() == 0
+    assert (settings.inbox / "a.wav").is_file()
+    monkeypatch.setattr(ingest, "claim_dictation", real_claim)
+    watcher.rescan()
+    assert watcher.run_once() == 1  # room again: taken at the next rescan
