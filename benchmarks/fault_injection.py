@@ -3,8 +3,9 @@
     python benchmarks/fault_injection.py [--mode batch|watch] [--kills 4] [--good 6] [--seed 1] [--encrypt]
 
 `dictee batch` (or `--mode watch`) runs in its own process group (Prefect's server with it)
-and is killed with SIGKILL at random moments, `--kills` times, while the corpus arrives in
-waves; then it is left to finish, and a last run must find nothing to do. Prints: dictations in, drafted, quarantined, lost, duplicated, bad inputs
+and is killed with SIGKILL `--kills` times, each a random moment after it has claimed a
+dictation (so that every kill lands on work, and the script says how many did), while the
+corpus arrives in waves; then it is left to finish, and a last run must find nothing to do. Prints: dictations in, drafted, quarantined, lost, duplicated, bad inputs
 quarantined with a reason, leftovers, and whether a dictated dummy name leaked outside the
 outbox (with `--encrypt`, anywhere at all: the outbox is sealed). Exits 1 when a target is missed (0 lost, 0 duplicated, 100 % bad input quarantined).
 """
@@ -25,7 +26,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from benchmarks.leaks import files_naming  # noqa: E402
 from pipeline.vault import PLAIN, Vault, create_key_file, load_vault  # noqa: E402
 
 FLEURS = REPO.parent / "shared" / "eval" / "audio-fleurs-fr"
@@ -77,42 +80,60 @@ def build_corpus(inbox: Path, good: int) -> tuple[dict[str, str], dict[str, str]
     return goods, bads
 
 
-def run_batch(workdir: Path, env: dict, log, *, kill_after: float | None) -> str:
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from pipeline.cli import main; main()", "batch", "inbox", "--outbox", "outbox"],
-        cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True,
-    )
-    try:
-        process.wait(timeout=kill_after)
-        return f"exit {process.returncode}"
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the whole group: as a power cut would
-        process.wait()
-        return f"killed after {kill_after:.1f} s"
+def work_in_hand(workdir: Path) -> bool:
+    """A dictation is claimed and not yet finished (its claim record is in the work area)."""
+    return any((workdir / "outbox" / ".work").glob("*.claim.json"))
 
 
-def run_watch(workdir: Path, env: dict, log, *, kill_after: float | None, settle_s: float = 0) -> str:
-    """`dictee watch`, killed with SIGKILL after `kill_after`, or stopped with SIGTERM once the
-    inbox and work area have stayed empty for `settle_s`."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from pipeline.cli import main; main()", "watch", "inbox", "--outbox", "outbox"],
+def start(command: str, workdir: Path, env: dict, log) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from pipeline.cli import main; main()", command, "inbox", "--outbox", "outbox"],
         cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True,
     )
-    if kill_after is not None:
-        time.sleep(kill_after)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return f"watch killed after {kill_after:.1f} s"
+
+
+def kill_in_flight(process: subprocess.Popen, workdir: Path, delay_s: float) -> str:
+    """SIGKILL the run (its whole group: as a power cut would) `delay_s` after it has a dictation
+    in hand, so that the kill lands on work rather than on a start-up or an idle loop."""
+    deadline = time.time() + 300
+    while not work_in_hand(workdir) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(delay_s)
+    if process.poll() is not None:
+        return f"exit {process.returncode} before the kill"
+    landed = work_in_hand(workdir)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return f"{'killed mid-dictation' if landed else 'killed idle'} ({delay_s:.1f} s after a claim)"
+
+
+def run_batch(workdir: Path, env: dict, log, *, kill_delay: float | None) -> str:
+    process = start("batch", workdir, env, log)
+    if kill_delay is not None:
+        return kill_in_flight(process, workdir, kill_delay)
+    process.wait(timeout=1800)
+    return f"exit {process.returncode}"
+
+
+def run_watch(workdir: Path, env: dict, log, *, kill_delay: float | None, settle_s: float = 0,
+              busy_elsewhere=lambda: False) -> str:
+    """`dictee watch`, killed with SIGKILL `kill_delay` after it takes a dictation, or stopped
+    with SIGTERM once the inbox and work area have stayed empty for `settle_s` (and
+    `busy_elsewhere()`, e.g. a copy about to start, is false)."""
+    process = start("watch", workdir, env, log)
+    if kill_delay is not None:
+        return "watch " + kill_in_flight(process, workdir, kill_delay)
     deadline, quiet_since = time.time() + 900, None
-    while time.time() < deadline:
+    while time.time() < deadline and process.poll() is None:
         waiting = [p for p in (workdir / "inbox").rglob("*") if p.is_file()]  # inbox/urgent/ may exist
         work = [p for p in (workdir / "outbox" / ".work").glob("*") if p.name != ".lock"]  # the lock stays
-        busy = bool(waiting or work)
+        busy = bool(waiting or work) or busy_elsewhere()
         quiet_since = None if busy else (quiet_since or time.time())
         if quiet_since and time.time() - quiet_since > settle_s:
             break
         time.sleep(1)
-    process.send_signal(signal.SIGTERM)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
     process.wait(timeout=120)
     return f"watch exit {process.returncode}"
 
@@ -145,15 +166,24 @@ def account(workdir: Path, goods: dict, bads: dict, vault: Vault) -> dict:
     }
 
 
-def leaks(workdir: Path, log_path: Path, *, encrypted: bool) -> list[str]:
-    """Files naming the dummy patient: logs and Prefect's database, and with encryption the whole outbox."""
-    found = []
-    needle = DUMMY_NAME.encode()
+def leaks(workdir: Path, log_path: Path, *, encrypted: bool, needles: tuple[bytes, ...] = (DUMMY_NAME.encode(),)) -> list[str]:
+    """Files naming the dummy patient, in any readable form: logs and Prefect's home, and with
+    encryption the whole outbox."""
     searched = [log_path, *(workdir / "prefect").rglob("*")] + (list((workdir / "outbox").rglob("*")) if encrypted else [])
-    for path in searched:
-        if path.is_file() and needle in path.read_bytes():
-            found.append(str(path.relative_to(workdir)))
-    return found
+    return [str(path.relative_to(workdir)) for path in files_naming(needles, searched)]
+
+
+def extra_recordings(folder: Path, count: int) -> list[Path]:
+    """`count` more distinct good recordings, each two FLEURS clips joined, so that every
+    requested kill has a dictation in hand to land on."""
+    from bench_pipeline import joined_set
+
+    if count <= 0:
+        return []
+    joined_set(FLEURS, folder, per_recording=2, recordings=count, stride=3)
+    for reference in folder.glob("*.txt"):
+        reference.unlink()
+    return sorted(folder.glob("*.wav"))
 
 
 def main() -> int:
@@ -163,7 +193,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--mode", choices=("batch", "watch"), default="batch")
     parser.add_argument("--encrypt", action="store_true", help="encryption at rest on: the outbox must name no one either")
-    parser.add_argument("--kill-window", type=float, nargs=2, default=(4.0, 45.0), metavar=("MIN_S", "MAX_S"))
+    parser.add_argument("--kill-delay", type=float, nargs=2, default=(0.5, 4.0), metavar=("MIN_S", "MAX_S"),
+                        help="each kill lands this long after the run has claimed a dictation")
     args = parser.parse_args()
     if not FLEURS.is_dir():
         print(f"needs the FLEURS clips at {FLEURS}")
@@ -174,6 +205,11 @@ def main() -> int:
     corpus = workdir / "corpus"
     corpus.mkdir()
     goods, bads = build_corpus(corpus, args.good)
+    # Enough distinct dictations that each kill still finds one to interrupt (a kill may let
+    # one finish, or two when it comes late).
+    for path in extra_recordings(workdir / "joined", args.kills + 2 - len(goods)):
+        goods[sha(path)] = path.name
+        os.replace(path, corpus / path.name)
     # Drop the corpus in waves, one per run, so every killed run has work in hand.
     files = sorted(corpus.iterdir(), key=lambda p: rng.random())
     waves = [files[i::args.kills + 1] for i in range(args.kills + 1)]
@@ -191,23 +227,29 @@ def main() -> int:
     runs = []
     run = run_batch if args.mode == "batch" else run_watch
     env["DICTEE_STABLE_SECONDS"] = "1"
-    with log_path.open("w") as log:
-        for arrivals in waves[:-1]:
-            for path in arrivals:
-                os.replace(path, workdir / "inbox" / path.name)
-            runs.append(run(workdir, env, log, kill_after=rng.uniform(*args.kill_window)))
-        for path in waves[-1]:
+    pending = iter(waves)
+
+    def drop_next_wave() -> None:
+        for path in next(pending, []):
             os.replace(path, workdir / "inbox" / path.name)
-        if args.mode == "batch":
-            runs.append(run_batch(workdir, env, log, kill_after=None))
-            runs.append(run_batch(workdir, env, log, kill_after=None))  # must find nothing left to do
-        else:
-            runs.append(run_watch(workdir, env, log, kill_after=None, settle_s=5))
-            runs.append(run_watch(workdir, env, log, kill_after=None, settle_s=5))
+
+    landed = 0
+    with log_path.open("w") as log:
+        # A kill that found nothing in hand (the run finished first) is tried again, up to a bound.
+        for _ in range(3 * args.kills):
+            if landed == args.kills:
+                break
+            drop_next_wave()
+            runs.append(run(workdir, env, log, kill_delay=rng.uniform(*args.kill_delay)))
+            landed += "killed mid-dictation" in runs[-1]
+        for _ in waves:
+            drop_next_wave()
+        for _ in range(2):  # the second must find nothing left to do
+            runs.append(run(workdir, env, log, kill_delay=None, **({"settle_s": 5} if args.mode == "watch" else {})))
     figures = account(workdir, goods, bads, vault)
     figures["leaks"] = leaks(workdir, log_path, encrypted=args.encrypt)
     print("runs: " + "; ".join(runs))
-    print(f"kills landed           {sum('killed' in run for run in runs)}")
+    print(f"kills landed           {landed}/{args.kills} (SIGKILL while a dictation was in hand)")
     print(f"dictations in          {figures['in']} ({figures['good_in']} distinct good audio + 2 re-drops, {figures['bad_in']} bad)")
     print(f"drafted                {figures['drafted']}")
     print(f"quarantined            {figures['quarantined']}  {figures['quarantine_codes']}")
@@ -218,7 +260,7 @@ def main() -> int:
     where = "nowhere, outbox included (encrypted)" if args.encrypt else "nowhere outside the outbox"
     print(f"dummy name leaked to   {figures['leaks'] or where}")
     ok = (not figures["lost"] and not figures["duplicated"] and not figures["leftovers"] and not figures["leaks"]
-          and figures["bad_quarantined_with_reason"] == figures["bad_in"]
+          and figures["bad_quarantined_with_reason"] == figures["bad_in"] and landed == args.kills
           and all(run.endswith("exit 0") for run in runs[-2:]))
     print("RESULT: " + ("all targets met" if ok else "TARGET MISSED") + f"  (workspace {workdir})")
     if ok:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.leaks import readable_forms
 from pipeline import progress
 from tests.conftest import write_tone
 
@@ -83,19 +84,6 @@ def test_backlog_drafts_good_files_quarantines_bad_ones_and_absorbs_duplicates(f
             assert DUMMY_NAME.encode() not in content, path.name
             assert "amlodipine".encode() not in content, path.name
 
-
-def readable_forms(content: bytes):
-    """The bytes, then each long base64 run in them decoded."""
-    import base64
-    import binascii
-    import re
-
-    yield content
-    for run in re.findall(rb"[A-Za-z0-9+/]{24,}={0,2}", content):
-        try:
-            yield base64.b64decode(run + b"=" * (-len(run) % 4))
-        except (binascii.Error, ValueError):
-            continue
 
 
 def test_a_second_run_on_the_same_audio_does_nothing(flow_env):
