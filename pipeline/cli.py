@@ -248,7 +248,7 @@ def watch(
 
     orchestrated = True
 
-    def process(dictation) -> None:
+    def process(dictation) -> JobOutcome | None:
         nonlocal orchestrated
         outcome = None
         if orchestrated:
@@ -258,7 +258,7 @@ def watch(
                 outcome = watch_dictation(dictation, settings)
             except StopRequested:
                 watcher.stop_event.set()
-                return
+                return None
             except ServerUnreachable:
                 orchestrated = False  # said once; runs are not recorded afterwards
                 console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
@@ -268,6 +268,7 @@ def watch(
         if outcome is None:
             outcome = run_job_or_defer(dictation, settings)
         console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
+        return outcome
 
     from pipeline import ingest
 

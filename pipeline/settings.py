@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # `batch` waits this long at most for files still being written before leaving them.
     write_wait_s: float = Field(default=120.0, ge=0)
     rescan_seconds: float = Field(default=30.0, gt=0)
+    # `watch` tells a person (pipeline/notify.py): this command is run when a dictation fails
+    # twice, or when one has waited `notify_backlog_minutes`; said in the log either way.
+    notify_command: str | None = None
+    notify_backlog_minutes: float = Field(default=30.0, gt=0)
 
     # Backlog: dictations transcribed at once by `dictee batch` on this machine (one model,
     # `workers` decodings sharing its weights). `dictee watch` takes them one at a time.

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline import ingest
-from pipeline.records import Dictation
+from pipeline.notify import Notifier
+from pipeline.records import Dictation, JobOutcome
 from pipeline.settings import Settings
 
 log = logging.getLogger("dictee.watch")
@@ -38,9 +39,10 @@ def stop_on_signals(stop_event: threading.Event) -> None:
 
 
 class InboxWatcher:
-    def __init__(self, settings: Settings, process: Callable[[Dictation], object]) -> None:
+    def __init__(self, settings: Settings, process: Callable[[Dictation], JobOutcome | None]) -> None:
         self.settings = settings
-        self.process = process
+        self._process = process
+        self.notifier = Notifier(settings)
         self._seen: set[Path] = set()
         self._open_for_writing: dict[Path, float] = {}  # path -> monotonic time of its last write
         self._lock = threading.Lock()
@@ -48,6 +50,11 @@ class InboxWatcher:
         self.sees_closes = False  # set by `run` when the observer reports close-after-write
         self._deferred: dict[str, tuple[int, float]] = {}  # job id -> (attempts, next try, monotonic)
         self._outbox_trouble = False
+
+    def process(self, dictation: Dictation) -> None:
+        outcome = self._process(dictation)
+        if outcome is not None:
+            self.notifier.job_finished(outcome.job_id, outcome.status)
 
     def notice(self, path: Path) -> None:
         with self._lock:
@@ -166,6 +173,7 @@ class InboxWatcher:
                 if time.monotonic() - last_scan >= self.settings.rescan_seconds:
                     self.resume_deferred()
                     self.rescan()
+                    self.notifier.check_backlog()
                     last_scan = time.monotonic()
                 self.run_once()
                 self.stop_event.wait(POLL_SECONDS)
