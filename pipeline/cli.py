@@ -243,28 +243,31 @@ def watch(
     # One dictation at a time, as it arrives: all cores go to it (the shortest wait for each).
     settings = _settings(inbox=inbox, outbox=outbox, workers=1)
     _configure_logging(settings)
-    from pipeline.job import load_models, run_job_or_defer
+    from pipeline.job import deferred, load_models, run_job_or_defer
     from pipeline.watch import InboxWatcher, stop_on_signals
+
+    from pipeline.flows import ServerUnreachable, StopRequested, watch_dictation, watch_inbox
 
     orchestrated = True
 
-    def process(dictation) -> JobOutcome | None:
+    def without_orchestration() -> None:
         nonlocal orchestrated
+        orchestrated = False  # said once; runs are not recorded afterwards, nor retroactively
+        console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
+                      "Prefect unavailable, processing without orchestration[/yellow]")
+
+    def process(dictation) -> JobOutcome | None:
         outcome = None
         if orchestrated:
-            from pipeline.flows import ServerUnreachable, StopRequested, watch_dictation
-
             try:
                 outcome = watch_dictation(dictation, settings)
             except StopRequested:
                 watcher.stop_event.set()
                 return None
             except ServerUnreachable:
-                orchestrated = False  # said once; runs are not recorded afterwards
-                console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
-                              "Prefect unavailable, processing without orchestration[/yellow]")
-            except Exception as error:  # failed twice in Prefect: left claimed, resumed at the next start
-                outcome = JobOutcome(job_id=dictation.job_id, status="failed", reason=type(error).__name__)
+                without_orchestration()
+            except Exception as error:  # failed twice in Prefect: left claimed, tried again later
+                outcome = deferred(dictation.job_id, error)
         if outcome is None:
             outcome = run_job_or_defer(dictation, settings)
         console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
@@ -281,7 +284,14 @@ def watch(
             load_models(settings)
         _warn_about_files_left(settings)
         console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
-        watcher.run(max_seconds=max_seconds)
+        try:
+            watch_inbox(watcher, max_seconds=max_seconds)  # the day as one flow run, a run per dictation in it
+        except ServerUnreachable:
+            if orchestrated:  # at start; a server lost during the day was said when it happened
+                without_orchestration()
+            if not watcher.started:
+                stop_on_signals(watcher.stop_event)
+                watcher.run(max_seconds=max_seconds)
     console.print("Arrêt / stopped")
 
 

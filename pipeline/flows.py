@@ -23,7 +23,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.futures import as_completed  # noqa: E402
-from prefect.states import Failed  # noqa: E402
+from prefect.states import Completed, Failed  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
 from pipeline import ingest, job, progress  # noqa: E402
@@ -280,7 +280,58 @@ def process_dictation(
     outcome = draft_task(understand_task(heard, settings), settings)
     if outcome.status == "quarantined":
         log.warning("dictation %s quarantined: %s", job_id, outcome.reason)  # the code only, never the file name
+        # Bad input is not a failure of the run, but the administrator sees it apart in the UI.
+        return Completed(name="Quarantined", message=outcome.reason, data=outcome)
     return outcome
+
+
+def mark_abandoned_runs(job_ids: list[str]) -> int:
+    """Dictation runs a killed watcher left « Running » (their claims are being resumed now)
+    are marked Crashed, so the UI shows no run that will never end. Returns how many."""
+    if not job_ids:
+        return 0
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    names = [f"dictation-{job_id}" for job_id in job_ids]
+    marked = 0
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=names),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))))
+            for run in runs:
+                client.set_flow_run_state(run.id, Crashed(message="watcher stopped mid-dictation; resumed by the next one"),
+                                          force=True)
+                marked += 1
+    except Exception as error:  # bookkeeping only: never in the way of the dictations themselves
+        log.warning("could not mark abandoned runs: %s", type(error).__name__)
+    return marked
+
+
+def watch_inbox(watcher, *, max_seconds: float | None = None) -> dict:
+    """`dictee watch` as one long-lived `watch-inbox` flow run (named by its start time), in
+    which each dictation is a `process-dictation` run of its own. Returns the day's counts.
+    ServerUnreachable when the Prefect server does not answer at start."""
+    from pipeline.watch import stop_on_signals
+
+    started = time.strftime("%Y-%m-%d %H:%M")
+
+    @flow(name="watch-inbox", flow_run_name=f"watch-inbox-{started}", log_prints=False, persist_result=False)
+    def watch_inbox_flow() -> dict:
+        # Prefect swaps in its own SIGTERM handler for a run; the watcher's comes back, so a
+        # stop request between dictations ends this run Completed, not Crashed.
+        stop_on_signals(watcher.stop_event)
+        mark_abandoned_runs([claim.job_id for claim in ingest.unfinished_claims(watcher.settings.work_dir)])
+        watcher.run(max_seconds=max_seconds)
+        return dict(watcher.counts)
+
+    try:
+        return watch_inbox_flow()
+    except RuntimeError as error:
+        raise _unreachable_or(error) from None
 
 
 def watch_dictation(dictation: Dictation, settings: Settings) -> JobOutcome:

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +44,7 @@ class InboxWatcher:
         self.settings = settings
         self._process = process
         self.notifier = Notifier(settings)
+        self.counts: Counter[str] = Counter()  # outcomes by status, for the day's summary
         self._seen: set[Path] = set()
         self._open_for_writing: dict[Path, float] = {}  # path -> monotonic time of its last write
         self._lock = threading.Lock()
@@ -50,10 +52,12 @@ class InboxWatcher:
         self.sees_closes = False  # set by `run` when the observer reports close-after-write
         self._deferred: dict[str, tuple[int, float]] = {}  # job id -> (attempts, next try, monotonic)
         self._outbox_trouble = False
+        self.started = False  # run() began (inside Prefect's flow run or not)
 
     def process(self, dictation: Dictation) -> None:
         outcome = self._process(dictation)
         if outcome is not None:
+            self.counts[outcome.status] += 1
             self.notifier.job_finished(outcome.job_id, outcome.status)
 
     def notice(self, path: Path) -> None:
@@ -156,6 +160,7 @@ class InboxWatcher:
                 else:
                     watcher.notice(path)
 
+        self.started = True
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
         self.resume_deferred()  # what a previous run left
         observer = Observer()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -67,18 +68,66 @@ def test_each_dictation_the_watcher_takes_is_a_flow_run_named_by_its_job_id(tmp_
         finally:
             stderr = stop(watcher)
         assert "Traceback" not in stderr and "Prefect unavailable" not in stderr, stderr[-4000:]
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/flow_runs/filter", data=b"{}",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            runs = json.loads(response.read())
+        runs = flow_runs(port)
     finally:
         server.terminate()
         server.wait(timeout=60)
-    assert sorted(run["name"] for run in runs) == sorted(f"dictation-{job_id}" for job_id in job_ids)
-    assert {run["state_type"] for run in runs} == {"COMPLETED"}
+    [day] = [run for run in runs if run["name"].startswith("watch-inbox-")]  # the watcher's own long run
+    dictations = [run for run in runs if run is not day]
+    assert sorted(run["name"] for run in dictations) == sorted(f"dictation-{job_id}" for job_id in job_ids)
+    assert {run["state_type"] for run in runs} == {"COMPLETED"}  # stopped between dictations: Completed
+    assert all(run["parent_task_run_id"] for run in dictations)  # shown inside the day's run
     database = b"".join(path.read_bytes() for path in server_home.rglob("*.db*"))
     assert DUMMY_NAME.encode() not in database and b".ogg" not in database
     assert not (tmp_path / "prefect-client" / "prefect.db").exists()  # no ephemeral server fell back
+
+
+def flow_runs(port: int) -> list[dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/flow_runs/filter", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_watcher_killed_mid_dictation_resumes_it_once_and_its_stale_run_is_marked_crashed(tmp_path):
+    [clip] = sorted(require(FLEURS).glob("*.ogg"))[:1]
+    port = free_port()
+    server_home = tmp_path / "prefect-server"
+    server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "server", "--port", str(port)], cwd=tmp_path,
+                              env={**environment(tmp_path), "PREFECT_HOME": str(server_home)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = environment(tmp_path, PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/api/health", server)
+        watcher = start_watch(tmp_path, env)
+        shutil.copyfile(clip, tmp_path / "inbox" / f"{DUMMY_NAME}.ogg")
+        deadline = time.time() + 240
+        while not list((tmp_path / "outbox" / ".work").glob("*.claim.json")):
+            assert time.time() < deadline and watcher.poll() is None, "the dictation was never taken"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.killpg(watcher.pid, signal.SIGKILL)  # mid-dictation, as a power cut would
+        watcher.communicate(timeout=30)
+        assert not list((tmp_path / "outbox").glob("*/result.json"))
+
+        watcher = start_watch(tmp_path, env)
+        try:
+            deadline = time.time() + 240
+            while not list((tmp_path / "outbox").glob("*/result.json")):
+                assert time.time() < deadline, "the claim was not resumed"
+                time.sleep(1)
+        finally:
+            stderr = stop(watcher)
+        assert "Traceback" not in stderr, stderr[-4000:]
+        runs = flow_runs(port)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    [draft] = list((tmp_path / "outbox").glob("*/result.json"))
+    job_id = draft.parent.name
+    dictation_runs = sorted(run["state_type"] for run in runs if run["name"] == f"dictation-{job_id}")
+    assert dictation_runs == ["COMPLETED", "CRASHED"]  # the killed one marked, the resumed one done
+    assert not list((tmp_path / "outbox" / ".work").glob(f"{job_id}*"))
 
 
 def test_with_the_prefect_server_down_the_watcher_still_drafts_and_says_so_once(tmp_path):
