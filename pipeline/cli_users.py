@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from pipeline.errors import DicteeError
+from pipeline.review.db import ROLE_LABELS
 
 CONSOLE_USER = "(console)"
-ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin": "administrateur"}
 
 
 def _cli():
@@ -124,8 +124,24 @@ def users_set_role(username: str = typer.Argument(..., help="Identifiant"),
     _cli().console.print(f"Rôle / role: {username} → {role}")
 
 
+def users_set_practitioner(
+    username: str = typer.Argument(..., help="Identifiant (rôle praticien)"),
+    folder: str = typer.Argument(..., help="Dossier du praticien dans la boîte de réception, ou « . » pour "
+                                           "le praticien principal"),
+) -> None:
+    """Relie un compte praticien au praticien pour lequel il signe / link a practitioner's account
+    to the practitioner it signs for (an inbox folder, or « . » for the main letterhead)."""
+    from pipeline.review.auth import set_practitioner
+
+    settings = _cli()._settings()
+    with _accounts() as session:
+        set_practitioner(session, username, folder, known_folders=settings.practitioners)
+        _audited(session, "user_set_practitioner", account=username, folder=folder)
+    _cli().console.print(f"Signe pour / signs for: {username} → {folder}")
+
+
 def register(users_app: typer.Typer) -> None:
     for name, command in (("add", users_add), ("list", users_list), ("disable", users_disable),
                           ("enable", users_enable), ("reset-password", users_reset_password),
-                          ("set-role", users_set_role)):
+                          ("set-role", users_set_role), ("set-practitioner", users_set_practitioner)):
         users_app.command(name)(command)

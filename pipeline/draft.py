@@ -63,10 +63,15 @@ def recipient_context(recipient: Recipient | None) -> dict | None:
     return {"name": name, "details": details}
 
 
+ADDRESSED_TYPES = frozenset({"lettre_confrere"})  # letters whose template names the recipient
+
+
 def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
-                  practitioner: Practitioner | None = None) -> dict:
-    """`practitioner` signs the letter; by default, the practice's letterhead."""
+                  practitioner: Practitioner | None = None, signature: str | None = None) -> dict:
+    """`practitioner`: the letterhead, by default the practice's; `signature`: the line of a
+    signed letter (« Signé électroniquement par … »), None on a draft."""
     return {
+        "signature": signature,
         "practitioner": (practitioner or settings.practitioner(None)).model_dump(),
         "date": french_date(today),
         "document_title": DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE],
@@ -83,14 +88,15 @@ def prescription_line(drug: Drug) -> str:
 
 
 def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None,
-                 practitioner: Practitioner | None = None) -> bytes:
+                 practitioner: Practitioner | None = None, signature: str | None = None) -> bytes:
     """The .docx letter for `extraction`, in memory: the caller seals it if encryption is on."""
     from docxtpl import DocxTemplate
 
     template = template_path(settings.letter_templates, extraction.document_type)
     if not template.is_file():
         raise TemplateError(f"letter template missing: {template.name}")
-    context = draft_context(extraction, settings, today=today or dt.date.today(), practitioner=practitioner)
+    context = draft_context(extraction, settings, today=today or dt.date.today(), practitioner=practitioner,
+                            signature=signature)
     try:
         document = DocxTemplate(str(template))
         document.render(context, jinja_env=jinja_environment(), autoescape=True)

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # file made by `dictee key create`, kept outside the inbox, outbox and code checkout.
     encryption_key_file: Path | None = None
 
+    # Who files a letter: its practitioner signs it (the secretary submits it « à signer »), or,
+    # where the practitioner signs on paper, the secretary files it directly.
+    signing: Literal["practitioner", "secretary"] = "practitioner"
+
     # Review app state; empty means SQLite in the outbox (sqlite:///outbox/dictee.db).
     database_url: str | None = None
 

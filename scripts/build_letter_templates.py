@@ -14,9 +14,8 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.draft import DOCUMENT_TITLES  # noqa: E402
+from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES  # noqa: E402
 
-ADDRESSED = {"lettre_confrere"}
 
 
 def build(document_type: str, target: Path) -> None:
@@ -31,7 +30,7 @@ def build(document_type: str, target: Path) -> None:
     document.add_paragraph("{{ practitioner.address }}")
     document.add_paragraph("RPPS : {{ practitioner.rpps }}")
 
-    if document_type in ADDRESSED:
+    if document_type in ADDRESSED_TYPES:
         document.add_paragraph("{%p if recipient %}")
         block = document.add_paragraph()
         block.alignment = WD_ALIGN_PARAGRAPH.RIGHT
@@ -62,6 +61,10 @@ def build(document_type: str, target: Path) -> None:
 
     signature = document.add_paragraph("{{ practitioner.name }}")
     signature.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    document.add_paragraph("{%p if signature %}")
+    signed = document.add_paragraph("{{ signature }}")
+    signed.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    document.add_paragraph("{%p endif %}")
     document.core_properties.title = DOCUMENT_TITLES[document_type]
     document.core_properties.author = "Dictée"
     document.save(str(target))

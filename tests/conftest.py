@@ -93,16 +93,19 @@ REVIEW_PASSWORD = "correct horse battery"
 
 
 @contextmanager
-def signed_in(settings, username: str = "sophie"):
-    """A review-app test client, logged in as a new secretary account (`client.app` is the app)."""
+def signed_in(settings, username: str = "sophie", *, role: str = "secretary", signs_for: str = "."):
+    """A review-app test client, logged in as a new account (`client.app` is the app); a
+    practitioner's account signs for `signs_for` (an inbox folder, "." for the main letterhead)."""
     from fastapi.testclient import TestClient
 
     from pipeline.review import create_app
-    from pipeline.review.auth import add_user
+    from pipeline.review.auth import add_user, set_practitioner
 
     app = create_app(settings)
     with app.state.sessions() as session:
-        add_user(session, username, REVIEW_PASSWORD, "secretary")
+        add_user(session, username, REVIEW_PASSWORD, role)
+        if role == "practitioner":
+            set_practitioner(session, username, signs_for, known_folders=settings.practitioners)
     with TestClient(app, follow_redirects=False) as client:
         client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
         yield client

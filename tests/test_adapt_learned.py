@@ -62,7 +62,7 @@ def test_a_word_corrected_on_the_desk_is_written_right_in_the_next_dictation(set
     first = _draft(settings, "first.wav")
     body = json.loads((settings.outbox / first / "result.json").read_text(encoding="utf-8"))["body"]
     assert "Vendekelen" in body and "scléro thérapie" in body  # nothing knows these words yet
-    with signed_in(settings) as client:
+    with signed_in(settings, "dr_martin", role="practitioner") as client:  # signing files the letter
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
         corrected = body.replace("Vendekelen", "Vanderkelen").replace("scléro thérapie", "sclérothérapie")
         assert client.post(f"/jobs/{first}/approve", data={"csrf": csrf, "body": corrected}).status_code == 303
@@ -83,7 +83,7 @@ def test_learning_never_stops_a_letter_from_being_filed(settings, fake_transcrib
         raise OSError("disk full")
 
     monkeypatch.setattr("pipeline.adapt.learned.PracticeLexicon.add", broken)
-    with signed_in(settings) as client:
+    with signed_in(settings, "dr_martin", role="practitioner") as client:  # signing files the letter
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
         assert client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf}).status_code == 303
     assert (settings.outbox / "filed" / job_id / "result.json").exists()

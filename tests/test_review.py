@@ -31,7 +31,9 @@ def drafted(settings, fake_transcriber):
 
 @pytest.fixture
 def app(settings, drafted):
-    application = create_app(settings)
+    # These tests are about the desk and filing itself, so the secretary files directly (a
+    # practice that signs on paper); the signature workflow, the default, is in test_signing.py.
+    application = create_app(settings.model_copy(update={"signing": "secretary"}))
     with application.state.sessions() as session:
         add_user(session, "sophie", PASSWORD, "secretary")
     return application
@@ -346,7 +348,7 @@ def test_one_click_puts_back_the_words_heard_in_place_of_a_repair(client, app, s
 def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(app, settings, drafted, decision):
     import threading
 
-    from pipeline.review import jobs
+    from pipeline.review import decisions, jobs
 
     with app.state.sessions() as session:
         jobs.sync_jobs(session, settings.outbox, app.state.vault)  # as the worklist does
@@ -359,9 +361,10 @@ def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(ap
             barrier.wait()
             try:
                 if decision == "approve":
-                    jobs.approve(session, drafted, settings, app.state.vault, username=username)
+                    decisions.approve(session, drafted, settings, app.state.vault, username=username)
                 else:
-                    jobs.reject(session, settings.outbox, drafted, app.state.vault, username=username, comment="revoir")
+                    decisions.reject(session, settings.outbox, drafted, app.state.vault, username=username,
+                                     comment="revoir")
                 outcomes.append("won")
             except jobs.ReviewError as error:
                 outcomes.append(str(error))

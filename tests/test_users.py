@@ -93,3 +93,15 @@ def test_the_admin_manages_accounts_on_the_desk_but_not_their_own(settings):
             assert authenticate(session, "sophie", "correct horse battery") is None
             actions = [e.action for e in session.query(AuditEvent) if e.username == "chef"]
     assert actions[-2:] == ["user_role", "user_disable"]
+
+
+def test_a_practitioners_account_is_linked_to_the_practitioner_it_signs_for(dictee, settings):
+    from pipeline.review.auth import find_user, practitioner_folder
+
+    assert dictee("users", "add", "dr_claire", "--role", "practitioner", "--password-stdin",
+                  stdin=PASSWORD + "\n").exit_code == 0
+    refused = dictee("users", "set-practitioner", "dr_claire", "durand")
+    assert refused.exit_code != 0 and "unknown practitioner" in str(refused.exception)  # `main` prints it, exit 2
+    assert dictee("users", "set-practitioner", "dr_claire", ".").exit_code == 0
+    with sessions(settings) as session:
+        assert practitioner_folder(session, find_user(session, "dr_claire")) == ""

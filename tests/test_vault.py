@@ -152,14 +152,14 @@ def test_purge_reads_sealed_states(sealed_settings, fake_transcriber):
 @pytest.fixture
 def review(sealed_settings, fake_transcriber):
     job_id = draft_one(sealed_settings)
-    with signed_in(sealed_settings) as client:
+    with signed_in(sealed_settings, "dr_claire", role="practitioner") as client:  # signs: files the letter
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
         yield client.app, client, csrf, job_id
 
 
 def test_the_review_app_shows_plays_and_downloads_sealed_drafts(review, sealed_settings):
     application, client, csrf, job_id = review
-    assert "DUPONT" in client.get("/").text
+    assert "DUPONT" in client.get("/?state=pending_review").text
     assert "Dupont" in client.get(f"/jobs/{job_id}").text
     plain_audio = sealed_settings.vault().read_bytes(sealed_settings.outbox / job_id / "audio.wav")
 

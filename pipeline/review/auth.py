@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Collection
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import ROLES, DisabledUser, LoginSession, LoginThrottle, User, utcnow
+from pipeline.review.db import ROLES, DisabledUser, LoginSession, LoginThrottle, PractitionerAccount, User, utcnow
 from pipeline.review.passwords import password_problem
 
 SESSION_COOKIE = "dictee_session"
@@ -110,6 +111,34 @@ def set_role(session: Session, username: str, role: str) -> User:
     _close_all_sessions(session, user)  # the next login carries the new rights
     session.commit()
     return user
+
+
+MAIN_LETTERHEAD = "."  # what the console calls the practice's main practitioner (no inbox folder)
+
+
+def set_practitioner(session: Session, username: str, folder: str, known_folders: Collection[str]) -> User:
+    """Link a practitioner's account to the practitioner it signs for: an inbox folder of the
+    settings' `practitioners`, or "." for the practice's main letterhead."""
+    user = find_user(session, username)
+    if user.role != "practitioner":
+        raise AuthError(f"{username} n'a pas le rôle praticien / is not a practitioner (dictee users set-role)")
+    stored = "" if folder == MAIN_LETTERHEAD else folder
+    if stored and stored not in known_folders:
+        choices = ", ".join([MAIN_LETTERHEAD, *sorted(known_folders)])
+        raise AuthError(f"praticien inconnu / unknown practitioner: {folder} ({choices})")
+    link = session.get(PractitionerAccount, user.id)
+    if link is None:
+        session.add(PractitionerAccount(user_id=user.id, folder=stored))
+    else:
+        link.folder = stored
+    session.commit()
+    return user
+
+
+def practitioner_folder(session: Session, user: User) -> str | None:
+    """The folder this account signs for ("" for the main letterhead), None if it signs for no one."""
+    link = session.get(PractitionerAccount, user.id) if user.role == "practitioner" else None
+    return None if link is None else link.folder
 
 
 def open_session(session: Session, user: User) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from pipeline.vault import PLAIN, Vault
 
 ROLES = ("secretary", "practitioner", "admin")
+ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin": "administrateur"}
 STATES = ("pending_review", "filed", "rejected")
 
 
@@ -48,6 +49,15 @@ class DisabledUser(Base):
     __tablename__ = "disabled_users"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PractitionerAccount(Base):
+    """The practitioner a practitioner's account signs for: their inbox folder, "" for the
+    practice's main letterhead. A table of its own, so databases made before it need no migration."""
+
+    __tablename__ = "practitioner_accounts"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(80))
 
 
 class LoginSession(Base):

@@ -7,12 +7,7 @@ timings and the audit trail. Filed letters go to outbox/filed/<job_id>/, read-on
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import shutil
-import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest
-from pipeline.adapt.collect import learn_from_approved
 from pipeline.draft import render_draft
 from pipeline.extract.identity import identity_flags
 from pipeline.outbox import now_iso
@@ -37,7 +31,6 @@ RECIPIENT_LABELS = {"title": "Titre (Dr/Pr)", "last_name": "Nom", "first_name": 
                     "city": "Ville", "greeting": "Formule d'appel"}
 PATIENT_FIELDS = tuple(PatientOut.model_fields)
 RECIPIENT_FIELDS = tuple(RecipientOut.model_fields)
-FILED = "filed"
 
 
 class ReviewError(Exception):
@@ -121,21 +114,25 @@ def patient_display(result: dict) -> str:
 
 
 def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pending_review",
-             document_type: str | None = None, author: str | None = None) -> list[WorkItem]:
-    items = []
+             document_type: str | None = None, author: str | None = None,
+             first_folder: str | None = None) -> list[WorkItem]:
+    """Urgent first, then oldest first; with `first_folder`, that practitioner's letters before
+    the others (a practitioner sees their own pending signatures first)."""
+    items, own = [], []
     now = utcnow()
     query = select(Job).where(Job.state == state).order_by(Job.priority.desc(), Job.received_at)
     for job in session.scalars(query):
         result = load_result(outbox, job.job_id, vault)
         if (document_type and result["document_type"] != document_type) or (author and result.get("author") != author):
             continue
-        items.append(WorkItem(
+        item = WorkItem(
             job=job, author=result.get("author") or "—", document_type=result["document_type"],
             patient=patient_display(result),
             duration_s=result["source"]["duration_s"], flags=len(result["flags"]),
             waiting=now - (job.received_at or job.drafted_at or now),
-        ))
-    return items
+        )
+        (own if first_folder is not None and (result.get("author_folder") or "") == first_folder else items).append(item)
+    return own + items
 
 
 def turnaround(session: Session) -> dict[str, float | None]:
@@ -346,87 +343,16 @@ def extraction_of(result: dict) -> Extraction:
     return DictationResult.read(result).extraction()
 
 
-def regenerate(job_id: str, settings: Settings, vault: Vault) -> Path:
+def letterhead_of(result: dict, settings: Settings) -> Practitioner:
+    """The practitioner whose letterhead the letter bears: its author."""
+    return (Practitioner(**result["practitioner"]) if result.get("practitioner")
+            else settings.practitioner(result.get("author_folder")))
+
+
+def regenerate(job_id: str, settings: Settings, vault: Vault, *, signature: str | None = None) -> Path:
+    """The letter again from result.json as edited; `signature`: the line a signed letter bears."""
     target = job_dir(settings.outbox, job_id) / "draft.docx"
     result = load_result(settings.outbox, job_id, vault)
-    signed_by = (Practitioner(**result["practitioner"]) if result.get("practitioner")
-                 else settings.practitioner(result.get("author_folder")))
-    vault.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=signed_by))
+    vault.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=letterhead_of(result, settings),
+                                           signature=signature))
     return target
-
-
-def _set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -> None:
-    state_file = folder / "state.json"
-    data = vault.read_json(state_file)
-    data["state"] = state
-    data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
-    vault.write_json(state_file, data)
-
-
-DECISION_MARK = ".decided"
-
-
-@contextmanager
-def deciding(folder: Path) -> Iterator[None]:
-    """Exactly one of two simultaneous decisions (approve, reject) on a draft goes through: the
-    first to create the mark (an exclusive create, atomic on every filesystem) wins; the other is
-    told, not crashed. A decision that fails midway takes its mark back."""
-    mark = folder / DECISION_MARK
-    try:
-        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        raise ReviewError("ce brouillon vient d'être traité par quelqu'un d'autre / "
-                          "this draft was just decided by someone else") from None
-    try:
-        yield
-    except BaseException:
-        mark.unlink(missing_ok=True)
-        raise
-
-
-def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, username: str) -> Path:
-    """File the letter: final docx + result.json copied (sealed as they are) into outbox/filed/<job_id>/, read-only."""
-    outbox = settings.outbox
-    job = session.get(Job, job_id)
-    if job is None or job.state != "pending_review":
-        raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
-    result = load_result(outbox, job_id, vault)  # as filed: regenerating the letter does not change it
-    if not extraction_of(result).patient.is_complete:
-        raise ReviewError(
-            "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant d'approuver / "
-            "patient identity incomplete (last name, first name, birth date): complete it before approving"
-        )
-    folder = job_dir(outbox, job_id)
-    filed = outbox / "filed" / job_id
-    with deciding(folder):
-        regenerate(job_id, settings, vault)
-        staging = outbox / ".work" / f"{job_id}.filing"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        shutil.copyfile(folder / "draft.docx", staging / "draft.docx")
-        shutil.copyfile(folder / "result.json", staging / "result.json")
-        shutil.copyfile(folder / "state.json", staging / "state.json")
-        _set_state(staging, vault, FILED, username)  # the state says filed only where the letter is filed
-        for name in ("draft.docx", "result.json", "state.json"):
-            os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP)
-        filed.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, filed)
-        os.chmod(filed, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
-        _set_state(folder, vault, FILED, username)
-    job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
-    session.commit()
-    learn_from_approved(settings, vault, folder, result)
-    return filed
-
-
-def reject(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
-    job = session.get(Job, job_id)
-    if job is None or job.state != "pending_review":
-        raise ReviewError("ce brouillon n'est pas en attente / this draft is not pending review")
-    if not comment.strip():
-        raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
-    with deciding(job_dir(outbox, job_id)):
-        _set_state(job_dir(outbox, job_id), vault, "rejected", username, comment=comment.strip())
-    job.state, job.decided_at, job.decided_by = "rejected", utcnow(), username
-    job.comment = vault.seal(comment.strip().encode("utf-8")).decode("utf-8")  # may name the patient
-    session.commit()

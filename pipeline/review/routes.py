@@ -17,8 +17,8 @@ from sqlalchemy import select
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
 from pipeline.result import FLAG_LABELS_FR
-from pipeline.review import auth, jobs
-from pipeline.review.db import AuditEvent, audit
+from pipeline.review import auth, decisions, jobs
+from pipeline.review.db import ROLE_LABELS, AuditEvent, audit
 from pipeline.review.ranges import ranged_response
 
 auth_router = APIRouter()
@@ -56,11 +56,14 @@ def require_admin(who) -> None:
 
 
 TYPED_USERNAME = "(saisi / typed)"  # refused logins: the typed name goes to the (sealed) detail
-STATE_LABELS = {"pending_review": "à relire", "filed": "classé", "rejected": "renvoyé au praticien"}
+STATE_LABELS = {"pending_review": "à relire", "to_sign": "à signer", "filed": "signé / classé",
+                "rejected": "renvoyé au praticien"}
+OPEN_STATES = frozenset({"pending_review", decisions.TO_SIGN})  # still editable
 
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
-    context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, **context}
+    context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, "decision_labels": DECISION_LABELS,
+               "role_labels": ROLE_LABELS, **context}
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -113,12 +116,15 @@ def script(who=Depends(current)):
 
 
 @jobs_router.get("/", response_class=HTMLResponse)
-def worklist(request: Request, state: str = "pending_review", document_type: str = "", author: str = "",
+def worklist(request: Request, state: str = "", document_type: str = "", author: str = "",
              who=Depends(current), session=Depends(db)):
     settings, vault = request.app.state.settings, request.app.state.vault
     jobs.sync_jobs(session, settings.outbox, vault)
+    # A practitioner opens on the letters waiting for a signature, their own first.
+    own_folder = auth.practitioner_folder(session, who[0])
+    state = state or (decisions.TO_SIGN if who[0].role == "practitioner" else "pending_review")
     items = jobs.worklist(session, settings.outbox, vault, state=state, document_type=document_type or None,
-                          author=author or None)
+                          author=author or None, first_folder=own_folder)
     authors = [settings.practitioner(None).name] + [p.name for p in settings.practitioners.values()]
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
@@ -160,7 +166,12 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
         "document_type": result["document_type"] or "", "drugs": jobs.drug_lines(result["drugs"]),
         "conditions": jobs.condition_lines(result["conditions"]), "body": result.get("body") or result["transcript"]["text"],
     }
+    vault = request.app.state.vault
+    signer_folder = auth.practitioner_folder(session, who[0])
     return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
+                  action=_decision_for(who[0], settings), open_states=OPEN_STATES,
+                  comment=decisions.last_comment(settings.outbox, job_id, vault),
+                  sign_refusal=decisions.signing_refusal(result, signer_folder) if who[0].role == "practitioner" else None,
                   result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
@@ -180,13 +191,26 @@ def _back(job_id: str, error: str = "") -> RedirectResponse:
     return RedirectResponse(f"/jobs/{job_id}" + (f"?error={quote(error)}" if error else ""), status_code=303)
 
 
-def _pending(session, job_id: str) -> jobs.Job:
+def _open(session, job_id: str, states: frozenset[str] = OPEN_STATES) -> jobs.Job:
     job = session.get(jobs.Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
-    if job.state != "pending_review":
+    if job.state not in states:
         raise HTTPException(status_code=409, detail="déjà traité / already decided")
     return job
+
+
+SUBMIT, SIGN, FILE = "submit", "sign", "file"
+DECISION_LABELS = {SUBMIT: "Enregistrer et transmettre pour signature", SIGN: "Enregistrer, signer et classer",
+                   FILE: "Enregistrer, approuver et classer"}
+
+
+def _decision_for(user, settings) -> str:
+    """What « approve » means for this account: a practitioner signs; a secretary submits for
+    signature, or files directly where the practice signs on paper (`signing = "secretary"`)."""
+    if user.role == "practitioner":
+        return SIGN
+    return FILE if settings.signing == "secretary" else SUBMIT
 
 
 @jobs_router.get("/jobs/{job_id}/audio")
@@ -212,6 +236,26 @@ def job_listened(request: Request, job_id: str, who=Depends(checked), session=De
     audit(session, username=who[0].username, action="listen", job_id=job_id)
     session.commit()
     return Response(status_code=204)
+
+
+@jobs_router.get("/jobs/{job_id}/preview", response_class=HTMLResponse)
+def job_preview(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
+    """The letter as it will print, from the same context as the Word file (A4, the template's
+    order): a signed letter shows its signature line."""
+    import datetime as dt
+
+    from pipeline.draft import ADDRESSED_TYPES, draft_context
+
+    settings, vault = request.app.state.settings, request.app.state.vault
+    _open(session, job_id, frozenset(STATE_LABELS))
+    result = jobs.load_result(settings.outbox, job_id, vault)
+    extraction = jobs.extraction_of(result)
+    letter = draft_context(extraction, settings, today=dt.date.today(), practitioner=jobs.letterhead_of(result, settings),
+                           signature=decisions.signature_of(settings.outbox, job_id, vault))
+    audit(session, username=who[0].username, action="view", job_id=job_id)
+    session.commit()
+    return render(request, "preview.html", letter=letter, addressed=extraction.document_type in ADDRESSED_TYPES,
+                  prescription=extraction.document_type == "ordonnance")
 
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")
@@ -241,7 +285,7 @@ def _save(request: Request, job_id: str, form: dict[str, str], who, session) -> 
 
 @jobs_router.post("/jobs/{job_id}/edit")
 async def job_edit(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
-    _pending(session, job_id)
+    _open(session, job_id)
     form = await _typed(request)
     try:
         _save(request, job_id, form, who, session)
@@ -255,7 +299,7 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
 @jobs_router.post("/jobs/{job_id}/flags/{index}/revert")
 def job_revert_correction(request: Request, job_id: str, index: int, who=Depends(checked), session=Depends(db)):
     """One click puts back what the recognizer heard in place of a vocabulary correction."""
-    _pending(session, job_id)
+    _open(session, job_id)
     settings, vault = request.app.state.settings, request.app.state.vault
     try:
         changes = jobs.revert_correction(settings.outbox, job_id, index, vault, username=who[0].username)
@@ -269,30 +313,47 @@ def job_revert_correction(request: Request, job_id: str, index: int, who=Depends
 
 @jobs_router.post("/jobs/{job_id}/approve")
 async def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
-    """Saves what is on screen, then files it: one step, nothing typed is left behind."""
-    _pending(session, job_id)
+    """Saves what is on screen, then takes the next step in one go (nothing typed is left
+    behind): a secretary submits it for signature (or files it), a practitioner signs and files."""
+    _open(session, job_id)
     form = await _typed(request)
+    settings, vault, user = request.app.state.settings, request.app.state.vault, who[0]
+    decision = _decision_for(user, settings)
     try:
         if form:
             _save(request, job_id, form, who, session)
-        jobs.approve(session, job_id, request.app.state.settings, request.app.state.vault, username=who[0].username)
+        if decision == SUBMIT:
+            decisions.submit_for_signature(session, job_id, settings.outbox, vault, username=user.username)
+        elif decision == SIGN:
+            result = jobs.load_result(settings.outbox, job_id, vault)
+            refusal = decisions.signing_refusal(result, auth.practitioner_folder(session, user))
+            if refusal:
+                raise jobs.ReviewError(refusal)
+            signer = settings.practitioner(auth.practitioner_folder(session, user) or None)
+            decisions.approve(session, job_id, settings, vault, username=user.username, signer=signer)
+        else:
+            decisions.approve(session, job_id, settings, vault, username=user.username)
     except jobs.ReviewError as error:
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    audit(session, username=who[0].username, action="approve", job_id=job_id)
+    audit(session, username=user.username, action={SUBMIT: "submit", SIGN: "sign", FILE: "approve"}[decision],
+          job_id=job_id)
     session.commit()
     return RedirectResponse("/", status_code=303)
 
 
 @jobs_router.post("/jobs/{job_id}/reject")
 def job_reject(request: Request, job_id: str, comment: Annotated[str, Form()] = "", who=Depends(checked), session=Depends(db)):
-    _pending(session, job_id)
+    """« à relire » → back to the practitioner (the secretary cannot make a letter of it); « à
+    signer » → back to « à relire » (the practitioner wants a correction). The comment is shown."""
+    job = _open(session, job_id)
+    settings, vault = request.app.state.settings, request.app.state.vault
+    back = decisions.send_back if job.state == decisions.TO_SIGN else decisions.reject
     try:
-        jobs.reject(session, request.app.state.settings.outbox, job_id, request.app.state.vault,
-                    username=who[0].username, comment=comment)
+        back(session, settings.outbox, job_id, vault, username=who[0].username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="reject", job_id=job_id, vault=request.app.state.vault,
-          comment=comment.strip())
+    audit(session, username=who[0].username, action="send_back" if back is decisions.send_back else "reject",
+          job_id=job_id, vault=vault, comment=comment.strip())
     session.commit()
     return RedirectResponse("/", status_code=303)

@@ -1,0 +1,192 @@
+"""Where a draft goes once reviewed, as a French practice works: the secretary types and
+corrects, the practitioner validates and signs.
+
+    à relire (pending_review) ──secretary: submit──▶ à signer (to_sign) ──practitioner: sign──▶ signé / classé (filed)
+          │   ◀──────practitioner: send back, with a comment──────┘
+          └──secretary: reject, with a comment──▶ renvoyé au praticien (rejected)
+
+A practitioner may sign straight from « à relire ». Certificates and prescriptions are signed
+by their own practitioner only. With `signing = "secretary"` (a practice where the
+practitioner signs on paper), the secretary files directly, as before.
+
+Every transition is atomic: of two at the same moment, exactly one goes through and the other
+is told, never crashed (see `transition`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from pipeline.adapt.collect import learn_from_approved
+from pipeline.draft import french_date
+from pipeline.outbox import STATE_PENDING, now_iso
+from pipeline.review.db import Job, utcnow
+from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_result, regenerate
+from pipeline.settings import Practitioner, Settings
+from pipeline.vault import Vault
+
+TO_SIGN = "to_sign"
+FILED = "filed"
+REJECTED = "rejected"
+SIGNED_BY_THEIR_AUTHOR_ONLY = frozenset({"certificat", "ordonnance"})
+NOT_PENDING = "ce brouillon n'est pas en attente / this draft is not pending"
+
+
+def read_state(folder: Path, vault: Vault) -> dict:
+    return vault.read_json(folder / "state.json")
+
+
+def _set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -> None:
+    data = read_state(folder, vault)
+    data["state"] = state
+    data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
+    vault.write_json(folder / "state.json", data)
+
+
+@contextmanager
+def transition(folder: Path, vault: Vault, *, expected: frozenset[str]) -> Iterator[None]:
+    """Exactly one of two simultaneous transitions of a draft goes through. Each step of its
+    history has one mark, made by an exclusive create (atomic on every filesystem): the first
+    to make it wins; a request that comes after sees the state has moved on. A transition that
+    fails midway takes its mark back."""
+    moved_on = ReviewError("ce brouillon vient d'être traité par quelqu'un d'autre / "
+                           "this draft was just handled by someone else")
+    step = len(read_state(folder, vault)["history"])
+    mark = folder / f".step-{step}"
+    try:
+        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise moved_on from None
+    try:
+        if read_state(folder, vault)["state"] not in expected:
+            raise moved_on
+        yield
+    except BaseException:
+        mark.unlink(missing_ok=True)
+        raise
+
+
+def _job_in(session: Session, job_id: str, states: frozenset[str]) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.state not in states:
+        raise ReviewError(NOT_PENDING)
+    return job
+
+
+def _require_identity(result: dict) -> None:
+    if not extraction_of(result).patient.is_complete:
+        raise ReviewError(
+            "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant de valider / "
+            "patient identity incomplete (last name, first name, birth date): complete it first"
+        )
+
+
+def signing_refusal(result: dict, signer_folder: str | None) -> str | None:
+    """Why this practitioner's account may not sign this letter, or None. `signer_folder`: the
+    practitioner the account signs for ("" for the practice's main letterhead), None if unset."""
+    if signer_folder is None:
+        return ("ce compte n'est relié à aucun praticien (dictee users set-practitioner) / "
+                "this account signs for no practitioner (dictee users set-practitioner)")
+    author = result.get("author_folder") or ""
+    if result.get("document_type") in SIGNED_BY_THEIR_AUTHOR_ONLY and author != signer_folder:
+        return ("un certificat ou une ordonnance ne peut être signé que par son praticien / "
+                "a certificate or prescription can only be signed by its own practitioner")
+    return None
+
+
+def submit_for_signature(session: Session, job_id: str, outbox: Path, vault: Vault, *, username: str) -> None:
+    """The secretary has corrected the draft: it waits for its practitioner's signature."""
+    job = _job_in(session, job_id, frozenset({STATE_PENDING}))
+    _require_identity(load_result(outbox, job_id, vault))
+    folder = job_dir(outbox, job_id)
+    with transition(folder, vault, expected=frozenset({STATE_PENDING})):
+        _set_state(folder, vault, TO_SIGN, username)
+    job.state = TO_SIGN
+    session.commit()
+
+
+def signature_line(signer: Practitioner, when: dt.datetime) -> str:
+    return f"Signé électroniquement par {signer.name} le {french_date(when.date())} à {when:%H:%M}"
+
+
+def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, username: str,
+            signer: Practitioner | None = None) -> Path:
+    """File the letter: final docx + result.json copied (sealed as they are) into
+    outbox/filed/<job_id>/, read-only. With `signer`, the letter says who signed it and when."""
+    outbox = settings.outbox
+    job = _job_in(session, job_id, frozenset({STATE_PENDING, TO_SIGN}))
+    result = load_result(outbox, job_id, vault)  # as filed: regenerating the letter does not change it
+    _require_identity(result)
+    folder = job_dir(outbox, job_id)
+    filed = outbox / "filed" / job_id
+    with transition(folder, vault, expected=frozenset({STATE_PENDING, TO_SIGN})):
+        signature = signature_line(signer, dt.datetime.now()) if signer else None
+        regenerate(job_id, settings, vault, signature=signature)
+        staging = outbox / ".work" / f"{job_id}.filing"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ("draft.docx", "result.json", "state.json"):
+            shutil.copyfile(folder / name, staging / name)
+        extra = {"signed_by": signer.name, "signature": signature} if signer else {}
+        _set_state(staging, vault, FILED, username, **extra)  # the state says filed only where the letter is filed
+        for name in ("draft.docx", "result.json", "state.json"):
+            os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP)
+        filed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging, filed)
+        os.chmod(filed, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
+        _set_state(folder, vault, FILED, username, **extra)
+    job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
+    session.commit()
+    learn_from_approved(settings, vault, folder, result)
+    return filed
+
+
+def _with_comment(comment: str) -> str:
+    if not comment.strip():
+        raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
+    return comment.strip()
+
+
+def reject(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
+    """The secretary cannot make a letter of it (inaudible, wrong patient): back to the practitioner."""
+    job = _job_in(session, job_id, frozenset({STATE_PENDING}))
+    comment = _with_comment(comment)
+    folder = job_dir(outbox, job_id)
+    with transition(folder, vault, expected=frozenset({STATE_PENDING})):
+        _set_state(folder, vault, REJECTED, username, comment=comment)
+    job.state, job.decided_at, job.decided_by = REJECTED, utcnow(), username
+    job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")  # may name the patient
+    session.commit()
+
+
+def send_back(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
+    """The practitioner wants a correction before signing: back to « à relire », the comment shown."""
+    job = _job_in(session, job_id, frozenset({TO_SIGN}))
+    comment = _with_comment(comment)
+    folder = job_dir(outbox, job_id)
+    with transition(folder, vault, expected=frozenset({TO_SIGN})):
+        _set_state(folder, vault, STATE_PENDING, username, comment=comment)
+    job.state = STATE_PENDING
+    job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")
+    session.commit()
+
+
+def last_comment(outbox: Path, job_id: str, vault: Vault) -> dict | None:
+    """The latest comment in the draft's history ({"by", "at", "comment"}), for the page."""
+    history = read_state(job_dir(outbox, job_id), vault)["history"]
+    return next(({"by": step["by"], "at": step["at"], "comment": step["comment"]}
+                 for step in reversed(history) if step.get("comment")), None)
+
+
+def signature_of(outbox: Path, job_id: str, vault: Vault) -> str | None:
+    """The signature line a signed letter bears, None while it is a draft."""
+    history = read_state(job_dir(outbox, job_id), vault)["history"]
+    return next((step["signature"] for step in reversed(history) if step.get("signature")), None)

@@ -1,0 +1,195 @@
+"""The secretary corrects, the practitioner signs: à relire → à signer → signé / classé."""
+
+from __future__ import annotations
+
+import json
+import re
+from contextlib import ExitStack
+
+import pytest
+from docx import Document
+from fastapi.testclient import TestClient
+
+from pipeline import ingest
+from pipeline.job import run_job
+from pipeline.review import create_app
+from pipeline.review.auth import AuthError, add_user, set_practitioner
+from pipeline.review.db import AuditEvent
+from pipeline.settings import Practitioner
+from tests.conftest import REVIEW_PASSWORD, write_tone
+
+DUPONT = Practitioner(name="Dr Anne Dupont", specialty="Cardiologie", city="Lyon")
+MARTIN = Practitioner(name="Dr Paul Martin", specialty="Médecine générale", city="Lyon")
+
+
+@pytest.fixture
+def practice(settings):
+    return settings.model_copy(update={"practitioners": {"dupont": DUPONT, "martin": MARTIN}})
+
+
+def draft(settings, name: str, author: str | None = None, seconds: float = 4.0) -> str:
+    folder = settings.inbox / (author or "")
+    folder.mkdir(parents=True, exist_ok=True)
+    source = write_tone(folder / name, seconds=seconds)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox, author=author)
+    run_job(dictation, settings)
+    return dictation.job_id
+
+
+@pytest.fixture
+def desk(practice, fake_transcriber):
+    """The app with a secretary and two practitioners; `desk(name)` is a logged-in client."""
+    app = create_app(practice)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", REVIEW_PASSWORD, "secretary")
+        for username, folder in (("dr_dupont", "dupont"), ("dr_martin", "martin")):
+            add_user(session, username, REVIEW_PASSWORD, "practitioner")
+            set_practitioner(session, username, folder, known_folders=practice.practitioners)
+    with ExitStack() as stack:
+        clients = {}
+
+        def client_for(username: str) -> TestClient:
+            if username not in clients:
+                client = stack.enter_context(TestClient(app, follow_redirects=False))
+                client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
+                client.csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+                clients[username] = client
+            return client
+
+        client_for.app = app
+        yield client_for
+
+
+def state_of(settings, job_id: str) -> dict:
+    folder = settings.outbox / "filed" / job_id
+    if not folder.exists():
+        folder = settings.outbox / job_id
+    return json.loads((folder / "state.json").read_text(encoding="utf-8"))
+
+
+def actions(app, job_id: str) -> list[tuple[str, str]]:
+    with app.state.sessions() as session:
+        return [(e.username, e.action) for e in session.query(AuditEvent).order_by(AuditEvent.id) if e.job_id == job_id]
+
+
+def letter_text(path) -> str:
+    return "\n".join(p.text for p in Document(str(path)).paragraphs)
+
+
+def test_the_secretary_submits_and_the_practitioner_signs_then_it_is_filed(desk, practice):
+    job_id = draft(practice, "dupont-1.wav", author="dupont")
+    secretary, practitioner = desk("sophie"), desk("dr_dupont")
+    page = secretary.get(f"/jobs/{job_id}").text
+    assert "Enregistrer et transmettre pour signature" in page and "signer et classer" not in page
+
+    corrected = {"csrf": secretary.csrf, "patient.first_name": "Jean-Marc"}
+    assert secretary.post(f"/jobs/{job_id}/approve", data=corrected).status_code == 303
+    assert state_of(practice, job_id)["state"] == "to_sign"
+    assert not (practice.outbox / "filed" / job_id).exists()
+    assert "Signé électroniquement" not in letter_text(practice.outbox / job_id / "draft.docx")
+
+    # The secretary cannot sign it herself: no button, and the request is refused.
+    assert 'id="approve"' not in secretary.get(f"/jobs/{job_id}").text
+    assert secretary.post(f"/jobs/{job_id}/approve", data={"csrf": secretary.csrf}).status_code == 422
+    assert not (practice.outbox / "filed" / job_id).exists()
+
+    assert "Enregistrer, signer et classer" in practitioner.get(f"/jobs/{job_id}").text
+    assert practitioner.post(f"/jobs/{job_id}/approve", data={"csrf": practitioner.csrf}).status_code == 303
+    filed = practice.outbox / "filed" / job_id
+    letter = letter_text(filed / "draft.docx")
+    assert re.search(r"Signé électroniquement par Dr Anne Dupont le \d+ \w+ \d{4} à \d\d:\d\d", letter)
+    assert "Jean-Marc" in letter
+    history = state_of(practice, job_id)["history"]
+    assert [step["state"] for step in history] == ["pending_review", "to_sign", "filed"]
+    assert history[-1]["signed_by"] == "Dr Anne Dupont" and history[-1]["by"] == "dr_dupont"
+    assert [a for a in actions(desk.app, job_id) if a[1] in ("submit", "sign")] == [
+        ("sophie", "submit"), ("dr_dupont", "sign")]
+
+
+def test_a_certificate_is_signed_by_its_own_practitioner_only(desk, practice):
+    job_id = draft(practice, "dupont-cert.wav", author="dupont")
+    secretary = desk("sophie")
+    data = {"csrf": secretary.csrf, "document_type": "certificat"}
+    assert secretary.post(f"/jobs/{job_id}/approve", data=data).status_code == 303
+
+    colleague = desk("dr_martin")
+    page = colleague.get(f"/jobs/{job_id}").text
+    assert "ne peut être signé que par son praticien" in page and 'id="approve"' not in page
+    refused = colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf})
+    assert refused.status_code == 422 and "only be signed by its own practitioner" in refused.text
+    assert not (practice.outbox / "filed" / job_id).exists()
+
+    author = desk("dr_dupont")
+    assert author.post(f"/jobs/{job_id}/approve", data={"csrf": author.csrf}).status_code == 303
+    assert (practice.outbox / "filed" / job_id / "draft.docx").exists()
+
+
+def test_a_colleague_may_sign_an_ordinary_letter_in_their_own_name(desk, practice):
+    job_id = draft(practice, "dupont-2.wav", author="dupont")
+    colleague = desk("dr_martin")
+    assert colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf}).status_code == 303  # from « à relire »
+    letter = letter_text(practice.outbox / "filed" / job_id / "draft.docx")
+    assert "Dr Anne Dupont" in letter and "Signé électroniquement par Dr Paul Martin" in letter
+
+
+def test_a_practitioner_opens_on_letters_to_sign_their_own_first(desk, practice):
+    secretary = desk("sophie")
+    theirs = draft(practice, "martin.wav", author="martin", seconds=4.0)
+    mine = draft(practice, "dupont.wav", author="dupont", seconds=5.0)
+    secretary.get("/")  # her worklist picks the new drafts up
+    for job_id in (theirs, mine):  # Martin's was received first: the older one
+        assert secretary.post(f"/jobs/{job_id}/approve", data={"csrf": secretary.csrf}).status_code == 303
+    page = desk("dr_dupont").get("/").text
+    assert re.search(r'<option value="to_sign" selected>à signer', page)
+    assert page.index(f"/jobs/{mine}") < page.index(f"/jobs/{theirs}")
+    assert f"/jobs/{mine}" not in secretary.get("/").text  # hers opens on « à relire »: nothing left
+
+
+def test_sent_back_for_correction_with_the_comment_shown_then_submitted_again(desk, practice):
+    job_id = draft(practice, "dupont-3.wav", author="dupont")
+    secretary, practitioner = desk("sophie"), desk("dr_dupont")
+    secretary.post(f"/jobs/{job_id}/approve", data={"csrf": secretary.csrf})
+    assert practitioner.post(f"/jobs/{job_id}/reject", data={"csrf": practitioner.csrf, "comment": ""}).status_code == 303
+    assert state_of(practice, job_id)["state"] == "to_sign"  # a comment is needed
+    sent = practitioner.post(f"/jobs/{job_id}/reject", data={"csrf": practitioner.csrf, "comment": "Dose à vérifier"})
+    assert sent.status_code == 303 and state_of(practice, job_id)["state"] == "pending_review"
+    page = secretary.get(f"/jobs/{job_id}").text
+    assert "Commentaire de dr_dupont" in page and "Dose à vérifier" in page
+    assert secretary.post(f"/jobs/{job_id}/approve", data={"csrf": secretary.csrf}).status_code == 303
+    assert state_of(practice, job_id)["state"] == "to_sign"  # submitted again after the correction
+    assert ("dr_dupont", "send_back") in actions(desk.app, job_id)
+
+
+def test_the_preview_is_the_letter_as_it_will_print_and_shows_the_signature_once_signed(desk, practice):
+    job_id = draft(practice, "dupont-4.wav", author="dupont")
+    practitioner = desk("dr_dupont")
+    preview = practitioner.get(f"/jobs/{job_id}/preview").text
+    assert "Brouillon — aperçu avant signature" in preview and "size: A4" in preview
+    assert "Dr Anne Dupont" in preview and "Monsieur Jean DUPONT" in preview
+    assert "Signé électroniquement" not in preview
+    practitioner.post(f"/jobs/{job_id}/approve", data={"csrf": practitioner.csrf})
+    signed = practitioner.get(f"/jobs/{job_id}/preview").text
+    assert re.search(r'id="signature">Signé électroniquement par Dr Anne Dupont', signed)
+    assert practitioner.get("/jobs/0123456789abcdef/preview").status_code == 404
+
+
+def test_an_account_signs_for_a_known_practitioner_and_only_a_practitioner_signs(practice):
+    app = create_app(practice)
+    with app.state.sessions() as session:
+        add_user(session, "sophie", REVIEW_PASSWORD, "secretary")
+        add_user(session, "dr_x", REVIEW_PASSWORD, "practitioner")
+        with pytest.raises(AuthError, match="unknown practitioner"):
+            set_practitioner(session, "dr_x", "durand", known_folders=practice.practitioners)
+        with pytest.raises(AuthError, match="not a practitioner"):
+            set_practitioner(session, "sophie", "dupont", known_folders=practice.practitioners)
+        set_practitioner(session, "dr_x", ".", known_folders=practice.practitioners)  # the main letterhead
+
+
+def test_a_practitioner_account_linked_to_no_one_is_told_how_to_fix_it(practice, fake_transcriber):
+    job_id = draft(practice, "root.wav")
+    app = create_app(practice)
+    with app.state.sessions() as session:
+        add_user(session, "dr_new", REVIEW_PASSWORD, "practitioner")
+    with TestClient(app, follow_redirects=False) as client:
+        client.post("/login", data={"username": "dr_new", "password": REVIEW_PASSWORD})
+        assert "dictee users set-practitioner" in client.get(f"/jobs/{job_id}").text
