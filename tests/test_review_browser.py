@@ -14,7 +14,7 @@ import pytest
 from pipeline import ingest
 from pipeline.job import run_job
 from pipeline.review import create_app
-from pipeline.review.auth import add_user
+from pipeline.review.auth import add_user, set_practitioner
 from pipeline.vault import create_key_file, is_sealed
 from tests.conftest import REPO, free_port, write_tone
 
@@ -45,19 +45,32 @@ def review_settings(request, settings, tmp_path):
 
 @pytest.fixture
 def server(request, review_settings, fake_transcriber):
+    """The desk with one draft, a secretary (sophie) and the practitioner (dr_claire, main
+    letterhead). The secretary files directly here (`signing = "secretary"`), as these tests are
+    about her desk; `signature_server` serves the default signature workflow."""
+    yield from _serve(review_settings.model_copy(update={"signing": "secretary"}), fake_transcriber,
+                      probability=getattr(request, "param", fake_transcriber.probability))  # unsure words on request
+
+
+@pytest.fixture
+def signature_server(review_settings, fake_transcriber):
+    yield from _serve(review_settings, fake_transcriber, probability=fake_transcriber.probability)
+
+
+def _serve(settings, fake_transcriber, *, probability: float):
     import uvicorn
 
-    fake_transcriber.probability = getattr(request, "param", fake_transcriber.probability)  # unsure words on request
-
+    fake_transcriber.probability = probability
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium); scripts/test.sh installs it when run as root")
-    settings = review_settings
     source = write_tone(settings.inbox / "dictee.wav", seconds=8.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     run_job(dictation, settings)
     app = create_app(settings)
     with app.state.sessions() as session:
         add_user(session, "sophie", "correct horse battery", "secretary")
+        add_user(session, "dr_claire", "correct horse battery", "practitioner")
+        set_practitioner(session, "dr_claire", ".", known_folders=settings.practitioners)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     uvicorn_server = uvicorn.Server(config)
@@ -201,3 +214,64 @@ def test_transcription_controls_from_the_keyboard(server, review_settings):
         page.wait_for_url(base + "/")
         browser.close()
     assert (review_settings.outbox / "filed" / job_id / "draft.docx").is_file()
+
+
+def log_in(page, base: str, username: str) -> None:
+    page.goto(base + "/login")
+    page.fill("#username", username)
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def test_the_secretary_submits_the_practitioner_signs_and_the_caret_follows_the_voice(signature_server, review_settings):
+    """Secretary → « à signer » → practitioner signs; on the way, the caret in the letter follows
+    the word being played, and the print preview shows the signed letter."""
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = signature_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        secretary = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+        log_in(secretary, base, "sophie")
+        secretary.goto(f"{base}/jobs/{job_id}")
+        wait_until(secretary, "document.getElementById('player').readyState >= 1")
+
+        # The caret follows the voice: play from « adresse » with the letter focused.
+        target = secretary.locator("#words span", has_text="adresse").first
+        start = float(target.get_attribute("data-start"))
+        secretary.focus("#body")
+        secretary.evaluate(f"() => {{ document.getElementById('player').currentTime = {start}; }}")
+        secretary.keyboard.press("Control+ArrowDown")
+        secretary.keyboard.press("Control+ArrowDown")  # half speed: each word is heard long enough
+        secretary.keyboard.press("F9")
+        selected = "(() => { const b = document.getElementById('body'); return b.value.slice(b.selectionStart, b.selectionEnd); })()"
+        # The letter reads « … vous adresse Monsieur Jean Dupont, né le 12 mars … »: the caret is
+        # on the word being heard, from where playback started.
+        wait_until(secretary, f"['adresse', 'Monsieur', 'Jean', 'Dupont'].includes({selected})")
+        assert secretary.evaluate(
+            "() => { const b = document.getElementById('body'); const s = b.value.slice(b.selectionStart, b.selectionEnd);"
+            " return b.value.indexOf(s + (s === 'Dupont' ? ',' : ' ')) === b.selectionStart; }")
+        secretary.keyboard.press("F9")
+
+        assert secretary.inner_text("#approve") == "Enregistrer et transmettre pour signature"
+        secretary.click("#approve")
+        secretary.wait_for_url(base + "/")
+        secretary.screenshot(path=str(SCREENSHOTS / "review-worklist-secretary-1366x768.png"))
+
+        practitioner = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+        log_in(practitioner, base, "dr_claire")
+        assert practitioner.locator(f"a[href='/jobs/{job_id}']").count() == 1  # opens on « à signer »
+        practitioner.screenshot(path=str(SCREENSHOTS / "review-worklist-to-sign-1366x768.png"))
+        practitioner.click(f"a[href='/jobs/{job_id}']")
+        assert practitioner.inner_text("#approve") == "Enregistrer, signer et classer"
+        practitioner.keyboard.press("Control+Alt+KeyA")  # signs from the keyboard
+        practitioner.wait_for_url(base + "/")
+        practitioner.goto(f"{base}/jobs/{job_id}/preview")
+        assert "Signé électroniquement par Dr Claire Exemple" in practitioner.inner_text("#signature")
+        practitioner.screenshot(path=str(SCREENSHOTS / "review-preview-signed.png"), full_page=True)
+        browser.close()
+    vault = review_settings.vault()
+    history = vault.read_json(review_settings.outbox / "filed" / job_id / "state.json")["history"]
+    assert [(step["state"], step["by"]) for step in history] == [
+        ("pending_review", "pipeline"), ("to_sign", "sophie"), ("filed", "dr_claire")]

@@ -73,14 +73,42 @@ if (player) {
     player.currentTime = next;
     player.play().catch(() => {});
   };
-  // The word being heard is highlighted in the transcript.
+  // The word being heard is highlighted in the transcript, and the caret in the letter follows
+  // it (not while she types: a pause of 2 s gives it back).
   const words = Array.from(document.querySelectorAll("#words span[data-start]"));
-  player.addEventListener("timeupdate", () => {
-    let current = null;
-    for (const word of words) {
-      if (parseFloat(word.dataset.start) <= player.currentTime + 0.02) current = word; else break;
+  const letter = document.getElementById("body");
+  let typedAt = 0;
+  let followed = null;  // {index, at}: the last word the caret was put on
+  letter?.addEventListener("input", () => { typedAt = Date.now(); });  // shortcuts are not typing
+  const bare = (text) => text.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, "").toLowerCase();
+  const followCaret = (word) => {
+    if (!letter || Date.now() - typedAt < 2000) return;
+    const needle = bare(word.textContent);
+    if (needle.length < 3) return;  // « de », « la » are everywhere: wait for a telling word
+    const index = words.indexOf(word);
+    const text = letter.value.toLowerCase();  // same length as the value: positions carry over
+    // Where to look: just after the last word when playing on, else in proportion to the audio.
+    const goingOn = followed && index > followed.index && index - followed.index < 8;
+    const expected = goingOn ? followed.at : Math.round(text.length * index / Math.max(1, words.length));
+    let best = -1;
+    for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+      if (goingOn && at < expected) continue;
+      if (best < 0 || Math.abs(at - expected) < Math.abs(best - expected)) best = at;
     }
-    words.forEach((word) => word.classList.toggle("playing", word === current));
+    if (best < 0 || Math.abs(best - expected) > 600) return;
+    letter.setSelectionRange(best, best + needle.length);
+    letter.scrollTop = Math.max(0, letter.scrollHeight * best / Math.max(1, text.length) - letter.clientHeight / 2);
+    followed = {index, at: best + needle.length};
+  };
+  let current = null;
+  player.addEventListener("timeupdate", () => {
+    let heard = null;
+    for (const word of words) {
+      if (parseFloat(word.dataset.start) <= player.currentTime + 0.02) heard = word; else break;
+    }
+    words.forEach((word) => word.classList.toggle("playing", word === heard));
+    if (heard && heard !== current && !player.paused) followCaret(heard);
+    current = heard;
   });
 
   document.addEventListener("keydown", (event) => {
