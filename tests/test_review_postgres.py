@@ -18,7 +18,7 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
     from pipeline import ingest
     from pipeline.job import run_job
     from pipeline.review import create_app
-    from pipeline.review.auth import add_user
+    from pipeline.review.auth import add_user, set_practitioner
     from tests.conftest import write_tone
 
     source = write_tone(settings.inbox / "a.wav", seconds=3.0)
@@ -27,11 +27,14 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
     app = create_app(settings.model_copy(update={"database_url": postgres_url}))
     with app.state.sessions() as session:
         add_user(session, "sophie", "correct horse battery", "secretary")
-    with TestClient(app, follow_redirects=False) as client:
-        client.post("/login", data={"username": "sophie", "password": "correct horse battery"})
-        page = client.get(f"/jobs/{dictation.job_id}").text
-        csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
-        assert client.post(f"/jobs/{dictation.job_id}/approve", data={"csrf": csrf}).status_code == 303
+        add_user(session, "dr_claire", "correct horse battery", "practitioner")
+        set_practitioner(session, "dr_claire", ".", known_folders=settings.practitioners)
+    for username in ("sophie", "dr_claire"):  # she submits it for signature, the practitioner signs
+        with TestClient(app, follow_redirects=False) as client:
+            client.post("/login", data={"username": username, "password": "correct horse battery"})
+            page = client.get(f"/jobs/{dictation.job_id}").text
+            csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            assert client.post(f"/jobs/{dictation.job_id}/approve", data={"csrf": csrf}).status_code == 303
 
     engine = create_engine(postgres_url)
     try:
@@ -49,5 +52,5 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
     finally:
         engine.dispose()
         app.state.sessions.kw["bind"].dispose()
-    assert actions == ["login", "view", "approve"]
+    assert actions == ["login", "view", "submit", "login", "view", "sign"]
     assert not (settings.outbox / "dictee.db").exists()  # nothing fell back to SQLite
