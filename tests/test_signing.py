@@ -104,6 +104,8 @@ def test_the_secretary_submits_and_the_practitioner_signs_then_it_is_filed(desk,
     assert history[-1]["signed_by"] == "Dr Anne Dupont" and history[-1]["by"] == "dr_dupont"
     assert [a for a in actions(desk.app, job_id) if a[1] in ("submit", "sign")] == [
         ("sophie", "submit"), ("dr_dupont", "sign")]
+    journal = practitioner.get(f"/jobs/{job_id}").text  # the desk's journal says it in French
+    assert "sophie transmis pour signature" in journal and "dr_dupont signé et classé" in journal
 
 
 def test_a_certificate_is_signed_by_its_own_practitioner_only(desk, practice):

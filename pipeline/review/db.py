@@ -22,6 +22,17 @@ from pipeline.vault import PLAIN, Vault
 
 ROLES = ("secretary", "practitioner", "admin")
 ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin": "administrateur"}
+# Audit actions as the desk shows them (the trail itself keeps the short English codes).
+AUDIT_LABELS = {
+    "view": "consulté", "listen": "écouté", "download": "téléchargé", "edit": "modifié",
+    "submit": "transmis pour signature", "sign": "signé et classé", "approve": "approuvé et classé",
+    "reject": "renvoyé au praticien", "send_back": "renvoyé pour correction",
+    "login": "connexion", "logout": "déconnexion", "login_failed": "connexion refusée",
+    "login_throttled": "connexion retardée", "lexicon_remove": "mot retiré du lexique",
+    "user_add": "compte créé", "user_disable": "compte désactivé", "user_enable": "compte réactivé",
+    "user_reset_password": "mot de passe changé", "user_set_role": "rôle changé",
+    "user_set_practitioner": "praticien relié",
+}
 STATES = ("pending_review", "filed", "rejected")
 
 

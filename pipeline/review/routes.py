@@ -18,7 +18,7 @@ from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
 from pipeline.result import FLAG_LABELS_FR
 from pipeline.review import auth, decisions, jobs
-from pipeline.review.db import ROLE_LABELS, AuditEvent, audit
+from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
 from pipeline.review.ranges import ranged_response
 
 auth_router = APIRouter()
@@ -63,7 +63,7 @@ OPEN_STATES = frozenset({"pending_review", decisions.TO_SIGN})  # still editable
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
     context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, "decision_labels": DECISION_LABELS,
-               "role_labels": ROLE_LABELS, **context}
+               "role_labels": ROLE_LABELS, "audit_labels": AUDIT_LABELS, **context}
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
