@@ -464,6 +464,30 @@ def retry(
 
 
 @app.command()
+def export(
+    job_ids: Optional[list[str]] = typer.Argument(None, help="Courriers classés à exporter (défaut : ceux qui ne le sont pas encore)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Exporte les courriers classés (PDF/A + FHIR) / export filed letters as PDF/A and a FHIR
+    DocumentReference into `export_dir`, for the records system."""
+    from pipeline.export import export_filed
+
+    settings = _settings(outbox=outbox)
+    if settings.export_dir is None:
+        raise DicteeError("définissez export_dir (DICTEE_EXPORT_DIR) / set export_dir (DICTEE_EXPORT_DIR)")
+    filed = settings.outbox / "filed"
+    wanted = job_ids or sorted(path.name for path in filed.glob("*") if path.is_dir()
+                               and not (settings.export_dir / path.name).exists())
+    vault = settings.vault()
+    for job_id in wanted:
+        if not job_id.isalnum() or not (filed / job_id / "draft.docx").is_file():
+            raise DicteeError(f"courrier classé introuvable / filed letter not found: {job_id}")
+        target = export_filed(job_id, settings, vault)
+        console.print(f"{job_id} → {target}")
+    console.print(f"{len(wanted)} courrier(s) exporté(s) / letter(s) exported")
+
+
+@app.command()
 def purge(
     days: int = typer.Option(..., "--days", min=0, help="Âge en jours après classement ou quarantaine"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Lister sans supprimer"),

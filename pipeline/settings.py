@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # where the practitioner signs on paper, the secretary files it directly.
     signing: Literal["practitioner", "secretary"] = "practitioner"
 
+    # Filed letters exported for the records system (pipeline/export.py): PDF/A + FHIR
+    # DocumentReference, one folder per letter, in clear. None: no export.
+    export_dir: Path | None = None
+
     # Review app state; empty means SQLite in the outbox (sqlite:///outbox/dictee.db).
     database_url: str | None = None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Pt
+from docx.shared import Cm, Pt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES  # noqa: E402
@@ -20,6 +20,9 @@ from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES  # noqa: E402
 
 def build(document_type: str, target: Path) -> None:
     document = Document()
+    for section in document.sections:  # A4 with 2-cm margins, as French letters are printed
+        section.page_width, section.page_height = Cm(21), Cm(29.7)
+        section.left_margin = section.right_margin = section.top_margin = section.bottom_margin = Cm(2)
     style = document.styles["Normal"]
     style.font.name = "Calibri"
     style.font.size = Pt(11)

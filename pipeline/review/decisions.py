@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.adapt.collect import learn_from_approved
 from pipeline.draft import french_date
+from pipeline.export import export_quietly
 from pipeline.outbox import STATE_PENDING, now_iso
 from pipeline.review.db import Job, utcnow
 from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_result, regenerate
@@ -145,6 +146,7 @@ def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, 
         _set_state(folder, vault, FILED, username, **extra)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
+    export_quietly(job_id, settings, vault)
     learn_from_approved(settings, vault, folder, result)
     return filed
 

@@ -1,0 +1,165 @@
+"""The filed letter for the patient's record: a PDF/A and an HL7 FHIR DocumentReference, in an
+export folder a records system or an MSSanté client picks up.
+
+    <export_dir>/<job_id>/letter.pdf                 PDF/A-2b, converted by LibreOffice headless
+    <export_dir>/<job_id>/document-reference.json    FHIR R4 (R4B models), the PDF attached
+
+Each letter's folder appears whole or not at all (staged, then renamed). The export is the
+hand-off to another system, so its files are in clear: put `export_dir` where that system
+reads, not on a shared drive. Exporting never blocks filing; `dictee export` does it again.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from pipeline.errors import DicteeError
+from pipeline.settings import Settings
+from pipeline.vault import Vault
+
+log = logging.getLogger("dictee.export")
+PDF_NAME = "letter.pdf"
+FHIR_NAME = "document-reference.json"
+# PDF/A-2b: archivable, fonts embedded; LibreOffice's own export filter does the work.
+PDFA_FILTER = 'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"}}'
+CONVERT_TIMEOUT_S = 120
+
+# LOINC document types (the FHIR DocumentReference.type), by our document type.
+LOINC = "http://loinc.org"
+DOCUMENT_LOINC = {
+    "lettre_confrere": ("11488-4", "Consult note"),
+    "compte_rendu_consultation": ("11488-4", "Consult note"),
+    "compte_rendu_examen": ("47045-0", "Study report"),
+    "compte_rendu_operatoire": ("11504-8", "Surgical operation note"),
+    "ordonnance": ("57833-6", "Prescription for medication"),
+    "certificat": ("34109-9", "Note"),
+    "autre": ("34109-9", "Note"),
+}
+# French identifier systems: INS (NIR as the national health identifier) and RPPS (idNatPS,
+# "8" + RPPS number). The IPP is the practice's own number.
+INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
+IPP_SYSTEM = "urn:dictee:ipp"
+
+
+class ExportError(DicteeError):
+    """The letter could not be exported (LibreOffice missing or failing): filing stands."""
+
+
+def soffice() -> str:
+    found = shutil.which("soffice") or shutil.which("libreoffice")
+    if found is None:
+        raise ExportError("LibreOffice introuvable (apt-get install libreoffice-writer-nogui) / "
+                          "LibreOffice not found (apt-get install libreoffice-writer-nogui)")
+    return found
+
+
+def to_pdfa(docx: bytes) -> bytes:
+    """The .docx as PDF/A-2b, converted in a private scratch folder with a throwaway LibreOffice
+    profile (two conversions at once do not collide)."""
+    with tempfile.TemporaryDirectory(prefix="dictee-export-") as scratch:
+        folder = Path(scratch)
+        source = folder / "letter.docx"
+        source.write_bytes(docx)
+        command = [soffice(), "--headless", "--norestore", "--nolockcheck",
+                   f"-env:UserInstallation=file://{folder / 'profile'}",
+                   "--convert-to", PDFA_FILTER, "--outdir", str(folder / "out"), str(source)]
+        try:
+            subprocess.run(command, capture_output=True, timeout=CONVERT_TIMEOUT_S, check=True)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            raise ExportError(f"la conversion par LibreOffice a échoué / LibreOffice conversion failed "
+                              f"({type(error).__name__})") from None
+        produced = folder / "out" / "letter.pdf"
+        if not produced.is_file():
+            raise ExportError("LibreOffice n'a rien produit / LibreOffice produced nothing")
+        return produced.read_bytes()
+
+
+def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) -> dict:
+    """The FHIR DocumentReference for a filed letter: patient (INS, IPP, name, birth date, sex)
+    and author (RPPS) as contained resources, type, date, and the PDF attached inline."""
+    from fhir.resources.R4B.documentreference import DocumentReference
+
+    patient, practitioner = result["patient"], result.get("practitioner") or {}
+    filed = next(step for step in reversed(state["history"]) if step["state"] == "filed")
+    code, display = DOCUMENT_LOINC.get(result.get("document_type") or "autre", DOCUMENT_LOINC["autre"])
+    identifiers = [{"system": system, "value": value} for system, value in (
+        (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (IPP_SYSTEM, patient.get("ipp")))
+        if value]
+    contained_patient = {
+        "resourceType": "Patient", "id": "patient",
+        "identifier": identifiers,
+        "name": [name for name in (
+            {"use": "official", "family": patient.get("birth_name") or patient.get("last_name"),
+             "given": [patient["first_name"]] if patient.get("first_name") else []},
+            {"use": "usual", "family": patient.get("last_name")} if patient.get("birth_name") else None) if name],
+        **({"birthDate": patient["birth_date"]} if patient.get("birth_date") else {}),
+        **({"gender": {"M": "male", "F": "female"}[patient["sex"]]} if patient.get("sex") in ("M", "F") else {}),
+    }
+    author = {
+        "resourceType": "Practitioner", "id": "author",
+        "name": [{"text": filed.get("signed_by") or practitioner.get("name") or "?"}],
+        **({"identifier": [{"system": RPPS_SYSTEM, "value": "8" + practitioner["rpps"]}]}
+           if practitioner.get("rpps") else {}),
+    }
+    resource = {
+        "resourceType": "DocumentReference",
+        "id": job_id,
+        "contained": [contained_patient, author],
+        "identifier": [{"system": "urn:dictee:job", "value": job_id}],
+        "status": "current", "docStatus": "final",
+        "type": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": "#patient"},
+        "date": _instant(filed["at"]),
+        "author": [{"reference": "#author"}],
+        "content": [{"attachment": {
+            "contentType": "application/pdf", "language": "fr", "title": PDF_NAME,
+            "data": base64.b64encode(pdf).decode("ascii"), "size": len(pdf),
+            "hash": base64.b64encode(hashlib.sha1(pdf).digest()).decode("ascii"),  # FHIR's attachment hash is SHA-1
+        }}],
+    }
+    DocumentReference.model_validate(resource)  # refuses anything FHIR R4(B) would not accept
+    return resource
+
+
+def _instant(at: str) -> str:
+    parsed = dt.datetime.fromisoformat(at)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).isoformat()
+
+
+def export_filed(job_id: str, settings: Settings, vault: Vault) -> Path | None:
+    """Write the filed letter's PDF/A and DocumentReference into `settings.export_dir` (None:
+    no export configured). Returns the letter's export folder."""
+    if settings.export_dir is None:
+        return None
+    filed = settings.outbox / "filed" / job_id
+    result, state = vault.read_json(filed / "result.json"), vault.read_json(filed / "state.json")
+    pdf = to_pdfa(vault.read_bytes(filed / "draft.docx"))
+    reference = document_reference(result, state, pdf, job_id=job_id)
+    target = settings.export_dir / job_id
+    staging = settings.export_dir / f".{job_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / PDF_NAME).write_bytes(pdf)
+    (staging / FHIR_NAME).write_text(json.dumps(reference, ensure_ascii=False, indent=1), encoding="utf-8")
+    if target.exists():
+        shutil.rmtree(target)  # exported again (`dictee export`): the newer one stands
+    os.replace(staging, target)
+    return target
+
+
+def export_quietly(job_id: str, settings: Settings, vault: Vault) -> None:
+    """After filing: an export that fails is logged by job id and left for `dictee export`."""
+    try:
+        export_filed(job_id, settings, vault)
+    except Exception as error:  # the letter is filed whatever happens here
+        log.error("job %s: not exported (%s); run `dictee export %s`", job_id, type(error).__name__, job_id)
