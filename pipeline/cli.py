@@ -30,6 +30,8 @@ audit_app = typer.Typer(no_args_is_help=True, help="Journal d'audit / audit trai
 app.add_typer(audit_app, name="audit")
 key_app = typer.Typer(no_args_is_help=True, help="Clé de chiffrement au repos / encryption-at-rest key.")
 app.add_typer(key_app, name="key")
+register_app = typer.Typer(no_args_is_help=True, help="Registre des patients du cabinet / the practice's patients.")
+app.add_typer(register_app, name="register")
 console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
 out = Console()
 EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait_s`
@@ -485,6 +487,27 @@ def export(
         target = export_filed(job_id, settings, vault)
         console.print(f"{job_id} → {target}")
     console.print(f"{len(wanted)} courrier(s) exporté(s) / letter(s) exported")
+
+
+@register_app.command("import")
+def register_import(
+    file: Path = typer.Argument(..., help="Export CSV du logiciel du cabinet"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Importe le registre des patients (remplace le précédent) / import the patient register
+    (replacing the previous one): columns named by `register_columns`, kept sealed like the drafts."""
+    from pipeline.register import PatientRegister, read_csv
+
+    settings = _settings(outbox=outbox)
+    if not file.is_file():
+        raise DicteeError(f"fichier introuvable / file not found: {file}")
+    entries, skipped = read_csv(file.read_bytes(), settings.register_columns)
+    if not entries:
+        raise DicteeError("aucun patient lisible, rien n'est remplacé / no readable patient, nothing replaced")
+    PatientRegister(entries).save(settings.outbox, settings.vault())
+    console.print(f"[green]{len(entries)} patient(s) importé(s) / imported[/green]")
+    for number, reason in skipped:  # by row number: the rows are patient data
+        console.print(f"  ligne / row {number} ignorée / skipped: {reason}")
 
 
 @app.command()

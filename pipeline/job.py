@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import audio, guards, ingest, progress, typed
+from pipeline import audio, guards, ingest, progress, register, typed
 from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
@@ -182,13 +182,15 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         return returned
     started = time.perf_counter()
     practitioner = settings.practitioner(dictation.author)
-    docx = render_draft(understood.extraction, settings, practitioner=practitioner)
+    extraction, identity_link = checked_against_register(understood.extraction, settings)
+    docx = render_draft(extraction, settings, practitioner=practitioner)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = DictationResult.build(
-        dictation, understood.heard.transcript, understood.normalized, understood.extraction, timings,
+        dictation, understood.heard.transcript, understood.normalized, extraction, timings,
         low_confidence=settings.low_confidence, practitioner=practitioner,
         extra_flags=understood.flags,
         decodings_at_once=settings.workers,
+        identity_link=identity_link,
     )
     publish_job(dictation, docx, result.to_json(), outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(
@@ -200,6 +202,22 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         timings=timings,
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )
+
+
+def checked_against_register(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:
+    """The dictated patient against the practice's register, when one is imported: linked
+    (the letter then names them as the register does), or candidates flagged for the desk."""
+    patients = register.cached(settings.outbox, settings.vault())
+    if patients is None:
+        return extraction, None
+    link = patients.link(extraction.patient)
+    flags = list(extraction.flags) + list(link.flags)
+    patient = extraction.patient
+    if link.status == "automatic":
+        patient = register.registered_patient(link.patient, patient)
+    elif link.status == "to_choose":
+        flags.append(Flag("patient_to_choose", f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
+    return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()
 
 
 def quarantine_step(dictation: Dictation, error: BadInput, settings: Settings) -> JobOutcome:

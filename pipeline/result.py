@@ -42,6 +42,8 @@ class FlagKind(StrEnum):
     INVALID_NIR = "invalid_nir"
     NIR_SEX_MISMATCH = "nir_sex_mismatch"
     UNKNOWN_DOCUMENT_TYPE = "unknown_document_type"
+    PATIENT_TO_CHOOSE = "patient_to_choose"
+    BIRTH_DATE_MISMATCH = "birth_date_mismatch"
 
 
 FLAG_LABELS_FR = {
@@ -58,6 +60,8 @@ FLAG_LABELS_FR = {
     FlagKind.INVALID_NIR: "NIR invalide",
     FlagKind.NIR_SEX_MISMATCH: "NIR et sexe discordants",
     FlagKind.UNKNOWN_DOCUMENT_TYPE: "type de document inconnu",
+    FlagKind.PATIENT_TO_CHOOSE: "patient à choisir",
+    FlagKind.BIRTH_DATE_MISMATCH: "date de naissance différente du registre",
 }
 
 
@@ -141,6 +145,29 @@ class FlagOut(Part):
     reverted: bool = Field(default=False, description="the secretary put back the words heard")
 
 
+class RegisteredPatientOut(Part):
+    birth_name: str
+    first_names: str
+    birth_date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    used_name: str | None = None
+    sex: Literal["M", "F"] | None = None
+    birthplace: str | None = None
+    ins: str | None = None
+    ipp: str | None = None
+    score: float
+
+
+class IdentityLinkOut(Part):
+    """How the patient was linked to the practice's register (identitovigilance)."""
+
+    status: Literal["automatic", "to_choose", "unknown", "chosen", "new"] = Field(
+        description="linked by itself, candidates for the secretary, none found, chosen by a person, or declared new")
+    score: float | None = Field(default=None, description="the best candidate's score (0–1)")
+    by: str | None = Field(default=None, description="who chose, when a person did")
+    at: str | None = None
+    candidates: list[RegisteredPatientOut] = Field(default_factory=list)
+
+
 class QuantityOut(Part):
     value: str
     unit: str
@@ -212,6 +239,7 @@ class DictationResult(ExtractionFields):
     timings: TimingsOut
     decodings_at_once: int = Field(default=1, ge=1,
                                    description="dictations transcribed side by side with this one (their timings overlap)")
+    identity_link: IdentityLinkOut | None = Field(default=None, description="null: no patient register imported")
 
     @classmethod
     def build(
@@ -226,6 +254,7 @@ class DictationResult(ExtractionFields):
         practitioner: Practitioner,
         extra_flags: tuple[Flag, ...] = (),
         decodings_at_once: int = 1,
+        identity_link: dict | None = None,
     ) -> DictationResult:
         flags = (*extra_flags, *extraction.flags, *low_confidence_flags(transcript, threshold=low_confidence),
                  *(Flag(FlagKind.SPOKEN_CORRECTION.value, note) for note in normalized.corrections))
@@ -249,6 +278,7 @@ class DictationResult(ExtractionFields):
             ),
             timings=TimingsOut(**{key: round(value, 3) for key, value in asdict(timings).items()}),
             decodings_at_once=decodings_at_once,
+            identity_link=identity_link,
             **fields,
         )
 

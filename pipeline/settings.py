@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     # where the practitioner signs on paper, the secretary files it directly.
     signing: Literal["practitioner", "secretary"] = "practitioner"
 
+    # The practice's patient register (`dictee register import`): our field → its CSV column,
+    # over pipeline/register.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,
+    # sexe, lieu_naissance_insee, matricule_ins, ipp).
+    register_columns: dict[str, str] = Field(default_factory=dict)
+
     # Filed letters exported for the records system (pipeline/export.py): PDF/A + FHIR
     # DocumentReference, one folder per letter, in clear. None: no export.
     export_dir: Path | None = None

@@ -31,7 +31,7 @@ AUDIT_LABELS = {
     "login_throttled": "connexion retardée", "lexicon_remove": "mot retiré du lexique",
     "user_add": "compte créé", "user_disable": "compte désactivé", "user_enable": "compte réactivé",
     "user_reset_password": "mot de passe changé", "user_set_role": "rôle changé",
-    "user_set_practitioner": "praticien relié",
+    "user_set_practitioner": "praticien relié", "identity_choose": "patient choisi dans le registre",
 }
 STATES = ("pending_review", "filed", "rejected")
 

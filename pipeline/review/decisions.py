@@ -83,6 +83,9 @@ def _job_in(session: Session, job_id: str, states: frozenset[str]) -> Job:
 
 
 def _require_identity(result: dict) -> None:
+    if (result.get("identity_link") or {}).get("status") == "to_choose":
+        raise ReviewError("choisissez le patient dans le registre, ou « nouveau patient » / "
+                          "choose the patient from the register, or « new patient »")
     if not extraction_of(result).patient.is_complete:
         raise ReviewError(
             "identité du patient incomplète (nom, prénom, date de naissance) : complétez-la avant de valider / "

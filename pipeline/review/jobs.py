@@ -253,6 +253,37 @@ def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, us
     return {"body": [body, new_body]}
 
 
+def choose_patient(outbox: Path, job_id: str, choice: str, vault: Vault, *, username: str) -> dict[str, list]:
+    """The secretary picks the patient among the register's candidates (`choice`: its rank), or
+    declares a new patient (« new »). The link records who chose and when; returns the changes."""
+    from pipeline.register import RegisterEntry, registered_patient
+
+    result = load_result(outbox, job_id, vault)
+    link = result.get("identity_link")
+    if not link or link["status"] != "to_choose":
+        raise ReviewError("aucun patient à choisir / no patient to choose")
+    before = dict(result["patient"])
+    if choice == "new":
+        link.update(status="new")
+    else:
+        try:
+            picked = link["candidates"][int(choice)]
+        except (ValueError, IndexError):
+            raise ReviewError("choix invalide / invalid choice") from None
+        entry = RegisterEntry(**{key: value for key, value in picked.items() if key != "score"})
+        dictated = Patient(**{key: before.get(key) for key in Patient.__slots__})
+        result["patient"] = {**before, **asdict(registered_patient(entry, dictated))}
+        link.update(status="chosen", score=picked["score"])
+    link.update(by=username, at=now_iso())
+    result["flags"] = [flag for flag in result["flags"] if flag["kind"] != "patient_to_choose"]
+    refresh_identity_flags(result)
+    result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
+                        "version": version_of(result) + 1}
+    vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+    return {f"patient.{key}": [before.get(key), value] for key, value in result["patient"].items()
+            if before.get(key) != value} | {"identity_link": [ "to_choose", link["status"]]}
+
+
 # Drugs and conditions are edited as text, one per line:
 #   "amlodipine ; 5 mg ; par jour"          (name ; dose ; frequency)
 #   "non dyspnée" / "famille mélanome" / "? pneumopathie"   (negated / family / hypothesis)

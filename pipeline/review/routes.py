@@ -311,6 +311,27 @@ def job_revert_correction(request: Request, job_id: str, index: int, who=Depends
     return _back(job_id)
 
 
+@jobs_router.post("/jobs/{job_id}/patient")
+async def job_choose_patient(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    """One click: the patient among the register's candidates, or « nouveau patient ». What
+    she typed on the page is saved first, as with « Approuver »."""
+    _open(session, job_id)
+    settings, vault = request.app.state.settings, request.app.state.vault
+    form = await _typed(request)
+    choice = form.pop("choice", "")
+    try:
+        if form:
+            _save(request, job_id, form, who, session)
+        changes = jobs.choose_patient(settings.outbox, job_id, choice, vault, username=who[0].username)
+        jobs.regenerate(job_id, settings, vault)
+    except jobs.ReviewError as error:
+        return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
+                         status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
+    audit(session, username=who[0].username, action="identity_choose", job_id=job_id, vault=vault, changes=changes)
+    session.commit()
+    return _back(job_id)
+
+
 @jobs_router.post("/jobs/{job_id}/approve")
 async def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     """Saves what is on screen, then takes the next step in one go (nothing typed is left

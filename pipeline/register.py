@@ -1,0 +1,296 @@
+"""The practice's patients (identitovigilance): the dictated identity is checked against them.
+
+The register is imported from the CSV export of the practice's software (`dictee register
+import FILE.csv`), its columns named by the `register_columns` setting, and kept sealed like
+every patient file (`outbox/register/patients.json`).
+
+A dictation is linked to a patient automatically only when one candidate is clearly best: the
+names agree in spelling or in sound, the birth date is the same, the sex does not contradict,
+and no other patient comes close (homonyms and twins are never linked by themselves). Anything
+less gives ranked candidates for the secretary to choose from, or « nouveau patient ». A
+dictated birth date that contradicts the register's is a flag, never overwritten silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from rapidfuzz.distance import JaroWinkler
+
+from pipeline.errors import DicteeError
+from pipeline.french import fold
+from pipeline.records import Flag, Patient
+from pipeline.vault import Vault
+from pipeline.vocabulary.corrector import phonetic_key
+
+REGISTER_FILE = Path("register") / "patients.json"
+# Our field → the column of the practice's export (dictee.toml [register_columns] overrides).
+DEFAULT_COLUMNS = {
+    "birth_name": "nom_naissance", "used_name": "nom_utilise", "first_names": "prenoms",
+    "birth_date": "date_naissance", "sex": "sexe", "birthplace": "lieu_naissance_insee",
+    "ins": "matricule_ins", "ipp": "ipp",
+}
+REQUIRED = ("birth_name", "first_names", "birth_date")
+FRENCH_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+
+# Scores (0–1) of one name against another; the weights of each part of an identity.
+SAME, SOUNDS_ALIKE = 1.0, 0.9
+WEIGHTS = {"last": 0.4, "first": 0.25, "birth": 0.35}
+SWAPPED_DATE, SAME_YEAR = 0.6, 0.15
+AUTOMATIC_AT, AUTOMATIC_MARGIN = 0.92, 0.12  # an automatic link: this sure, this far ahead
+CANDIDATE_AT, MAX_CANDIDATES = 0.55, 5
+
+
+class RegisterError(DicteeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEntry:
+    birth_name: str
+    first_names: str
+    birth_date: str  # ISO
+    used_name: str | None = None
+    sex: str | None = None  # M / F
+    birthplace: str | None = None  # INSEE code
+    ins: str | None = None
+    ipp: str | None = None
+
+    @property
+    def first_given_name(self) -> str:
+        return re.split(r"[\s,]+", self.first_names.strip())[0]
+
+    def label(self) -> str:
+        used = f" (nom utilisé {self.used_name.upper()})" if self.used_name and self.used_name != self.birth_name else ""
+        return f"{self.birth_name.upper()}{used} {self.first_given_name}, né(e) le {_french(self.birth_date)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    entry: RegisterEntry
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLink:
+    """How a dictation's patient stands against the register."""
+
+    status: str  # "automatic", "to_choose", "unknown" (no candidate)
+    candidates: tuple[Candidate, ...] = ()
+    flags: tuple[Flag, ...] = field(default=())
+
+    @property
+    def patient(self) -> RegisterEntry | None:
+        return self.candidates[0].entry if self.status == "automatic" else None
+
+    def as_json(self) -> dict:
+        return {"status": self.status, "score": round(self.candidates[0].score, 3) if self.candidates else None,
+                "candidates": [{**asdict(c.entry), "score": round(c.score, 3)} for c in self.candidates]}
+
+
+def _french(iso: str) -> str:
+    year, month, day = iso.split("-")
+    return f"{day}/{month}/{year}"
+
+
+def _iso_date(value: str) -> str:
+    value = value.strip()
+    found = FRENCH_DATE.match(value)
+    if found:
+        value = f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}"
+    return dt.date.fromisoformat(value).isoformat()
+
+
+def _sex(value: str | None) -> str | None:
+    value = (value or "").strip().upper()[:1]
+    return {"M": "M", "H": "M", "1": "M", "F": "F", "2": "F"}.get(value)
+
+
+def read_csv(data: bytes, columns: dict[str, str] | None = None) -> tuple[list[RegisterEntry], list[tuple[int, str]]]:
+    """Entries from the practice's CSV export (UTF-8 or Windows-1252, « ; » or « , »), and the
+    rows skipped with why (by row number: the rows themselves are patient data)."""
+    unknown = set(columns or {}) - set(DEFAULT_COLUMNS)
+    if unknown:
+        raise RegisterError(f"register_columns : champ(s) inconnu(s) / unknown field(s): {', '.join(sorted(unknown))} "
+                            f"({', '.join(DEFAULT_COLUMNS)})")
+    mapping = {**DEFAULT_COLUMNS, **(columns or {})}
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252")
+    dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,\t")
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    missing = [mapping[name] for name in REQUIRED if mapping[name] not in (reader.fieldnames or [])]
+    if missing:
+        raise RegisterError(f"colonnes absentes / missing columns: {', '.join(missing)} "
+                            f"(register_columns dans dictee.toml / in dictee.toml)")
+    entries, skipped = [], []
+    for number, row in enumerate(reader, start=2):
+        value = {name: (row.get(column) or "").strip() or None for name, column in mapping.items()}
+        if not all(value[name] for name in REQUIRED):
+            skipped.append((number, "nom, prénom ou date de naissance manquant / name or birth date missing"))
+            continue
+        try:
+            value["birth_date"] = _iso_date(value["birth_date"])
+        except ValueError:
+            skipped.append((number, "date de naissance illisible / unreadable birth date"))
+            continue
+        value["sex"] = _sex(value["sex"])
+        entries.append(RegisterEntry(**value))
+    return entries, skipped
+
+
+class PatientRegister:
+    def __init__(self, entries: Iterable[RegisterEntry]) -> None:
+        self.entries = list(entries)
+        # Index by the sound of each name (birth and used): a dictation is scored against the
+        # patients sharing a name's sound or its birth date, not against thousands.
+        self._by_sound: dict[str, list[RegisterEntry]] = {}
+        self._by_birth: dict[str, list[RegisterEntry]] = {}
+        for entry in self.entries:
+            for name in {entry.birth_name, entry.used_name} - {None}:
+                self._by_sound.setdefault(phonetic_key(name), []).append(entry)
+            self._by_birth.setdefault(entry.birth_date, []).append(entry)
+
+    @classmethod
+    def load(cls, outbox: Path, vault: Vault) -> PatientRegister | None:
+        path = outbox / REGISTER_FILE
+        if not path.is_file():
+            return None
+        return cls(RegisterEntry(**entry) for entry in vault.read_json(path)["patients"])
+
+    def save(self, outbox: Path, vault: Vault) -> Path:
+        path = outbox / REGISTER_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vault.write_json(path, {"imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                "patients": [asdict(entry) for entry in self.entries]})
+        return path
+
+    def _nearby(self, patient: Patient) -> list[RegisterEntry]:
+        found: dict[int, RegisterEntry] = {}
+        keys = {phonetic_key(name) for name in (patient.last_name, patient.birth_name) if name}
+        for key in keys:
+            for entry in self._by_sound.get(key, ()):
+                found[id(entry)] = entry
+        if patient.birth_date:
+            swapped = _swapped(patient.birth_date)
+            for date in {patient.birth_date, swapped} - {None}:
+                for entry in self._by_birth.get(date, ()):
+                    found[id(entry)] = entry
+        return list(found.values())
+
+    def link(self, patient: Patient) -> IdentityLink:
+        if not (patient.last_name or patient.birth_name):
+            return IdentityLink("unknown")
+        scored = sorted((Candidate(entry, score(patient, entry)) for entry in self._nearby(patient)),
+                        key=lambda candidate: -candidate.score)
+        candidates = tuple(c for c in scored if c.score >= CANDIDATE_AT)[:MAX_CANDIDATES]
+        if not candidates:
+            return IdentityLink("unknown")
+        best = candidates[0]
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        flags = _date_contradiction(patient, best.entry)
+        if (best.score >= AUTOMATIC_AT and best.score - runner_up >= AUTOMATIC_MARGIN
+                and patient.birth_date == best.entry.birth_date and not _sex_contradicts(patient, best.entry)):
+            return IdentityLink("automatic", candidates, flags)
+        return IdentityLink("to_choose", candidates, flags)
+
+
+def _swapped(iso: str) -> str | None:
+    """The date with day and month exchanged, when that is a date too (« 03/12 » for « 12/03 »)."""
+    try:
+        year, month, day = iso.split("-")
+        return dt.date(int(year), int(day), int(month)).isoformat() if day != month else None
+    except ValueError:
+        return None
+
+
+def name_score(dictated: str | None, registered: Iterable[str | None]) -> float:
+    """How well a dictated name matches the best of the register's forms of it: the same once
+    accents and case are set aside, the same sound, or a close spelling (Jaro-Winkler)."""
+    if not dictated:
+        return 0.0
+    best = 0.0
+    for name in registered:
+        if not name:
+            continue
+        if fold(dictated) == fold(name):
+            return SAME
+        if phonetic_key(dictated) == phonetic_key(name):
+            best = max(best, SOUNDS_ALIKE)
+        else:
+            best = max(best, 0.85 * JaroWinkler.similarity(fold(dictated), fold(name)))
+    return best
+
+
+def score(patient: Patient, entry: RegisterEntry) -> float:
+    last = name_score(patient.last_name, (entry.birth_name, entry.used_name))
+    if patient.birth_name:
+        last = max(last, name_score(patient.birth_name, (entry.birth_name,)))
+    first = name_score(patient.first_name, re.split(r"[\s,]+", entry.first_names.strip()))
+    if not patient.birth_date:
+        birth = 0.0
+    elif patient.birth_date == entry.birth_date:
+        birth = 1.0
+    elif _swapped(patient.birth_date) == entry.birth_date:
+        birth = SWAPPED_DATE
+    elif patient.birth_date[:4] == entry.birth_date[:4]:
+        birth = SAME_YEAR
+    else:
+        birth = 0.0
+    total = WEIGHTS["last"] * last + WEIGHTS["first"] * first + WEIGHTS["birth"] * birth
+    return total * (0.8 if _sex_contradicts(patient, entry) else 1.0)
+
+
+def _sex_contradicts(patient: Patient, entry: RegisterEntry) -> bool:
+    return bool(patient.sex and entry.sex and patient.sex != entry.sex)
+
+
+def _date_contradiction(patient: Patient, entry: RegisterEntry) -> tuple[Flag, ...]:
+    """The names are this patient's but the dictated birth date is not theirs: say so."""
+    if not patient.birth_date or patient.birth_date == entry.birth_date:
+        return ()
+    names_agree = (name_score(patient.last_name, (entry.birth_name, entry.used_name)) >= SOUNDS_ALIKE
+                   and name_score(patient.first_name, re.split(r"[\s,]+", entry.first_names.strip())) >= SOUNDS_ALIKE)
+    if not names_agree:
+        return ()
+    return (Flag("birth_date_mismatch",
+                 f"date dictée {_french(patient.birth_date)}, registre {_french(entry.birth_date)}"),)
+
+
+_loaded: dict[Path, tuple[float, PatientRegister]] = {}
+
+
+def cached(outbox: Path, vault: Vault) -> PatientRegister | None:
+    """The register, read again only when a new import has replaced it."""
+    path = outbox / REGISTER_FILE
+    try:
+        stamp = path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    if path not in _loaded or _loaded[path][0] != stamp:
+        _loaded[path] = (stamp, PatientRegister.load(outbox, vault))
+    return _loaded[path][1]
+
+
+INS = re.compile(r"^[12][0-9AB]{14}$")
+
+
+def registered_patient(entry: RegisterEntry, dictated: Patient) -> Patient:
+    """The letter's patient from the register, as the INS rules want it: birth name, first
+    given name, birth date, sex, with the used name where it differs; INS and IPP kept."""
+    return Patient(
+        sex=entry.sex or dictated.sex,
+        last_name=entry.used_name or entry.birth_name,
+        first_name=entry.first_given_name,
+        birth_date=entry.birth_date,
+        nir=ins if (ins := (entry.ins or "").replace(" ", "")) and INS.match(ins) else dictated.nir,
+        birth_name=entry.birth_name,
+        ipp=entry.ipp,
+    )
