@@ -12,12 +12,13 @@ as it should.
 
 Cases:
 - paused-write: a copy that stops for 4 s (longer than the 1-s stability window) mid-file;
+- paused-write-share: the same, the inbox on another filesystem (a tmpfs) than the outbox;
 - redrop-after-quarantine: quarantined as too long, dropped again under the default limit;
 - non-utf8-name: a Windows-1252 file name holding a patient-like name;
 - disk-full: the outbox on a tmpfs that fills mid-run (room for one draft), then grown;
 - read-only-outbox: the outbox mounted read-only, then writable again;
 - corrupt-model: one byte of the model's header damaged, then the model repaired.
-The two mount cases need root (a tmpfs); without it they are reported as not run.
+The three mount cases need root (a tmpfs); without it they are reported as not run.
 """
 
 from __future__ import annotations
@@ -114,28 +115,33 @@ def clip(index: int = 0) -> Path:
 
 
 def paused_write(space: Workspace) -> bool:
-    """The writer holds the file open, writes half, pauses past the stability window, writes the rest."""
+    """The writer holds the file open, writes half, pauses past the stability window, writes the
+    rest. `batch` runs during the pause (it takes the half-written file); `watch` is up when the
+    copy starts and must wait for the writer to close the file."""
     data = clip(1).read_bytes()
     target = space.inbox / "dock.ogg"
     space.goods[sha(clip(1))] = target.name
 
-    def write_with_a_pause() -> None:
+    def write_with_a_pause(during=lambda: time.sleep(PAUSE_S)):
         with target.open("wb") as writer:
             writer.write(data[: len(data) // 2])
             writer.flush()
-            time.sleep(PAUSE_S)
+            outcome = during()
             writer.write(data[len(data) // 2:])
+        return outcome
 
     if space.mode == "batch":
-        writer = threading.Thread(target=write_with_a_pause)
-        writer.start()
-        time.sleep(STABLE_S + 0.5)  # batch starts during the pause, as the end-of-day job would
-        first = space.run()
-        writer.join()
-        space.run()  # whatever the first run left in the inbox (a file that grew goes back there)
+        first = write_with_a_pause(during=space.run)  # the whole first run happens in the pause
+        space.run()  # what it gave back to the inbox, whole by now
         return first.endswith(("exit 0", "exit 3"))
-    # The watcher is up and watching when the copy starts.
     return space.run(when_logged=WATCHING, then=write_with_a_pause).endswith("exit 0")
+
+
+def paused_write_from_a_share(space: Workspace) -> bool:
+    """The same pause, with the inbox on another filesystem than the outbox (a share, a dock):
+    claiming copies the file, so the original is kept until the draft is published."""
+    _mount_tmpfs(space.inbox, "50m")
+    return paused_write(space)
 
 
 def redrop_after_quarantine(space: Workspace) -> bool:
@@ -205,13 +211,14 @@ def corrupt_model(space: Workspace) -> bool:
 
 CASES = {
     "paused-write": paused_write,
+    "paused-write-share": paused_write_from_a_share,
     "redrop-after-quarantine": redrop_after_quarantine,
     "non-utf8-name": non_utf8_name,
     "disk-full": disk_full,
     "read-only-outbox": read_only_outbox,
     "corrupt-model": corrupt_model,
 }
-NEEDS_ROOT = {"disk-full", "read-only-outbox"}
+NEEDS_ROOT = {"paused-write-share", "disk-full", "read-only-outbox"}
 
 
 def run_case(name: str, mode: str) -> dict:
@@ -232,8 +239,9 @@ def run_case(name: str, mode: str) -> dict:
         figures["runs"] = space.runs
         return figures
     finally:
-        if (root / "outbox").is_mount():
-            subprocess.run(["umount", str(root / "outbox")], check=False)
+        for folder in ("outbox", "inbox"):
+            if (root / folder).is_mount():
+                subprocess.run(["umount", str(root / folder)], check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 

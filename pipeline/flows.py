@@ -86,7 +86,8 @@ def understand_task(heard, settings: Settings):
     return heard if isinstance(heard, JobOutcome) else job.understand_step(heard, settings)
 
 
-@task(name="draft", retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient, **TASK_OPTIONS)
+# A transient failure (I/O, a full disk) is retried after a growing delay; bad input never is.
+@task(name="draft", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_is_transient, **TASK_OPTIONS)
 def draft_task(understood, settings: Settings) -> JobOutcome:
     return understood if isinstance(understood, JobOutcome) else job.draft_step(understood, settings)
 

@@ -32,6 +32,7 @@ JOB_ID_LENGTH = 16
 IGNORED_PREFIXES = (".", "~")
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
 CLAIM_SUFFIX = ".claim.json"
+HELD_FOLDER = ".dictee-held"  # beside a file claimed from another filesystem: its original, kept
 # Practitioners mark urgency by dropping into inbox/urgent/ or naming the file "… urgent …".
 URGENT_FOLDER = "urgent"
 URGENT_WORD = "urgent"
@@ -115,8 +116,10 @@ def author_of(path: Path, inbox: Path, practitioners: Collection[str] = ()) -> t
 
 
 def stray_files(inbox: Path, practitioners: Collection[str] = ()) -> int:
-    """Audio left in inbox subfolders no practitioner owns: counted so the user can be told."""
-    return sum(1 for path in inbox.rglob("*") if is_candidate(path) and not author_of(path, inbox, practitioners)[0])
+    """Audio left in inbox subfolders no practitioner owns: counted so the user can be told
+    (originals we keep while their copy is processed are ours, not strays)."""
+    return sum(1 for path in inbox.rglob("*") if is_candidate(path) and path.parent.name != HELD_FOLDER
+               and not author_of(path, inbox, practitioners)[0])
 
 
 def list_candidates(inbox: Path, practitioners: Iterable[str] = ()) -> list[Path]:
@@ -233,13 +236,14 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     received_at = datetime.fromtimestamp(modified, tz=timezone.utc).isoformat(timespec="seconds")
     urgent = is_urgent(path)
     original_name = readable_name(path.name)
+    held = path.parent / HELD_FOLDER / f"{job_id}{target.suffix}"
     try:
         write_json_atomic(
             claim_record,
             {"original_name": original_name, "sha256": sha256, "received_at": received_at, "urgent": urgent,
-             "author": author},
+             "author": author, "held_original": str(held)},
         )
-        _move_atomic(path, target)
+        kept = _move_atomic(path, target, keep_source_at=held)
     except FileNotFoundError:
         return None  # lost the race: the winner's claim record says the same thing as ours
     except OSError as error:  # full or read-only outbox: leave the file where it was
@@ -247,7 +251,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
         raise outbox_error(error, outbox) from None
     return Dictation(
         job_id=job_id, path=target, original_name=original_name, sha256=sha256, duration_s=0.0,
-        received_at=received_at, urgent=urgent, author=author,
+        received_at=received_at, urgent=urgent, author=author, held_original=held if kept else None,
     )
 
 
@@ -289,6 +293,7 @@ def unfinished_claims(work_dir: Path) -> list[Dictation]:
                 received_at=meta["received_at"],
                 urgent=meta.get("urgent", False),
                 author=meta.get("author"),
+                held_original=Path(meta["held_original"]) if Path(meta.get("held_original") or "").is_file() else None,
             )
         )
     return sorted(claims, key=lambda claim: not claim.urgent)
@@ -296,9 +301,23 @@ def unfinished_claims(work_dir: Path) -> list[Dictation]:
 
 def changed_since_claim(dictation: Dictation) -> bool:
     """The claimed file is no longer what was claimed: a copy that paused longer than the
-    stability window went on writing into it (same inode after the rename)."""
+    stability window went on writing into it (same inode after the rename), or into the
+    original kept on the inbox's filesystem."""
+    for path in (dictation.path, dictation.held_original):
+        try:
+            if path is not None and file_sha256(path) != dictation.sha256:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+def written_within(dictation: Dictation, seconds: float) -> bool:
+    """The claimed recording (or its original kept on the inbox's filesystem: a copy's time is
+    the copy's) was last written less than `seconds` ago."""
+    source = dictation.held_original if dictation.held_original and dictation.held_original.exists() else dictation.path
     try:
-        return file_sha256(dictation.path) != dictation.sha256
+        return time.time() - source.stat().st_mtime < seconds
     except FileNotFoundError:
         return False
 
@@ -311,19 +330,30 @@ def return_to_inbox(dictation: Dictation, *, inbox: Path) -> Path:
     if target.exists():
         target = target.with_name(f"{dictation.job_id}-{time.time_ns()}{dictation.path.suffix}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _move_atomic(dictation.path, target)
+    if dictation.held_original is not None and dictation.held_original.is_file():
+        os.replace(dictation.held_original, target)  # the original, whole, on its own filesystem
+        dictation.path.unlink(missing_ok=True)
+    else:
+        _move_atomic(dictation.path, target)
     release_claim(dictation)
     return target
 
 
 def release_claim(dictation: Dictation) -> None:
-    """Forget the claim record once the audio has left the work area."""
+    """Forget the claim once the audio has left the work area (published, quarantined or given
+    back): its record, and the original kept on the inbox's filesystem."""
+    if dictation.held_original is not None:
+        dictation.held_original.unlink(missing_ok=True)
     (dictation.path.parent / f"{dictation.job_id}{CLAIM_SUFFIX}").unlink(missing_ok=True)
 
 
-def _move_atomic(source: Path, target: Path) -> None:
+def _move_atomic(source: Path, target: Path, *, keep_source_at: Path | None = None) -> bool:
+    """Rename `source` to `target`; across filesystems, copy then rename into place, and the
+    source is removed, or set aside at `keep_source_at` (same filesystem as the source).
+    Returns whether it was set aside."""
     try:
         os.replace(source, target)
+        return False
     except OSError:  # another filesystem: copy beside the target, then rename into place
         partial = target.with_name(target.name + ".partial")
         try:
@@ -334,7 +364,12 @@ def _move_atomic(source: Path, target: Path) -> None:
         except OSError:
             partial.unlink(missing_ok=True)  # a full disk leaves no orphan: the source is untouched
             raise
-        source.unlink()
+        if keep_source_at is None:
+            source.unlink()
+            return False
+        keep_source_at.parent.mkdir(exist_ok=True)
+        os.replace(source, keep_source_at)  # same filesystem: a writer still at it goes on into this file
+        return True
 
 
 class OutboxUnavailable(TransientError):

@@ -220,10 +220,22 @@ def checked_against_register(extraction: Extraction, settings: Settings) -> tupl
     return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()
 
 
+# What a file still being written looks like: held back, not quarantined, while it is fresh.
+STILL_ARRIVING = frozenset({"truncated", "empty_file"})
+
+
 def quarantine_step(dictation: Dictation, error: BadInput, settings: Settings) -> JobOutcome:
     returned = returned_if_changed(dictation, settings)  # « truncated » may only mean « still arriving »
     if returned is not None:
         return returned
+    if error.code in STILL_ARRIVING and ingest.written_within(dictation, settings.write_wait_s):
+        # A copy paused longer than the stability window: it goes back whole to the inbox, and is
+        # quarantined only once it has stayed like this for `write_wait_s`.
+        ingest.return_to_inbox(dictation, inbox=settings.inbox)
+        log.warning("job %s looks unfinished (%s) and was written to lately: back in the inbox",
+                    dictation.job_id, error.code)
+        return JobOutcome(job_id=dictation.job_id, status="still_writing",
+                          reason="encore en écriture, remis dans la boîte / still being written, back in the inbox")
     quarantine(dictation, error, outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(job_id=dictation.job_id, status="quarantined", reason=error.code)
 

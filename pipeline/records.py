@@ -30,6 +30,9 @@ class Dictation:
     received_at: str
     urgent: bool = False
     author: str | None = None  # the practitioner's inbox subfolder; None: the inbox root
+    # Claimed across filesystems (an inbox on a share): the original, set aside beside where it
+    # was until the draft is published, so that a writer still busy with it loses nothing.
+    held_original: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,14 +51,16 @@ class InboxWatcher:
         self.stop_event = threading.Event()
         self.sees_closes = False  # set by `run` when the observer reports close-after-write
         self._deferred: dict[str, tuple[int, float]] = {}  # job id -> (attempts, next try, monotonic)
+        self._held_back: dict[Path, float] = {}  # given back as still being written -> when (monotonic)
         self._outbox_trouble = False
         self.started = False  # run() began (inside Prefect's flow run or not)
 
-    def process(self, dictation: Dictation) -> None:
+    def process(self, dictation: Dictation) -> JobOutcome | None:
         outcome = self._process(dictation)
         if outcome is not None:
             self.counts[outcome.status] += 1
             self.notifier.job_finished(outcome.job_id, outcome.status)
+        return outcome
 
     def notice(self, path: Path) -> None:
         with self._lock:
@@ -69,6 +71,7 @@ class InboxWatcher:
         with self._lock:
             self._seen.add(path)
             self._open_for_writing[path] = time.monotonic()
+            self._held_back.pop(path, None)  # it changed: worth a new look once it settles
 
     def closed(self, path: Path) -> None:
         """The writer closed `path` (or renamed a finished file into the inbox)."""
@@ -83,6 +86,11 @@ class InboxWatcher:
         return last_write is not None and time.monotonic() - last_write < self.settings.write_wait_s
 
     def _ready(self, path: Path) -> bool:
+        # A file given back as « still being written » is not taken again every few seconds:
+        # only once it changes, or after `write_wait_s` (then it is quarantined if still cut short).
+        held_since = self._held_back.get(path)
+        if held_since is not None and time.monotonic() - held_since < self.settings.write_wait_s:
+            return False
         return ingest.is_stable(path, window_s=self.settings.stable_seconds) and not self._still_open(path)
 
     def _take_stable(self) -> list[Path]:
@@ -93,6 +101,7 @@ class InboxWatcher:
             self._seen.difference_update(stable)
             self._seen = {p for p in self._seen if p.exists()}
             self._open_for_writing = {p: t for p, t in self._open_for_writing.items() if p in self._seen}
+            self._held_back = {p: t for p, t in self._held_back.items() if p.exists()}
         return [p for p in stable if p.exists()]
 
     def rescan(self) -> None:
@@ -136,7 +145,9 @@ class InboxWatcher:
                 break  # the file stays in the inbox; the next rescan offers it again
             self._outbox_trouble = False
             if dictation is not None:
-                self.process(dictation)
+                outcome = self.process(dictation)
+                if outcome is not None and outcome.status == "still_writing":
+                    self._held_back[path] = time.monotonic()
                 processed += 1
         return processed
 

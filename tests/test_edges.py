@@ -77,6 +77,48 @@ def test_a_file_that_grew_after_its_claim_goes_back_to_the_inbox_not_into_a_draf
     assert redo.job_id != dictation.job_id and run_job(redo, settings).status == "drafted"
 
 
+def inbox_on_another_disk(settings, monkeypatch):
+    """Renames out of the inbox fail as they do across filesystems (a share, a dock)."""
+    import errno
+
+    real_replace = ingest.os.replace
+
+    def across_filesystems(source, target):
+        if str(source).startswith(str(settings.inbox)) and not str(target).startswith(str(settings.inbox)):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(source, target)
+
+    monkeypatch.setattr(ingest.os, "replace", across_filesystems)
+
+
+def test_across_filesystems_a_writer_still_at_it_loses_nothing_the_original_is_kept(settings, fake_transcriber,
+                                                                                  monkeypatch):
+    inbox_on_another_disk(settings, monkeypatch)
+    write_tone(settings.inbox / "dock.wav", seconds=2.0)
+    with (settings.inbox / "dock.wav").open("ab") as writer:  # still open: the dock pauses, then goes on
+        dictation = claim(settings, settings.inbox / "dock.wav")
+        assert dictation.held_original is not None and dictation.held_original.is_file()
+        assert ingest.list_candidates(settings.inbox) == [] and ingest.stray_files(settings.inbox) == 0
+        writer.write(b"\x00\x01" * 16_000)  # into the original, on the inbox's filesystem
+    outcome = run_job(dictation, settings)
+    assert outcome.status == "still_writing" and not (settings.outbox / dictation.job_id).exists()
+    returned = settings.inbox / "dock.wav"
+    assert returned.stat().st_size == 2 * 16_000 * 2 + 44 + 32_000  # the whole recording, tail included
+    assert not list(settings.work_dir.glob(f"{dictation.job_id}*"))
+    assert not list((settings.inbox / ingest.HELD_FOLDER).iterdir())
+
+
+def test_across_filesystems_the_original_is_kept_until_the_draft_is_published(settings, fake_transcriber, monkeypatch):
+    inbox_on_another_disk(settings, monkeypatch)
+    write_tone(settings.inbox / "share.wav", seconds=2.0)
+    dictation = claim(settings, settings.inbox / "share.wav")
+    [resumed] = ingest.unfinished_claims(settings.work_dir)  # as after a crash: still known
+    assert resumed.held_original == dictation.held_original and resumed.held_original.is_file()
+    assert run_job(resumed, settings).status == "drafted"
+    assert not dictation.held_original.exists()  # published: the original's copy is the filed audio
+    assert next((settings.outbox / dictation.job_id).glob("audio.*")).stat().st_size > 0
+
+
 def test_a_name_that_is_not_utf8_is_claimed_and_drafted_under_a_readable_name(settings, fake_transcriber):
     raw = os.fsencode(settings.inbox) + b"/latin1_\xe9l\xe8ve_GARCIA.wav"
     write_tone(os.fsdecode(raw))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from importlib import resources
 
 import jsonschema
@@ -63,6 +65,7 @@ def test_speech_left_without_words_is_flagged_with_its_time(settings, fake_trans
 def test_bad_audio_goes_to_quarantine_with_a_reason_in_french_and_english(settings, fake_transcriber):
     source = settings.inbox / "empty.wav"
     source.write_bytes(b"")
+    os.utime(source, (time.time() - 600, time.time() - 600))  # left like this for a while: not still arriving
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     outcome = run_job(dictation, settings)
     folder = settings.quarantine_dir / dictation.job_id
@@ -150,3 +153,19 @@ def test_the_fallback_backlog_decodes_one_at_a_time_with_every_core(settings, mo
     monkeypatch.setattr(job, "run_job_or_defer", lambda dictation, s: JobOutcome(job_id=dictation.job_id, status="drafted"))
     job.run_backlog(settings.model_copy(update={"workers": 2}))
     assert seen == [1]
+
+
+def test_a_fresh_truncated_file_goes_back_to_the_inbox_whole_until_it_has_stayed_so(settings, fake_transcriber):
+    from pipeline.audio import tone, wav_bytes
+
+    whole = wav_bytes(tone(3.0))
+    source = settings.inbox / "arriving.wav"
+    source.write_bytes(whole[: len(whole) // 2])  # a copy that paused: the header says more is coming
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    outcome = run_job(dictation, settings)
+    assert outcome.status == "still_writing" and source.read_bytes() == whole[: len(whole) // 2]
+    assert not list(settings.quarantine_dir.glob("*/raison.txt"))
+
+    os.utime(source, (time.time() - settings.write_wait_s - 1,) * 2)  # untouched since: it is truncated
+    again = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    assert run_job(again, settings).status == "quarantined"

@@ -114,3 +114,25 @@ def test_a_full_outbox_leaves_the_file_in_the_inbox_and_the_watcher_running(sett
     monkeypatch.setattr(ingest, "claim_dictation", real_claim)
     watcher.rescan()
     assert watcher.run_once() == 1  # room again: taken at the next rescan
+
+
+def test_a_file_given_back_as_still_being_written_is_not_taken_again_at_once(settings):
+    from pipeline import ingest
+    from pipeline.records import JobOutcome
+
+    taken = []
+
+    def give_back(dictation):
+        taken.append(dictation.job_id)
+        ingest.return_to_inbox(dictation, inbox=settings.inbox)
+        return JobOutcome(job_id=dictation.job_id, status="still_writing")
+
+    watcher = InboxWatcher(settings.model_copy(update={"write_wait_s": 60}), give_back)
+    (settings.inbox / "arriving.wav").write_bytes(b"half a recording")
+    watcher.rescan()
+    assert watcher.run_once() == 1
+    watcher.rescan()
+    assert watcher.run_once() == 0 and len(taken) == 1  # waits: no claim every few seconds
+    watcher.written(settings.inbox / "arriving.wav")  # the writer goes on: worth a new look
+    watcher.closed(settings.inbox / "arriving.wav")
+    assert watcher.run_once() == 1 and len(taken) == 2
