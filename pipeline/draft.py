@@ -14,6 +14,7 @@ from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.errors import TemplateError
+from pipeline.letter import split_letter, subject_line
 from pipeline.normalize.commands import MONTHS
 from pipeline.records import Drug, Extraction, Patient, Recipient
 from pipeline.settings import Practitioner, Settings
@@ -46,8 +47,8 @@ def french_date(day: dt.date) -> str:
 def patient_line(patient: Patient) -> str:
     parts = [CIVILITY_BY_SEX.get(patient.sex or "", ""), patient.first_name or "", (patient.last_name or "").upper()]
     line = " ".join(part for part in parts if part) or "Patient non identifié"
-    if patient.birth_name:
-        line += f" (née {patient.birth_name.upper()})"
+    if patient.birth_name and patient.birth_name.casefold() != (patient.last_name or "").casefold():
+        line += f" ({'né' if patient.sex == 'M' else 'née'} {patient.birth_name.upper()})"
     if patient.birth_date:
         born = dt.date.fromisoformat(patient.birth_date)
         line += f", {'née' if patient.sex == 'F' else 'né'} le {born:%d/%m/%Y}"
@@ -70,11 +71,17 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
                   practitioner: Practitioner | None = None, signature: str | None = None) -> dict:
     """`practitioner`: the letterhead, by default the practice's; `signature`: the line of a
     signed letter (« Signé électroniquement par … »), None on a draft."""
+    letter = split_letter(extraction.body)
+    title = DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE]
     return {
         "signature": signature,
+        "subject": subject_line(title, extraction.body),
+        "salutation": letter.salutation,
+        "letter_body": list(letter.paragraphs),
+        "closing": letter.closing,
         "practitioner": (practitioner or settings.practitioner(None)).model_dump(),
         "date": french_date(today),
-        "document_title": DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE],
+        "document_title": title,
         "recipient": recipient_context(extraction.recipient),
         "patient_line": patient_line(extraction.patient),
         "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],

@@ -37,6 +37,8 @@ class Practitioner(BaseModel):
     address: str = ""
     rpps: str = ""
     city: str = ""
+    phone: str = ""
+    email: str = ""
 
 
 # Inbox subfolders a practitioner may own: plain names, and not the urgent folder.
@@ -104,6 +106,8 @@ class Settings(BaseSettings):
     practitioner_address: str = "1 rue de l'Exemple, 75000 Paris"
     practitioner_rpps: str = "10000000000"
     practitioner_city: str = "Paris"
+    practitioner_phone: str = ""
+    practitioner_email: str = ""  # an MSSanté address, typically
     # Several practitioners: inbox/<folder>/ → their letterhead, e.g. in dictee.toml
     # [practitioners.dupont] name = "Dr Anne Dupont" … ; files at the inbox root get the one above.
     practitioners: dict[str, Practitioner] = Field(default_factory=dict)
@@ -152,7 +156,8 @@ class Settings(BaseSettings):
         if folder in self.practitioners:
             return self.practitioners[folder]
         return Practitioner(name=self.practitioner_name, specialty=self.practitioner_specialty,
-                            address=self.practitioner_address, rpps=self.practitioner_rpps, city=self.practitioner_city)
+                            address=self.practitioner_address, rpps=self.practitioner_rpps, city=self.practitioner_city,
+                            phone=self.practitioner_phone, email=self.practitioner_email)
 
     @property
     def whisper_model_dir(self) -> Path:

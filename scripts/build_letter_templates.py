@@ -11,6 +11,8 @@ from pathlib import Path
 
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -18,11 +20,44 @@ from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES  # noqa: E402
 
 
 
+# Letters that say what they are about on an « Objet : » line (not a prescription or certificate).
+WITH_SUBJECT = {"lettre_confrere", "compte_rendu_consultation", "compte_rendu_examen", "compte_rendu_operatoire",
+                "autre"}
+
+
+def add_field(paragraph, instruction: str) -> None:
+    """A Word field (PAGE, NUMPAGES) Word and LibreOffice compute when the letter is laid out."""
+    field = OxmlElement("w:fldSimple")
+    field.set(qn("w:instr"), instruction)
+    run = OxmlElement("w:r")
+    text = OxmlElement("w:t")
+    text.text = "1"
+    run.append(text)
+    field.append(run)
+    paragraph._p.append(field)
+
+
+def page_furniture(section) -> None:
+    """Page numbers on every page; the patient's name at the top of every page after the first."""
+    section.different_first_page_header_footer = True
+    later = section.header.paragraphs[0]
+    later.text = "{{ patient_line }}"
+    later.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    for footer in (section.footer, section.first_page_footer):
+        numbers = footer.paragraphs[0]
+        numbers.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        numbers.add_run("Page ")
+        add_field(numbers, "PAGE")
+        numbers.add_run(" / ")
+        add_field(numbers, "NUMPAGES")
+
+
 def build(document_type: str, target: Path) -> None:
     document = Document()
     for section in document.sections:  # A4 with 2-cm margins, as French letters are printed
         section.page_width, section.page_height = Cm(21), Cm(29.7)
         section.left_margin = section.right_margin = section.top_margin = section.bottom_margin = Cm(2)
+        page_furniture(section)
     style = document.styles["Normal"]
     style.font.name = "Calibri"
     style.font.size = Pt(11)
@@ -32,6 +67,11 @@ def build(document_type: str, target: Path) -> None:
     document.add_paragraph("{{ practitioner.specialty }}")
     document.add_paragraph("{{ practitioner.address }}")
     document.add_paragraph("RPPS : {{ practitioner.rpps }}")
+    document.add_paragraph("{%p if practitioner.phone or practitioner.email %}")
+    document.add_paragraph("{% if practitioner.phone %}Tél. : {{ practitioner.phone }}{% endif %}"
+                           "{% if practitioner.phone and practitioner.email %} · {% endif %}"
+                           "{{ practitioner.email }}")
+    document.add_paragraph("{%p endif %}")
 
     if document_type in ADDRESSED_TYPES:
         document.add_paragraph("{%p if recipient %}")
@@ -49,6 +89,11 @@ def build(document_type: str, target: Path) -> None:
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     title.add_run("{{ document_title }}").bold = True
 
+    if document_type in WITH_SUBJECT:
+        subject = document.add_paragraph()
+        subject.add_run("Objet : ").bold = True
+        subject.add_run("{{ subject }}")
+
     concerning = document.add_paragraph()
     concerning.add_run("Patient : ").bold = True
     concerning.add_run("{{ patient_line }}")
@@ -58,12 +103,19 @@ def build(document_type: str, target: Path) -> None:
         document.add_paragraph("{{ line }}", style="List Number")
         document.add_paragraph("{%p endfor %}")
 
-    document.add_paragraph("{%p for paragraph in body %}")
+    document.add_paragraph("{%p if salutation %}")
+    document.add_paragraph("{{ salutation }}")
+    document.add_paragraph("{%p endif %}")
+    document.add_paragraph("{%p for paragraph in letter_body %}")
     document.add_paragraph("{{ paragraph }}")
     document.add_paragraph("{%p endfor %}")
+    document.add_paragraph("{%p if closing %}")
+    document.add_paragraph("{{ closing }}")
+    document.add_paragraph("{%p endif %}")
 
     signature = document.add_paragraph("{{ practitioner.name }}")
     signature.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    signature.paragraph_format.space_before = Cm(1.5)  # room for a handwritten signature
     document.add_paragraph("{%p if signature %}")
     signed = document.add_paragraph("{{ signature }}")
     signed.alignment = WD_ALIGN_PARAGRAPH.RIGHT

@@ -132,3 +132,32 @@ def test_an_export_that_fails_never_stops_filing_and_is_done_again_later(exporti
     done = CliRunner().invoke(app, ["export"])
     assert done.exit_code == 0, done.output
     assert (exporting.export_dir / job_id / export.PDF_NAME).is_file()
+
+
+def test_a_long_letter_numbers_its_pages_and_names_the_patient_on_each_page_after_the_first(settings):
+    from docx import Document
+    from pypdf import PdfReader
+
+    from pipeline.draft import render_draft
+    from pipeline.records import Extraction, Patient, Recipient
+
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice is not installed (apt-get install libreoffice-writer-nogui)")
+    body = ("Cher confrère, je vous adresse Madame Inès Roche pour bilan d'une dyspnée d'effort.\n"
+            + "\n".join(f"Paragraphe {n} de l'examen clinique, détaillé comme il se doit." for n in range(60))
+            + "\nBien confraternellement.")
+    extraction = Extraction("lettre_confrere", Patient(sex="F", last_name="Roche", first_name="Inès",
+                                                       birth_date="1988-05-13"),
+                            Recipient(title="Dr", last_name="Masson", specialty="pneumologue"), (), (), body)
+    docx = render_draft(extraction, settings.model_copy(update={"practitioner_phone": "04 72 00 00 00",
+                                                                "practitioner_email": "claire@exemple.mssante.fr"}))
+    paragraphs = [p.text for p in Document(io.BytesIO(docx)).paragraphs]
+    assert "Cher confrère," in paragraphs and "Bien confraternellement." in paragraphs  # paragraphs of their own
+    assert "Objet : Courrier — bilan d'une dyspnée d'effort" in paragraphs
+    assert "Tél. : 04 72 00 00 00 · claire@exemple.mssante.fr" in paragraphs
+    pages = PdfReader(io.BytesIO(export.to_pdfa(docx))).pages
+    assert len(pages) >= 2
+    first, second = pages[0].extract_text(), pages[1].extract_text()
+    assert f"Page 1 / {len(pages)}" in first and f"Page 2 / {len(pages)}" in second
+    assert "Madame Inès ROCHE, née le 13/05/1988" in second  # on page 2, only its header says it
+    assert not first.lstrip().startswith("Madame Inès ROCHE")  # the first page opens on the letterhead
