@@ -15,7 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.errors import TemplateError
 from pipeline.letter import split_letter, subject_line
-from pipeline.normalize.commands import MONTHS
+from pipeline.french import MONTHS
 from pipeline.records import Drug, Extraction, Patient, Recipient
 from pipeline.settings import Practitioner, Settings
 

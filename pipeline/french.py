@@ -1,6 +1,8 @@
-"""French words shared by stages: accent folding, the small words a term may skip, plural marks.
+"""French words shared by stages: accent folding, the small words a term may skip, plural marks,
+month names and units.
 
-One home, so normalize, extract, the lexicon and the vocabulary repair fold text the same way.
+One home, so normalize, extract, the lexicon, the vocabulary repair and the letter read and
+write French the same way.
 """
 
 from __future__ import annotations
@@ -27,3 +29,31 @@ def singular(folded_word: str) -> str:
     if len(folded_word) > 5 and folded_word.endswith("aux"):
         return folded_word[:-3] + "al"  # « rénaux » → « renal »
     return folded_word
+
+
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)
+# « 12 fevrier » as dictated or typed without accents is still February.
+MONTH_NUMBERS = {name: number for number, month in enumerate(MONTHS, start=1) for name in dict.fromkeys((month, fold(month)))}
+
+# Units spoken after a number → their symbol (normalize writes the symbol; extract reads it back).
+UNITS: dict[str, str] = {
+    "milligrammes": "mg", "milligramme": "mg",
+    "microgrammes": "µg", "microgramme": "µg", "gammas": "µg",
+    "grammes": "g", "gramme": "g",
+    "kilogrammes": "kg", "kilogramme": "kg", "kilos": "kg", "kilo": "kg",
+    "millilitres": "mL", "millilitre": "mL", "litres": "L", "litre": "L",
+    "millimètres de mercure": "mmHg",
+    "millimètres": "mm", "millimètre": "mm",
+    "centimètres": "cm", "centimètre": "cm",
+    "pour cent": "%", "pourcent": "%", "pour-cent": "%",
+    "unités internationales": "UI",
+    "battements par minute": "bpm",
+    "degrés": "°C",
+    "milliéquivalents": "mEq",
+    "millimoles": "mmol",
+}
+# Every symbol a quantity may carry once written: the spoken units' and per-weight / per-day doses.
+UNIT_SYMBOLS = tuple(sorted({*UNITS.values(), "mg/kg", "mg/j"}, key=lambda symbol: (-len(symbol), symbol)))

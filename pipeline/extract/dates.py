@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pipeline.extract.patterns import MONTHS
+from pipeline.french import MONTH_NUMBERS
 
 CORSICA = {"2A": "19", "2B": "18"}  # the NIR key is computed with these substitutions
 
@@ -15,7 +15,7 @@ def iso_date(match: re.Match[str]) -> str | None:
     groups = match.groupdict()
     try:
         if groups.get("day"):
-            day, month, year = int(groups["day"]), MONTHS[groups["month_name"].lower()], int(groups["year"])
+            day, month, year = int(groups["day"]), MONTH_NUMBERS[groups["month_name"].lower()], int(groups["year"])
         else:
             day, month, year = int(groups["nday"]), int(groups["nmonth"]), int(groups["nyear"])
         return dt.date(year, month, day).isoformat()

@@ -6,10 +6,11 @@ import re
 
 from pipeline.extract import patterns as P
 from pipeline.extract.dates import iso_date
+from pipeline.french import UNIT_SYMBOLS
 from pipeline.records import Quantity
 
 QUANTITY = re.compile(
-    r"(?<![\w/])(?P<value>\d+(?:,\d+)?)\s*(?P<unit>mg/kg|mg/j|mmHg|mmol|mEq|mg|µg|g|kg|mL|L|mm|cm|%|UI|°C|bpm)(?!\w)"
+    r"(?<![\w/])(?P<value>\d+(?:,\d+)?)\s*(?P<unit>" + "|".join(map(re.escape, UNIT_SYMBOLS)) + r")(?!\w)"
 )
 BLOOD_PRESSURE = re.compile(r"(?<![\w/])(?P<value>\d{1,2}/\d{1,2})(?![\w/])")
 DATE = re.compile(P.DATE, re.IGNORECASE)

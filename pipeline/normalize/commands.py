@@ -1,6 +1,9 @@
-"""Spoken dictation vocabulary (data only): commands, units, number words, context cues."""
+"""Spoken dictation vocabulary (data only): commands, number words, context cues. Month names
+and units are French shared with extract and the letter: pipeline.french."""
 
 from __future__ import annotations
+
+from pipeline.french import MONTHS, UNITS  # noqa: F401  (part of this vocabulary, kept in one home)
 
 # Spoken punctuation and layout → what it writes. Longest phrases are matched first.
 # "\n" is a line break, "\n\n" a new paragraph.
@@ -53,23 +56,7 @@ BREAKS = frozenset({"\n", "\n\n"})
 SPACED_BEFORE = frozenset({":", ";", "?", "!", "»"})
 NO_SPACE_BEFORE = frozenset({",", ".", ")", "…"})
 
-# Units spoken after a number → symbol. Longest phrases first at match time.
-UNITS: dict[str, str] = {
-    "milligrammes": "mg", "milligramme": "mg",
-    "microgrammes": "µg", "microgramme": "µg", "gammas": "µg",
-    "grammes": "g", "gramme": "g",
-    "kilogrammes": "kg", "kilogramme": "kg", "kilos": "kg", "kilo": "kg",
-    "millilitres": "mL", "millilitre": "mL", "litres": "L", "litre": "L",
-    "millimètres de mercure": "mmHg",
-    "millimètres": "mm", "millimètre": "mm",
-    "centimètres": "cm", "centimètre": "cm",
-    "pour cent": "%", "pourcent": "%", "pour-cent": "%",
-    "unités internationales": "UI",
-    "battements par minute": "bpm",
-    "degrés": "°C",
-    "milliéquivalents": "mEq",
-    "millimoles": "mmol",
-}
+# Units spoken after a number → symbol (pipeline.french). Longest phrases first at match time.
 
 # Words text2num understands as (parts of) French cardinals.
 NUMBER_WORDS = frozenset(
@@ -84,10 +71,6 @@ NUMERIC_CONTEXT_AFTER = frozenset(
 )
 # Between two numbers of a pair ("12 sur 7", "de 10 à 12").
 NUMBER_PAIR_LINKS = frozenset({"sur", "à", "ou", "et"})
-MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)
 # "tension 13 8" / "TA 12 sur 7" → 13/8, 12/7
 BLOOD_PRESSURE_CUES = frozenset({"tension", "ta", "pression"})
 BLOOD_PRESSURE_MAX = 30
