@@ -85,7 +85,7 @@ def run_bare(folder: Path) -> dict:
     from faster_whisper.audio import decode_audio
 
     from pipeline.settings import Settings
-    from pipeline.transcribe import TranscriberConfig, sequential_options
+    from pipeline.transcribe import TranscriberConfig, TranscriptionOptions
 
     config = TranscriberConfig.from_settings(Settings(models_dir=REPO / "models"))
     started = time.perf_counter()
@@ -96,7 +96,7 @@ def run_bare(folder: Path) -> dict:
     started = time.perf_counter()
     for path in audio_files(folder):
         samples = decode_audio(str(path), sampling_rate=16_000)
-        segments, info = model.transcribe(samples, **sequential_options(config))
+        segments, info = model.transcribe(samples, **TranscriptionOptions.sequential(config).as_kwargs())
         transcripts[path.name] = "".join(segment.text for segment in segments)
         audio_s += info.duration
     return {"mode": "bare faster-whisper", "load_s": load_s, "wall_s": time.perf_counter() - started,

@@ -76,26 +76,33 @@ class TranscriberConfig:
         )
 
 
-def decoding_options(config: TranscriberConfig) -> dict:
-    """What we ask of the recogniser; the benchmark's bare sequential baseline asks the same."""
-    return {
-        "language": config.language,
-        "beam_size": config.beam_size,
-        "vad_filter": True,
-        "word_timestamps": True,
-    }
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions:
+    """What we ask of the recogniser, as faster-whisper's own options are (a dataclass), for its
+    sequential sliding window (the benchmark's baseline) or its batched decoder (ours)."""
 
+    language: str
+    beam_size: int
+    vad_filter: bool = True
+    word_timestamps: bool = True
+    condition_on_previous_text: bool | None = None
+    batch_size: int | None = None
+    without_timestamps: bool | None = None
 
-def sequential_options(config: TranscriberConfig) -> dict:
-    """faster-whisper's sequential sliding window with our options (the benchmark's baseline)."""
-    # Dictations are long monologues: conditioning on previous text feeds loops.
-    return decoding_options(config) | {"condition_on_previous_text": False}
+    @classmethod
+    def sequential(cls, config: TranscriberConfig) -> TranscriptionOptions:
+        # Dictations are long monologues: conditioning on previous text feeds loops.
+        return cls(config.language, config.beam_size, condition_on_previous_text=False)
 
+    @classmethod
+    def batched(cls, config: TranscriberConfig) -> TranscriptionOptions:
+        # Timestamp tokens keep the decoder going to the end of a 30-s chunk; without them it
+        # sometimes stops after the first sentence (measured: +2.3 WER points on 1-min recordings).
+        return cls(config.language, config.beam_size, batch_size=config.chunk_batch_size, without_timestamps=False)
 
-def batched_options(config: TranscriberConfig) -> dict:
-    # Timestamp tokens keep the decoder going to the end of a 30-s chunk; without them it
-    # sometimes stops after the first sentence (measured: +2.3 WER points on 1-min recordings).
-    return decoding_options(config) | {"batch_size": config.chunk_batch_size, "without_timestamps": False}
+    def as_kwargs(self) -> dict:
+        """The keyword arguments of faster-whisper's transcribe (unset ones left to its defaults)."""
+        return {name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None}
 
 
 def speech_spans(audio: np.ndarray) -> list[Span]:
@@ -173,8 +180,9 @@ class Transcriber:
         with self._lock:
             started = time.perf_counter()
             # A pipeline per call: it keeps per-recording state (last word end) between chunks.
+            options = TranscriptionOptions.batched(self.config).as_kwargs()
             segments, info = BatchedInferencePipeline(self._model).transcribe(
-                audio, initial_prompt=initial_prompt, hotwords=hotwords, **batched_options(self.config)
+                audio, initial_prompt=initial_prompt, hotwords=hotwords, **options
             )
             segments, unheard = self._hear_gaps_again(audio, list(segments), initial_prompt, hotwords, info.duration)
             elapsed = time.perf_counter() - started
@@ -220,7 +228,7 @@ class Transcriber:
         # Given clips, faster-whisper decodes each as it is: no voice activity detection again.
         again, _ = BatchedInferencePipeline(self._model).transcribe(
             audio, initial_prompt=initial_prompt, hotwords=hotwords, clip_timestamps=clips_for(gaps, duration_s),
-            **batched_options(self.config),
+            **TranscriptionOptions.batched(self.config).as_kwargs(),
         )
         segments = sorted(segments + [segment for segment in again if segment.words], key=lambda segment: segment.start)
         return segments, unheard_spans(gaps, word_spans(segments))
