@@ -261,7 +261,7 @@ def _outcome_of(future, job_id: str) -> JobOutcome:
         return job.deferred(job_id, error)
 
 
-@flow(name="process-dictation", flow_run_name="dictation-{job_id}", log_prints=False, retries=1,
+@flow(name="process-dictation", flow_run_name="dictation-{job_id}", log_prints=False, retries=1, persist_result=False,
       retry_delay_seconds=10)
 def process_dictation(
     job_id: str,
