@@ -154,33 +154,33 @@ def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, 
     return filed
 
 
-def _with_comment(comment: str) -> str:
-    if not comment.strip():
+def _back_with_comment(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str,
+                       from_state: str, to_state: str) -> Job:
+    """A draft sent back, with the reason why (sealed in the database: it may name the patient)."""
+    job = _job_in(session, job_id, frozenset({from_state}))
+    comment = comment.strip()
+    if not comment:
         raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
-    return comment.strip()
+    folder = job_dir(outbox, job_id)
+    with transition(folder, vault, expected=frozenset({from_state})):
+        _set_state(folder, vault, to_state, username, comment=comment)
+    job.state = to_state
+    job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")
+    return job
 
 
 def reject(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
     """The secretary cannot make a letter of it (inaudible, wrong patient): back to the practitioner."""
-    job = _job_in(session, job_id, frozenset({STATE_PENDING}))
-    comment = _with_comment(comment)
-    folder = job_dir(outbox, job_id)
-    with transition(folder, vault, expected=frozenset({STATE_PENDING})):
-        _set_state(folder, vault, REJECTED, username, comment=comment)
-    job.state, job.decided_at, job.decided_by = REJECTED, utcnow(), username
-    job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")  # may name the patient
+    job = _back_with_comment(session, outbox, job_id, vault, username=username, comment=comment,
+                             from_state=STATE_PENDING, to_state=REJECTED)
+    job.decided_at, job.decided_by = utcnow(), username
     session.commit()
 
 
 def send_back(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
     """The practitioner wants a correction before signing: back to « à relire », the comment shown."""
-    job = _job_in(session, job_id, frozenset({TO_SIGN}))
-    comment = _with_comment(comment)
-    folder = job_dir(outbox, job_id)
-    with transition(folder, vault, expected=frozenset({TO_SIGN})):
-        _set_state(folder, vault, STATE_PENDING, username, comment=comment)
-    job.state = STATE_PENDING
-    job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")
+    _back_with_comment(session, outbox, job_id, vault, username=username, comment=comment,
+                       from_state=TO_SIGN, to_state=STATE_PENDING)
     session.commit()
 
 
