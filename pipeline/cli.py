@@ -245,10 +245,9 @@ def watch(
     # One dictation at a time, as it arrives: all cores go to it (the shortest wait for each).
     settings = _settings(inbox=inbox, outbox=outbox, workers=1)
     _configure_logging(settings)
+    from pipeline.flows import ServerUnreachable, StopRequested, watch_dictation, watch_inbox
     from pipeline.job import deferred, load_models, run_job_or_defer
     from pipeline.watch import InboxWatcher, stop_on_signals
-
-    from pipeline.flows import ServerUnreachable, StopRequested, watch_dictation, watch_inbox
 
     orchestrated = True
 

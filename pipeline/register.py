@@ -124,7 +124,10 @@ def read_csv(data: bytes, columns: dict[str, str] | None = None) -> tuple[list[R
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252")
-    dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,\t")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,\t")
+    except csv.Error:
+        raise RegisterError("ce fichier n'est pas un CSV lisible / this file is not a readable CSV") from None
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     missing = [mapping[name] for name in REQUIRED if mapping[name] not in (reader.fieldnames or [])]
     if missing:

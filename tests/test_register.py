@@ -151,6 +151,8 @@ def test_the_practices_csv_export_is_read_with_its_own_columns_and_bad_rows_are_
     assert entries == [RegisterEntry("Roche", "Inès Marie", "1988-05-13", used_name="Martin", sex="F",
                                      ins="288057512345678", ipp="IPP1", birthplace=None)]
     assert [number for number, _ in skipped] == [3, 4]  # by row number, never by name
+    with pytest.raises(RegisterError, match="not a readable CSV"):
+        read_csv(b"\x00\x01binary")
     with pytest.raises(RegisterError, match="missing columns: prenoms"):
         read_csv("nom_naissance;date_naissance\nRoche;13/05/1988\n".encode())
 
