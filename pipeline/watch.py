@@ -114,7 +114,10 @@ class InboxWatcher:
         so a claim still here between two of them is one that failed."""
         resumed = 0
         now = time.monotonic()
-        for dictation in ingest.unfinished_claims(self.settings.work_dir):
+        claims = ingest.unfinished_claims(self.settings.work_dir)
+        waiting = {claim.job_id for claim in claims}  # those done since are forgotten
+        self._deferred = {job_id: due for job_id, due in self._deferred.items() if job_id in waiting}
+        for dictation in claims:
             attempts, due = self._deferred.get(dictation.job_id, (0, now))
             if now < due or self.stop_event.is_set():
                 continue
