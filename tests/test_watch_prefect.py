@@ -47,6 +47,16 @@ def drop_and_wait(tmp_path, clips) -> list[str]:
     return sorted(path.parent.name for path in (tmp_path / "outbox").glob("*/result.json"))
 
 
+def wait_for_completed_dictation_runs(port: int, count: int) -> None:
+    """A draft is published just before its run reports Completed: stopping the watcher in
+    between would cut that report short, so wait for the server to have it."""
+    deadline = time.time() + 60
+    while sum(run["name"].startswith("dictation-") and run["state_type"] == "COMPLETED"
+              for run in flow_runs(port)) < count:
+        assert time.time() < deadline, "the dictation runs never reported Completed"
+        time.sleep(0.5)
+
+
 def stop(process: subprocess.Popen) -> str:
     process.terminate()
     _, stderr = process.communicate(timeout=90)
@@ -65,6 +75,7 @@ def test_each_dictation_the_watcher_takes_is_a_flow_run_named_by_its_job_id(tmp_
         watcher = start_watch(tmp_path, environment(tmp_path, PREFECT_API_URL=f"http://127.0.0.1:{port}/api"))
         try:
             job_ids = drop_and_wait(tmp_path, clips)
+            wait_for_completed_dictation_runs(port, len(clips))
         finally:
             stderr = stop(watcher)
         assert "Traceback" not in stderr and "Prefect unavailable" not in stderr, stderr[-4000:]
@@ -116,6 +127,7 @@ def test_a_watcher_killed_mid_dictation_resumes_it_once_and_its_stale_run_is_mar
             while not list((tmp_path / "outbox").glob("*/result.json")):
                 assert time.time() < deadline, "the claim was not resumed"
                 time.sleep(1)
+            wait_for_completed_dictation_runs(port, 1)
         finally:
             stderr = stop(watcher)
         assert "Traceback" not in stderr, stderr[-4000:]
