@@ -57,3 +57,11 @@ UNITS: dict[str, str] = {
 }
 # Every symbol a quantity may carry once written: the spoken units' and per-weight / per-day doses.
 UNIT_SYMBOLS = tuple(sorted({*UNITS.values(), "mg/kg", "mg/j"}, key=lambda symbol: (-len(symbol), symbol)))
+
+FRENCH_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})\s*$")
+
+
+def iso_date(value: str | None) -> str | None:
+    """« 13/05/1988 » (the French way) → « 1988-05-13 »; anything else passes as it is."""
+    found = FRENCH_DATE.match(value or "")
+    return f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}" if found else value

@@ -24,7 +24,7 @@ from typing import Iterable
 from rapidfuzz.distance import JaroWinkler
 
 from pipeline.errors import DicteeError
-from pipeline.french import fold
+from pipeline.french import fold, iso_date
 from pipeline.records import Flag, Patient
 from pipeline.vault import Vault
 from pipeline.vocabulary.corrector import phonetic_key
@@ -37,7 +37,6 @@ DEFAULT_COLUMNS = {
     "ins": "matricule_ins", "ipp": "ipp",
 }
 REQUIRED = ("birth_name", "first_names", "birth_date")
-FRENCH_DATE = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
 
 # Scores (0–1) of one name against another; the weights of each part of an identity.
 SAME, SOUNDS_ALIKE = 1.0, 0.9
@@ -100,11 +99,7 @@ def _french(iso: str) -> str:
 
 
 def _iso_date(value: str) -> str:
-    value = value.strip()
-    found = FRENCH_DATE.match(value)
-    if found:
-        value = f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}"
-    return dt.date.fromisoformat(value).isoformat()
+    return dt.date.fromisoformat(iso_date(value).strip()).isoformat()
 
 
 def _sex(value: str | None) -> str | None:

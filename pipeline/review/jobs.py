@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from pipeline import audio, ingest
 from pipeline.draft import render_draft
 from pipeline.extract.identity import identity_flags
+from pipeline.french import iso_date
 from pipeline.outbox import now_iso
 from pipeline.records import DOCUMENT_TYPES, Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
@@ -44,15 +45,6 @@ class StaleEdit(ReviewError):
 def version_of(result: dict) -> int:
     """How many times the draft was saved by a reviewer: each form carries the one it was based on."""
     return int((result.get("review") or {}).get("version", 0))
-
-
-FRENCH_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})\s*$")
-
-
-def iso_birth_date(value: str | None) -> str | None:
-    """« 13/05/1988 » (the French way) → « 1988-05-13 »; ISO dates pass as they are."""
-    found = FRENCH_DATE.match(value or "")
-    return f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}" if found else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +184,7 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
             "sont conservées ci-dessous, vérifiez-les puis enregistrez de nouveau / changed meanwhile by "
             f"{review.get('edited_by', '?')}: your entries are kept below, check them and save again")
     if form.get("patient.birth_date"):
-        form = {**form, "patient.birth_date": iso_birth_date(form["patient.birth_date"])}
+        form = {**form, "patient.birth_date": iso_date(form["patient.birth_date"])}
     changes: dict[str, list] = {}
 
     def set_field(container: dict, key: str, label: str, value: str | None) -> None:
