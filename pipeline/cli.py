@@ -495,7 +495,7 @@ def register_import(
 ) -> None:
     """Importe le registre des patients (remplace le précédent) / import the patient register
     (replacing the previous one): columns named by `register_columns`, kept sealed like the drafts."""
-    from pipeline.register import PatientRegister, read_csv
+    from pipeline.directory.patients import PatientRegister, read_csv
 
     settings = _settings(outbox=outbox)
     if not file.is_file():

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import audio, guards, ingest, progress, register, typed
+from pipeline import audio, guards, ingest, progress, typed
+from pipeline.directory import patients
 from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
@@ -207,14 +208,14 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
 def checked_against_register(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:
     """The dictated patient against the practice's register, when one is imported: linked
     (the letter then names them as the register does), or candidates flagged for the desk."""
-    patients = register.cached(settings.outbox, settings.vault())
-    if patients is None:
+    register = patients.cached(settings.outbox, settings.vault())
+    if register is None:
         return extraction, None
-    link = patients.link(extraction.patient)
+    link = register.link(extraction.patient)
     flags = list(extraction.flags) + list(link.flags)
     patient = extraction.patient
     if link.status == "automatic":
-        patient = register.registered_patient(link.patient, patient)
+        patient = patients.registered_patient(link.patient, patient)
     elif link.status == "to_choose":
         flags.append(Flag("patient_to_choose", f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
     return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()

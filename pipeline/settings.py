@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     signing: Literal["practitioner", "secretary"] = "practitioner"
 
     # The practice's patient register (`dictee register import`): our field → its CSV column,
-    # over pipeline/register.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,
+    # over pipeline/directory/patients.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,
     # sexe, lieu_naissance_insee, matricule_ins, ipp).
     register_columns: dict[str, str] = Field(default_factory=dict)
 

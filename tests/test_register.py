@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from pipeline.records import Patient
-from pipeline.register import PatientRegister, RegisterEntry, RegisterError, read_csv, registered_patient
+from pipeline.directory.patients import PatientRegister, RegisterEntry, RegisterError, read_csv, registered_patient
 
 # Fictitious names made from syllables: many sound alike (« Berot », « Beraud »), as in life.
 STEMS = ("Ber", "Dur", "Mar", "Lef", "Gar", "Ros", "Fou", "Bou", "Ler", "Mor", "Gir", "Dub", "Lam", "Fau", "Mer",

@@ -248,7 +248,7 @@ def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, us
 def choose_patient(outbox: Path, job_id: str, choice: str, vault: Vault, *, username: str) -> dict[str, list]:
     """The secretary picks the patient among the register's candidates (`choice`: its rank), or
     declares a new patient (« new »). The link records who chose and when; returns the changes."""
-    from pipeline.register import RegisterEntry, registered_patient
+    from pipeline.directory.patients import RegisterEntry, registered_patient
 
     result = load_result(outbox, job_id, vault)
     link = result.get("identity_link")

@@ -13,21 +13,17 @@ dictated birth date that contradicts the register's is a flag, never overwritten
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from rapidfuzz.distance import JaroWinkler
-
-from pipeline.errors import DicteeError
-from pipeline.french import fold, iso_date
+from pipeline.directory.names import SOUNDS_ALIKE, given_names, name_score, sound_of
+from pipeline.directory.tables import ImportFormatError, column_mapping, read_once, rows
+from pipeline.french import iso_date
 from pipeline.records import Flag, Patient
 from pipeline.vault import Vault
-from pipeline.vocabulary.corrector import phonetic_key
 
 REGISTER_FILE = Path("register") / "patients.json"
 # Our field → the column of the practice's export (dictee.toml [register_columns] overrides).
@@ -38,16 +34,14 @@ DEFAULT_COLUMNS = {
 }
 REQUIRED = ("birth_name", "first_names", "birth_date")
 
-# Scores (0–1) of one name against another; the weights of each part of an identity.
-SAME, SOUNDS_ALIKE = 1.0, 0.9
+# The weights of each part of an identity.
 WEIGHTS = {"last": 0.4, "first": 0.25, "birth": 0.35}
 SWAPPED_DATE, SAME_YEAR = 0.6, 0.15
 AUTOMATIC_AT, AUTOMATIC_MARGIN = 0.92, 0.12  # an automatic link: this sure, this far ahead
 CANDIDATE_AT, MAX_CANDIDATES = 0.55, 5
 
 
-class RegisterError(DicteeError):
-    pass
+RegisterError = ImportFormatError
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +57,7 @@ class RegisterEntry:
 
     @property
     def first_given_name(self) -> str:
-        return re.split(r"[\s,]+", self.first_names.strip())[0]
+        return given_names(self.first_names)[0]
 
     def label(self) -> str:
         used = f" (nom utilisé {self.used_name.upper()})" if self.used_name and self.used_name != self.birth_name else ""
@@ -108,29 +102,11 @@ def _sex(value: str | None) -> str | None:
 
 
 def read_csv(data: bytes, columns: dict[str, str] | None = None) -> tuple[list[RegisterEntry], list[tuple[int, str]]]:
-    """Entries from the practice's CSV export (UTF-8 or Windows-1252, « ; » or « , »), and the
-    rows skipped with why (by row number: the rows themselves are patient data)."""
-    unknown = set(columns or {}) - set(DEFAULT_COLUMNS)
-    if unknown:
-        raise RegisterError(f"register_columns : champ(s) inconnu(s) / unknown field(s): {', '.join(sorted(unknown))} "
-                            f"({', '.join(DEFAULT_COLUMNS)})")
-    mapping = {**DEFAULT_COLUMNS, **(columns or {})}
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,\t")
-    except csv.Error:
-        raise RegisterError("ce fichier n'est pas un CSV lisible / this file is not a readable CSV") from None
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    missing = [mapping[name] for name in REQUIRED if mapping[name] not in (reader.fieldnames or [])]
-    if missing:
-        raise RegisterError(f"colonnes absentes / missing columns: {', '.join(missing)} "
-                            f"(register_columns dans dictee.toml / in dictee.toml)")
+    """Entries from the practice's CSV export, and the rows skipped with why (by row number:
+    the rows themselves are patient data)."""
+    mapping = column_mapping(DEFAULT_COLUMNS, columns, "register_columns")
     entries, skipped = [], []
-    for number, row in enumerate(reader, start=2):
-        value = {name: (row.get(column) or "").strip() or None for name, column in mapping.items()}
+    for number, value in rows(data, mapping, REQUIRED, "register_columns"):
         if not all(value[name] for name in REQUIRED):
             skipped.append((number, "nom, prénom ou date de naissance manquant / name or birth date missing"))
             continue
@@ -153,7 +129,7 @@ class PatientRegister:
         self._by_birth: dict[str, list[RegisterEntry]] = {}
         for entry in self.entries:
             for name in {entry.birth_name, entry.used_name} - {None}:
-                self._by_sound.setdefault(phonetic_key(name), []).append(entry)
+                self._by_sound.setdefault(sound_of(name), []).append(entry)
             self._by_birth.setdefault(entry.birth_date, []).append(entry)
 
     @classmethod
@@ -172,7 +148,7 @@ class PatientRegister:
 
     def _nearby(self, patient: Patient) -> list[RegisterEntry]:
         found: dict[int, RegisterEntry] = {}
-        keys = {phonetic_key(name) for name in (patient.last_name, patient.birth_name) if name}
+        keys = {sound_of(name) for name in (patient.last_name, patient.birth_name) if name}
         for key in keys:
             for entry in self._by_sound.get(key, ()):
                 found[id(entry)] = entry
@@ -209,29 +185,11 @@ def _swapped(iso: str) -> str | None:
         return None
 
 
-def name_score(dictated: str | None, registered: Iterable[str | None]) -> float:
-    """How well a dictated name matches the best of the register's forms of it: the same once
-    accents and case are set aside, the same sound, or a close spelling (Jaro-Winkler)."""
-    if not dictated:
-        return 0.0
-    best = 0.0
-    for name in registered:
-        if not name:
-            continue
-        if fold(dictated) == fold(name):
-            return SAME
-        if phonetic_key(dictated) == phonetic_key(name):
-            best = max(best, SOUNDS_ALIKE)
-        else:
-            best = max(best, 0.85 * JaroWinkler.similarity(fold(dictated), fold(name)))
-    return best
-
-
 def score(patient: Patient, entry: RegisterEntry) -> float:
     last = name_score(patient.last_name, (entry.birth_name, entry.used_name))
     if patient.birth_name:
         last = max(last, name_score(patient.birth_name, (entry.birth_name,)))
-    first = name_score(patient.first_name, re.split(r"[\s,]+", entry.first_names.strip()))
+    first = name_score(patient.first_name, given_names(entry.first_names))
     if not patient.birth_date:
         birth = 0.0
     elif patient.birth_date == entry.birth_date:
@@ -255,26 +213,16 @@ def _date_contradiction(patient: Patient, entry: RegisterEntry) -> tuple[Flag, .
     if not patient.birth_date or patient.birth_date == entry.birth_date:
         return ()
     names_agree = (name_score(patient.last_name, (entry.birth_name, entry.used_name)) >= SOUNDS_ALIKE
-                   and name_score(patient.first_name, re.split(r"[\s,]+", entry.first_names.strip())) >= SOUNDS_ALIKE)
+                   and name_score(patient.first_name, given_names(entry.first_names)) >= SOUNDS_ALIKE)
     if not names_agree:
         return ()
     return (Flag("birth_date_mismatch",
                  f"date dictée {_french(patient.birth_date)}, registre {_french(entry.birth_date)}"),)
 
 
-_loaded: dict[Path, tuple[float, PatientRegister]] = {}
-
-
 def cached(outbox: Path, vault: Vault) -> PatientRegister | None:
     """The register, read again only when a new import has replaced it."""
-    path = outbox / REGISTER_FILE
-    try:
-        stamp = path.stat().st_mtime
-    except FileNotFoundError:
-        return None
-    if path not in _loaded or _loaded[path][0] != stamp:
-        _loaded[path] = (stamp, PatientRegister.load(outbox, vault))
-    return _loaded[path][1]
+    return read_once(outbox / REGISTER_FILE, lambda: PatientRegister.load(outbox, vault))
 
 
 INS = re.compile(r"^[12][0-9AB]{14}$")
