@@ -32,6 +32,8 @@ key_app = typer.Typer(no_args_is_help=True, help="Clé de chiffrement au repos /
 app.add_typer(key_app, name="key")
 register_app = typer.Typer(no_args_is_help=True, help="Registre des patients du cabinet / the practice's patients.")
 app.add_typer(register_app, name="register")
+correspondents_app = typer.Typer(no_args_is_help=True, help="Carnet d'adresses des correspondants / the address book.")
+app.add_typer(correspondents_app, name="correspondents")
 console = Console(stderr=True, soft_wrap=True)  # messages whole, never cut mid-sentence
 out = Console()
 EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait_s`
@@ -498,13 +500,55 @@ def register_import(
     from pipeline.directory.patients import PatientRegister, read_csv
 
     settings = _settings(outbox=outbox)
-    if not file.is_file():
-        raise DicteeError(f"fichier introuvable / file not found: {file}")
-    entries, skipped = read_csv(file.read_bytes(), settings.register_columns)
+    entries, skipped = read_csv(_import_file(file), settings.register_columns)
     if not entries:
         raise DicteeError("aucun patient lisible, rien n'est remplacé / no readable patient, nothing replaced")
     PatientRegister(entries).save(settings.outbox, settings.vault())
-    console.print(f"[green]{len(entries)} patient(s) importé(s) / imported[/green]")
+    _imported(len(entries), "patient(s)", skipped)
+
+
+@register_app.command("appointments")
+def register_appointments(
+    file: Path = typer.Argument(..., help="Rendez-vous : export CSV de l'agenda, ou iCalendar (.ics)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Importe les rendez-vous (remplace les précédents) / import the appointments (replacing the
+    previous ones): a patient seen that day comes first among the register's candidates."""
+    from pipeline.directory.appointments import Agenda, read_agenda
+
+    settings = _settings(outbox=outbox)
+    entries, skipped = read_agenda(_import_file(file), file.suffix, settings.appointment_columns)
+    if not entries:
+        raise DicteeError("aucun rendez-vous lisible, rien n'est remplacé / no readable appointment, nothing replaced")
+    Agenda(entries).save(settings.outbox, settings.vault())
+    _imported(len(entries), "rendez-vous", skipped)
+
+
+@correspondents_app.command("import")
+def correspondents_import(
+    file: Path = typer.Argument(..., help="Carnet d'adresses : CSV, ou vCard (.vcf)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Importe le carnet d'adresses (remplace le précédent) / import the address book (replacing
+    the previous one): CSV with columns named by `address_book_columns`, or vCard 3/4."""
+    from pipeline.directory.correspondents import AddressBook, read_address_book
+
+    settings = _settings(outbox=outbox)
+    entries, skipped = read_address_book(_import_file(file), file.suffix, settings.address_book_columns)
+    if not entries:
+        raise DicteeError("aucun correspondant lisible, rien n'est remplacé / no readable entry, nothing replaced")
+    AddressBook(entries).save(settings.outbox, settings.vault())
+    _imported(len(entries), "correspondant(s)", skipped)
+
+
+def _import_file(file: Path) -> bytes:
+    if not file.is_file():
+        raise DicteeError(f"fichier introuvable / file not found: {file}")
+    return file.read_bytes()
+
+
+def _imported(count: int, noun: str, skipped: list[tuple[int, str]]) -> None:
+    console.print(f"[green]{count} {noun} importé(s) / imported[/green]")
     for number, reason in skipped:  # by row number: the rows are patient data
         console.print(f"  ligne / row {number} ignorée / skipped: {reason}")
 

@@ -6,6 +6,7 @@ would corrupt the XML, and template code could reach Python internals.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 from pathlib import Path
@@ -14,7 +15,9 @@ from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.errors import TemplateError
-from pipeline.letter import split_letter, subject_line
+from pipeline.letter import (
+    age_line, ald_zones, certificate_formula, prescription_remarks, split_letter, subject_line, weight_kg,
+)
 from pipeline.french import MONTHS
 from pipeline.records import Drug, Extraction, Patient, Recipient
 from pipeline.settings import Practitioner, Settings
@@ -55,15 +58,34 @@ def patient_line(patient: Patient) -> str:
     return line
 
 
+def recipient_name(recipient: Recipient) -> str:
+    title = {"Dr": "Docteur", "Pr": "Professeur"}.get(recipient.title or "", "")
+    return " ".join(part for part in (title, recipient.first_name, recipient.last_name) if part)
+
+
 def recipient_context(recipient: Recipient | None) -> dict | None:
+    """The recipient block: name, specialty, and the postal address once the address book gave it
+    (else the city dictated)."""
     if recipient is None or not recipient.last_name:
         return None
-    title = {"Dr": "Docteur", "Pr": "Professeur"}.get(recipient.title or "", "")
-    name = " ".join(part for part in (title, recipient.first_name, recipient.last_name) if part)
-    details = " — ".join(part for part in (recipient.specialty, recipient.city) if part)
-    return {"name": name, "details": details}
+    town = " ".join(part for part in (recipient.postal_code, recipient.city) if part)
+    if recipient.address:
+        details, lines = recipient.specialty or "", [*recipient.address.split(", "), town]
+    else:
+        details, lines = " — ".join(part for part in (recipient.specialty, recipient.city) if part), []
+    return {"name": recipient_name(recipient), "details": details, "lines": [line for line in lines if line]}
 
 
+def copy_line(copy: Recipient) -> str:
+    """« Docteur Claire Durand, cardiologue — 69002 Lyon »."""
+    town = " ".join(part for part in (copy.postal_code, copy.city) if part)
+    return " — ".join(part for part in (", ".join(p for p in (recipient_name(copy), copy.specialty) if p), town) if part)
+
+
+SIGNATURE_WIDTH_MM = 40
+# Letters that say what they are about on an « Objet : » line (not a prescription or certificate).
+WITH_SUBJECT = frozenset({"lettre_confrere", "compte_rendu_consultation", "compte_rendu_examen",
+                          "compte_rendu_operatoire", "autre"})
 ADDRESSED_TYPES = frozenset({"lettre_confrere"})  # letters whose template names the recipient
 
 
@@ -77,7 +99,8 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "signature": signature,
         "subject": subject_line(title, extraction.body),
         "salutation": letter.salutation,
-        "letter_body": list(letter.paragraphs),
+        "letter_body": (prescription_remarks(letter.paragraphs, [drug.text for drug in extraction.drugs])
+                        if extraction.document_type == "ordonnance" else list(letter.paragraphs)),
         "closing": letter.closing,
         "practitioner": (practitioner or settings.practitioner(None)).model_dump(),
         "date": french_date(today),
@@ -86,12 +109,45 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "patient_line": patient_line(extraction.patient),
         "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],
         "prescriptions": [prescription_line(drug) for drug in extraction.drugs],
+        "copies": [copy_line(copy) for copy in extraction.copies if copy.last_name],
+        "child": child_context(extraction, today),
+        "bizone": bizone_context(extraction),
+        "certificate_formula": certificate_formula(extraction.body) if extraction.document_type == "certificat" else None,
+        "signature_image": None,  # set by render_draft on a signed letter, when the practitioner has one
     }
+
+
+def child_context(extraction: Extraction, today: dt.date) -> dict | None:
+    """A prescription for a child states its age and, when dictated, its weight."""
+    age = age_line(extraction.patient.birth_date, today)
+    return {"age": age, "weight": weight_kg(extraction.body)} if age else None
+
+
+def bizone_context(extraction: Extraction) -> dict | None:
+    """The two zones of a prescription for a long-term condition (ALD), when the dictation puts
+    drugs under it; None for an ordinary prescription."""
+    if extraction.document_type != "ordonnance":
+        return None
+    zones = ald_zones(extraction.body, [drug.text for drug in extraction.drugs])
+    if zones is None:
+        return None
+    lines = [prescription_line(drug) for drug in extraction.drugs]
+    return {"ald": [line for line, for_ald in zip(lines, zones) if for_ald],
+            "other": [line for line, for_ald in zip(lines, zones) if not for_ald]}
 
 
 def prescription_line(drug: Drug) -> str:
     """One line of a prescription: « SÉMAGLUTIDE — 0,5 mg — une injection par semaine — pendant 3 mois »."""
     return " — ".join(part for part in (drug.name.upper(), drug.dose, drug.frequency, drug.duration) if part)
+
+
+def signature_data_uri(image: str | None) -> str | None:
+    """The signature scan for the HTML preview (a data: URI), None when there is none."""
+    path = Path(image or "")
+    if not image or not path.is_file():
+        return None
+    kind = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
 def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None,
@@ -106,6 +162,12 @@ def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date |
                             signature=signature)
     try:
         document = DocxTemplate(str(template))
+        image = Path(context["practitioner"].get("signature_image") or "")
+        if signature and image.is_file():
+            from docx.shared import Mm
+            from docxtpl import InlineImage
+
+            context["signature_image"] = InlineImage(document, str(image), width=Mm(SIGNATURE_WIDTH_MM))
         document.render(context, jinja_env=jinja_environment(), autoescape=True)
         docx = io.BytesIO()
         document.save(docx)

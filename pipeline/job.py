@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import os
@@ -12,14 +13,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pipeline import audio, guards, ingest, progress, typed
-from pipeline.directory import patients
+from pipeline.directory import appointments, correspondents, patients
 from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
 from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.outbox import publish_job, quarantine
-from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Timings, Transcript
+from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Recipient, Timings, Transcript
 from pipeline.result import DictationResult
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
@@ -183,7 +184,9 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         return returned
     started = time.perf_counter()
     practitioner = settings.practitioner(dictation.author)
-    extraction, identity_link = checked_against_register(understood.extraction, settings)
+    extraction, identity_link = checked_against_register(understood.extraction, settings,
+                                                         day=local_day(dictation.received_at))
+    extraction, correspondent_links = resolved_in_address_book(extraction, settings)
     docx = render_draft(extraction, settings, practitioner=practitioner)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = DictationResult.build(
@@ -192,6 +195,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         extra_flags=understood.flags,
         decodings_at_once=settings.workers,
         identity_link=identity_link,
+        correspondent_links=correspondent_links,
     )
     publish_job(dictation, docx, result.to_json(), outbox=settings.outbox, vault=settings.vault())
     return JobOutcome(
@@ -205,13 +209,20 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     )
 
 
-def checked_against_register(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:
+def local_day(received_at: str | None) -> str:
+    """The day a dictation was received, where the practice is (its appointments' day)."""
+    when = dt.datetime.fromisoformat(received_at).astimezone() if received_at else dt.datetime.now()
+    return when.date().isoformat()
+
+
+def checked_against_register(extraction: Extraction, settings: Settings, *, day: str | None = None
+                             ) -> tuple[Extraction, dict | None]:
     """The dictated patient against the practice's register, when one is imported: linked
     (the letter then names them as the register does), or candidates flagged for the desk."""
     register = patients.cached(settings.outbox, settings.vault())
     if register is None:
         return extraction, None
-    link = register.link(extraction.patient)
+    link = register.link(extraction.patient, agenda=appointments.cached(settings.outbox, settings.vault()), day=day)
     flags = list(extraction.flags) + list(link.flags)
     patient = extraction.patient
     if link.status == "automatic":
@@ -219,6 +230,28 @@ def checked_against_register(extraction: Extraction, settings: Settings) -> tupl
     elif link.status == "to_choose":
         flags.append(Flag("patient_to_choose", f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
     return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()
+
+
+def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:
+    """The recipient and each « copie à » looked up in the practice's address book, when one is
+    imported: resolved (the letter gets their address), or candidates flagged for the desk."""
+    book = correspondents.cached(settings.outbox, settings.vault())
+    if book is None:
+        return extraction, None
+    flags = list(extraction.flags)
+
+    def resolved(dictated: Recipient | None) -> tuple[Recipient | None, dict | None]:
+        if dictated is None or not dictated.last_name:
+            return dictated, None
+        link = book.resolve(dictated)
+        if link.status == "to_choose":
+            flags.append(Flag("correspondent_to_choose", f"{len(link.candidates)} correspondant(s) possible(s)"))
+        return (link.correspondent.as_recipient(dictated) if link.correspondent else dictated), link.as_json()
+
+    recipient, recipient_link = resolved(extraction.recipient)
+    copies, copy_links = zip(*(resolved(copy) for copy in extraction.copies)) if extraction.copies else ((), ())
+    return (replace(extraction, recipient=recipient, copies=tuple(copies), flags=tuple(flags)),
+            {"recipient": recipient_link, "copies": list(copy_links)})
 
 
 # What a file still being written looks like: held back, not quarantined, while it is fresh.

@@ -4,6 +4,7 @@ says the type and, when dictated, the reason (« pour bilan d'une dyspnée »)."
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -59,3 +60,102 @@ def subject_line(title: str, body: str) -> str:
     if len(reason) > MAX_REASON:
         reason = reason[:MAX_REASON].rsplit(" ", 1)[0] + "…"
     return f"{title} — {reason}"
+
+
+# A prescription for a child gives its age and weight; the dictation says the weight.
+WEIGHT = re.compile(r"\b(?:poids|pès?e|pesant)\b\D{0,20}?(?P<kg>\d+(?:,\d+)?)\s*(?:kg|kilos?|kilogrammes?)\b", re.IGNORECASE)
+CHILD_UNTIL = 18
+
+
+def weight_kg(body: str) -> str | None:
+    found = WEIGHT.search(body)
+    return found.group("kg") if found else None
+
+
+def age_line(birth_date: str | None, on: dt.date) -> str | None:
+    """« 6 ans » / « 18 mois » for a child; None for an adult or an unknown birth date."""
+    if not birth_date:
+        return None
+    born = dt.date.fromisoformat(birth_date)
+    months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)
+    if months < 0 or months >= CHILD_UNTIL * 12:
+        return None
+    return f"{months} mois" if months < 24 else f"{months // 12} ans"
+
+
+# The bizone prescription (ordonnance bizone, Cerfa 12555): the drugs for the patient's long-term
+# condition (ALD, fully reimbursed) above, the others below. A drug belongs to the zone its own
+# sentence names, else to the zone the dictation last announced.
+OUTSIDE_ALD = re.compile(r"\bhors\s+(?:ALD|affection\s+de\s+longue\s+durée)\b|\bsans\s+rapport\s+avec\s+(?:l'|son\s+|sa\s+)?"
+                         r"(?:ALD|affection)|\bmaladies?\s+intercurrentes?\b", re.IGNORECASE)
+FOR_ALD = re.compile(r"\bALD\b|\baffection\s+de\s+longue\s+durée\b|\b(?:pris\s+en\s+charge\s+)?à\s+(?:100|cent)\s*%",
+                     re.IGNORECASE)
+SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+
+def _zone_cues(text: str) -> list[tuple[int, bool]]:
+    """(position, for the ALD?) of each cue, « hors ALD » read before the « ALD » inside it."""
+    outside = [(m.start(), m.end()) for m in OUTSIDE_ALD.finditer(text)]
+    cues = [(start, False) for start, _ in outside]
+    cues += [(m.start(), True) for m in FOR_ALD.finditer(text)
+             if not any(start <= m.start() < end for start, end in outside)]
+    return sorted(cues)
+
+
+def ald_zones(body: str, drug_texts: list[str]) -> list[bool] | None:
+    """For each drug (by the words that prescribed it), whether it is for the ALD; None when the
+    dictation puts no drug under the ALD (an ordinary prescription).
+
+    « metformine …, en rapport avec l'ALD »: a cue after a drug in its sentence is said of that
+    drug. « Dans le cadre de l'ALD : metformine … »: any other cue opens a zone for the drugs after it."""
+    cues = _zone_cues(body)
+    if not any(for_ald for _, for_ald in cues):
+        return None
+    sentences = [(m.start(), m.end()) for m in SENTENCE.finditer(body)]
+
+    def sentence_of(position: int) -> tuple[int, int]:
+        return next((span for span in sentences if span[0] <= position < span[1]), (position, position + 1))
+
+    where = [body.find(text) if text else -1 for text in drug_texts]
+    said_of = set()  # the cues that follow a drug in its sentence
+    for position, _ in cues:
+        start, _end = sentence_of(position)
+        if any(start <= at < position for at in where if at >= 0):
+            said_of.add(position)
+    zones = []
+    for at in where:
+        if at < 0:
+            zones.append(False)
+            continue
+        start, end = sentence_of(at)
+        own = [for_ald for position, for_ald in cues if at < position < end and position in said_of]
+        opened = [for_ald for position, for_ald in cues if position < at and position not in said_of]
+        zones.append(own[0] if own else opened[-1] if opened else False)
+    return zones if any(zones) else None
+
+
+# A certificate ends with the formula French certificates carry, unless the dictation said it.
+CERTIFICATE_FORMULA = ("Certificat établi à la demande de l'intéressé(e) et remis en main propre "
+                       "pour servir et valoir ce que de droit.")
+HAS_FORMULA = re.compile(r"valoir\s+ce\s+que\s+de\s+droit|remis\s+en\s+main(?:s)?\s+propres?", re.IGNORECASE)
+
+
+def certificate_formula(body: str) -> str | None:
+    return None if HAS_FORMULA.search(body) else CERTIFICATE_FORMULA
+
+
+PRESCRIPTION_TITLE = re.compile(r"\W*(?:ordonnance|prescription\s+médicale)\b", re.IGNORECASE)
+
+
+def prescription_remarks(paragraphs: tuple[str, ...], drug_texts: list[str]) -> list[str]:
+    """What a prescription says besides its drugs: the sentences that prescribe a drug are its
+    numbered lines already, and « Ordonnance pour … » its title and patient line."""
+    texts = [text for text in drug_texts if text]
+    kept = []
+    for paragraph in paragraphs:
+        rest = " ".join(m.group().strip() for m in SENTENCE.finditer(paragraph)
+                        if m.group().strip() and not any(text in m.group() for text in texts)
+                        and not PRESCRIPTION_TITLE.match(m.group()))
+        if rest:
+            kept.append(rest)
+    return kept

@@ -94,6 +94,11 @@ class Recipient:
     specialty: str | None = None
     city: str | None = None
     greeting: str | None = None
+    # From the address book, once the colleague is resolved in it.
+    address: str | None = None
+    postal_code: str | None = None
+    mssante: str | None = None
+    rpps: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,7 @@ class Extraction:
     flags: tuple[Flag, ...] = ()
     dates: tuple[str, ...] = ()
     quantities: tuple[Quantity, ...] = ()
+    copies: tuple[Recipient, ...] = ()  # « copie au docteur … »
 
 
 @dataclass(frozen=True, slots=True)

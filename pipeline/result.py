@@ -44,6 +44,7 @@ class FlagKind(StrEnum):
     UNKNOWN_DOCUMENT_TYPE = "unknown_document_type"
     PATIENT_TO_CHOOSE = "patient_to_choose"
     BIRTH_DATE_MISMATCH = "birth_date_mismatch"
+    CORRESPONDENT_TO_CHOOSE = "correspondent_to_choose"
 
 
 FLAG_LABELS_FR = {
@@ -62,6 +63,7 @@ FLAG_LABELS_FR = {
     FlagKind.UNKNOWN_DOCUMENT_TYPE: "type de document inconnu",
     FlagKind.PATIENT_TO_CHOOSE: "patient à choisir",
     FlagKind.BIRTH_DATE_MISMATCH: "date de naissance différente du registre",
+    FlagKind.CORRESPONDENT_TO_CHOOSE: "correspondant à choisir",
 }
 
 
@@ -117,6 +119,10 @@ class RecipientOut(Part):
     specialty: str | None
     city: str | None
     greeting: str | None = None
+    address: str | None = Field(default=None, description="street lines, from the address book")
+    postal_code: str | None = None
+    mssante: str | None = Field(default=None, description="secure health messaging (MSSanté) address")
+    rpps: str | None = None
 
 
 class DrugOut(Part):
@@ -155,6 +161,36 @@ class RegisteredPatientOut(Part):
     ins: str | None = None
     ipp: str | None = None
     score: float
+    appointment: str | None = Field(default=None, description="seen the day dictated, at this time (the agenda)")
+
+
+class CorrespondentOut(Part):
+    last_name: str
+    first_name: str | None = None
+    title: str | None = None
+    specialty: str | None = None
+    address: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    mssante: str | None = None
+    rpps: str | None = None
+    phone: str | None = None
+    score: float
+
+
+class CorrespondentLinkOut(Part):
+    """How a dictated colleague was found in the practice's address book."""
+
+    status: Literal["automatic", "to_choose", "unknown", "chosen"]
+    score: float | None = None
+    by: str | None = Field(default=None, description="who chose, when a person did")
+    at: str | None = None
+    candidates: list[CorrespondentOut] = Field(default_factory=list)
+
+
+class CorrespondentLinksOut(Part):
+    recipient: CorrespondentLinkOut | None = None
+    copies: list[CorrespondentLinkOut | None] = Field(default_factory=list, description="one per entry of « copies »")
 
 
 class IdentityLinkOut(Part):
@@ -194,6 +230,7 @@ class ExtractionFields(Part):
     dates: list[str] = []
     quantities: list[QuantityOut] = []
     body: str | None = None
+    copies: list[RecipientOut] = Field(default_factory=list, description="« Copie à » : colleagues a copy goes to")
 
     @classmethod
     def of(cls, extraction: Extraction) -> dict[str, Any]:
@@ -207,6 +244,7 @@ class ExtractionFields(Part):
             "dates": list(extraction.dates),
             "quantities": [QuantityOut(**asdict(quantity)) for quantity in extraction.quantities],
             "body": extraction.body,
+            "copies": [RecipientOut(**asdict(copy)) for copy in extraction.copies],
         }
 
     def extraction(self) -> Extraction:
@@ -222,6 +260,7 @@ class ExtractionFields(Part):
             flags=tuple(Flag(flag.kind.value, flag.text, flag.start, flag.heard, flag.written) for flag in self.flags),
             dates=tuple(self.dates),
             quantities=tuple(Quantity(**_known(Quantity, quantity)) for quantity in self.quantities),
+            copies=tuple(Recipient(**_known(Recipient, copy)) for copy in self.copies),
         )
 
 
@@ -240,6 +279,7 @@ class DictationResult(ExtractionFields):
     decodings_at_once: int = Field(default=1, ge=1,
                                    description="dictations transcribed side by side with this one (their timings overlap)")
     identity_link: IdentityLinkOut | None = Field(default=None, description="null: no patient register imported")
+    correspondent_links: CorrespondentLinksOut | None = Field(default=None, description="null: no address book imported")
 
     @classmethod
     def build(
@@ -255,6 +295,7 @@ class DictationResult(ExtractionFields):
         extra_flags: tuple[Flag, ...] = (),
         decodings_at_once: int = 1,
         identity_link: dict | None = None,
+        correspondent_links: dict | None = None,
     ) -> DictationResult:
         flags = (*extra_flags, *extraction.flags, *low_confidence_flags(transcript, threshold=low_confidence),
                  *(Flag(FlagKind.SPOKEN_CORRECTION.value, note) for note in normalized.corrections))
@@ -279,6 +320,7 @@ class DictationResult(ExtractionFields):
             timings=TimingsOut(**{key: round(value, 3) for key, value in asdict(timings).items()}),
             decodings_at_once=decodings_at_once,
             identity_link=identity_link,
+            correspondent_links=correspondent_links,
             **fields,
         )
 

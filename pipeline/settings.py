@@ -39,6 +39,8 @@ class Practitioner(BaseModel):
     city: str = ""
     phone: str = ""
     email: str = ""
+    # A scan of the handwritten signature (PNG/JPEG), printed on letters once signed on the desk.
+    signature_image: str = ""
 
 
 # Inbox subfolders a practitioner may own: plain names, and not the urgent folder.
@@ -108,6 +110,7 @@ class Settings(BaseSettings):
     practitioner_city: str = "Paris"
     practitioner_phone: str = ""
     practitioner_email: str = ""  # an MSSanté address, typically
+    practitioner_signature_image: str = ""
     # Several practitioners: inbox/<folder>/ → their letterhead, e.g. in dictee.toml
     # [practitioners.dupont] name = "Dr Anne Dupont" … ; files at the inbox root get the one above.
     practitioners: dict[str, Practitioner] = Field(default_factory=dict)
@@ -124,6 +127,13 @@ class Settings(BaseSettings):
     # over pipeline/directory/patients.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,
     # sexe, lieu_naissance_insee, matricule_ins, ipp).
     register_columns: dict[str, str] = Field(default_factory=dict)
+    # The address book (`dictee correspondents import`, CSV; vCard needs no mapping): our field →
+    # its column, over pipeline/directory/correspondents.py's defaults (nom, prenom, titre,
+    # specialite, adresse, code_postal, ville, mssante, rpps, telephone).
+    address_book_columns: dict[str, str] = Field(default_factory=dict)
+    # The agenda's CSV (`dictee register appointments`; iCalendar needs no mapping), over
+    # pipeline/directory/appointments.py's defaults (date, heure, nom, prenom, date_naissance, praticien).
+    appointment_columns: dict[str, str] = Field(default_factory=dict)
 
     # Filed letters exported for the records system (pipeline/export.py): PDF/A + FHIR
     # DocumentReference, one folder per letter, in clear. None: no export.
@@ -157,7 +167,8 @@ class Settings(BaseSettings):
             return self.practitioners[folder]
         return Practitioner(name=self.practitioner_name, specialty=self.practitioner_specialty,
                             address=self.practitioner_address, rpps=self.practitioner_rpps, city=self.practitioner_city,
-                            phone=self.practitioner_phone, email=self.practitioner_email)
+                            phone=self.practitioner_phone, email=self.practitioner_email,
+                            signature_image=self.practitioner_signature_image)
 
     @property
     def whisper_model_dir(self) -> Path:

@@ -16,13 +16,10 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES  # noqa: E402
+from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES, WITH_SUBJECT  # noqa: E402
 
 
 
-# Letters that say what they are about on an « Objet : » line (not a prescription or certificate).
-WITH_SUBJECT = {"lettre_confrere", "compte_rendu_consultation", "compte_rendu_examen", "compte_rendu_operatoire",
-                "autre"}
 
 
 def add_field(paragraph, instruction: str) -> None:
@@ -50,6 +47,44 @@ def page_furniture(section) -> None:
         add_field(numbers, "PAGE")
         numbers.add_run(" / ")
         add_field(numbers, "NUMPAGES")
+
+
+def numbered(document, items: str) -> None:
+    document.add_paragraph(f"{{%p for line in {items} %}}")
+    document.add_paragraph("{{ line }}", style="List Number")
+    document.add_paragraph("{%p endfor %}")
+
+
+def prescription(document) -> None:
+    """The drugs, one line each; a child's age and weight; the two zones of a bizone prescription
+    (Cerfa 12555) when drugs are for a long-term condition (ALD)."""
+    document.add_paragraph("{%p if child %}")
+    document.add_paragraph("Âge : {{ child.age }}{% if child.weight %} — Poids : {{ child.weight }} kg{% endif %}")
+    document.add_paragraph("{%p endif %}")
+    document.add_paragraph("{%p if bizone %}")
+    for heading, items in (("Prescriptions relatives au traitement de l'affection de longue durée reconnue "
+                            "(liste ou hors liste) (AFFECTION EXONÉRANTE)", "bizone.ald"),
+                           ("Prescriptions SANS RAPPORT avec l'affection de longue durée "
+                            "(MALADIES INTERCURRENTES)", "bizone.other")):
+        zone = document.add_paragraph()
+        zone.add_run(heading).bold = True
+        zone.paragraph_format.space_before = Cm(0.4)
+        border(zone)
+        numbered(document, items)
+    document.add_paragraph("{%p else %}")
+    numbered(document, "prescriptions")
+    document.add_paragraph("{%p endif %}")
+
+
+def border(paragraph) -> None:
+    """A rule above the paragraph: the line between the two zones of a bizone prescription."""
+    properties = paragraph._p.get_or_add_pPr()
+    borders = OxmlElement("w:pBdr")
+    top = OxmlElement("w:top")
+    for key, value in (("w:val", "single"), ("w:sz", "8"), ("w:space", "4"), ("w:color", "000000")):
+        top.set(qn(key), value)
+    borders.append(top)
+    properties.append(borders)
 
 
 def build(document_type: str, target: Path) -> None:
@@ -80,10 +115,14 @@ def build(document_type: str, target: Path) -> None:
         block.add_run("{{ recipient.name }}").bold = True
         details = document.add_paragraph("{{ recipient.details }}")
         details.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        document.add_paragraph("{%p for line in recipient.lines %}")
+        document.add_paragraph("{{ line }}").alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        document.add_paragraph("{%p endfor %}")
         document.add_paragraph("{%p endif %}")
 
-    dated = document.add_paragraph("{{ practitioner.city }}, le {{ date }}")
-    dated.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    if document_type != "certificat":  # a certificate is dated where it is signed: « Fait à … »
+        dated = document.add_paragraph("{{ practitioner.city }}, le {{ date }}")
+        dated.alignment = WD_ALIGN_PARAGRAPH.RIGHT
 
     title = document.add_paragraph()
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -98,10 +137,8 @@ def build(document_type: str, target: Path) -> None:
     concerning.add_run("Patient : ").bold = True
     concerning.add_run("{{ patient_line }}")
 
-    if document_type == "ordonnance":  # the drugs, one line each, then what the dictation adds
-        document.add_paragraph("{%p for line in prescriptions %}")
-        document.add_paragraph("{{ line }}", style="List Number")
-        document.add_paragraph("{%p endfor %}")
+    if document_type == "ordonnance":
+        prescription(document)
 
     document.add_paragraph("{%p if salutation %}")
     document.add_paragraph("{{ salutation }}")
@@ -113,12 +150,29 @@ def build(document_type: str, target: Path) -> None:
     document.add_paragraph("{{ closing }}")
     document.add_paragraph("{%p endif %}")
 
+    if document_type == "certificat":
+        document.add_paragraph("{%p if certificate_formula %}")
+        document.add_paragraph("{{ certificate_formula }}")
+        document.add_paragraph("{%p endif %}")
+        done_at = document.add_paragraph("Fait à {{ practitioner.city }}, le {{ date }}")
+        done_at.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        done_at.paragraph_format.space_before = Cm(0.5)
+
     signature = document.add_paragraph("{{ practitioner.name }}")
     signature.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     signature.paragraph_format.space_before = Cm(1.5)  # room for a handwritten signature
+    document.add_paragraph("{%p if signature_image %}")
+    document.add_paragraph("{{ signature_image }}").alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    document.add_paragraph("{%p endif %}")
     document.add_paragraph("{%p if signature %}")
     signed = document.add_paragraph("{{ signature }}")
     signed.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+    document.add_paragraph("{%p endif %}")
+    document.add_paragraph("{%p if copies %}")
+    copied = document.add_paragraph()
+    copied.paragraph_format.space_before = Cm(0.8)
+    copied.add_run("Copie à : ").bold = True
+    copied.add_run("{{ copies|join('; ') }}")
     document.add_paragraph("{%p endif %}")
     document.core_properties.title = DOCUMENT_TITLES[document_type]
     document.core_properties.author = "Dictée"

@@ -244,3 +244,61 @@ def draft_result(settings, job_id: str) -> dict:
     import json
 
     return json.loads((settings.outbox / job_id / "result.json").read_text(encoding="utf-8"))
+
+
+AGENDA_ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Dictée tests//FR\r\n"
+              "BEGIN:VEVENT\r\nUID:1\r\nDTSTAMP:20261202T080000Z\r\nDTSTART:{day}T103000\r\nSUMMARY:DUPONT Jean\r\n"
+              "DESCRIPTION:né le 12/03/1956\r\nEND:VEVENT\r\n"
+              "BEGIN:VEVENT\r\nUID:2\r\nDTSTAMP:20261202T080000Z\r\nDTSTART:{day}T110000\r\nSUMMARY:Inès Roche\r\n"
+              "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_appointments_are_read_from_an_agenda_export_or_icalendar():
+    from pipeline.directory.appointments import Appointment, read_agenda
+
+    events, skipped = read_agenda(AGENDA_ICS.format(day="20261202").encode(), ".ics")
+    assert events == [Appointment("2026-12-02", "DUPONT", "10:30", "Jean", "1956-03-12"),
+                      Appointment("2026-12-02", "Roche", "11:00", "Inès")] and not skipped
+    rows, skipped = read_agenda("date;heure;nom;prenom\n02/12/2026;09:15;Durand;Paul\n;;Sans date;\n".encode(), ".csv")
+    assert rows == [Appointment("2026-12-02", "Durand", "09:15", "Paul")] and [n for n, _ in skipped] == [3]
+    with pytest.raises(RegisterError, match="not a readable iCalendar"):
+        read_agenda(b"\x00\x01", ".ics")
+
+
+def test_a_patient_seen_today_comes_first_among_candidates_but_is_never_linked_by_it(settings, fake_transcriber,
+                                                                                    monkeypatch):
+    import datetime as dt
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    twins = REGISTER_CSV + "Dupont;;Jean;12/03/1956;M;;IPP79\n"
+    import_register(settings, monkeypatch, twins)
+    agenda = settings.outbox.parent / "agenda.ics"
+    # The twin IPP79 has the appointment; the agenda gives his name and birth date, as twins share.
+    agenda.write_text(AGENDA_ICS.format(day=f"{dt.date.today():%Y%m%d}"), encoding="utf-8")
+    done = CliRunner().invoke(app, ["register", "appointments", str(agenda)])
+    assert done.exit_code == 0 and "2 rendez-vous importé(s)" in done.output, done.output
+    result = draft_sample(settings)
+    link = result["identity_link"]
+    assert link["status"] == "to_choose"  # an appointment is a hint, never a proof
+    assert all(candidate["appointment"] == "10:30" for candidate in link["candidates"][:2])  # both Jean Dupont
+    from tests.conftest import signed_in
+
+    with signed_in(settings) as client:
+        assert "RDV aujourd&#39;hui à 10:30" in client.get(f"/jobs/{result['job_id']}").text
+
+
+def test_an_appointment_moves_the_patient_seen_up_the_list():
+    from pipeline.directory.appointments import Agenda, Appointment
+
+    register = PatientRegister([RegisterEntry("Berot", "Marie", "1970-01-02", sex="F", ipp="A"),
+                                RegisterEntry("Beraud", "Marie", "1971-05-06", sex="F", ipp="B")])
+    dictated = Patient(sex="F", last_name="Bero", first_name="Marie")
+    plain = register.link(dictated)
+    seen = register.link(dictated, agenda=Agenda([Appointment("2026-12-02", "Beraud", "09:00", "Marie")]),
+                         day="2026-12-02")
+    assert plain.status == seen.status == "to_choose"
+    assert [c.entry.ipp for c in seen.candidates][0] == "B" and seen.candidates[0].appointment == "09:00"
+    assert {c.entry.ipp for c in plain.candidates} == {"A", "B"}

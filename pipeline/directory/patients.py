@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
+from pipeline.directory.appointments import Agenda
 from pipeline.directory.names import SOUNDS_ALIKE, given_names, name_score, sound_of
 from pipeline.directory.tables import ImportFormatError, column_mapping, read_once, rows
 from pipeline.french import iso_date
@@ -68,6 +69,7 @@ class RegisterEntry:
 class Candidate:
     entry: RegisterEntry
     score: float
+    appointment: str | None = None  # « 10:30 »: seen today, by the practice's agenda
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,8 @@ class IdentityLink:
 
     def as_json(self) -> dict:
         return {"status": self.status, "score": round(self.candidates[0].score, 3) if self.candidates else None,
-                "candidates": [{**asdict(c.entry), "score": round(c.score, 3)} for c in self.candidates]}
+                "candidates": [{**asdict(c.entry), "score": round(c.score, 3), "appointment": c.appointment}
+                               for c in self.candidates]}
 
 
 def _french(iso: str) -> str:
@@ -159,7 +162,9 @@ class PatientRegister:
                     found[id(entry)] = entry
         return list(found.values())
 
-    def link(self, patient: Patient) -> IdentityLink:
+    def link(self, patient: Patient, *, agenda: Agenda | None = None, day: str | None = None) -> IdentityLink:
+        """`agenda` and `day`: the appointments of the day dictated, which put the patients seen
+        that day first among the candidates (never linking one by themselves)."""
         if not (patient.last_name or patient.birth_name):
             return IdentityLink("unknown")
         scored = sorted((Candidate(entry, score(patient, entry)) for entry in self._nearby(patient)),
@@ -170,10 +175,25 @@ class PatientRegister:
         best = candidates[0]
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         flags = _date_contradiction(patient, best.entry)
+        if agenda is not None and day:
+            candidates = _seen_first(candidates, agenda, day)
         if (best.score >= AUTOMATIC_AT and best.score - runner_up >= AUTOMATIC_MARGIN
                 and patient.birth_date == best.entry.birth_date and not _sex_contradicts(patient, best.entry)):
-            return IdentityLink("automatic", candidates, flags)
+            return IdentityLink("automatic", (best, *(c for c in candidates if c.entry is not best.entry)), flags)
         return IdentityLink("to_choose", candidates, flags)
+
+
+SEEN_TODAY = 0.1  # how far up an appointment that day moves a candidate in the list
+
+
+def _seen_first(candidates: tuple[Candidate, ...], agenda: Agenda, day: str) -> tuple[Candidate, ...]:
+    marked = []
+    for candidate in candidates:
+        entry = candidate.entry
+        visit = agenda.visit(day, names=(entry.birth_name, entry.used_name), first_names=entry.first_names,
+                             birth_date=entry.birth_date)
+        marked.append(replace(candidate, appointment=(visit.time or "aujourd'hui") if visit else None))
+    return tuple(sorted(marked, key=lambda c: -(c.score + (SEEN_TODAY if c.appointment else 0.0))))
 
 
 def _swapped(iso: str) -> str | None:

@@ -8,7 +8,7 @@ from pipeline.extract.doctype import classify_document, strip_header
 from pipeline.extract.identity import extract_patient
 from pipeline.extract.measures import extract_dates, extract_quantities
 from pipeline.extract.medical import extract_conditions, extract_drugs, warm_up
-from pipeline.extract.recipient import extract_recipient
+from pipeline.extract.recipient import extract_copies, extract_recipient
 from pipeline.records import Extraction, Flag
 
 # Letter types that go to a colleague; others have no recipient even if a name is heard.
@@ -22,6 +22,7 @@ def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
     if document_type not in ADDRESSED_TYPES and header_span is None:
         recipient = None
     patient, flags, _ = extract_patient(text, exclude=header_span)
+    copies, copy_spans = extract_copies(text)
     if document_type is None:
         flags += (Flag("unknown_document_type", "type de document non reconnu / document type not recognised"),)
     return Extraction(
@@ -30,11 +31,21 @@ def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
         recipient=recipient,
         drugs=extract_drugs(text, models_dir=models_dir),
         conditions=extract_conditions(text),
-        body=strip_header(text),
+        body=strip_header(_without(text, copy_spans)),
         flags=flags,
         dates=extract_dates(text),
         quantities=extract_quantities(text),
+        copies=copies,
     )
+
+
+def _without(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with those sentences taken out, the words around them joined by one space."""
+    for start, end in reversed(spans):
+        before, after = text[:start].rstrip(" \t"), text[end:].lstrip(" \t")
+        joined = before and after and not before.endswith("\n") and not after.startswith("\n")
+        text = before + (" " if joined else "") + after
+    return text.strip()
 
 
 __all__ = ["extract", "warm_up"]

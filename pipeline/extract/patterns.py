@@ -73,6 +73,13 @@ RECIPIENT_HEADER = re.compile(
     r"(?P<rest>[^.\n]*)",
     re.IGNORECASE,
 )
+# « Copie au docteur Durand, cardiologue. » / « Double à son médecin traitant le docteur Roux et au
+# professeur Lenoir. »: a sentence that opens on the cue, then each colleague it names.
+COPY_SENTENCE = re.compile(r"(?:^|(?<=[.!?\n]))[ \t]*(?:avec\s+)?(?:une\s+)?(?:copies?|doubles?)\s+(?:de\s+ce\s+courrier\s+)?"
+                           r"(?:au|aux|à|pour)\b[^.!?\n]*[.!?]?", re.IGNORECASE)
+# Case matters in the name (a capital starts it), not in the words around it.
+COPY_NAMED = re.compile(r"(?P<title>(?i:docteur|professeur|Dr\.?|Pr\.?))\s+(?P<name>" + FULL_NAME + r")"
+                        r"(?P<rest>[^.;\n]*?)(?=\s+(?i:et)\s+|[.;\n]|$)")
 GREETING = re.compile(
     r"\b(?P<greeting>(?:mon\s+)?cher\s+confrère|(?:ma\s+)?chère\s+consœur|chère\s+consoeur|cher\s+ami|chère\s+amie|"
     r"chers\s+confrères|cher\s+collègue|chère\s+collègue|chère\s+madame|cher\s+monsieur|madame,\s*monsieur)\b",

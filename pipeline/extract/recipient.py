@@ -33,3 +33,24 @@ def extract_recipient(text: str) -> tuple[Recipient | None, tuple[int, int] | No
         greeting=greeting,
     )
     return recipient, (header.start(), header.end())
+
+
+def extract_copies(text: str) -> tuple[tuple[Recipient, ...], list[tuple[int, int]]]:
+    """The colleagues a copy goes to (« copie au docteur … »), and the spans of those sentences:
+    an instruction to the secretary, not a sentence of the letter."""
+    copies, spans = [], []
+    for sentence in P.COPY_SENTENCE.finditer(text):
+        named = [_named(found) for found in P.COPY_NAMED.finditer(sentence.group())]
+        if named:
+            copies.extend(named)
+            spans.append((sentence.start(), sentence.end()))
+    return tuple(copies), spans
+
+
+def _named(found) -> Recipient:
+    first, last = split_name(found.group("name"))
+    specialty = P.SPECIALTY.search(found.group("rest"))
+    city = P.CITY.search(found.group("rest"))
+    return Recipient(title=P.TITLES[found.group("title").lower()], last_name=last, first_name=first,
+                     specialty=specialty.group("specialty").lower() if specialty else None,
+                     city=city.group("city") if city else None)

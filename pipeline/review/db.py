@@ -32,6 +32,7 @@ AUDIT_LABELS = {
     "user_add": "compte créé", "user_disable": "compte désactivé", "user_enable": "compte réactivé",
     "user_reset_password": "mot de passe changé", "user_set_role": "rôle changé",
     "user_set_practitioner": "praticien relié", "identity_choose": "patient choisi dans le registre",
+    "correspondent_choose": "correspondant choisi dans le carnet d'adresses",
 }
 STATES = ("pending_review", "filed", "rejected")
 

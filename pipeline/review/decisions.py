@@ -191,6 +191,13 @@ def last_comment(outbox: Path, job_id: str, vault: Vault) -> dict | None:
                  for step in reversed(history) if step.get("comment")), None)
 
 
+def letter_date(outbox: Path, job_id: str, vault: Vault) -> dt.date:
+    """A letter is dated the day it is signed and filed; a draft, today."""
+    history = read_state(job_dir(outbox, job_id), vault)["history"]
+    filed = next((step["at"] for step in reversed(history) if step.get("state") == FILED), None)
+    return dt.datetime.fromisoformat(filed).astimezone().date() if filed else dt.date.today()
+
+
 def signature_of(outbox: Path, job_id: str, vault: Vault) -> str | None:
     """The signature line a signed letter bears, None while it is a draft."""
     history = read_state(job_dir(outbox, job_id), vault)["history"]

@@ -21,6 +21,7 @@ from pipeline.french import iso_date
 from pipeline.outbox import now_iso
 from pipeline.records import DOCUMENT_TYPES, Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
+from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.review.db import Job, utcnow
 from pipeline.settings import Practitioner, Settings
 from pipeline.vault import Vault
@@ -29,7 +30,8 @@ from pipeline.vault import Vault
 PATIENT_LABELS = {"sex": "Sexe (M/F)", "last_name": "Nom", "first_name": "Prénom", "birth_date": "Naissance (JJ/MM/AAAA)",
                   "nir": "NIR", "birth_name": "Nom de naissance", "ipp": "IPP"}
 RECIPIENT_LABELS = {"title": "Titre (Dr/Pr)", "last_name": "Nom", "first_name": "Prénom", "specialty": "Spécialité",
-                    "city": "Ville", "greeting": "Formule d'appel"}
+                    "city": "Ville", "greeting": "Formule d'appel", "address": "Adresse", "postal_code": "Code postal",
+                    "mssante": "MSSanté", "rpps": "RPPS"}
 PATIENT_FIELDS = tuple(PatientOut.model_fields)
 RECIPIENT_FIELDS = tuple(RecipientOut.model_fields)
 
@@ -174,6 +176,13 @@ def backlog(settings: Settings, vault: Vault) -> Backlog:
     return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, vault))
 
 
+def save_result(outbox: Path, job_id: str, result: dict, vault: Vault, *, username: str) -> None:
+    """result.json as edited, one version further, saying who edited it and when."""
+    result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
+                        "version": version_of(result) + 1}
+    vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+
+
 def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *, username: str) -> dict[str, list]:
     """Update the editable fields; returns {field: [old, new]} for the audit trail."""
     result = load_result(outbox, job_id, vault)
@@ -201,10 +210,19 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
         for key in RECIPIENT_FIELDS:
             if f"recipient.{key}" in form:
                 set_field(result["recipient"], key, f"recipient.{key}", form[f"recipient.{key}"])
+    changes |= resolve_corrected_recipient(result, set(changes), outbox=outbox, vault=vault)
     if "document_type" in form:
         set_field(result, "document_type", "document_type", form["document_type"])
     if "body" in form:
         set_field(result, "body", "body", form["body"].replace("\r\n", "\n"))
+    if "copies" in form and form["copies"].strip() != copy_lines(result.get("copies") or []):
+        links = result.get("correspondent_links") or {}
+        copies, copy_links = parse_copy_lines(form["copies"], previous=result.get("copies") or [],
+                                              previous_links=list(links.get("copies") or []), outbox=outbox, vault=vault)
+        changes["copies"] = [copy_lines(result.get("copies") or []), copy_lines(copies)]
+        result["copies"] = copies
+        if result.get("correspondent_links") is not None:
+            result["correspondent_links"] = {**links, "copies": copy_links}
     if "drugs" in form:
         drugs = parse_drug_lines(form["drugs"], previous=result["drugs"])
         if drugs != result["drugs"]:
@@ -218,9 +236,7 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
     _validate(result)
     if changes:
         refresh_identity_flags(result)
-        review = result.get("review") or {}
-        result["review"] = {**review, "edited_by": username, "edited_at": now_iso(), "version": version_of(result) + 1}
-        vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+        save_result(outbox, job_id, result, vault, username=username)
     return changes
 
 
@@ -239,9 +255,7 @@ def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, us
                           "the text no longer holds this word: correct it by hand")
     new_body = body[:found.start()] + flag["heard"] + body[found.end():]
     result["body"], flag["reverted"] = new_body, True
-    result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
-                        "version": version_of(result) + 1}
-    vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+    save_result(outbox, job_id, result, vault, username=username)
     return {"body": [body, new_body]}
 
 
@@ -262,16 +276,14 @@ def choose_patient(outbox: Path, job_id: str, choice: str, vault: Vault, *, user
             picked = link["candidates"][int(choice)]
         except (ValueError, IndexError):
             raise ReviewError("choix invalide / invalid choice") from None
-        entry = RegisterEntry(**{key: value for key, value in picked.items() if key != "score"})
+        entry = RegisterEntry(**{key: value for key, value in picked.items() if key in RegisterEntry.__slots__})
         dictated = Patient(**{key: before.get(key) for key in Patient.__slots__})
         result["patient"] = {**before, **asdict(registered_patient(entry, dictated))}
         link.update(status="chosen", score=picked["score"])
     link.update(by=username, at=now_iso())
     result["flags"] = [flag for flag in result["flags"] if flag["kind"] != "patient_to_choose"]
     refresh_identity_flags(result)
-    result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
-                        "version": version_of(result) + 1}
-    vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+    save_result(outbox, job_id, result, vault, username=username)
     return {f"patient.{key}": [before.get(key), value] for key, value in result["patient"].items()
             if before.get(key) != value} | {"identity_link": [ "to_choose", link["status"]]}
 

@@ -18,6 +18,7 @@ from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
 from pipeline.result import FLAG_LABELS_FR
 from pipeline.review import auth, decisions, jobs
+from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
 from pipeline.review.ranges import ranged_response
 
@@ -165,6 +166,7 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
         **{f"recipient.{key}": (result["recipient"] or {}).get(key) or "" for key in jobs.RECIPIENT_FIELDS},
         "document_type": result["document_type"] or "", "drugs": jobs.drug_lines(result["drugs"]),
         "conditions": jobs.condition_lines(result["conditions"]), "body": result.get("body") or result["transcript"]["text"],
+        "copies": copy_lines(result.get("copies") or []),
     }
     vault = request.app.state.vault
     signer_folder = auth.practitioner_folder(session, who[0])
@@ -242,20 +244,22 @@ def job_listened(request: Request, job_id: str, who=Depends(checked), session=De
 def job_preview(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
     """The letter as it will print, from the same context as the Word file (A4, the template's
     order): a signed letter shows its signature line."""
-    import datetime as dt
-
-    from pipeline.draft import ADDRESSED_TYPES, draft_context
+    from pipeline.draft import ADDRESSED_TYPES, WITH_SUBJECT, draft_context, signature_data_uri
 
     settings, vault = request.app.state.settings, request.app.state.vault
     _open(session, job_id, frozenset(STATE_LABELS))
     result = jobs.load_result(settings.outbox, job_id, vault)
     extraction = jobs.extraction_of(result)
-    letter = draft_context(extraction, settings, today=dt.date.today(), practitioner=jobs.letterhead_of(result, settings),
+    letter = draft_context(extraction, settings, today=decisions.letter_date(settings.outbox, job_id, vault),
+                           practitioner=jobs.letterhead_of(result, settings),
                            signature=decisions.signature_of(settings.outbox, job_id, vault))
+    if letter["signature"]:
+        letter["signature_image"] = signature_data_uri(letter["practitioner"].get("signature_image"))
     audit(session, username=who[0].username, action="view", job_id=job_id)
     session.commit()
     return render(request, "preview.html", letter=letter, addressed=extraction.document_type in ADDRESSED_TYPES,
-                  prescription=extraction.document_type == "ordonnance")
+                  prescription=extraction.document_type == "ordonnance", certificate=extraction.document_type == "certificat",
+                  with_subject=extraction.document_type in WITH_SUBJECT)
 
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")
@@ -328,6 +332,31 @@ async def job_choose_patient(request: Request, job_id: str, who=Depends(checked)
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
     audit(session, username=who[0].username, action="identity_choose", job_id=job_id, vault=vault, changes=changes)
+    session.commit()
+    return _back(job_id)
+
+
+@jobs_router.post("/jobs/{job_id}/correspondent")
+async def job_choose_correspondent(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    """One click: the recipient, or a « copie à », among the address book's candidates."""
+    _open(session, job_id)
+    settings, vault = request.app.state.settings, request.app.state.vault
+    form = await _typed(request)
+    choice = form.pop("choice", "")
+    try:
+        if form:
+            _save(request, job_id, form, who, session)
+        result = jobs.load_result(settings.outbox, job_id, vault)
+        try:
+            changes = choose_correspondent(result, choice, username=who[0].username)
+        except ValueError as error:
+            raise jobs.ReviewError(str(error)) from None
+        jobs.save_result(settings.outbox, job_id, result, vault, username=who[0].username)
+        jobs.regenerate(job_id, settings, vault)
+    except jobs.ReviewError as error:
+        return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
+                         status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
+    audit(session, username=who[0].username, action="correspondent_choose", job_id=job_id, vault=vault, changes=changes)
     session.commit()
     return _back(job_id)
 
