@@ -499,12 +499,8 @@ def register_import(
     (replacing the previous one): columns named by `register_columns`, kept sealed like the drafts."""
     from pipeline.directory.patients import PatientRegister, read_csv
 
-    settings = _settings(outbox=outbox)
-    entries, skipped = read_csv(_import_file(file), settings.register_columns)
-    if not entries:
-        raise DicteeError("aucun patient lisible, rien n'est remplacé / no readable patient, nothing replaced")
-    PatientRegister(entries).save(settings.outbox, settings.vault())
-    _imported(len(entries), "patient(s)", skipped)
+    _import_into(file, outbox, lambda data, settings: read_csv(data, settings.register_columns), PatientRegister,
+                 "patient(s)", "aucun patient lisible, rien n'est remplacé / no readable patient, nothing replaced")
 
 
 @register_app.command("appointments")
@@ -516,12 +512,9 @@ def register_appointments(
     previous ones): a patient seen that day comes first among the register's candidates."""
     from pipeline.directory.appointments import Agenda, read_agenda
 
-    settings = _settings(outbox=outbox)
-    entries, skipped = read_agenda(_import_file(file), file.suffix, settings.appointment_columns)
-    if not entries:
-        raise DicteeError("aucun rendez-vous lisible, rien n'est remplacé / no readable appointment, nothing replaced")
-    Agenda(entries).save(settings.outbox, settings.vault())
-    _imported(len(entries), "rendez-vous", skipped)
+    _import_into(file, outbox, lambda data, settings: read_agenda(data, file.suffix, settings.appointment_columns),
+                 Agenda, "rendez-vous",
+                 "aucun rendez-vous lisible, rien n'est remplacé / no readable appointment, nothing replaced")
 
 
 @correspondents_app.command("import")
@@ -533,23 +526,24 @@ def correspondents_import(
     the previous one): CSV with columns named by `address_book_columns`, or vCard 3/4."""
     from pipeline.directory.correspondents import AddressBook, read_address_book
 
+    _import_into(file, outbox,
+                 lambda data, settings: read_address_book(data, file.suffix, settings.address_book_columns),
+                 AddressBook, "correspondant(s)",
+                 "aucun correspondant lisible, rien n'est remplacé / no readable entry, nothing replaced")
+
+
+def _import_into(file: Path, outbox: Path | None, read, directory, noun: str, nothing_read: str) -> None:
+    """One directory import: read `file` whole, replace the saved directory, say what was
+    skipped (by row number: the rows are patient data)."""
     settings = _settings(outbox=outbox)
-    entries, skipped = read_address_book(_import_file(file), file.suffix, settings.address_book_columns)
-    if not entries:
-        raise DicteeError("aucun correspondant lisible, rien n'est remplacé / no readable entry, nothing replaced")
-    AddressBook(entries).save(settings.outbox, settings.vault())
-    _imported(len(entries), "correspondant(s)", skipped)
-
-
-def _import_file(file: Path) -> bytes:
     if not file.is_file():
         raise DicteeError(f"fichier introuvable / file not found: {file}")
-    return file.read_bytes()
-
-
-def _imported(count: int, noun: str, skipped: list[tuple[int, str]]) -> None:
-    console.print(f"[green]{count} {noun} importé(s) / imported[/green]")
-    for number, reason in skipped:  # by row number: the rows are patient data
+    entries, skipped = read(file.read_bytes(), settings)
+    if not entries:
+        raise DicteeError(nothing_read)
+    directory(entries).save(settings.outbox, settings.vault())
+    console.print(f"[green]{len(entries)} {noun} importé(s) / imported[/green]")
+    for number, reason in skipped:
         console.print(f"  ligne / row {number} ignorée / skipped: {reason}")
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from pipeline.directory.names import SAME, given_names, name_score
-from pipeline.directory.tables import ImportFormatError, column_mapping, decoded, read_once, rows
+from pipeline.directory.tables import ImportFormatError, column_mapping, decoded, load_entries, read_once, rows, save_entries
 from pipeline.french import iso_date
 from pipeline.vault import Vault
 
@@ -99,16 +99,11 @@ class Agenda:
 
     @classmethod
     def load(cls, outbox: Path, vault: Vault) -> Agenda | None:
-        path = outbox / APPOINTMENTS_FILE
-        if not path.is_file():
-            return None
-        return cls(Appointment(**entry) for entry in vault.read_json(path)["appointments"])
+        entries = load_entries(outbox / APPOINTMENTS_FILE, "appointments", Appointment, vault)
+        return None if entries is None else cls(entries)
 
     def save(self, outbox: Path, vault: Vault) -> Path:
-        path = outbox / APPOINTMENTS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        vault.write_json(path, {"appointments": [asdict(entry) for entry in self.appointments]})
-        return path
+        return save_entries(outbox / APPOINTMENTS_FILE, "appointments", self.appointments, vault)
 
     def visit(self, day: str, *, names: Iterable[str | None], first_names: str, birth_date: str) -> Appointment | None:
         """This patient's appointment on `day`: the same name as written (the agenda and the register

@@ -10,14 +10,13 @@ contradicts nothing dictated (two Dr Martin and no specialty said: the secretary
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
 from pipeline.directory.names import SOUNDS_ALIKE, name_score
-from pipeline.directory.tables import ImportFormatError, column_mapping, decoded, read_once, rows
+from pipeline.directory.tables import ImportFormatError, column_mapping, decoded, load_entries, read_once, rows, save_entries
 from pipeline.french import fold
 from pipeline.records import Recipient
 from pipeline.vault import Vault
@@ -211,17 +210,11 @@ class AddressBook:
 
     @classmethod
     def load(cls, outbox: Path, vault: Vault) -> AddressBook | None:
-        path = outbox / ADDRESS_BOOK_FILE
-        if not path.is_file():
-            return None
-        return cls(Correspondent(**entry) for entry in vault.read_json(path)["correspondents"])
+        entries = load_entries(outbox / ADDRESS_BOOK_FILE, "correspondents", Correspondent, vault)
+        return None if entries is None else cls(entries)
 
     def save(self, outbox: Path, vault: Vault) -> Path:
-        path = outbox / ADDRESS_BOOK_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        vault.write_json(path, {"imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                "correspondents": [asdict(entry) for entry in self.entries]})
-        return path
+        return save_entries(outbox / ADDRESS_BOOK_FILE, "correspondents", self.entries, vault)
 
     def resolve(self, dictated: Recipient) -> CorrespondentLink:
         if not dictated.last_name:

@@ -21,7 +21,7 @@ from typing import Iterable
 
 from pipeline.directory.appointments import Agenda
 from pipeline.directory.names import SOUNDS_ALIKE, given_names, name_score, sound_of
-from pipeline.directory.tables import ImportFormatError, column_mapping, read_once, rows
+from pipeline.directory.tables import ImportFormatError, column_mapping, load_entries, read_once, rows, save_entries
 from pipeline.french import iso_date
 from pipeline.records import Flag, Patient
 from pipeline.vault import Vault
@@ -137,17 +137,11 @@ class PatientRegister:
 
     @classmethod
     def load(cls, outbox: Path, vault: Vault) -> PatientRegister | None:
-        path = outbox / REGISTER_FILE
-        if not path.is_file():
-            return None
-        return cls(RegisterEntry(**entry) for entry in vault.read_json(path)["patients"])
+        entries = load_entries(outbox / REGISTER_FILE, "patients", RegisterEntry, vault)
+        return None if entries is None else cls(entries)
 
     def save(self, outbox: Path, vault: Vault) -> Path:
-        path = outbox / REGISTER_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        vault.write_json(path, {"imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                "patients": [asdict(entry) for entry in self.entries]})
-        return path
+        return save_entries(outbox / REGISTER_FILE, "patients", self.entries, vault)
 
     def _nearby(self, patient: Patient) -> list[RegisterEntry]:
         found: dict[int, RegisterEntry] = {}

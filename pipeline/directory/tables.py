@@ -4,7 +4,9 @@ Windows-1252, « ; », « , » or tab, columns named by a setting."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -62,3 +64,18 @@ def read_once(path: Path, load: Callable[[], T]) -> T | None:
     if path not in _read or _read[path][0] != stamp:
         _read[path] = (stamp, load())
     return _read[path][1]  # type: ignore[return-value]
+
+
+def load_entries(path: Path, key: str, make: Callable[..., T], vault) -> list[T] | None:
+    """The entries an import saved at `path` (under `key`), None when nothing was imported."""
+    if not path.is_file():
+        return None
+    return [make(**entry) for entry in vault.read_json(path)[key]]
+
+
+def save_entries(path: Path, key: str, entries: list, vault) -> Path:
+    """An import, sealed like every patient file when encryption is on; it replaces the previous one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vault.write_json(path, {"imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                            key: [asdict(entry) for entry in entries]})
+    return path

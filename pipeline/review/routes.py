@@ -317,28 +317,30 @@ def job_revert_correction(request: Request, job_id: str, index: int, who=Depends
 
 @jobs_router.post("/jobs/{job_id}/patient")
 async def job_choose_patient(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
-    """One click: the patient among the register's candidates, or « nouveau patient ». What
-    she typed on the page is saved first, as with « Approuver »."""
-    _open(session, job_id)
-    settings, vault = request.app.state.settings, request.app.state.vault
-    form = await _typed(request)
-    choice = form.pop("choice", "")
-    try:
-        if form:
-            _save(request, job_id, form, who, session)
-        changes = jobs.choose_patient(settings.outbox, job_id, choice, vault, username=who[0].username)
-        jobs.regenerate(job_id, settings, vault)
-    except jobs.ReviewError as error:
-        return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
-                         status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    audit(session, username=who[0].username, action="identity_choose", job_id=job_id, vault=vault, changes=changes)
-    session.commit()
-    return _back(job_id)
+    """One click: the patient among the register's candidates, or « nouveau patient »."""
+    def choose(settings, vault, choice: str, username: str) -> dict:
+        return jobs.choose_patient(settings.outbox, job_id, choice, vault, username=username)
+
+    return await _choose(request, job_id, who, session, choose, action="identity_choose")
 
 
 @jobs_router.post("/jobs/{job_id}/correspondent")
 async def job_choose_correspondent(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     """One click: the recipient, or a « copie à », among the address book's candidates."""
+    def choose(settings, vault, choice: str, username: str) -> dict:
+        result = jobs.load_result(settings.outbox, job_id, vault)
+        try:
+            changes = choose_correspondent(result, choice, username=username)
+        except ValueError as error:
+            raise jobs.ReviewError(str(error)) from None
+        jobs.save_result(settings.outbox, job_id, result, vault, username=username)
+        return changes
+
+    return await _choose(request, job_id, who, session, choose, action="correspondent_choose")
+
+
+async def _choose(request: Request, job_id: str, who, session, choose, *, action: str):
+    """A choice among candidates. What she typed on the page is saved first, as with « Approuver »."""
     _open(session, job_id)
     settings, vault = request.app.state.settings, request.app.state.vault
     form = await _typed(request)
@@ -346,17 +348,12 @@ async def job_choose_correspondent(request: Request, job_id: str, who=Depends(ch
     try:
         if form:
             _save(request, job_id, form, who, session)
-        result = jobs.load_result(settings.outbox, job_id, vault)
-        try:
-            changes = choose_correspondent(result, choice, username=who[0].username)
-        except ValueError as error:
-            raise jobs.ReviewError(str(error)) from None
-        jobs.save_result(settings.outbox, job_id, result, vault, username=who[0].username)
+        changes = choose(settings, vault, choice, who[0].username)
         jobs.regenerate(job_id, settings, vault)
     except jobs.ReviewError as error:
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    audit(session, username=who[0].username, action="correspondent_choose", job_id=job_id, vault=vault, changes=changes)
+    audit(session, username=who[0].username, action=action, job_id=job_id, vault=vault, changes=changes)
     session.commit()
     return _back(job_id)
 
