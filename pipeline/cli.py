@@ -385,16 +385,31 @@ def review(
     host: str = typer.Option("127.0.0.1", "--host", help="Adresse d'écoute (locale par défaut)"),
     port: int = typer.Option(8000, "--port"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="Certificat TLS (PEM) : HTTPS"),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="Clé privée du certificat (PEM)"),
 ) -> None:
-    """Application de relecture des brouillons / secretary review web app."""
+    """Application de relecture des brouillons / secretary review web app. Ouverte au-delà du
+    poste (--host 0.0.0.0), servez-la en HTTPS : --tls-cert/--tls-key, ou derrière un proxy (README)."""
     import uvicorn
 
     from pipeline.review import create_app
 
     settings = _settings(outbox=outbox)
     _configure_logging(settings)
-    console.print(f"Relecture sur / review at http://{host}:{port} — Ctrl-C pour arrêter / to stop")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    if (tls_cert is None) != (tls_key is None):
+        raise DicteeError("--tls-cert et --tls-key vont ensemble / --tls-cert and --tls-key go together")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            raise DicteeError(f"fichier introuvable / file not found: {path}")
+    scheme = "https" if tls_cert else "http"
+    if scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        console.print("[yellow]Attention : desk ouvert sur le réseau sans HTTPS (--tls-cert) ni proxy HTTPS / "
+                      "warning: the desk is open to the network without HTTPS[/yellow]")
+    console.print(f"Relecture sur / review at {scheme}://{host}:{port} — Ctrl-C pour arrêter / to stop")
+    # Behind a reverse proxy on this machine, its X-Forwarded-Proto/-For give the scheme and client.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
 
 @audit_app.command("verify")

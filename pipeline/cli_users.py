@@ -140,8 +140,39 @@ def users_set_practitioner(
     _cli().console.print(f"Signe pour / signs for: {username} → {folder}")
 
 
+def users_serve(
+    username: str = typer.Argument(..., help="Identifiant"),
+    folders: list[str] = typer.Argument(None, help="Dossiers des praticiens servis (« . » : le praticien principal); "
+                                                   "aucun : tout le cabinet"),
+) -> None:
+    """Les praticiens qu'un compte sert : il ne voit, n'entend, ne modifie et n'exporte que leurs
+    courriers / the practitioners an account serves: it sees, hears, edits and exports only theirs."""
+    from pipeline.review.auth import set_served
+
+    settings = _cli()._settings()
+    with _accounts() as session:
+        set_served(session, username, folders or [], known_folders=settings.practitioners)
+        _audited(session, "user_serve", account=username, folders=sorted(folders or []))
+    _cli().console.print(f"Sert / serves: {username} → {', '.join(folders) if folders else 'tout le cabinet / everyone'}")
+
+
+def users_reset_2fa(username: str = typer.Argument(..., help="Identifiant")) -> None:
+    """Efface la double authentification d'un compte (téléphone perdu) : il l'active de nouveau à sa
+    prochaine connexion depuis l'extérieur / clear an account's second factor (lost phone)."""
+    from pipeline.review import twofactor
+    from pipeline.review.auth import close_all_sessions, find_user
+
+    with _accounts() as session:
+        user = find_user(session, username)
+        twofactor.reset(session, user)
+        close_all_sessions(session, user)
+        _audited(session, "totp_reset", account=username)
+    _cli().console.print(f"Double authentification effacée / second factor cleared: {username}")
+
+
 def register(users_app: typer.Typer) -> None:
     for name, command in (("add", users_add), ("list", users_list), ("disable", users_disable),
                           ("enable", users_enable), ("reset-password", users_reset_password),
-                          ("set-role", users_set_role), ("set-practitioner", users_set_practitioner)):
+                          ("set-role", users_set_role), ("set-practitioner", users_set_practitioner),
+                          ("serve", users_serve), ("reset-2fa", users_reset_2fa)):
         users_app.command(name)(command)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from pipeline import audio, guards, ingest, progress, typed
+from pipeline import audio, guards, hints, ingest, progress, typed
 from pipeline.directory import appointments, correspondents, patients
 from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
@@ -184,7 +184,8 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         return returned
     started = time.perf_counter()
     practitioner = settings.practitioner(dictation.author)
-    extraction, identity_link = checked_against_register(understood.extraction, settings,
+    typed = hints.load_hints(settings.outbox, dictation.job_id, settings.vault())  # « Dicter »: typed beside the audio
+    extraction, identity_link = checked_against_register(hints.with_hints(understood.extraction, typed), settings,
                                                          day=local_day(dictation.received_at))
     extraction, correspondent_links = resolved_in_address_book(extraction, settings)
     docx = render_draft(extraction, settings, practitioner=practitioner)
@@ -198,6 +199,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         correspondent_links=correspondent_links,
     )
     publish_job(dictation, docx, result.to_json(), outbox=settings.outbox, vault=settings.vault())
+    hints.discard_hints(settings.outbox, dictation.job_id)
     return JobOutcome(
         job_id=dictation.job_id,
         status="drafted",

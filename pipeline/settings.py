@@ -141,6 +141,10 @@ class Settings(BaseSettings):
 
     # Review app state; empty means SQLite in the outbox (sqlite:///outbox/dictee.db).
     database_url: str | None = None
+    # The desk opened beyond the practice (télésecrétariat): a session idle this long is closed,
+    # and logins from outside these networks need a second factor (TOTP).
+    session_idle_minutes: float = Field(default=30, gt=0)
+    review_local_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 

@@ -92,6 +92,10 @@ def require(path: Path) -> Path:
 REVIEW_PASSWORD = "correct horse battery"
 
 
+# Test clients come from the practice's own machine: no second factor is asked (see test_remote.py).
+LOCAL_CLIENT = ("127.0.0.1", 50000)
+
+
 @contextmanager
 def signed_in(settings, username: str = "sophie", *, role: str = "secretary", signs_for: str = "."):
     """A review-app test client, logged in as a new account (`client.app` is the app); a
@@ -106,7 +110,7 @@ def signed_in(settings, username: str = "sophie", *, role: str = "secretary", si
         add_user(session, username, REVIEW_PASSWORD, role)
         if role == "practitioner":
             set_practitioner(session, username, signs_for, known_folders=settings.practitioners)
-    with TestClient(app, follow_redirects=False) as client:
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
         client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
         yield client
 

@@ -16,7 +16,7 @@ from pipeline.job import run_job
 from pipeline.review import create_app
 from pipeline.review.auth import SESSION_COOKIE, add_user
 from pipeline.review.db import AppendOnlyViolation, AuditEvent
-from tests.conftest import write_tone
+from tests.conftest import LOCAL_CLIENT, write_tone
 
 PASSWORD = "correct horse battery"
 
@@ -41,7 +41,7 @@ def app(settings, drafted):
 
 @pytest.fixture
 def client(app):
-    with TestClient(app, follow_redirects=False) as test_client:
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as test_client:
         yield test_client
 
 

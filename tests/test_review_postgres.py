@@ -19,7 +19,7 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
     from pipeline.job import run_job
     from pipeline.review import create_app
     from pipeline.review.auth import add_user, set_practitioner
-    from tests.conftest import write_tone
+    from tests.conftest import LOCAL_CLIENT, write_tone
 
     source = write_tone(settings.inbox / "a.wav", seconds=3.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
@@ -30,7 +30,7 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
         add_user(session, "dr_claire", "correct horse battery", "practitioner")
         set_practitioner(session, "dr_claire", ".", known_folders=settings.practitioners)
     for username in ("sophie", "dr_claire"):  # she submits it for signature, the practitioner signs
-        with TestClient(app, follow_redirects=False) as client:
+        with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
             client.post("/login", data={"username": username, "password": "correct horse battery"})
             page = client.get(f"/jobs/{dictation.job_id}").text
             csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]

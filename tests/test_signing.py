@@ -16,7 +16,7 @@ from pipeline.review import create_app
 from pipeline.review.auth import AuthError, add_user, set_practitioner
 from pipeline.review.db import AuditEvent
 from pipeline.settings import Practitioner
-from tests.conftest import REVIEW_PASSWORD, write_tone
+from tests.conftest import LOCAL_CLIENT, REVIEW_PASSWORD, write_tone
 
 DUPONT = Practitioner(name="Dr Anne Dupont", specialty="Cardiologie", city="Lyon")
 MARTIN = Practitioner(name="Dr Paul Martin", specialty="Médecine générale", city="Lyon")
@@ -50,7 +50,7 @@ def desk(practice, fake_transcriber):
 
         def client_for(username: str) -> TestClient:
             if username not in clients:
-                client = stack.enter_context(TestClient(app, follow_redirects=False))
+                client = stack.enter_context(TestClient(app, follow_redirects=False, client=LOCAL_CLIENT))
                 client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
                 client.csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
                 clients[username] = client
@@ -192,6 +192,6 @@ def test_a_practitioner_account_linked_to_no_one_is_told_how_to_fix_it(practice,
     app = create_app(practice)
     with app.state.sessions() as session:
         add_user(session, "dr_new", REVIEW_PASSWORD, "practitioner")
-    with TestClient(app, follow_redirects=False) as client:
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
         client.post("/login", data={"username": "dr_new", "password": REVIEW_PASSWORD})
         assert "dictee users set-practitioner" in client.get(f"/jobs/{job_id}").text

@@ -14,20 +14,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
 from pipeline.review.accounts import accounts_router
+from pipeline.review.dictate import dictate_router
 from pipeline.review.lexicon import lexicon_router
+from pipeline.review.login import login_router
 from pipeline.review.db import make_sessionmaker
 from pipeline.review.jobs import ReviewError
 from pipeline.settings import Settings
+from pipeline.upload import forget_stale
 from pipeline.vault import SealedWithoutKey
 
 log = logging.getLogger("dictee.review")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; media-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 
+
+HSTS = "max-age=31536000; includeSubDomains"
 
 ERROR_TITLES = {403: "Accès refusé", 404: "Introuvable", 405: "Action non permise", 409: "Conflit",
                 422: "Saisie refusée", 500: "Erreur interne"}
@@ -48,6 +53,7 @@ def database_url(settings: Settings) -> str:
 def create_app(settings: Settings) -> FastAPI:
     settings.outbox.mkdir(parents=True, exist_ok=True)
     sessions = make_sessionmaker(database_url(settings))
+    forget_stale(settings.outbox)  # recordings a phone began days ago and never finished
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -64,11 +70,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def security_headers(request: Request, call_next) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if request.url.scheme == "https":  # directly (--tls-cert) or behind a proxy that says so
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
 
     @app.exception_handler(routes.LoginRequired)
     async def to_login(request: Request, exc: routes.LoginRequired) -> Response:
-        return RedirectResponse("/login", status_code=303)
+        return RedirectResponse("/login?expired=1" if exc.expired else "/login", status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def error_page(request: Request, exc: StarletteHTTPException) -> Response:
@@ -87,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def sealed(request: Request, exc: SealedWithoutKey) -> Response:
         return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=503)
 
+    app.include_router(login_router)
+    app.include_router(dictate_router)
     app.include_router(routes.auth_router)
     app.include_router(routes.jobs_router)
     app.include_router(lexicon_router)

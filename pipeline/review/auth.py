@@ -12,7 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import ROLES, DisabledUser, LoginSession, LoginThrottle, PractitionerAccount, User, utcnow
+from pipeline.review.db import (
+    ROLES, DisabledUser, LoginSession, LoginThrottle, PendingLogin, PractitionerAccount, ServedFolder, User, utcnow,
+)
 from pipeline.review.passwords import password_problem
 
 SESSION_COOKIE = "dictee_session"
@@ -77,7 +79,7 @@ def users(session: Session) -> list[tuple[User, bool]]:
     return [(user, is_disabled(session, user)) for user in session.scalars(select(User).order_by(User.username))]
 
 
-def _close_all_sessions(session: Session, user: User) -> None:
+def close_all_sessions(session: Session, user: User) -> None:
     for login in session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
         session.delete(login)
 
@@ -87,7 +89,7 @@ def set_disabled(session: Session, username: str, disabled: bool) -> User:
     user = find_user(session, username)
     if disabled and not is_disabled(session, user):
         session.add(DisabledUser(user_id=user.id))
-        _close_all_sessions(session, user)
+        close_all_sessions(session, user)
     elif not disabled and (mark := session.get(DisabledUser, user.id)) is not None:
         session.delete(mark)
     session.commit()
@@ -99,7 +101,7 @@ def reset_password(session: Session, username: str, password: str) -> User:
     user = find_user(session, username)
     _check_password(password, username)
     user.password_hash = _hasher.hash(password)
-    _close_all_sessions(session, user)
+    close_all_sessions(session, user)
     session.commit()
     return user
 
@@ -108,7 +110,7 @@ def set_role(session: Session, username: str, role: str) -> User:
     _check_role(role)
     user = find_user(session, username)
     user.role = role
-    _close_all_sessions(session, user)  # the next login carries the new rights
+    close_all_sessions(session, user)  # the next login carries the new rights
     session.commit()
     return user
 
@@ -135,6 +137,29 @@ def set_practitioner(session: Session, username: str, folder: str, known_folders
     return user
 
 
+def set_served(session: Session, username: str, folders: Collection[str], known_folders: Collection[str]) -> User:
+    """The practitioners (inbox folders, "." the main letterhead) an account serves; none: all."""
+    user = find_user(session, username)
+    stored = {"" if folder == MAIN_LETTERHEAD else folder for folder in folders}
+    unknown = sorted(stored - set(known_folders) - {""})
+    if unknown:
+        choices = ", ".join([MAIN_LETTERHEAD, *sorted(known_folders)])
+        raise AuthError(f"praticien inconnu / unknown practitioner: {', '.join(unknown)} ({choices})")
+    for row in session.scalars(select(ServedFolder).where(ServedFolder.user_id == user.id)):
+        session.delete(row)
+    session.flush()
+    session.add_all(ServedFolder(user_id=user.id, folder=folder) for folder in stored)
+    close_all_sessions(session, user)  # the next login carries the new scope
+    session.commit()
+    return user
+
+
+def served_folders(session: Session, user: User) -> frozenset[str] | None:
+    """The inbox folders whose letters this account may open ("" the main one); None: all."""
+    folders = frozenset(session.scalars(select(ServedFolder.folder).where(ServedFolder.user_id == user.id)))
+    return folders or None
+
+
 def practitioner_folder(session: Session, user: User) -> str | None:
     """The folder this account signs for ("" for the main letterhead), None if it signs for no one."""
     link = session.get(PractitionerAccount, user.id) if user.role == "practitioner" else None
@@ -144,19 +169,66 @@ def practitioner_folder(session: Session, user: User) -> str | None:
 def open_session(session: Session, user: User) -> tuple[str, str]:
     """(cookie token, csrf token). Only the token's hash is stored."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = utcnow()
     session.add(LoginSession(token_hash=_digest(token), user_id=user.id, csrf_token=csrf,
-                             expires_at=utcnow() + dt.timedelta(hours=SESSION_HOURS)))
+                             expires_at=now + dt.timedelta(hours=SESSION_HOURS), last_seen_at=now))
     session.commit()
     return token, csrf
 
 
-def user_for_token(session: Session, token: str | None) -> tuple[User, LoginSession] | None:
+SEEN_EVERY_S = 15  # how often a busy session's last activity is written
+
+
+class IdleExpired(Exception):
+    """The session was left idle too long: closed, the person logs in again."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+
+
+def user_for_token(session: Session, token: str | None, *, idle: dt.timedelta | None = None
+                   ) -> tuple[User, LoginSession] | None:
+    """The session's account; with `idle`, a session unused that long is closed (IdleExpired)."""
     if not token:
         return None
     login = session.get(LoginSession, _digest(token))
-    if login is None or login.expires_at < utcnow():
+    now = utcnow()
+    if login is None or login.expires_at < now:
         return None
-    return session.get(User, login.user_id), login
+    user = session.get(User, login.user_id)
+    if idle is not None and login.last_seen_at is not None and now - login.last_seen_at > idle:
+        session.delete(login)
+        session.commit()
+        raise IdleExpired(user.username)
+    if login.last_seen_at is None or (now - login.last_seen_at).total_seconds() > SEEN_EVERY_S:
+        login.last_seen_at = now
+        session.commit()
+    return user, login
+
+
+PENDING_MINUTES = 5  # between the password and the second factor
+
+
+def open_pending(session: Session, user: User) -> str:
+    """The password is right; the second factor (or its enrolment) is still to come."""
+    token = secrets.token_urlsafe(32)
+    session.add(PendingLogin(token_hash=_digest(token), user_id=user.id,
+                             expires_at=utcnow() + dt.timedelta(minutes=PENDING_MINUTES)))
+    session.commit()
+    return token
+
+
+def pending_user(session: Session, token: str | None) -> User | None:
+    pending = session.get(PendingLogin, _digest(token)) if token else None
+    if pending is None or pending.expires_at < utcnow():
+        return None
+    return session.get(User, pending.user_id)
+
+
+def close_pending(session: Session, token: str | None) -> None:
+    if token and (pending := session.get(PendingLogin, _digest(token))):
+        session.delete(pending)
+        session.commit()
 
 
 def close_session(session: Session, token: str | None) -> None:

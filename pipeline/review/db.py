@@ -33,6 +33,10 @@ AUDIT_LABELS = {
     "user_reset_password": "mot de passe changé", "user_set_role": "rôle changé",
     "user_set_practitioner": "praticien relié", "identity_choose": "patient choisi dans le registre",
     "correspondent_choose": "correspondant choisi dans le carnet d'adresses",
+    "totp_enrol": "double authentification activée", "totp_ok": "second facteur vérifié",
+    "totp_failed": "second facteur refusé", "recovery_used": "code de secours utilisé",
+    "totp_reset": "double authentification réinitialisée", "session_expired": "session expirée (inactivité)",
+    "user_serve": "praticiens servis changés", "dictation_upload": "dictée envoyée depuis le navigateur",
 }
 STATES = ("pending_review", "filed", "rejected")
 
@@ -78,6 +82,52 @@ class LoginSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     csrf_token: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # for the idle timeout
+
+
+class ServedFolder(Base):
+    """The practitioners (inbox folders, "" the main one) an account serves: it sees, hears, edits
+    and exports their letters only. An account with none serves the whole practice."""
+
+    __tablename__ = "served_folders"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class SecondFactor(Base):
+    """An account's TOTP secret (sealed when the outbox is), confirmed once a first code matched."""
+
+    __tablename__ = "second_factors"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(Text)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_step: Mapped[int | None] = mapped_column(Integer)  # a code is accepted once
+
+
+class RecoveryCode(Base):
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class PendingLogin(Base):
+    """A password checked, the second factor (or its enrolment) still to come."""
+
+    __tablename__ = "pending_logins"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class BrowserDictation(Base):
+    """A recording sent from the « Dicter » page, so its practitioner follows it before it is drafted."""
+
+    __tablename__ = "browser_dictations"
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class LoginThrottle(Base):
@@ -99,6 +149,7 @@ class Job(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     decided_by: Mapped[str | None] = mapped_column(String(80))
     comment: Mapped[str | None] = mapped_column(Text)
+    folder: Mapped[str | None] = mapped_column(String(80))  # its practitioner's inbox folder, "" the main one
 
 
 class AuditEvent(Base):
@@ -183,15 +234,19 @@ POSTGRES_GUARDS = (
 )
 
 
+# Columns added since the first release, for databases made before them.
+ADDED_COLUMNS = (("audit", "prev_hash", "VARCHAR(64)"), ("audit", "row_hash", "VARCHAR(64)"),
+                 ("sessions", "last_seen_at", "TIMESTAMP"), ("jobs", "folder", "VARCHAR(80)"))
+
+
 def _prepare(engine) -> None:
     """Tables, the chain's columns on a database made by an earlier version, the guards, and an
     owner-only SQLite file."""
     Base.metadata.create_all(engine)
-    columns = {column["name"] for column in inspect(engine).get_columns("audit")}
     with engine.begin() as connection:
-        for name in ("prev_hash", "row_hash"):
-            if name not in columns:
-                connection.execute(text(f"ALTER TABLE audit ADD COLUMN {name} VARCHAR(64)"))
+        for table, name, kind in ADDED_COLUMNS:
+            if name not in {column["name"] for column in inspect(connection).get_columns(table)}:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
         for statement in SQLITE_GUARDS if engine.dialect.name == "sqlite" else POSTGRES_GUARDS \
                 if engine.dialect.name == "postgresql" else ():
             connection.execute(text(statement))

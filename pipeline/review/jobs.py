@@ -95,10 +95,23 @@ def sync_jobs(session: Session, outbox: Path, vault: Vault) -> int:
             received_at=_parse_time(result["source"].get("received_at")),
             drafted_at=_parse_time(state["history"][0]["at"]),
             priority=1 if result.get("priority") == "urgent" else 0,
+            folder=result.get("author_folder") or "",
         ))
         added += 1
+    for job in session.scalars(select(Job).where(Job.folder.is_(None))):  # rows from before folders were kept
+        folder_of(job, outbox, vault)
     session.commit()
     return added
+
+
+def folder_of(job: Job, outbox: Path, vault: Vault) -> str:
+    """The practitioner's inbox folder a job came from ("" the main one), read once from its result."""
+    if job.folder is None:
+        try:
+            job.folder = load_result(outbox, job.job_id, vault).get("author_folder") or ""
+        except ReviewError:
+            job.folder = ""
+    return job.folder
 
 
 def patient_display(result: dict) -> str:
@@ -109,13 +122,15 @@ def patient_display(result: dict) -> str:
 
 def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pending_review",
              document_type: str | None = None, author: str | None = None,
-             first_folder: str | None = None) -> list[WorkItem]:
+             first_folder: str | None = None, folders: frozenset[str] | None = None) -> list[WorkItem]:
     """Urgent first, then oldest first; with `first_folder`, that practitioner's letters before
     the others (a practitioner sees their own pending signatures first)."""
     items, own = [], []
     now = utcnow()
     query = select(Job).where(Job.state == state).order_by(Job.priority.desc(), Job.received_at)
     for job in session.scalars(query):
+        if folders is not None and job.folder not in folders:
+            continue  # another practitioner's, whom this account does not serve
         result = load_result(outbox, job.job_id, vault)
         if (document_type and result["document_type"] != document_type) or (author and result.get("author") != author):
             continue
@@ -156,6 +171,39 @@ class Backlog:
     eta_s: float
 
 
+def _inbox_folder(path: Path, settings: Settings) -> str:
+    return ingest.author_of(path, settings.inbox, settings.practitioners)[1] or ""
+
+
+@dataclass(frozen=True, slots=True)
+class PractitionerLoad:
+    """One practitioner's line on the desk: what waits for the secretary, for signature, in
+    the inbox, and how long a letter takes from dictation to filing."""
+
+    folder: str
+    name: str
+    to_review: int
+    to_sign: int
+    waiting: int
+    turnaround_h: float | None
+
+
+def practitioner_loads(session: Session, settings: Settings, folders: frozenset[str] | None) -> list[PractitionerLoad]:
+    everyone = {"": settings.practitioner(None).name} | {f: p.name for f, p in settings.practitioners.items()}
+    shown = [folder for folder in everyone if folders is None or folder in folders]
+    inbox = [_inbox_folder(path, settings) for path in ingest.list_candidates(settings.inbox, settings.practitioners)]
+    loads = []
+    for folder in shown:
+        rows = list(session.scalars(select(Job).where(Job.folder == folder)))
+        hours = sorted((j.decided_at - j.received_at).total_seconds() / 3600 for j in rows
+                       if j.decided_at and j.received_at and j.state == "filed")
+        loads.append(PractitionerLoad(
+            folder, everyone[folder], sum(j.state == "pending_review" for j in rows),
+            sum(j.state == "to_sign" for j in rows), inbox.count(folder),
+            round(hours[len(hours) // 2], 1) if hours else None))
+    return loads
+
+
 def processing_rate(outbox: Path, vault: Vault) -> float:
     """Wall seconds of processing per second of audio, over the most recent drafts. Drafts
     transcribed side by side each took longer, but together: their time is shared."""
@@ -168,10 +216,13 @@ def processing_rate(outbox: Path, vault: Vault) -> float:
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
 
 
-def backlog(settings: Settings, vault: Vault) -> Backlog:
-    """Dictations not yet drafted (inbox and work area) and when they should be done."""
-    waiting = ingest.list_candidates(settings.inbox, settings.practitioners)
-    waiting += [d.path for d in ingest.unfinished_claims(settings.work_dir)]
+def backlog(settings: Settings, vault: Vault, folders: frozenset[str] | None = None) -> Backlog:
+    """Dictations not yet drafted (inbox and work area) and when they should be done; with
+    `folders`, those of these practitioners only."""
+    waiting = [path for path in ingest.list_candidates(settings.inbox, settings.practitioners)
+               if folders is None or _inbox_folder(path, settings) in folders]
+    waiting += [d.path for d in ingest.unfinished_claims(settings.work_dir)
+                if folders is None or (d.author or "") in folders]
     audio_s = sum(audio.probe_duration(path) for path in waiting)
     return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, vault))
 

@@ -5,6 +5,7 @@ Every route but the login form needs a session; every POST needs the session's C
 
 from __future__ import annotations
 
+import datetime as dt
 import mimetypes
 from importlib import resources
 from typing import Annotated
@@ -23,13 +24,13 @@ from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
 from pipeline.review.ranges import ranged_response
 
 auth_router = APIRouter()
-jobs_router = APIRouter()
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 HIGHLIGHT_WORDS = frozenset({"droit", "droite", "gauche", "bilatéral", "bilatérale", "bilatéraux"})
 
 
 class LoginRequired(Exception):
-    pass
+    def __init__(self, *, expired: bool = False) -> None:
+        self.expired = expired
 
 
 def db(request: Request):
@@ -38,10 +39,31 @@ def db(request: Request):
 
 
 def current(request: Request, session=Depends(db)):
-    found = auth.user_for_token(session, request.cookies.get(auth.SESSION_COOKIE))
+    idle = dt.timedelta(minutes=request.app.state.settings.session_idle_minutes)
+    try:
+        found = auth.user_for_token(session, request.cookies.get(auth.SESSION_COOKIE), idle=idle)
+    except auth.IdleExpired as expired:
+        audit(session, username=expired.username, action="session_expired")
+        session.commit()
+        raise LoginRequired(expired=True) from None
     if found is None:
         raise LoginRequired()
     return found
+
+
+def in_scope(request: Request, who=Depends(current), session=Depends(db)) -> None:
+    """Every route of a draft: an account serving some practitioners only opens theirs (404 for
+    the others: whether a draft exists is not said either)."""
+    job_id = request.path_params.get("job_id")
+    folders = auth.served_folders(session, who[0]) if job_id else None
+    if folders is None:
+        return
+    job = session.get(jobs.Job, job_id)
+    if job is None or jobs.folder_of(job, request.app.state.settings.outbox, request.app.state.vault) not in folders:
+        raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
+
+
+jobs_router = APIRouter(dependencies=[Depends(in_scope)])
 
 
 def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(current)):
@@ -68,49 +90,6 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-@auth_router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request):
-    return render(request, "login.html", error=None)
-
-
-@auth_router.post("/login")
-def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()], session=Depends(db)):
-    vault = request.app.state.vault
-    keys = auth.throttle_keys(username, request.client.host if request.client else None)
-    wait = auth.wait_seconds(session, keys)
-    if wait:  # not even checked: a guess now tells nothing
-        audit(session, username=TYPED_USERNAME, action="login_throttled", vault=vault, typed=username[:80], wait_s=wait)
-        session.commit()
-        return render(request, "login.html", status_code=429,
-                      error=f"Trop d'essais : réessayez dans {wait} s / too many attempts: try again in {wait} s")
-    user = auth.authenticate(session, username, password)
-    if user is None:
-        locked = auth.record_failure(session, keys)
-        # The typed name may be a mistyped password or a patient's name: sealed when the outbox is.
-        audit(session, username=TYPED_USERNAME, action="login_failed", vault=vault, typed=username[:80],
-              wait_s=locked)
-        session.commit()
-        return render(request, "login.html", status_code=401, error="Identifiants incorrects / wrong credentials")
-    auth.clear_failures(session, keys)
-    token, _ = auth.open_session(session, user)
-    audit(session, username=user.username, action="login")
-    session.commit()
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", max_age=auth.SESSION_HOURS * 3600)
-    return response
-
-
-@auth_router.post("/logout")
-def logout(request: Request, who=Depends(checked), session=Depends(db)):
-    audit(session, username=who[0].username, action="logout")
-    session.commit()
-    auth.close_session(session, request.cookies.get(auth.SESSION_COOKIE))
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(auth.SESSION_COOKIE)
-    return response
-
-
 @auth_router.get("/static/review.js")
 def script(who=Depends(current)):
     return FileResponse(str(resources.files("pipeline.review") / "templates" / "review.js"), media_type="text/javascript")
@@ -124,12 +103,14 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
     # A practitioner opens on the letters waiting for a signature, their own first.
     own_folder = auth.practitioner_folder(session, who[0])
     state = state or (decisions.TO_SIGN if who[0].role == "practitioner" else "pending_review")
+    folders = auth.served_folders(session, who[0])
     items = jobs.worklist(session, settings.outbox, vault, state=state, document_type=document_type or None,
-                          author=author or None, first_folder=own_folder)
-    authors = [settings.practitioner(None).name] + [p.name for p in settings.practitioners.values()]
+                          author=author or None, first_folder=own_folder, folders=folders)
+    loads = jobs.practitioner_loads(session, settings, folders)
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
-                  backlog=jobs.backlog(settings, vault), author=author, authors=authors)
+                  backlog=jobs.backlog(settings, vault, folders), author=author,
+                  authors=[load.name for load in loads], loads=loads)
 
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)

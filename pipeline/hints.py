@@ -1,0 +1,85 @@
+"""What a practitioner typed beside a recording on the « Dicter » page (the patient, the
+recipient): taken over what the recognizer heard, since it was typed on purpose.
+
+Kept by job id in `outbox/.work/hints/`, sealed when the outbox is, until the draft is published.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.extract import patterns as P
+from pipeline.extract.dates import iso_date
+from pipeline.extract.names import split_name
+from pipeline.records import Extraction, Patient, Recipient
+from pipeline.vault import Vault
+
+DATE = re.compile(P.DATE, re.IGNORECASE)
+TITLE = re.compile(r"^\s*(docteur|professeur|dr\.?|pr\.?)\s+", re.IGNORECASE)
+
+
+def hints_path(outbox: Path, job_id: str) -> Path:
+    return outbox / ".work" / "hints" / f"{job_id}.json"
+
+
+def save_hints(outbox: Path, job_id: str, vault: Vault, *, patient: str | None, recipient: str | None) -> None:
+    if not (patient or recipient):
+        return
+    path = hints_path(outbox, job_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    vault.write_json(path, {"patient": patient, "recipient": recipient})
+
+
+def load_hints(outbox: Path, job_id: str, vault: Vault) -> dict | None:
+    path = hints_path(outbox, job_id)
+    return vault.read_json(path) if path.is_file() else None
+
+
+def discard_hints(outbox: Path, job_id: str) -> None:
+    hints_path(outbox, job_id).unlink(missing_ok=True)
+
+
+def typed_patient(text: str) -> Patient:
+    """« DUPONT Jean 12/03/1956 » or « Jean Dupont, né le 12 mars 1956 »: the name and birth date."""
+    found = DATE.search(text)
+    birth = iso_date(found) if found else None
+    name = (text[:found.start()] + " " + text[found.end():]) if found else text
+    name = re.sub(r"\b(?:née?|le|madame|monsieur|mme|m\.)\b|[,;]", " ", name, flags=re.IGNORECASE)
+    words = " ".join(name.split())
+    first, last = split_name(words.title() if words.islower() else words) if words else (None, None)
+    return Patient(last_name=last, first_name=first, birth_date=birth)
+
+
+def with_hints(extraction: Extraction, hints: dict | None) -> Extraction:
+    """The extraction with what was typed in place of what was heard, field by field."""
+    if not hints:
+        return extraction
+    patient, recipient = extraction.patient, extraction.recipient
+    if hints.get("patient"):
+        typed = typed_patient(hints["patient"])
+        patient = replace(patient, **{key: value for key in ("last_name", "first_name", "birth_date")
+                                      if (value := getattr(typed, key))})
+    if hints.get("recipient"):
+        typed = typed_recipient(hints["recipient"])
+        if typed.last_name:
+            recipient = replace(typed, greeting=recipient.greeting if recipient else None)
+    return replace(extraction, patient=patient, recipient=recipient)
+
+
+def typed_recipient(text: str) -> Recipient:
+    """« Dr Martin, cardiologue à Lyon » / « martin cardiologue »: title, name, specialty, city."""
+    title = TITLE.match(text)
+    rest = text[title.end():] if title else text
+    city = re.search(r"\b(?:à|a)\s+(?P<city>[^,;]+)$", rest.strip(), re.IGNORECASE)
+    if city:
+        rest = rest.strip()[:city.start()]
+    specialty = P.SPECIALTY.search(rest)
+    if specialty:
+        rest = rest[:specialty.start()] + rest[specialty.end():]
+    words = " ".join(rest.replace(",", " ").split())
+    first, last = split_name(words.title() if words.islower() else words) if words else (None, None)
+    return Recipient(title=P.TITLES[title.group(1).lower()] if title else "Dr", last_name=last, first_name=first,
+                     specialty=specialty.group("specialty").lower() if specialty else None,
+                     city=city.group("city").strip().title() if city else None)

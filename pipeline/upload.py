@@ -1,0 +1,135 @@
+"""Dictations recorded in the browser (« Dicter »), uploaded in chunks that resume after a
+network drop, then handed to the inbox like a dropped file.
+
+Chunks wait in `outbox/.work/uploads/<id>/`, each sealed when the outbox is. Only a complete
+recording reaches the inbox, and whole: it is written under a hidden `.part` name the inbox
+ignores, then renamed into the practitioner's folder (`urgent/` when marked so).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline import ingest
+from pipeline.audio import MAGIC
+from pipeline.errors import DicteeError
+from pipeline.vault import Vault
+
+BROWSER_CHUNK_BYTES = 256 * 1024  # what the page sends at a time
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
+MAX_RECORDING_BYTES = 200 * 1024 * 1024  # about 14 hours of Opus at 32 kbit/s
+BROWSER_FORMATS = (".webm", ".ogg", ".m4a")  # MediaRecorder: Opus in WebM/Ogg (Chromium, Firefox), AAC in MP4 (Safari)
+CHUNK = re.compile(r"^(\d{12})$")
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class UploadError(DicteeError):
+    def __init__(self, message: str, *, status: int = 422, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.offset = status, offset
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    folder: str  # the practitioner's inbox folder, "" the main one
+    username: str
+    urgent: bool
+    patient: str | None  # typed on the page (patient data: the file is sealed when the outbox is)
+    recipient: str | None
+    started_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    job_id: str
+    path: Path
+
+
+def uploads_dir(outbox: Path) -> Path:
+    return outbox / ".work" / "uploads"
+
+
+class ChunkedUpload:
+    def __init__(self, outbox: Path, upload_id: str, vault: Vault) -> None:
+        if not UPLOAD_ID.match(upload_id):
+            raise UploadError("envoi inconnu / unknown upload", status=404)
+        self.folder, self.vault = uploads_dir(outbox) / upload_id, vault
+        self.upload_id = upload_id
+
+    @classmethod
+    def start(cls, outbox: Path, vault: Vault, info: UploadInfo) -> ChunkedUpload:
+        upload = cls(outbox, secrets.token_hex(16), vault)
+        upload.folder.mkdir(parents=True)
+        vault.write_json(upload.folder / "upload.json", asdict(info))
+        return upload
+
+    def info(self) -> UploadInfo:
+        if not (self.folder / "upload.json").is_file():
+            raise UploadError("envoi inconnu ou terminé / unknown or finished upload", status=404)
+        return UploadInfo(**self.vault.read_json(self.folder / "upload.json"))
+
+    def _chunks(self) -> list[tuple[int, Path]]:
+        return sorted((int(m.group(1)), path) for path in self.folder.iterdir() if (m := CHUNK.match(path.name)))
+
+    def received(self) -> int:
+        """Bytes received so far: where the next chunk starts."""
+        self.info()
+        chunks = self._chunks()
+        return chunks[-1][0] + len(self.vault.read_bytes(chunks[-1][1])) if chunks else 0
+
+    def append(self, offset: int, data: bytes) -> int:
+        """Add the chunk starting at `offset`; a chunk sent again after a drop is accepted once.
+        Returns the bytes received. A gap or an overlap says where to resume (409)."""
+        if len(data) > MAX_CHUNK_BYTES:
+            raise UploadError("morceau trop grand / chunk too large", status=413)
+        received = self.received()
+        if offset != received:
+            raise UploadError("reprendre à / resume at", status=409, offset=received)
+        if received + len(data) > MAX_RECORDING_BYTES:
+            raise UploadError("enregistrement trop long / recording too long", status=413)
+        temporary = self.folder / f".{offset:012d}.tmp"
+        self.vault.write_bytes(temporary, data)
+        os.replace(temporary, self.folder / f"{offset:012d}")  # a chunk is there whole or not at all
+        return received + len(data)
+
+    def finish(self, inbox: Path, declared_size: int) -> Delivered:
+        """The recording, whole, into the practitioner's inbox folder."""
+        info = self.info()
+        data = b"".join(self.vault.read_bytes(path) for _, path in self._chunks())
+        if len(data) != declared_size:
+            raise UploadError("enregistrement incomplet / incomplete recording", status=409, offset=len(data))
+        suffix = next((s for magic, at, s in MAGIC if data[at:at + len(magic)] == magic and s in BROWSER_FORMATS), None)
+        if suffix is None:
+            raise UploadError("ce n'est pas un enregistrement audio du navigateur / not a browser recording")
+        target_dir = inbox / info.folder if info.folder else inbox
+        if info.urgent:
+            target_dir = target_dir / ingest.URGENT_FOLDER
+        target_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = target_dir / f"dictee-{stamp}-{self.upload_id[:8]}{suffix}"
+        partial = target_dir / f".{target.name}.part"  # hidden and .part: never claimed half-written
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return Delivered(ingest.job_id_for(hashlib.sha256(data).hexdigest()), target)
+
+
+def forget_stale(outbox: Path, *, older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
+    """Uploads abandoned for days (a phone that never came back): their chunks are removed."""
+    removed = 0
+    cutoff = dt.datetime.now().timestamp() - older_than.total_seconds()
+    for folder in uploads_dir(outbox).glob("*") if uploads_dir(outbox).is_dir() else ():
+        if folder.is_dir() and max((p.stat().st_mtime for p in folder.iterdir()), default=0) < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
