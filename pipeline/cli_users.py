@@ -66,16 +66,21 @@ def users_add(
 
 
 def users_list() -> None:
-    """Les comptes / the accounts: role, creation, disabled or not."""
-    from pipeline.review.auth import users
+    """Les comptes / the accounts: role, creation, disabled or not, second factor, practitioners served."""
+    from pipeline.review.auth import MAIN_LETTERHEAD, served_folders, users
+    from pipeline.review.twofactor import enrolled
 
     table = Table(title="Comptes / accounts")
-    for column in ("identifiant / username", "rôle / role", "créé / created", "état / status"):
+    for column in ("identifiant / username", "rôle / role", "créé / created", "état / status", "2FA",
+                   "sert / serves"):
         table.add_column(column)
     with _accounts() as session:
         for user, disabled in users(session):
+            folders = served_folders(session, user)
             table.add_row(user.username, ROLE_LABELS.get(user.role, user.role), f"{user.created_at:%Y-%m-%d}",
-                          "désactivé / disabled" if disabled else "actif / active")
+                          "désactivé / disabled" if disabled else "actif / active",
+                          "oui / yes" if enrolled(session, user) else "non / no",
+                          ", ".join(sorted(folder or MAIN_LETTERHEAD for folder in folders)) if folders else "tous / all")
     _cli().out.print(table)
 
 

@@ -105,3 +105,29 @@ def test_a_practitioners_account_is_linked_to_the_practitioner_it_signs_for(dict
     assert dictee("users", "set-practitioner", "dr_claire", ".").exit_code == 0
     with sessions(settings) as session:
         assert practitioner_folder(session, find_user(session, "dr_claire")) == ""
+
+
+def test_an_account_is_given_the_practitioners_it_serves_and_its_second_factor_can_be_reset(dictee, settings,
+                                                                                               monkeypatch):
+    import pyotp
+
+    from pipeline.review import twofactor
+    from pipeline.review.auth import find_user, served_folders
+
+    monkeypatch.setenv("DICTEE_PRACTITIONERS", '{"dupont": {"name": "Dr Anne Dupont"}}')
+    refused = dictee("users", "serve", "sophie", "inconnu")
+    assert refused.exit_code != 0 and "unknown practitioner" in str(refused.exception)
+    assert dictee("users", "serve", "sophie", "dupont", ".").exit_code == 0
+    with sessions(settings) as session:
+        assert served_folders(session, find_user(session, "sophie")) == {"dupont", ""}
+        user = find_user(session, "sophie")
+        secret = twofactor.start_enrolment(session, user, settings.vault())
+        assert twofactor.confirm_enrolment(session, user, pyotp.TOTP(secret).now(), settings.vault())
+    listed = dictee("users", "list").output
+    assert "., dupont" in listed and "oui" in listed
+    assert dictee("users", "reset-2fa", "sophie").exit_code == 0
+    assert dictee("users", "serve", "sophie").exit_code == 0  # no folder: the whole practice again
+    with sessions(settings) as session:
+        user = find_user(session, "sophie")
+        assert not twofactor.enrolled(session, user) and served_folders(session, user) is None
+        assert {"user_serve", "totp_reset"} <= {e.action for e in session.query(AuditEvent)}
