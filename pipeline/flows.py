@@ -340,10 +340,16 @@ def watch_dictation(dictation: Dictation, settings: Settings) -> JobOutcome:
     process (the models stay loaded). ServerUnreachable when the Prefect server does not answer."""
     from prefect.exceptions import TerminationSignal
 
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
     own_handler = signal.getsignal(signal.SIGTERM)  # Prefect installs its own while a run lasts
     try:
-        return process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox), inbox=str(settings.inbox),
-                                 whisper_model=str(settings.whisper_model) if settings.whisper_model else None)
+        # No heartbeat thread for a dictation's run: it ends long before a first beat is due, and
+        # Prefect waits for that thread's one-second sleep to end (+0.5 s a dictation, measured).
+        # The watcher's own long `watch-inbox` run keeps its heartbeats.
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            return process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox), inbox=str(settings.inbox),
+                                     whisper_model=str(settings.whisper_model) if settings.whisper_model else None)
     except TerminationSignal:
         raise StopRequested from None  # asked to stop mid-run: the claim stays and is resumed at the next start
     except RuntimeError as error:
