@@ -200,3 +200,19 @@ def test_the_nightly_adaptation_with_nothing_to_learn_yet_is_skipped_not_failed(
     settings = flow_env
     state = deployed_adaptation(outbox=str(settings.outbox), models_dir=str(settings.models_dir), return_state=True)
     assert state.is_completed() and state.result() == {"skipped": 1}
+
+
+def test_a_dictation_run_starts_no_heartbeat_thread_but_the_watchers_run_keeps_them(monkeypatch, settings):
+    """Prefect's heartbeat thread sleeps in one-second steps and a run's end waits for it: half a
+    second a dictation on average, for a beat never due in a run this short."""
+    from types import SimpleNamespace
+
+    from prefect.settings import get_current_settings
+
+    from pipeline import flows
+
+    seen = []
+    monkeypatch.setattr(flows, "process_dictation",
+                        lambda **_: seen.append(get_current_settings().flows.heartbeat_frequency) or "drafted")
+    assert flows.watch_dictation(SimpleNamespace(job_id="0123456789abcdef"), settings) == "drafted"
+    assert seen == [None] and get_current_settings().flows.heartbeat_frequency == 180
