@@ -336,3 +336,42 @@ def test_uploads_abandoned_for_days_are_removed_when_the_desk_starts(settings):
         os.utime(path, (three_days_ago, three_days_ago))
     create_app(settings)
     assert sorted(p.name for p in uploads_dir(settings.outbox).iterdir()) == [fresh.upload_id]
+
+
+def fragmented_mp4_aac(seconds: float) -> bytes:
+    """What Safari's MediaRecorder makes: AAC in a fragmented MP4 (no Safari here to record one)."""
+    import io
+
+    import av
+    import numpy as np
+
+    buffer, rate = io.BytesIO(), 48_000
+    with av.open(buffer, mode="w", format="mp4",
+                 options={"movflags": "frag_keyframe+empty_moov+default_base_moof"}) as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+        for start in range(0, len(wave), 1024):
+            frame = av.AudioFrame.from_ndarray(wave[start:start + 1024][None, :], format="fltp", layout="mono")
+            frame.rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def test_a_safari_recording_aac_in_fragmented_mp4_lands_and_decodes(practice):
+    from pipeline import audio
+
+    app, group, _ = practice
+    data = fragmented_mp4_aac(3.0)
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        remote_login(client, "dr_dupont")
+        csrf = csrf_of(client.get("/dicter").text)
+        upload_id = upload(client, csrf, data, chunk=4096)
+        assert client.post(f"/dicter/uploads/{upload_id}/finish?size={len(data)}",
+                           headers={"X-CSRF-Token": csrf}).status_code == 200
+    [landed] = ingest.list_candidates(group.inbox, group.practitioners)
+    assert landed.suffix == ".m4a"
+    assert abs(len(audio.decode(landed, min_duration_s=0.5, max_duration_s=60)) / audio.SAMPLE_RATE - 3.0) < 0.1
