@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from text_to_num import text2num
 
@@ -77,15 +77,37 @@ def _normalize(tokens: list[Token]) -> NormalizedText:
 
 # --- spoken commands -------------------------------------------------------------------
 
-_COMMAND_PHRASES = sorted(
-    ((tuple(phrase.split()), output) for phrase, output in C.PUNCTUATION_COMMANDS.items()),
-    key=lambda item: -len(item[0]),
-)
+Phrase = tuple[str, ...]
 
 
-def _match_phrase(tokens: Sequence[Token], index: int, phrase: tuple[str, ...]) -> bool:
+def phrases_of(spoken: Iterable[str]) -> list[Phrase]:
+    """Spoken phrases as word tuples, longest first: « point virgule » is tried before « point »."""
+    return sorted((tuple(phrase.split()) for phrase in spoken), key=len, reverse=True)
+
+
+def _match_phrase(tokens: Sequence[Token], index: int, phrase: Phrase) -> bool:
     window = tokens[index:index + len(phrase)]
     return len(window) == len(phrase) and all(t.lower == p for t, p in zip(window, phrase, strict=True))
+
+
+def phrases_at(tokens: Sequence[Token], index: int, phrases: Iterable[Phrase]) -> Iterator[Phrase]:
+    """The phrases spoken at `index`, longest first: each rewrite pass looks its words up here."""
+    return (phrase for phrase in phrases if _match_phrase(tokens, index, phrase))
+
+
+def phrase_at(tokens: Sequence[Token], index: int, phrases: Iterable[Phrase]) -> Phrase | None:
+    return next(phrases_at(tokens, index, phrases), None)
+
+
+def past_marks(tokens: Sequence[Token], index: int) -> int:
+    """Past the recognizer's own punctuation right after a spoken command (the command wins)."""
+    while index < len(tokens) and tokens[index].mark and tokens[index].text in MARK_STRENGTH:
+        index += 1
+    return index
+
+
+_COMMAND_OUTPUT = {tuple(phrase.split()): output for phrase, output in C.PUNCTUATION_COMMANDS.items()}
+_COMMAND_PHRASES = phrases_of(C.PUNCTUATION_COMMANDS)
 
 
 def _is_numeric(token: Token | None) -> bool:
@@ -93,9 +115,7 @@ def _is_numeric(token: Token | None) -> bool:
 
 
 def _command_at(tokens: Sequence[Token], index: int) -> tuple[int, tuple[str, ...]] | None:
-    for phrase, output in _COMMAND_PHRASES:
-        if not _match_phrase(tokens, index, phrase):
-            continue
+    for phrase in phrases_at(tokens, index, _COMMAND_PHRASES):
         before = tokens[index - 1].lower if index else ""
         after_token = tokens[index + len(phrase)] if index + len(phrase) < len(tokens) else None
         after = after_token.lower if after_token else ""
@@ -103,7 +123,7 @@ def _command_at(tokens: Sequence[Token], index: int) -> tuple[int, tuple[str, ..
             continue
         if phrase == ("deux", "points") and (after in C.COLON_NOT_COMMAND_AFTER or after.startswith("d'")):
             continue
-        return len(phrase), output
+        return len(phrase), _COMMAND_OUTPUT[phrase]
     return None
 
 
@@ -139,8 +159,7 @@ def apply_commands(tokens: list[Token]) -> list[Token]:
         index += length
         if first in C.CLOSING_MARKS:
             continue  # "(…) fermez la parenthèse. Suite": the period after it is real
-        while index < len(tokens) and tokens[index].mark and tokens[index].text in MARK_STRENGTH:
-            index += 1  # recognizer's punctuation right after the command
+        index = past_marks(tokens, index)
     return out
 
 
@@ -226,8 +245,9 @@ def merge_decimals(tokens: list[Token]) -> list[Token]:
     return out
 
 
-_UNIT_PHRASES = sorted(((tuple(p.split()), s) for p, s in C.UNITS.items()), key=lambda item: -len(item[0]))
-_UNIT_FIRST_WORDS = frozenset(phrase[0] for phrase, _ in _UNIT_PHRASES)
+_UNIT_SYMBOL = {tuple(phrase.split()): symbol for phrase, symbol in C.UNITS.items()}
+_UNIT_PHRASES = phrases_of(C.UNITS)
+_UNIT_FIRST_WORDS = frozenset(phrase[0] for phrase in _UNIT_PHRASES)
 
 
 def apply_units(tokens: list[Token]) -> list[Token]:
@@ -235,18 +255,13 @@ def apply_units(tokens: list[Token]) -> list[Token]:
     index = 0
     while index < len(tokens):
         token = tokens[index]
-        if out and out[-1].text[0].isdigit():
-            for phrase, symbol in _UNIT_PHRASES:
-                if _match_phrase(tokens, index, phrase):
-                    out.append(Token(symbol, token.start, tokens[index + len(phrase) - 1].end))
-                    index += len(phrase)
-                    break
-            else:
-                out.append(token)
-                index += 1
+        unit = phrase_at(tokens, index, _UNIT_PHRASES) if out and out[-1].text[0].isdigit() else None
+        if unit is None:
+            out.append(token)
+            index += 1
             continue
-        out.append(token)
-        index += 1
+        out.append(Token(_UNIT_SYMBOL[unit], token.start, tokens[index + len(unit) - 1].end))
+        index += len(unit)
     return out
 
 
@@ -275,8 +290,8 @@ def blood_pressure(tokens: list[Token]) -> list[Token]:
 
 # --- spoken corrections -----------------------------------------------------------------
 
-_DELETE_PHRASES = [tuple(p.split()) for p in C.DELETE_SENTENCE_COMMANDS]
-_CORRECTION_PHRASES = sorted((tuple(p.split()) for p in C.CORRECTION_CUES), key=len, reverse=True)
+_DELETE_PHRASES = phrases_of(C.DELETE_SENTENCE_COMMANDS)
+_CORRECTION_PHRASES = phrases_of(C.CORRECTION_CUES)
 
 
 def _is_boundary(token: Token) -> bool:
@@ -288,7 +303,7 @@ def apply_corrections(tokens: list[Token]) -> tuple[list[Token], tuple[str, ...]
     notes: list[str] = []
     index = 0
     while index < len(tokens):
-        deleted = next((p for p in _DELETE_PHRASES if _match_phrase(tokens, index, p)), None)
+        deleted = phrase_at(tokens, index, _DELETE_PHRASES)
         if deleted:
             removed: list[Token] = []
             while out and out[-1].mark and out[-1].text in MARK_STRENGTH:
@@ -296,11 +311,9 @@ def apply_corrections(tokens: list[Token]) -> tuple[list[Token], tuple[str, ...]
             while out and not _is_boundary(out[-1]):
                 removed.insert(0, out.pop())
             notes.append("phrase effacée : " + " ".join(t.text for t in removed if not t.mark))
-            index += len(deleted)
-            while index < len(tokens) and tokens[index].mark and tokens[index].text in MARK_STRENGTH:
-                index += 1
+            index = past_marks(tokens, index + len(deleted))
             continue
-        cue = next((p for p in _CORRECTION_PHRASES if _match_phrase(tokens, index, p)), None)
+        cue = phrase_at(tokens, index, _CORRECTION_PHRASES)
         if cue is None:
             out.append(tokens[index])
             index += 1
