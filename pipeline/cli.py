@@ -488,17 +488,18 @@ def export(
 ) -> None:
     """Exporte les courriers classés (PDF/A + FHIR) / export filed letters as PDF/A and a FHIR
     DocumentReference into `export_dir`, for the records system."""
+    from pipeline import store
     from pipeline.export import export_filed
 
     settings = _settings(outbox=outbox)
     if settings.export_dir is None:
         raise DicteeError("définissez export_dir (DICTEE_EXPORT_DIR) / set export_dir (DICTEE_EXPORT_DIR)")
-    filed = settings.outbox / "filed"
+    filed = store.filed_folder(settings.outbox)
     wanted = job_ids or sorted(path.name for path in filed.glob("*") if path.is_dir()
                                and not (settings.export_dir / path.name).exists())
     vault = settings.vault()
     for job_id in wanted:
-        if not job_id.isalnum() or not (filed / job_id / "draft.docx").is_file():
+        if not job_id.isalnum() or not (filed / job_id / store.DRAFT).is_file():
             raise DicteeError(f"courrier classé introuvable / filed letter not found: {job_id}")
         target = export_filed(job_id, settings, vault)
         console.print(f"{job_id} → {target}")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pipeline.errors import DicteeError
 from pipeline.settings import Settings
+from pipeline.store import DRAFT, FILED, RESULT, STATE, filed_folder
 from pipeline.vault import Vault
 
 log = logging.getLogger("dictee.export")
@@ -90,7 +91,7 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) ->
     from fhir.resources.R4B.documentreference import DocumentReference
 
     patient, practitioner = result["patient"], result.get("practitioner") or {}
-    filed = next(step for step in reversed(state["history"]) if step["state"] == "filed")
+    filed = next(step for step in reversed(state["history"]) if step["state"] == FILED)
     code, display = DOCUMENT_LOINC.get(result.get("document_type") or "autre", DOCUMENT_LOINC["autre"])
     identifiers = [{"system": system, "value": value} for system, value in (
         (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (IPP_SYSTEM, patient.get("ipp")))
@@ -141,9 +142,9 @@ def export_filed(job_id: str, settings: Settings, vault: Vault) -> Path | None:
     no export configured). Returns the letter's export folder."""
     if settings.export_dir is None:
         return None
-    filed = settings.outbox / "filed" / job_id
-    result, state = vault.read_json(filed / "result.json"), vault.read_json(filed / "state.json")
-    pdf = to_pdfa(vault.read_bytes(filed / "draft.docx"))
+    filed = filed_folder(settings.outbox, job_id)
+    result, state = vault.read_json(filed / RESULT), vault.read_json(filed / STATE)
+    pdf = to_pdfa(vault.read_bytes(filed / DRAFT))
     reference = document_reference(result, state, pdf, job_id=job_id)
     target = settings.export_dir / job_id
     staging = settings.export_dir / f".{job_id}.partial"

@@ -14,6 +14,7 @@ from pipeline.extract import patterns as P
 from pipeline.extract.dates import iso_date
 from pipeline.extract.names import split_name
 from pipeline.records import Extraction, Patient, Recipient
+from pipeline.store import work_folder
 from pipeline.vault import Vault
 
 DATE = re.compile(P.DATE, re.IGNORECASE)
@@ -21,7 +22,7 @@ TITLE = re.compile(r"^\s*(docteur|professeur|dr\.?|pr\.?)\s+", re.IGNORECASE)
 
 
 def hints_path(outbox: Path, job_id: str) -> Path:
-    return outbox / ".work" / "hints" / f"{job_id}.json"
+    return work_folder(outbox) / "hints" / f"{job_id}.json"
 
 
 def save_hints(outbox: Path, job_id: str, vault: Vault, *, patient: str | None, recipient: str | None) -> None:

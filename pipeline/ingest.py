@@ -21,7 +21,7 @@ from typing import Collection, Iterable, Iterator
 
 from filelock import FileLock, Timeout
 
-from pipeline import progress
+from pipeline import progress, store  # store: a module reference (it calls back into this module)
 from pipeline.audio import sniff_suffix
 from pipeline.errors import DicteeError, TransientError
 from pipeline.files import write_json_atomic
@@ -156,9 +156,9 @@ def supersede_quarantine(job_id: str, *, outbox: Path) -> None:
     """Quarantine is never a dead end: a recording dropped again is processed again. Its old
     quarantine folder is set aside (not deleted: until the new outcome is published it may hold
     the only copy) and removed once the job is drafted or quarantined anew."""
-    folder = outbox / "quarantine" / job_id
+    folder = store.quarantine_folder(outbox, job_id)
     if folder.is_dir():
-        aside = outbox / "quarantine" / SUPERSEDED / f"{job_id}.{time.time_ns()}"
+        aside = store.quarantine_folder(outbox) / SUPERSEDED / f"{job_id}.{time.time_ns()}"
         aside.parent.mkdir(parents=True, exist_ok=True)
         os.replace(folder, aside)
 
@@ -182,7 +182,7 @@ def retry_quarantined(job_id: str, *, settings: Settings, vault) -> Path:
 
 
 def drop_superseded(job_id: str, *, outbox: Path) -> None:
-    for folder in (outbox / "quarantine" / SUPERSEDED).glob(f"{job_id}.*"):
+    for folder in (store.quarantine_folder(outbox) / SUPERSEDED).glob(f"{job_id}.*"):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -222,7 +222,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     except FileNotFoundError:
         return None  # claimed by someone else meanwhile
     job_id = job_id_for(sha256)
-    if (outbox / job_id / "result.json").exists():
+    if (store.job_folder(outbox, job_id) / store.RESULT).exists():
         path.unlink(missing_ok=True)  # identical content already drafted
         return None
     supersede_quarantine(job_id, outbox=outbox)  # dropped again: heard again under today's settings
@@ -416,7 +416,7 @@ def require_writable(outbox: Path, *, room_for: int = 0) -> None:
     """Before any file is touched: the outbox exists or can be made, takes a file, and has room
     for `room_for` more bytes."""
     try:
-        work = outbox / ".work"
+        work = store.work_folder(outbox)
         work.mkdir(parents=True, exist_ok=True)
         probe = work / f".probe-{os.getpid()}"
         probe.write_bytes(b"dictee")

@@ -19,7 +19,7 @@ from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import extract, warm_up
 from pipeline.normalize import normalize_dictation, normalize_text
-from pipeline.outbox import publish_job, quarantine
+from pipeline.store import publish_job, quarantine
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Recipient, Timings, Transcript
 from pipeline.result import DictationResult
 from pipeline.settings import Settings

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.adapt.examples import EXAMPLES_DIR
+from pipeline.store import ERROR, FILED, STATE, quarantine_folder
 from pipeline.vault import PLAIN, Vault
 
 
@@ -29,12 +30,12 @@ def _when(iso: str) -> dt.datetime:
 def expired_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, now: dt.datetime | None = None) -> list[Path]:
     limit = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
     expired: list[Path] = []
-    for state_file in outbox.glob("*/state.json"):
+    for state_file in outbox.glob(f"*/{STATE}"):
         history = vault.read_json(state_file)["history"]
-        filed = [entry for entry in history if entry["state"] == "filed"]
+        filed = [entry for entry in history if entry["state"] == FILED]
         if filed and _when(filed[-1]["at"]) < limit:
             expired += state_file.parent.glob("audio.*")
-    for error_file in (outbox / "quarantine").glob("*/error.json"):
+    for error_file in quarantine_folder(outbox).glob(f"*/{ERROR}"):
         if _when(vault.read_json(error_file)["at"]) < limit:
             expired += error_file.parent.glob("audio.*")
     # Training examples keep a letter's audio and text: they go with the same delay.

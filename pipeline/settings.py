@@ -192,11 +192,15 @@ class Settings(BaseSettings):
     @property
     def work_dir(self) -> Path:
         """Claimed audio waits here, renamed to its job id (no patient name in any path)."""
-        return self.outbox / ".work"
+        from pipeline.store import work_folder  # here: the store imports what imports the settings
+
+        return work_folder(self.outbox)
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.outbox / "quarantine"
+        from pipeline.store import quarantine_folder
+
+        return quarantine_folder(self.outbox)
 
     def vault(self) -> "Vault":
         """Seals and opens outbox files with the configured key; passes them through without one."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from pipeline import ingest
 from pipeline.audio import MAGIC
 from pipeline.errors import DicteeError
+from pipeline.store import work_folder
 from pipeline.vault import Vault
 
 BROWSER_CHUNK_BYTES = 256 * 1024  # what the page sends at a time
@@ -53,7 +54,7 @@ class Delivered:
 
 
 def uploads_dir(outbox: Path) -> Path:
-    return outbox / ".work" / "uploads"
+    return work_folder(outbox) / "uploads"
 
 
 class ChunkedUpload:

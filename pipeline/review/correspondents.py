@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.directory import correspondents
 from pipeline.directory.correspondents import Correspondent
-from pipeline.outbox import now_iso
+from pipeline.store import now_iso
 from pipeline.records import Recipient
 from pipeline.vault import Vault
 

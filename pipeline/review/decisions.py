@@ -16,63 +16,36 @@ is told, never crashed (see `transition`).
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from pipeline import store
 from pipeline.adapt.collect import learn_from_approved
 from pipeline.draft import french_date
 from pipeline.export import export_quietly
-from pipeline.outbox import STATE_PENDING, now_iso
+from pipeline.filing import file_job
 from pipeline.review.db import Job, utcnow
 from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_result, regenerate
 from pipeline.settings import Practitioner, Settings
+from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, read_state, set_state
 from pipeline.vault import Vault
 
-TO_SIGN = "to_sign"
-FILED = "filed"
-REJECTED = "rejected"
 SIGNED_BY_THEIR_AUTHOR_ONLY = frozenset({"certificat", "ordonnance"})
 NOT_PENDING = "ce brouillon n'est pas en attente / this draft is not pending"
 
 
-def read_state(folder: Path, vault: Vault) -> dict:
-    return vault.read_json(folder / "state.json")
-
-
-def _set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -> None:
-    data = read_state(folder, vault)
-    data["state"] = state
-    data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
-    vault.write_json(folder / "state.json", data)
-
-
 @contextmanager
 def transition(folder: Path, vault: Vault, *, expected: frozenset[str]) -> Iterator[None]:
-    """Exactly one of two simultaneous transitions of a draft goes through. Each step of its
-    history has one mark, made by an exclusive create (atomic on every filesystem): the first
-    to make it wins; a request that comes after sees the state has moved on. A transition that
-    fails midway takes its mark back."""
-    moved_on = ReviewError("ce brouillon vient d'être traité par quelqu'un d'autre / "
-                           "this draft was just handled by someone else")
-    step = len(read_state(folder, vault)["history"])
-    mark = folder / f".step-{step}"
+    """`store.transition`, told to the reviewer who came second."""
     try:
-        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        raise moved_on from None
-    try:
-        if read_state(folder, vault)["state"] not in expected:
-            raise moved_on
-        yield
-    except BaseException:
-        mark.unlink(missing_ok=True)
-        raise
+        with store.transition(folder, vault, expected=expected):
+            yield
+    except store.MovedOn:
+        raise ReviewError("ce brouillon vient d'être traité par quelqu'un d'autre / "
+                          "this draft was just handled by someone else") from None
 
 
 def _job_in(session: Session, job_id: str, states: frozenset[str]) -> Job:
@@ -112,7 +85,7 @@ def submit_for_signature(session: Session, job_id: str, outbox: Path, vault: Vau
     _require_identity(load_result(outbox, job_id, vault))
     folder = job_dir(outbox, job_id)
     with transition(folder, vault, expected=frozenset({STATE_PENDING})):
-        _set_state(folder, vault, TO_SIGN, username)
+        set_state(folder, vault, TO_SIGN, username)
     job.state = TO_SIGN
     session.commit()
 
@@ -130,23 +103,11 @@ def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, 
     result = load_result(outbox, job_id, vault)  # as filed: regenerating the letter does not change it
     _require_identity(result)
     folder = job_dir(outbox, job_id)
-    filed = outbox / "filed" / job_id
     with transition(folder, vault, expected=frozenset({STATE_PENDING, TO_SIGN})):
         signature = signature_line(signer, dt.datetime.now()) if signer else None
         regenerate(job_id, settings, vault, signature=signature)
-        staging = outbox / ".work" / f"{job_id}.filing"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for name in ("draft.docx", "result.json", "state.json"):
-            shutil.copyfile(folder / name, staging / name)
-        extra = {"signed_by": signer.name, "signature": signature} if signer else {}
-        _set_state(staging, vault, FILED, username, **extra)  # the state says filed only where the letter is filed
-        for name in ("draft.docx", "result.json", "state.json"):
-            os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP)
-        filed.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging, filed)
-        os.chmod(filed, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP)
-        _set_state(folder, vault, FILED, username, **extra)
+        step = {"signed_by": signer.name, "signature": signature} if signer else {}
+        filed = file_job(outbox, job_id, vault, username=username, **step)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
     export_quietly(job_id, settings, vault)
@@ -163,7 +124,7 @@ def _back_with_comment(session: Session, outbox: Path, job_id: str, vault: Vault
         raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
     folder = job_dir(outbox, job_id)
     with transition(folder, vault, expected=frozenset({from_state})):
-        _set_state(folder, vault, to_state, username, comment=comment)
+        set_state(folder, vault, to_state, username, comment=comment)
     job.state = to_state
     job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")
     return job

@@ -14,11 +14,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import audio, ingest
+from pipeline import audio, ingest, store
 from pipeline.draft import render_draft
 from pipeline.extract.identity import identity_flags
 from pipeline.french import iso_date
-from pipeline.outbox import now_iso
+from pipeline.store import now_iso
 from pipeline.records import DOCUMENT_TYPES, Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
@@ -63,11 +63,11 @@ class WorkItem:
 def job_dir(outbox: Path, job_id: str) -> Path:
     if not job_id.isalnum():
         raise ReviewError("identifiant invalide / invalid id")
-    return outbox / job_id
+    return store.job_folder(outbox, job_id)
 
 
 def load_result(outbox: Path, job_id: str, vault: Vault) -> dict:
-    path = job_dir(outbox, job_id) / "result.json"
+    path = job_dir(outbox, job_id) / store.RESULT
     if not path.is_file():
         raise ReviewError("brouillon introuvable / draft not found")
     return vault.read_json(path)
@@ -84,12 +84,12 @@ def sync_jobs(session: Session, outbox: Path, vault: Vault) -> int:
     """Register drafts the pipeline wrote since the last look. Returns how many are new."""
     known = set(session.scalars(select(Job.job_id)))
     added = 0
-    for state_file in sorted(outbox.glob("*/state.json")):
+    for state_file in sorted(outbox.glob(f"*/{store.STATE}")):
         job_id = state_file.parent.name
         if job_id in known or not job_id.isalnum():
             continue
         state = vault.read_json(state_file)
-        result = vault.read_json(state_file.parent / "result.json")
+        result = vault.read_json(state_file.parent / store.RESULT)
         session.add(Job(
             job_id=job_id, state=state["state"],
             received_at=_parse_time(result["source"].get("received_at")),
@@ -196,7 +196,7 @@ def practitioner_loads(session: Session, settings: Settings, folders: frozenset[
     for folder in shown:
         rows = list(session.scalars(select(Job).where(Job.folder == folder)))
         hours = sorted((j.decided_at - j.received_at).total_seconds() / 3600 for j in rows
-                       if j.decided_at and j.received_at and j.state == "filed")
+                       if j.decided_at and j.received_at and j.state == store.FILED)
         loads.append(PractitionerLoad(
             folder, everyone[folder], sum(j.state == "pending_review" for j in rows),
             sum(j.state == "to_sign" for j in rows), inbox.count(folder),
@@ -231,7 +231,7 @@ def save_result(outbox: Path, job_id: str, result: dict, vault: Vault, *, userna
     """result.json as edited, one version further, saying who edited it and when."""
     result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
                         "version": version_of(result) + 1}
-    vault.write_json(job_dir(outbox, job_id) / "result.json", result)
+    vault.write_json(job_dir(outbox, job_id) / store.RESULT, result)
 
 
 def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *, username: str) -> dict[str, list]:
@@ -437,7 +437,7 @@ def letterhead_of(result: dict, settings: Settings) -> Practitioner:
 
 def regenerate(job_id: str, settings: Settings, vault: Vault, *, signature: str | None = None) -> Path:
     """The letter again from result.json as edited; `signature`: the line a signed letter bears."""
-    target = job_dir(settings.outbox, job_id) / "draft.docx"
+    target = job_dir(settings.outbox, job_id) / store.DRAFT
     result = load_result(settings.outbox, job_id, vault)
     vault.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=letterhead_of(result, settings),
                                            signature=signature))

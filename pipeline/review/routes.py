@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from pipeline import store
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
 from pipeline.result import FLAG_LABELS_FR
@@ -79,9 +80,9 @@ def require_admin(who) -> None:
 
 
 TYPED_USERNAME = "(saisi / typed)"  # refused logins: the typed name goes to the (sealed) detail
-STATE_LABELS = {"pending_review": "à relire", "to_sign": "à signer", "filed": "signé / classé",
-                "rejected": "renvoyé au praticien"}
-OPEN_STATES = frozenset({"pending_review", decisions.TO_SIGN})  # still editable
+STATE_LABELS = {store.STATE_PENDING: "à relire", store.TO_SIGN: "à signer", store.FILED: "signé / classé",
+                store.REJECTED: "renvoyé au praticien"}
+OPEN_STATES = frozenset({store.STATE_PENDING, store.TO_SIGN})  # still editable
 
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
@@ -246,11 +247,11 @@ def job_preview(request: Request, job_id: str, who=Depends(current), session=Dep
 @jobs_router.get("/jobs/{job_id}/draft.docx")
 def job_docx(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
     folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
-    if not (folder / "draft.docx").is_file():
+    if not (folder / store.DRAFT).is_file():
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")  # and not audited
     audit(session, username=who[0].username, action="download", job_id=job_id)
     session.commit()
-    return Response(request.app.state.vault.read_bytes(folder / "draft.docx"), media_type=DOCX_TYPE,
+    return Response(request.app.state.vault.read_bytes(folder / store.DRAFT), media_type=DOCX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{job_id}.docx"'})
 
 
