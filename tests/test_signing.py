@@ -195,3 +195,19 @@ def test_a_practitioner_account_linked_to_no_one_is_told_how_to_fix_it(practice,
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
         client.post("/login", data={"username": "dr_new", "password": REVIEW_PASSWORD})
         assert "dictee users set-practitioner" in client.get(f"/jobs/{job_id}").text
+
+
+def test_the_database_follows_the_state_files_when_they_moved_on_without_it(desk, practice):
+    """A desk stopped between writing a job's state.json and its database row (or another desk
+    on the same outbox): the worklist takes the file's state, the one source of truth."""
+    from pipeline import store
+    from pipeline.review.db import Job
+
+    job_id = draft(practice, "lettre.wav")
+    sophie = desk("sophie")
+    assert job_id in sophie.get("/?state=pending_review").text
+    store.set_state(store.job_folder(practice.outbox, job_id), practice.vault(), store.TO_SIGN, "sophie")
+    assert job_id not in sophie.get("/?state=pending_review").text
+    assert job_id in sophie.get("/?state=to_sign").text
+    with desk.app.state.sessions() as session:
+        assert session.get(Job, job_id).state == store.TO_SIGN

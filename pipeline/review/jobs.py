@@ -100,8 +100,24 @@ def sync_jobs(session: Session, outbox: Path, vault: Vault) -> int:
         added += 1
     for job in session.scalars(select(Job).where(Job.folder.is_(None))):  # rows from before folders were kept
         folder_of(job, outbox, vault)
+    _follow_states(session, outbox, vault)
     session.commit()
     return added
+
+
+def _follow_states(session: Session, outbox: Path, vault: Vault) -> None:
+    """The database is an index of the jobs' state.json: an open job whose file moved on (a desk
+    that stopped between the two writes, another desk on the same outbox) takes the file's state."""
+    for job in session.scalars(select(Job).where(Job.state.in_((store.STATE_PENDING, store.TO_SIGN)))):
+        folder = store.job_folder(outbox, job.job_id)
+        if not (folder / store.STATE).is_file():
+            continue
+        state = store.read_state(folder, vault)
+        last = state["history"][-1]
+        if state["state"] != job.state:
+            job.state = state["state"]
+            if job.state in (store.FILED, store.REJECTED):
+                job.decided_at, job.decided_by = _parse_time(last["at"]), last.get("by")
 
 
 def folder_of(job: Job, outbox: Path, vault: Vault) -> str:
