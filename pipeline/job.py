@@ -17,7 +17,7 @@ from pipeline.directory import appointments, correspondents, patients
 from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
-from pipeline.extract import extract, warm_up
+from pipeline.extract import FLAG_MENTION, extract, warm_up
 from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.store import publish_job, quarantine
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Recipient, Timings, Transcript
@@ -188,6 +188,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     extraction, identity_link = checked_against_register(hints.with_hints(understood.extraction, typed), settings,
                                                          day=local_day(dictation.received_at))
     extraction, correspondent_links = resolved_in_address_book(extraction, settings)
+    extraction = replace(extraction, flags=timed(extraction.flags, extraction.mentions, understood.normalized))
     docx = render_draft(extraction, settings, practitioner=practitioner)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = DictationResult.build(
@@ -232,6 +233,19 @@ def checked_against_register(extraction: Extraction, settings: Settings, *, day:
     elif link.status == "to_choose":
         flags.append(Flag("patient_to_choose", f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
     return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()
+
+
+def timed(flags: tuple[Flag, ...], mentions: dict[str, tuple[int, int]], normalized: NormalizedText
+          ) -> tuple[Flag, ...]:
+    """Each flag about something said (the patient, the NIR, the recipient) gets the time it was
+    said: one click on the desk plays it."""
+    def at(flag: Flag) -> Flag:
+        span = mentions.get(FLAG_MENTION.get(flag.kind, ""))
+        if flag.start is not None or span is None:
+            return flag
+        return replace(flag, start=normalized.audio_time(span[0]))
+
+    return tuple(at(flag) for flag in flags)
 
 
 def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:

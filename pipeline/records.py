@@ -70,6 +70,11 @@ class NormalizedText:
     spans: tuple[TimedSpan, ...] = ()
     corrections: tuple[str, ...] = ()  # spoken corrections applied ("non pardon", "effacez…")
 
+    def audio_time(self, char: int) -> float | None:
+        """When the character at `char` was spoken (None for typed notes)."""
+        return next((span.audio_start for span in self.spans if span.end > char and span.audio_start is not None),
+                    None)
+
 
 @dataclass(frozen=True, slots=True)
 class Patient:
@@ -151,6 +156,8 @@ class Extraction:
     dates: tuple[str, ...] = ()
     quantities: tuple[Quantity, ...] = ()
     copies: tuple[Recipient, ...] = ()  # « copie au docteur … »
+    # Where the patient, the recipient, the NIR… are named: character spans of the normalized text.
+    mentions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

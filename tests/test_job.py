@@ -169,3 +169,19 @@ def test_a_fresh_truncated_file_goes_back_to_the_inbox_whole_until_it_has_stayed
     os.utime(source, (time.time() - settings.write_wait_s - 1,) * 2)  # untouched since: it is truncated
     again = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     assert run_job(again, settings).status == "quarantined"
+
+
+def test_flags_about_something_said_carry_the_time_it_was_said():
+    from pipeline.extract import extract
+    from pipeline.job import timed
+    from pipeline.normalize import normalize_dictation
+    from pipeline.records import Word
+
+    said = ("Compte rendu de consultation. Madame Sylvie Garcia, sécurité sociale 2 70 07 75 056 089 64. "
+            "Examen normal.").split(" ")
+    words = [Word(start=float(i), end=i + 0.9, word=(" " if i else "") + w, probability=0.9) for i, w in enumerate(said)]
+    normalized = normalize_dictation(words)
+    extraction = extract(normalized.text)
+    flags = {flag.kind: flag for flag in timed(extraction.flags, extraction.mentions, normalized)}
+    assert flags["invalid_nir"].start == float(said.index("sécurité"))
+    assert flags["incomplete_identity"].start == float(said.index("Madame"))

@@ -9,7 +9,13 @@ from pipeline.extract.identity import extract_patient
 from pipeline.extract.measures import extract_dates, extract_quantities
 from pipeline.extract.medical import extract_conditions, extract_drugs, warm_up
 from pipeline.extract.recipient import extract_copies, extract_recipient
+from pipeline.extract import patterns as P
 from pipeline.records import Extraction, Flag
+
+# Where in the text each flag's subject was said, so the desk can play it.
+FLAG_MENTION = {"invalid_nir": "nir", "nir_sex_mismatch": "nir", "incomplete_identity": "patient",
+                "patient_to_choose": "patient", "birth_date_mismatch": "patient",
+                "correspondent_to_choose": "recipient"}
 
 # Letter types that go to a colleague; others have no recipient even if a name is heard.
 ADDRESSED_TYPES = frozenset({"lettre_confrere", None})
@@ -21,7 +27,9 @@ def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
     recipient, header_span = extract_recipient(text)
     if document_type not in ADDRESSED_TYPES and header_span is None:
         recipient = None
-    patient, flags, _ = extract_patient(text, exclude=header_span)
+    patient, flags, patient_span = extract_patient(text, exclude=header_span)
+    nir = P.NIR_CUE.search(text)
+    spans = {"patient": patient_span, "recipient": header_span, "nir": nir.span() if nir else None}
     copies, copy_spans = extract_copies(text)
     if document_type is None:
         flags += (Flag("unknown_document_type", "type de document non reconnu / document type not recognised"),)
@@ -36,6 +44,7 @@ def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
         dates=extract_dates(text),
         quantities=extract_quantities(text),
         copies=copies,
+        mentions={name: span for name, span in spans.items() if span},
     )
 
 

@@ -18,8 +18,9 @@ PERSON = re.compile(
 )
 
 
-def extract_patient(text: str, *, exclude: tuple[int, int] | None = None) -> tuple[Patient, tuple[Flag, ...], int | None]:
-    """The patient, flags for the secretary, and where the patient's name ends in `text`."""
+def extract_patient(text: str, *, exclude: tuple[int, int] | None = None
+                    ) -> tuple[Patient, tuple[Flag, ...], tuple[int, int] | None]:
+    """The patient, flags for the secretary, and where the patient is named in `text`."""
     flags: list[Flag] = []
     for match in PERSON.finditer(text):
         if exclude and exclude[0] <= match.start() < exclude[1]:
@@ -49,7 +50,7 @@ def extract_patient(text: str, *, exclude: tuple[int, int] | None = None) -> tup
             birth_name=birth_name_text,
             ipp=re.sub(r"\s+", "", ipp.group("ipp")) if ipp else None,
         )
-        return patient, (*flags, *identity_flags(patient)), match.end()
+        return patient, (*flags, *identity_flags(patient)), match.span()
     return Patient(), (*flags, *identity_flags(Patient())), None
 
 
