@@ -375,3 +375,21 @@ def test_a_safari_recording_aac_in_fragmented_mp4_lands_and_decodes(practice):
     [landed] = ingest.list_candidates(group.inbox, group.practitioners)
     assert landed.suffix == ".m4a"
     assert abs(len(audio.decode(landed, min_duration_s=0.5, max_duration_s=60)) / audio.SAMPLE_RATE - 3.0) < 0.1
+
+
+def test_an_admin_sees_who_has_a_second_factor_and_clears_a_lost_one(desk):
+    with desk.state.sessions() as session:
+        add_user(session, "admin", REVIEW_PASSWORD, "admin")
+    with TestClient(desk, follow_redirects=False, client=REMOTE_CLIENT) as client:
+        remote_login(client)
+        secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', client.get("/login/enrol").text).group(1)
+        client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()})
+    with TestClient(desk, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        remote_login(client, "admin")
+        page = client.get("/comptes").text
+        assert "Réinitialiser (téléphone perdu)" in page and "tout le cabinet" in page
+        assert client.post("/comptes/lea", data={"csrf": csrf_of(page), "action": "reset_2fa"}).status_code == 303
+        assert "Réinitialiser" not in client.get("/comptes").text
+    with TestClient(desk, follow_redirects=False, client=REMOTE_CLIENT) as client:
+        assert remote_login(client).headers["location"] == "/login/enrol"  # enrols again
+    assert "totp_reset" in actions(desk)

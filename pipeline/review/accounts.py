@@ -1,5 +1,6 @@
-"""Accounts on the desk (admin role): list, disable or enable, change a role. Passwords are set at
-the console (`dictee users reset-password`), never shown or sent here."""
+"""Accounts on the desk (admin role): list, disable or enable, change a role, clear a lost
+second factor; each account's practitioners served is shown. Passwords are set at the console
+(`dictee users reset-password`), never shown or sent here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from pipeline.review import auth
+from pipeline.review import auth, twofactor
 from pipeline.review.db import ROLES, audit
 from pipeline.review.routes import checked, current, db, render, require_admin
 
@@ -19,8 +20,12 @@ ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin":
 @accounts_router.get("/comptes", response_class=HTMLResponse)
 def accounts_page(request: Request, who=Depends(current), session=Depends(db)):
     require_admin(who)
+    details = {user.username: {"second_factor": twofactor.enrolled(session, user),
+                               "serves": ", ".join(sorted(folder or auth.MAIN_LETTERHEAD for folder in folders))
+                               if (folders := auth.served_folders(session, user)) else "tout le cabinet"}
+               for user, _ in auth.users(session)}
     return render(request, "accounts.html", user=who[0], csrf=who[1].csrf_token, accounts=auth.users(session),
-                  roles=ROLE_LABELS)
+                  roles=ROLE_LABELS, details=details)
 
 
 @accounts_router.post("/comptes/{username}")
@@ -34,10 +39,15 @@ def account_change(request: Request, username: str, action: Annotated[str, Form(
             auth.set_disabled(session, username, action == "disable")
         elif action == "role" and role in ROLES:
             auth.set_role(session, username, role)
+        elif action == "reset_2fa":
+            account = auth.find_user(session, username)
+            twofactor.reset(session, account)
+            auth.close_all_sessions(session, account)
         else:
             raise HTTPException(status_code=422, detail="action inconnue / unknown action")
     except auth.AuthError:
         raise HTTPException(status_code=404, detail="compte inconnu / unknown account") from None
-    audit(session, username=who[0].username, action=f"user_{action}", account=username, **({"role": role} if role else {}))
+    logged = "totp_reset" if action == "reset_2fa" else f"user_{action}"
+    audit(session, username=who[0].username, action=logged, account=username, **({"role": role} if role else {}))
     session.commit()
     return RedirectResponse("/comptes", status_code=303)
