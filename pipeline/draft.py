@@ -48,10 +48,14 @@ def french_date(day: dt.date) -> str:
 
 
 def patient_line(patient: Patient) -> str:
-    parts = [CIVILITY_BY_SEX.get(patient.sex or "", ""), patient.first_name or "", (patient.last_name or "").upper()]
+    """The identity as the INS rules show it: civility (the sex), first given name, birth name,
+    the used name where it differs, birth date: « Madame Inès ROCHE, nom utilisé MARTIN, née le 13/05/1988 »."""
+    used = patient.last_name or ""
+    birth = patient.birth_name or used
+    parts = [CIVILITY_BY_SEX.get(patient.sex or "", ""), patient.first_name or "", birth.upper()]
     line = " ".join(part for part in parts if part) or "Patient non identifié"
-    if patient.birth_name and patient.birth_name.casefold() != (patient.last_name or "").casefold():
-        line += f" ({'né' if patient.sex == 'M' else 'née'} {patient.birth_name.upper()})"
+    if used and birth.casefold() != used.casefold():
+        line += f", nom utilisé {used.upper()}"
     if patient.birth_date:
         born = dt.date.fromisoformat(patient.birth_date)
         line += f", {'née' if patient.sex == 'F' else 'né'} le {born:%d/%m/%Y}"

@@ -99,3 +99,14 @@ def test_a_prescription_lists_its_drugs_one_per_line(settings, tmp_path):
     lines = [p.text for p in Document(str(letter)).paragraphs]
     assert "SÉMAGLUTIDE — 0,5 mg — une injection par semaine — pendant 3 mois" in lines
     assert "METFORMINE — 1000 mg — deux fois par jour" in lines
+
+
+def test_the_patient_line_shows_the_identity_as_the_ins_rules_do():
+    from pipeline.draft import patient_line
+    from pipeline.records import Patient
+
+    married = Patient(sex="F", last_name="Martin", first_name="Inès", birth_date="1988-05-13", birth_name="Roche")
+    assert patient_line(married) == "Madame Inès ROCHE, nom utilisé MARTIN, née le 13/05/1988"
+    assert patient_line(Patient(sex="M", last_name="Dupont", first_name="Jean", birth_date="1956-03-12",
+                                birth_name="Dupont")) == "Monsieur Jean DUPONT, né le 12/03/1956"
+    assert patient_line(Patient()) == "Patient non identifié"
