@@ -35,6 +35,8 @@ from pipeline.vault import Vault
 
 SIGNED_BY_THEIR_AUTHOR_ONLY = frozenset({"certificat", "ordonnance"})
 NOT_PENDING = "ce brouillon n'est pas en attente / this draft is not pending"
+HANDLED_BY_SOMEONE_ELSE = ("ce brouillon vient d'être traité par quelqu'un d'autre / "
+                           "this draft was just handled by someone else")
 
 
 @contextmanager
@@ -44,14 +46,17 @@ def transition(folder: Path, vault: Vault, *, expected: frozenset[str]) -> Itera
         with store.transition(folder, vault, expected=expected):
             yield
     except store.MovedOn:
-        raise ReviewError("ce brouillon vient d'être traité par quelqu'un d'autre / "
-                          "this draft was just handled by someone else") from None
+        raise ReviewError(HANDLED_BY_SOMEONE_ELSE) from None
 
 
 def _job_in(session: Session, job_id: str, states: frozenset[str]) -> Job:
+    """The job, if it is still in one of `states`. One that has moved on was decided by someone
+    else a moment ago (or from a page left open): said the same way as a transition lost."""
     job = session.get(Job, job_id)
-    if job is None or job.state not in states:
+    if job is None:
         raise ReviewError(NOT_PENDING)
+    if job.state not in states:
+        raise ReviewError(HANDLED_BY_SOMEONE_ELSE)
     return job
 
 
