@@ -393,3 +393,20 @@ def test_an_admin_sees_who_has_a_second_factor_and_clears_a_lost_one(desk):
     with TestClient(desk, follow_redirects=False, client=REMOTE_CLIENT) as client:
         assert remote_login(client).headers["location"] == "/login/enrol"  # enrols again
     assert "totp_reset" in actions(desk)
+
+
+def test_an_account_enrols_from_the_practice_before_working_remotely(desk):
+    with TestClient(desk, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        remote_login(client)
+        page = client.get("/securite").text
+        secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', page).group(1)
+        assert client.post("/securite/enrol", data={"code": pyotp.TOTP(secret).now()}).status_code == 403  # no CSRF
+        done = client.post("/securite/enrol", data={"csrf": csrf_of(page), "code": pyotp.TOTP(secret).now()})
+        assert done.status_code == 200 and len(re.findall(r"<li><code>", done.text)) == 10
+        assert 'id="enrolled"' in client.get("/securite").text
+    with TestClient(desk, follow_redirects=False, client=REMOTE_CLIENT) as client:
+        assert remote_login(client).headers["location"] == "/login/code"  # no enrolment from outside now
+        # A stolen password cannot enrol another phone in its place.
+        assert client.get("/login/enrol").headers["location"] == "/login/code"
+        assert client.post("/login/enrol", data={"code": "123456"}).headers["location"] == "/login/code"
+        assert client.get("/").status_code == 303

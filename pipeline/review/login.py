@@ -130,6 +130,8 @@ def enrol_form(request: Request, session=Depends(db)):
     user = _pending(request, session)
     if user is None:
         return _expired_pending(request)
+    if twofactor.enrolled(session, user):  # a password alone never replaces an enrolled second factor
+        return RedirectResponse("/login/code", status_code=303)
     return _enrolment_page(request, session, user)
 
 
@@ -138,6 +140,8 @@ def enrol_confirm(request: Request, code: Annotated[str, Form()], session=Depend
     user = _pending(request, session)
     if user is None:
         return _expired_pending(request)
+    if twofactor.enrolled(session, user):
+        return RedirectResponse("/login/code", status_code=303)
     codes = twofactor.confirm_enrolment(session, user, code, request.app.state.vault)
     if codes is None:
         audit(session, username=user.username, action="totp_failed")
