@@ -259,10 +259,10 @@ def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tupl
     def resolved(dictated: Recipient | None) -> tuple[Recipient | None, dict | None]:
         if dictated is None or not dictated.last_name:
             return dictated, None
-        link = book.resolve(dictated)
+        recipient, link = book.lookup(dictated)
         if link.status == "to_choose":
             flags.append(Flag("correspondent_to_choose", f"{len(link.candidates)} correspondant(s) possible(s)"))
-        return (link.correspondent.as_recipient(dictated) if link.correspondent else dictated), link.as_json()
+        return recipient, link.as_json()
 
     recipient, recipient_link = resolved(extraction.recipient)
     copies, copy_links = zip(*(resolved(copy) for copy in extraction.copies)) if extraction.copies else ((), ())

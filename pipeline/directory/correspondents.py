@@ -229,6 +229,12 @@ class AddressBook:
             return CorrespondentLink("automatic", candidates)
         return CorrespondentLink("to_choose", candidates)
 
+    def lookup(self, dictated: Recipient) -> tuple[Recipient, CorrespondentLink]:
+        """The recipient as the letter will name them (the address book's entry when resolved,
+        else as dictated) and how the lookup went."""
+        link = self.resolve(dictated)
+        return (link.correspondent.as_recipient(dictated) if link.correspondent else dictated), link
+
 
 def cached(outbox: Path, vault: Vault) -> AddressBook | None:
     """The address book, read again only when a new import has replaced it."""

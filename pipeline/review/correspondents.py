@@ -38,10 +38,8 @@ def parse_copy_lines(text: str, *, previous: list[dict], previous_links: list, o
         else:
             copy, link = _typed_copy(line), None
             if book is not None and copy["last_name"]:
-                found = book.resolve(Recipient(**copy))
-                link = found.as_json()
-                if found.correspondent:
-                    copy = asdict(found.correspondent.as_recipient(Recipient(**copy)))
+                resolved, found = book.lookup(Recipient(**copy))
+                copy, link = asdict(resolved), found.as_json()
         copies.append(copy)
         links.append(link)
     return copies, links
@@ -107,9 +105,8 @@ def resolve_corrected_recipient(result: dict, changed: set[str], *, outbox: Path
             or changed & {f"recipient.{key}" for key in ADDRESS_FIELDS}):
         return {}
     dictated = Recipient(**{key: recipient.get(key) for key in Recipient.__slots__ if key not in ADDRESS_FIELDS})
-    found = book.resolve(dictated)
-    after = asdict(found.correspondent.as_recipient(dictated)) if found.correspondent else asdict(dictated)
-    result["recipient"] = after
+    resolved, found = book.lookup(dictated)
+    after = result["recipient"] = asdict(resolved)
     links = result.get("correspondent_links") or {"copies": [None] * len(result.get("copies") or [])}
     result["correspondent_links"] = {**links, "recipient": found.as_json()}
     return {f"recipient.{key}": [recipient.get(key), value] for key, value in after.items() if recipient.get(key) != value}
