@@ -10,16 +10,13 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.extract import patterns as P
 from pipeline.extract.dates import iso_date
+from pipeline.extract.measures import DATE
 from pipeline.extract.names import split_name
-from pipeline.records import Extraction, Patient, Recipient
+from pipeline.extract.recipient import typed_recipient
+from pipeline.records import Extraction, Patient
 from pipeline.store import work_folder
 from pipeline.vault import Vault
-
-DATE = re.compile(P.DATE, re.IGNORECASE)
-TITLE = re.compile(r"^\s*(docteur|professeur|dr\.?|pr\.?)\s+", re.IGNORECASE)
-
 
 def hints_path(outbox: Path, job_id: str) -> Path:
     return work_folder(outbox) / "hints" / f"{job_id}.json"
@@ -67,20 +64,3 @@ def with_hints(extraction: Extraction, hints: dict | None) -> Extraction:
         if typed.last_name:
             recipient = replace(typed, greeting=recipient.greeting if recipient else None)
     return replace(extraction, patient=patient, recipient=recipient)
-
-
-def typed_recipient(text: str) -> Recipient:
-    """« Dr Martin, cardiologue à Lyon » / « martin cardiologue »: title, name, specialty, city."""
-    title = TITLE.match(text)
-    rest = text[title.end():] if title else text
-    city = re.search(r"\b(?:à|a)\s+(?P<city>[^,;]+)$", rest.strip(), re.IGNORECASE)
-    if city:
-        rest = rest.strip()[:city.start()]
-    specialty = P.SPECIALTY.search(rest)
-    if specialty:
-        rest = rest[:specialty.start()] + rest[specialty.end():]
-    words = " ".join(rest.replace(",", " ").split())
-    first, last = split_name(words.title() if words.islower() else words) if words else (None, None)
-    return Recipient(title=P.TITLES[title.group(1).lower()] if title else "Dr", last_name=last, first_name=first,
-                     specialty=specialty.group("specialty").lower() if specialty else None,
-                     city=city.group("city").strip().title() if city else None)

@@ -17,6 +17,8 @@ from typing import Iterable
 
 from pipeline.directory.names import SOUNDS_ALIKE, name_score
 from pipeline.directory.tables import ImportFormatError, column_mapping, decoded, load_entries, read_once, rows, save_entries
+from pipeline.extract import patterns as P
+from pipeline.extract.names import split_name
 from pipeline.french import fold
 from pipeline.records import Recipient
 from pipeline.vault import Vault
@@ -30,7 +32,6 @@ DEFAULT_COLUMNS = {
 REQUIRED = ("last_name",)
 CANDIDATE_AT, MAX_CANDIDATES = 0.5, 5
 WEIGHTS = {"last": 0.6, "first": 0.15, "specialty": 0.15, "city": 0.1}
-FN_TITLE = re.compile(r"(dr\.?|docteur|pr\.?|professeur)\s+", re.IGNORECASE)
 RPPS = re.compile(r"\b(?:RPPS\W*)?(1\d{10})\b", re.IGNORECASE)
 
 
@@ -76,8 +77,7 @@ class CorrespondentLink:
 
 
 def _title(value: str | None) -> str | None:
-    folded = fold(value or "").strip(" .")
-    return {"dr": "Dr", "docteur": "Dr", "pr": "Pr", "professeur": "Pr"}.get(folded, value or None)
+    return P.TITLES.get(fold(value or "").strip(" ."), value or None)
 
 
 def read_csv(data: bytes, columns: dict[str, str] | None = None) -> tuple[list[Correspondent], list[tuple[int, str]]]:
@@ -123,10 +123,10 @@ def _from_vcard(card) -> Correspondent | None:
         last, first = _joined(names.value.family) or None, _joined(names.value.given) or None
         title = _title(_joined(names.value.prefix))
     if not last and text("fn"):
-        titled = FN_TITLE.match(text("fn"))
+        titled = P.TITLE_FIRST.match(text("fn"))
         title = title or _title(titled.group(1) if titled else None)
-        parts = text("fn")[titled.end() if titled else 0:].split()
-        first, last = (" ".join(parts[:-1]) or None, parts[-1]) if parts else (None, None)
+        name = text("fn")[titled.end() if titled else 0:].strip()
+        first, last = split_name(name) if name else (None, None)
     if not last:
         return None
     street = postal_code = city = None

@@ -66,6 +66,8 @@ NIR_CUE = re.compile(
 IPP = re.compile(r"\bIPP\s*:?\s*(?:numéro\s*)?(?P<ipp>\d[\d\s]{4,14}\d)", re.IGNORECASE)
 
 TITLES = {"docteur": "Dr", "dr": "Dr", "dr.": "Dr", "professeur": "Pr", "pr": "Pr", "pr.": "Pr"}
+# A title opening what someone typed or an address book wrote: « Dr Martin », « Professeur Lenoir ».
+TITLE_FIRST = re.compile(r"^\s*(docteur|professeur|dr\.?|pr\.?)\s+", re.IGNORECASE)
 RECIPIENT_HEADER = re.compile(
     r"(?:courrier|lettre|mot|réponse|courriel|compte\s+rendu)\s+(?:adressée?\s+)?(?:au|à|pour|destinée?\s+au)\s+"
     r"(?:l[ea]\s+|mon\s+|ma\s+|(?:madame|monsieur)\s+l[ea]\s+)?(?:cher\s+|chère\s+)?"

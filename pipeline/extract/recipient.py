@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pipeline.extract import patterns as P
 from pipeline.extract.names import split_name
 from pipeline.records import Recipient
@@ -54,3 +56,20 @@ def _named(found) -> Recipient:
     return Recipient(title=P.TITLES[found.group("title").lower()], last_name=last, first_name=first,
                      specialty=specialty.group("specialty").lower() if specialty else None,
                      city=city.group("city") if city else None)
+
+
+def typed_recipient(text: str) -> Recipient:
+    """« Dr Martin, cardiologue à Lyon » / « martin cardiologue »: title, name, specialty, city."""
+    title = P.TITLE_FIRST.match(text)
+    rest = text[title.end():] if title else text
+    city = re.search(r"\b(?:à|a)\s+(?P<city>[^,;]+)$", rest.strip(), re.IGNORECASE)
+    if city:
+        rest = rest.strip()[:city.start()]
+    specialty = P.SPECIALTY.search(rest)
+    if specialty:
+        rest = rest[:specialty.start()] + rest[specialty.end():]
+    words = " ".join(rest.replace(",", " ").split())
+    first, last = split_name(words.title() if words.islower() else words) if words else (None, None)
+    return Recipient(title=P.TITLES[title.group(1).lower()] if title else "Dr", last_name=last, first_name=first,
+                     specialty=specialty.group("specialty").lower() if specialty else None,
+                     city=city.group("city").strip().title() if city else None)

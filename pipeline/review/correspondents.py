@@ -3,17 +3,15 @@ candidates chosen in one click when the dictated name was not clear enough to re
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from pipeline.directory import correspondents
 from pipeline.directory.correspondents import Correspondent
+from pipeline.extract.recipient import typed_recipient
 from pipeline.store import now_iso
 from pipeline.records import Recipient
 from pipeline.vault import Vault
-
-TITLES = {"dr": "Dr", "docteur": "Dr", "pr": "Pr", "professeur": "Pr"}
-
 
 def copy_line(copy: dict) -> str:
     """« Dr Durand ; pneumologue ; Lyon » (title and name ; specialty ; city)."""
@@ -46,12 +44,11 @@ def parse_copy_lines(text: str, *, previous: list[dict], previous_links: list, o
 
 
 def _typed_copy(line: str) -> dict:
+    """« Dr Durand ; pneumologue ; Lyon »: the name read as any typed colleague is, then the
+    specialty and city from their own fields."""
     name, specialty, city = ([part.strip() or None for part in line.split(";")] + [None, None])[:3]
-    words = (name or "").split()
-    title = TITLES.get(words[0].lower().rstrip(".")) if words else None
-    words = words[1:] if title else words
-    return asdict(Recipient(title=title or "Dr", first_name=" ".join(words[:-1]) or None,
-                            last_name=words[-1] if words else None, specialty=specialty, city=city))
+    typed = typed_recipient(name or "")
+    return asdict(replace(typed, specialty=specialty or typed.specialty, city=city or typed.city))
 
 
 def choose_correspondent(result: dict, choice: str, *, username: str) -> dict[str, list]:
