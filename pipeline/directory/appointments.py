@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Iterable
 
 from pipeline.directory.names import SAME, given_names, name_score
-from pipeline.directory.tables import ImportFormatError, column_mapping, decoded, load_entries, read_once, rows, save_entries
-from pipeline.french import iso_date
+from pipeline.directory.tables import (
+    ImportFormatError, column_mapping, decoded, iso_day, load_entries, read_once, rows, save_entries,
+)
+from pipeline.extract.names import split_name
 from pipeline.vault import Vault
 
 APPOINTMENTS_FILE = Path("register") / "appointments.json"
@@ -37,10 +39,9 @@ class Appointment:
 
 
 def _iso(value: str | None) -> str | None:
-    if not value:
-        return None
+    """The date, or None when missing or unreadable (the row is then skipped, or has no birth date)."""
     try:
-        return dt.date.fromisoformat(iso_date(value.strip()).strip()).isoformat()
+        return iso_day(value) if value else None
     except ValueError:
         return None
 
@@ -70,15 +71,12 @@ def read_ics(data: bytes) -> tuple[list[Appointment], list[tuple[int, str]]]:
     events = [event for calendar in calendars for event in calendar.contents.get("vevent", [])]
     for number, event in enumerate(events, start=1):
         start = getattr(event, "dtstart", None)
-        summary = str(getattr(event, "summary", None).value).strip() if getattr(event, "summary", None) else ""
+        summary = str(event.summary.value).strip() if getattr(event, "summary", None) else ""
         if start is None or not summary:
             skipped.append((number, "date ou nom manquant / date or name missing"))
             continue
         when = start.value
-        words = summary.split()
-        capitals = [w for w in words if len(w) > 1 and w.replace("-", "").isupper()]
-        last = " ".join(capitals) if capitals and len(capitals) < len(words) else words[-1]
-        first = " ".join(w for w in words if w not in last.split()) or None
+        first, last = split_name(summary)
         description = str(event.description.value) if getattr(event, "description", None) else ""
         born = BORN.search(description)
         entries.append(Appointment(

@@ -35,7 +35,3 @@ def name_score(dictated: str | None, known: Iterable[str | None]) -> float:
         else:
             best = max(best, SPELLING_AT_MOST * JaroWinkler.similarity(fold(dictated), fold(name)))
     return best
-
-
-def sound_of(name: str) -> str:
-    return phonetic_key(name)

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Iterable
 
 from pipeline.directory.appointments import Agenda
-from pipeline.directory.names import SOUNDS_ALIKE, given_names, name_score, sound_of
-from pipeline.directory.tables import ImportFormatError, column_mapping, load_entries, read_once, rows, save_entries
-from pipeline.french import iso_date
+from pipeline.directory.names import SOUNDS_ALIKE, given_names, name_score
+from pipeline.directory.tables import (
+    ImportFormatError, column_mapping, iso_day, load_entries, read_once, rows, save_entries,
+)
 from pipeline.records import Flag, Patient
 from pipeline.vault import Vault
+from pipeline.vocabulary.corrector import phonetic_key
 
 REGISTER_FILE = Path("register") / "patients.json"
 # Our field → the column of the practice's export (dictee.toml [register_columns] overrides).
@@ -95,10 +97,6 @@ def _french(iso: str) -> str:
     return f"{day}/{month}/{year}"
 
 
-def _iso_date(value: str) -> str:
-    return dt.date.fromisoformat(iso_date(value).strip()).isoformat()
-
-
 def _sex(value: str | None) -> str | None:
     value = (value or "").strip().upper()[:1]
     return {"M": "M", "H": "M", "1": "M", "F": "F", "2": "F"}.get(value)
@@ -114,7 +112,7 @@ def read_csv(data: bytes, columns: dict[str, str] | None = None) -> tuple[list[R
             skipped.append((number, "nom, prénom ou date de naissance manquant / name or birth date missing"))
             continue
         try:
-            value["birth_date"] = _iso_date(value["birth_date"])
+            value["birth_date"] = iso_day(value["birth_date"])
         except ValueError:
             skipped.append((number, "date de naissance illisible / unreadable birth date"))
             continue
@@ -132,7 +130,7 @@ class PatientRegister:
         self._by_birth: dict[str, list[RegisterEntry]] = {}
         for entry in self.entries:
             for name in {entry.birth_name, entry.used_name} - {None}:
-                self._by_sound.setdefault(sound_of(name), []).append(entry)
+                self._by_sound.setdefault(phonetic_key(name), []).append(entry)
             self._by_birth.setdefault(entry.birth_date, []).append(entry)
 
     @classmethod
@@ -145,7 +143,7 @@ class PatientRegister:
 
     def _nearby(self, patient: Patient) -> list[RegisterEntry]:
         found: dict[int, RegisterEntry] = {}
-        keys = {sound_of(name) for name in (patient.last_name, patient.birth_name) if name}
+        keys = {phonetic_key(name) for name in (patient.last_name, patient.birth_name) if name}
         for key in keys:
             for entry in self._by_sound.get(key, ()):
                 found[id(entry)] = entry

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 from pipeline.errors import DicteeError
+from pipeline.french import iso_date
 
 T = TypeVar("T")
 
@@ -24,6 +25,11 @@ def decoded(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252")
+
+
+def iso_day(value: str) -> str:
+    """A date as exports write it (« 13/05/1988 » or ISO) → ISO; ValueError when it is not one."""
+    return dt.date.fromisoformat(iso_date(value.strip()).strip()).isoformat()
 
 
 def column_mapping(defaults: dict[str, str], overrides: dict[str, str] | None, setting: str) -> dict[str, str]:
