@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -113,9 +114,8 @@ def _follow_states(session: Session, outbox: Path, vault: Vault) -> None:
         if not (folder / store.STATE).is_file():
             continue
         state = store.read_state(folder, vault)
-        last = state["history"][-1]
         if state["state"] != job.state:
-            job.state = state["state"]
+            job.state, last = state["state"], state["history"][-1]
             if job.state in (store.FILED, store.REJECTED):
                 job.decided_at, job.decided_by = _parse_time(last["at"]), last.get("by")
 
@@ -187,8 +187,11 @@ class Backlog:
     eta_s: float
 
 
-def _inbox_folder(path: Path, settings: Settings) -> str:
-    return ingest.author_of(path, settings.inbox, settings.practitioners)[1] or ""
+def waiting_in_inbox(settings: Settings) -> list[tuple[Path, str]]:
+    """The recordings in the inbox, each with the practitioner's folder it waits in ("" the
+    main one): listed once for the worklist's backlog and its practitioners' lines."""
+    return [(path, ingest.author_of(path, settings.inbox, settings.practitioners)[1] or "")
+            for path in ingest.list_candidates(settings.inbox, settings.practitioners)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,18 +207,19 @@ class PractitionerLoad:
     turnaround_h: float | None
 
 
-def practitioner_loads(session: Session, settings: Settings, folders: frozenset[str] | None) -> list[PractitionerLoad]:
+def practitioner_loads(session: Session, settings: Settings, folders: frozenset[str] | None,
+                       inbox: list[tuple[Path, str]]) -> list[PractitionerLoad]:
     everyone = {"": settings.practitioner(None).name} | {f: p.name for f, p in settings.practitioners.items()}
     shown = [folder for folder in everyone if folders is None or folder in folders]
-    inbox = [_inbox_folder(path, settings) for path in ingest.list_candidates(settings.inbox, settings.practitioners)]
+    waiting = Counter(folder for _, folder in inbox)
     loads = []
     for folder in shown:
         rows = list(session.scalars(select(Job).where(Job.folder == folder)))
         hours = sorted((j.decided_at - j.received_at).total_seconds() / 3600 for j in rows
                        if j.decided_at and j.received_at and j.state == store.FILED)
         loads.append(PractitionerLoad(
-            folder, everyone[folder], sum(j.state == "pending_review" for j in rows),
-            sum(j.state == "to_sign" for j in rows), inbox.count(folder),
+            folder, everyone[folder], sum(j.state == store.STATE_PENDING for j in rows),
+            sum(j.state == store.TO_SIGN for j in rows), waiting[folder],
             round(hours[len(hours) // 2], 1) if hours else None))
     return loads
 
@@ -232,11 +236,11 @@ def processing_rate(outbox: Path, vault: Vault) -> float:
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
 
 
-def backlog(settings: Settings, vault: Vault, folders: frozenset[str] | None = None) -> Backlog:
-    """Dictations not yet drafted (inbox and work area) and when they should be done; with
-    `folders`, those of these practitioners only."""
-    waiting = [path for path in ingest.list_candidates(settings.inbox, settings.practitioners)
-               if folders is None or _inbox_folder(path, settings) in folders]
+def backlog(settings: Settings, vault: Vault, inbox: list[tuple[Path, str]],
+            folders: frozenset[str] | None = None) -> Backlog:
+    """Dictations not yet drafted (`inbox`, from `waiting_in_inbox`, and the work area) and when
+    they should be done; with `folders`, those of these practitioners only."""
+    waiting = [path for path, folder in inbox if folders is None or folder in folders]
     waiting += [d.path for d in ingest.unfinished_claims(settings.work_dir)
                 if folders is None or (d.author or "") in folders]
     audio_s = sum(audio.probe_duration(path) for path in waiting)

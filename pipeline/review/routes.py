@@ -107,10 +107,11 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
     folders = auth.served_folders(session, who[0])
     items = jobs.worklist(session, settings.outbox, vault, state=state, document_type=document_type or None,
                           author=author or None, first_folder=own_folder, folders=folders)
-    loads = jobs.practitioner_loads(session, settings, folders)
+    inbox = jobs.waiting_in_inbox(settings)
+    loads = jobs.practitioner_loads(session, settings, folders, inbox)
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
-                  backlog=jobs.backlog(settings, vault, folders), author=author,
+                  backlog=jobs.backlog(settings, vault, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
 
 
