@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.review import auth, twofactor
 from pipeline.review.db import audit
@@ -25,13 +25,17 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _signed_in(request: Request, session, user) -> RedirectResponse:
-    token, _ = auth.open_session(session, user)
-    response = RedirectResponse("/", status_code=303)
+def _with_session(request: Request, response: Response, token: str) -> Response:
+    """The response that carries the new session's cookie, the half-login one gone."""
     response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
                         max_age=auth.SESSION_HOURS * 3600)
     response.delete_cookie(PENDING_COOKIE)
     return response
+
+
+def _signed_in(request: Request, session, user) -> Response:
+    token, _ = auth.open_session(session, user)
+    return _with_session(request, RedirectResponse("/", status_code=303), token)
 
 
 def _throttled(request: Request, session, keys, typed: str) -> HTMLResponse | None:
@@ -152,11 +156,7 @@ def enrol_confirm(request: Request, code: Annotated[str, Form()], session=Depend
     audit(session, username=user.username, action="login")
     session.commit()
     token, csrf = auth.open_session(session, user)
-    response = render(request, "recovery_codes.html", codes=codes, user=user, csrf=csrf)
-    response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
-                        max_age=auth.SESSION_HOURS * 3600)
-    response.delete_cookie(PENDING_COOKIE)
-    return response
+    return _with_session(request, render(request, "recovery_codes.html", codes=codes, user=user, csrf=csrf), token)
 
 
 @login_router.get("/securite", response_class=HTMLResponse)
