@@ -410,3 +410,11 @@ def test_an_account_enrols_from_the_practice_before_working_remotely(desk):
         assert client.get("/login/enrol").headers["location"] == "/login/code"
         assert client.post("/login/enrol", data={"code": "123456"}).headers["location"] == "/login/code"
         assert client.get("/").status_code == 303
+
+
+def test_the_dictate_page_shows_each_dictation_of_the_practitioner_in_its_state(practice):
+    app, _, drafts = practice
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        remote_login(client, "dr_dupont")
+        recent = re.search(r'<table id="recent">.*?</table>', client.get("/dicter").text, re.DOTALL).group(0)
+    assert drafts["dupont"] in recent and "à relire" in recent and drafts["martin"] not in recent

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from pipeline import hints, upload
-from pipeline.review import auth
+from pipeline.review import auth, jobs
 from pipeline.review.db import BrowserDictation, Job, audit, utcnow
-from pipeline.review.routes import STATE_LABELS, current, db, render
+from pipeline.review.routes import STATE_LABELS, current, db, render, require_csrf
 from pipeline.upload import ChunkedUpload, UploadError, UploadInfo
 
 dictate_router = APIRouter()
@@ -32,23 +32,22 @@ def practitioner(request: Request, who=Depends(current), session=Depends(db)) ->
 
 def with_csrf_header(request: Request, account=Depends(practitioner)) -> tuple:
     """The upload calls send the session's CSRF token in a header (their body is audio or JSON)."""
-    if not auth.csrf_matches(account[0][1], request.headers.get("X-CSRF-Token")):
-        raise HTTPException(status_code=403, detail="CSRF token invalide / invalid CSRF token")
+    require_csrf(account[0][1], request.headers.get("X-CSRF-Token"))
     return account
 
 
 @dictate_router.get("/dicter", response_class=HTMLResponse)
 def dictate_page(request: Request, account=Depends(practitioner), session=Depends(db)):
     (user, login), folder = account
-    sent = {row.job_id: row for row in session.scalars(
-        select(BrowserDictation).where(BrowserDictation.user_id == user.id)
-        .order_by(BrowserDictation.uploaded_at.desc()).limit(RECENT))}
-    jobs = {job.job_id: job for job in session.scalars(select(Job).where(Job.folder == folder)
-                                                       .order_by(Job.received_at.desc()).limit(RECENT))}
-    jobs |= {job.job_id: job for job in session.scalars(select(Job).where(Job.job_id.in_(list(sent))))}
-    recent = [{"job_id": job_id, "state": STATE_LABELS.get(jobs[job_id].state, jobs[job_id].state)
-               if job_id in jobs else "reçue, en cours de transcription"}
-              for job_id in [*sent, *(j for j in jobs if j not in sent)]][:RECENT]
+    jobs.sync_jobs(session, request.app.state.settings.outbox, request.app.state.vault)  # as the worklist does
+    sent = list(session.scalars(select(BrowserDictation.job_id).where(BrowserDictation.user_id == user.id)
+                                .order_by(BrowserDictation.uploaded_at.desc()).limit(RECENT)))
+    drafted = {job.job_id: job for job in session.scalars(select(Job).where(Job.folder == folder)
+                                                          .order_by(Job.received_at.desc()).limit(RECENT))}
+    drafted |= {job.job_id: job for job in session.scalars(select(Job).where(Job.job_id.in_(sent)))}
+    recent = [{"job_id": job_id, "state": STATE_LABELS.get(drafted[job_id].state, drafted[job_id].state)
+               if job_id in drafted else "reçue, en cours de transcription"}
+              for job_id in [*sent, *(j for j in drafted if j not in sent)]][:RECENT]
     return render(request, "dictate.html", user=user, csrf=login.csrf_token, recent=recent,
                   chunk_bytes=upload.BROWSER_CHUNK_BYTES)
 

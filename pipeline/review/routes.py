@@ -67,10 +67,14 @@ def in_scope(request: Request, who=Depends(current), session=Depends(db)) -> Non
 jobs_router = APIRouter(dependencies=[Depends(in_scope)])
 
 
+def require_csrf(login, submitted: str | None) -> None:
+    if not auth.csrf_matches(login, submitted):
+        raise HTTPException(status_code=403, detail="CSRF token invalide / invalid CSRF token")
+
+
 def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(current)):
     """A state-changing request: logged in and carrying the session's CSRF token."""
-    if not auth.csrf_matches(who[1], csrf):
-        raise HTTPException(status_code=403, detail="CSRF token invalide / invalid CSRF token")
+    require_csrf(who[1], csrf)
     return who
 
 
