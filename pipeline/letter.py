@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from pipeline.extract.doctype import SENTENCE
 from pipeline.extract.patterns import GREETING
 
 # The salutation opens the letter, ending at its comma.
@@ -90,7 +91,6 @@ OUTSIDE_ALD = re.compile(r"\bhors\s+(?:ALD|affection\s+de\s+longue\s+durée)\b|\
                          r"(?:ALD|affection)|\bmaladies?\s+intercurrentes?\b", re.IGNORECASE)
 FOR_ALD = re.compile(r"\bALD\b|\baffection\s+de\s+longue\s+durée\b|\b(?:pris\s+en\s+charge\s+)?à\s+(?:100|cent)\s*%",
                      re.IGNORECASE)
-SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
 def _zone_cues(text: str) -> list[tuple[int, bool]]:

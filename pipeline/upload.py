@@ -58,30 +58,30 @@ def uploads_dir(outbox: Path) -> Path:
 
 
 class ChunkedUpload:
-    def __init__(self, outbox: Path, upload_id: str, vault: Vault) -> None:
-        if not UPLOAD_ID.match(upload_id):
-            raise UploadError("envoi inconnu / unknown upload", status=404)
-        self.folder, self.vault = uploads_dir(outbox) / upload_id, vault
-        self.upload_id = upload_id
+    def __init__(self, folder: Path, info: UploadInfo, vault: Vault) -> None:
+        self.folder, self.info, self.vault = folder, info, vault
+        self.upload_id = folder.name
 
     @classmethod
     def start(cls, outbox: Path, vault: Vault, info: UploadInfo) -> ChunkedUpload:
-        upload = cls(outbox, secrets.token_hex(16), vault)
-        upload.folder.mkdir(parents=True)
-        vault.write_json(upload.folder / "upload.json", asdict(info))
-        return upload
+        folder = uploads_dir(outbox) / secrets.token_hex(16)
+        folder.mkdir(parents=True)
+        vault.write_json(folder / "upload.json", asdict(info))
+        return cls(folder, info, vault)
 
-    def info(self) -> UploadInfo:
-        if not (self.folder / "upload.json").is_file():
+    @classmethod
+    def open(cls, outbox: Path, upload_id: str, vault: Vault) -> ChunkedUpload:
+        """An upload under way (404 for an unknown or finished one)."""
+        folder = uploads_dir(outbox) / upload_id
+        if not UPLOAD_ID.match(upload_id) or not (folder / "upload.json").is_file():
             raise UploadError("envoi inconnu ou terminé / unknown or finished upload", status=404)
-        return UploadInfo(**self.vault.read_json(self.folder / "upload.json"))
+        return cls(folder, UploadInfo(**vault.read_json(folder / "upload.json")), vault)
 
     def _chunks(self) -> list[tuple[int, Path]]:
         return sorted((int(m.group(1)), path) for path in self.folder.iterdir() if (m := CHUNK.match(path.name)))
 
     def received(self) -> int:
         """Bytes received so far: where the next chunk starts."""
-        self.info()
         chunks = self._chunks()
         return chunks[-1][0] + len(self.vault.read_bytes(chunks[-1][1])) if chunks else 0
 
@@ -102,7 +102,7 @@ class ChunkedUpload:
 
     def finish(self, inbox: Path, declared_size: int) -> Delivered:
         """The recording, whole, into the practitioner's inbox folder."""
-        info = self.info()
+        info = self.info
         data = b"".join(self.vault.read_bytes(path) for _, path in self._chunks())
         if len(data) != declared_size:
             raise UploadError("enregistrement incomplet / incomplete recording", status=409, offset=len(data))

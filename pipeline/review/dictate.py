@@ -66,8 +66,8 @@ class NewUpload(BaseModel):
 
 def _upload(request: Request, upload_id: str, user) -> ChunkedUpload:
     settings = request.app.state.settings
-    recording = ChunkedUpload(settings.outbox, upload_id, request.app.state.vault)
-    if recording.info().username != user.username:  # another account's recording: not said to exist
+    recording = ChunkedUpload.open(settings.outbox, upload_id, request.app.state.vault)
+    if recording.info.username != user.username:  # another account's recording: not said to exist
         raise UploadError("envoi inconnu / unknown upload", status=404)
     return recording
 
@@ -109,11 +109,11 @@ def upload_finish(request: Request, upload_id: str, size: int, account=Depends(w
     (user, _), _folder = account
     try:
         recording = _upload(request, upload_id, user)
-        info = recording.info()
         delivered = recording.finish(settings.inbox, size)
     except UploadError as error:
         return _refused(error)
-    hints.save_hints(settings.outbox, delivered.job_id, vault, patient=info.patient, recipient=info.recipient)
+    hints.save_hints(settings.outbox, delivered.job_id, vault, patient=recording.info.patient,
+                     recipient=recording.info.recipient)
     if session.get(BrowserDictation, delivered.job_id) is None:
         session.add(BrowserDictation(job_id=delivered.job_id, user_id=user.id))
     audit(session, username=user.username, action="dictation_upload", job_id=delivered.job_id)
