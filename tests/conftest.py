@@ -123,6 +123,16 @@ def run_as_postgres(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ask a server started by a test to stop, and kill it if it does not in time."""
+    process.terminate()
+    try:
+        process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

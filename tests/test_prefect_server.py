@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import FLEURS, REPO, free_port, require
+from tests.conftest import FLEURS, REPO, free_port, require, stop_process
 
 pytestmark = pytest.mark.slow
 DUMMY_NAME = "Zebulon"  # a patient-like name in the file name: must not reach Prefect's database
@@ -47,11 +47,7 @@ def prefect_server(postgres, tmp_path):
         wait_for_health(f"http://127.0.0.1:{port}/api/health", server)
         yield f"http://127.0.0.1:{port}/api"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         log.close()
 
 

@@ -182,6 +182,12 @@ def test_the_worklist_groups_by_practitioner_with_backlog_and_turnaround(practic
     assert rows["Dr Anne Dupont"][:3] == ["1", "0", "0"] and rows["Dr Paul Martin"][:3] == ["1", "0", "1"]
 
 
+def dictating(client, username: str) -> str:
+    """Logged in as this practitioner, on the « Dicter » page: its CSRF token."""
+    remote_login(client, username)
+    return csrf_of(client.get("/dicter").text)
+
+
 def upload(client, csrf: str, data: bytes, *, chunk: int = 1000, **details) -> str:
     started = client.post("/dicter/uploads", json=details, headers={"X-CSRF-Token": csrf})
     assert started.status_code == 200, started.text
@@ -201,8 +207,7 @@ def test_a_browser_upload_resumes_where_the_server_stopped_and_lands_whole(pract
     app, group, _ = practice
     data = webm_like(5000)
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
-        remote_login(client, "dr_dupont")
-        csrf = csrf_of(client.get("/dicter").text)
+        csrf = dictating(client, "dr_dupont")
         assert client.post("/dicter/uploads", json={}).status_code == 403  # no CSRF header
         started = client.post("/dicter/uploads", json={"patient": "ROCHE Inès 13/05/1988", "urgent": True},
                               headers={"X-CSRF-Token": csrf}).json()
@@ -231,14 +236,12 @@ def test_a_browser_upload_resumes_where_the_server_stopped_and_lands_whole(pract
 def test_an_upload_belongs_to_its_practitioner_and_must_be_audio(practice):
     app, group, _ = practice
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
-        remote_login(client, "dr_dupont")
-        csrf = csrf_of(client.get("/dicter").text)
+        csrf = dictating(client, "dr_dupont")
         upload_id = upload(client, csrf, b"not audio at all" * 10)
         refused = client.post(f"/dicter/uploads/{upload_id}/finish?size=160", headers={"X-CSRF-Token": csrf})
         assert refused.status_code == 422 and "not a browser recording" in refused.json()["error"]
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
-        remote_login(client, "dr_martin")
-        csrf = csrf_of(client.get("/dicter").text)
+        csrf = dictating(client, "dr_martin")
         assert client.get(f"/dicter/uploads/{upload_id}").status_code == 404
         assert client.put(f"/dicter/uploads/{upload_id}?offset=160", content=b"x",
                           headers={"X-CSRF-Token": csrf}).status_code == 404
@@ -277,7 +280,7 @@ def test_the_desk_speaks_tls_with_a_real_handshake(tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from tests.conftest import free_port
+    from tests.conftest import free_port, stop_process
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
@@ -314,12 +317,7 @@ def test_the_desk_speaks_tls_with_a_real_handshake(tmp_path):
         with pytest.raises(urllib.error.URLError):  # an untrusted certificate is refused: TLS is real
             urllib.request.urlopen(f"https://127.0.0.1:{port}/login", context=ssl.create_default_context(), timeout=5)
     finally:
-        server.terminate()
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        stop_process(server)
 
 
 def test_uploads_abandoned_for_days_are_removed_when_the_desk_starts(settings):
@@ -367,8 +365,7 @@ def test_a_safari_recording_aac_in_fragmented_mp4_lands_and_decodes(practice):
     app, group, _ = practice
     data = fragmented_mp4_aac(3.0)
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
-        remote_login(client, "dr_dupont")
-        csrf = csrf_of(client.get("/dicter").text)
+        csrf = dictating(client, "dr_dupont")
         upload_id = upload(client, csrf, data, chunk=4096)
         assert client.post(f"/dicter/uploads/{upload_id}/finish?size={len(data)}",
                            headers={"X-CSRF-Token": csrf}).status_code == 200
