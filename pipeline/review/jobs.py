@@ -286,11 +286,12 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
         set_field(result, "document_type", "document_type", form["document_type"])
     if "body" in form:
         set_field(result, "body", "body", form["body"].replace("\r\n", "\n"))
-    if "copies" in form and form["copies"].strip() != copy_lines(result.get("copies") or []):
+    previous_copies = result.get("copies") or []
+    if "copies" in form and form["copies"].strip() != copy_lines(previous_copies):
         links = result.get("correspondent_links") or {}
-        copies, copy_links = parse_copy_lines(form["copies"], previous=result.get("copies") or [],
+        copies, copy_links = parse_copy_lines(form["copies"], previous=previous_copies,
                                               previous_links=list(links.get("copies") or []), outbox=outbox, vault=vault)
-        changes["copies"] = [copy_lines(result.get("copies") or []), copy_lines(copies)]
+        changes["copies"] = [copy_lines(previous_copies), copy_lines(copies)]
         result["copies"] = copies
         if result.get("correspondent_links") is not None:
             result["correspondent_links"] = {**links, "copies": copy_links}
