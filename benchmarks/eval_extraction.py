@@ -45,7 +45,7 @@ def evaluate_dictations(path: Path) -> dict:
         expected = item["expected"]
         normalized = normalize_text(item["spoken"])
         started = time.perf_counter()
-        got = extract(normalized.text)
+        got = extract(normalized)
         latencies.append(time.perf_counter() - started)
 
         identity_ok = all(

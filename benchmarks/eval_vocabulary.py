@@ -91,7 +91,7 @@ def drug_figures() -> dict:
 
     found = wanted = 0
     for item in json.loads((SHARED_EVAL / "dictations_dev.json").read_text(encoding="utf-8")):
-        names = {fold(d.name) for d in extract(normalize_text(item["spoken"]).text).drugs}
+        names = {fold(d.name) for d in extract(normalize_text(item["spoken"])).drugs}
         wanted += len(item["expected"]["drugs"])
         found += sum(fold(name) in names for name in item["expected"]["drugs"])
     new = sum(bool(extract_drugs(f"Je prescris {name} 10 mg par jour.")) for name in NEW_DRUGS)

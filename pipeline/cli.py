@@ -375,7 +375,7 @@ def extract(
     settings = _settings(check_key=False)
     normalized = normalize_text(text)
     started = time.perf_counter()
-    extraction = run_extract(normalized.text, models_dir=settings.models_dir)
+    extraction = run_extract(normalized, models_dir=settings.models_dir)
     result = ExtractOutput.build(text, normalized.text, extraction, extract_s=time.perf_counter() - started)
     out.print_json(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
 

@@ -10,8 +10,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.extract.dates import iso_date
-from pipeline.extract.measures import DATE
+from pipeline.extract.dates import DATE, iso_date
 from pipeline.extract.names import split_name
 from pipeline.extract.recipient import typed_recipient
 from pipeline.records import Extraction, Patient

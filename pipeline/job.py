@@ -159,7 +159,7 @@ def understand_step(heard: Heard, settings: Settings) -> Understood:
     # Typed notes have no words, only their text: written dictation still says « virgule », « point à la ligne ».
     normalized = normalize_dictation(words) if words else normalize_text(heard.transcript.raw)
     normalized_at = time.perf_counter()
-    extraction = extract(normalized.text, models_dir=settings.models_dir)
+    extraction = extract(normalized, models_dir=settings.models_dir)
     timings = replace(
         heard.timings, normalize_s=normalized_at - started, extract_s=time.perf_counter() - normalized_at
     )

@@ -65,10 +65,31 @@ class TimedSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """What normalize understood a run of words to be, typed, so extract need not read it again."""
+
+    kind: Literal["quantity", "blood_pressure", "date"]
+    value: str  # "2,5" (French decimal comma kept), "13/8", or an ISO date
+    unit: str | None = None  # "mg", "cmHg"…; None for a date
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A reading, where it stands in the normalized text (characters [start, end)) and when it was said."""
+
+    reading: Reading
+    start: int
+    end: int
+    audio_start: float | None = None
+    audio_end: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NormalizedText:
     text: str
     spans: tuple[TimedSpan, ...] = ()
     corrections: tuple[str, ...] = ()  # spoken corrections applied ("non pardon", "effacez…")
+    annotations: tuple[Annotation, ...] = ()  # quantities, blood pressures and dates, in text order
 
     def audio_time(self, char: int) -> float | None:
         """When the character at `char` was spoken (None for typed notes)."""
@@ -130,6 +151,7 @@ class Quantity:
     value: str  # as written, French decimal comma kept: "2,5"
     unit: str
     text: str
+    start: float | None = None  # when it was said (None for typed notes)
 
 
 @dataclass(frozen=True, slots=True)

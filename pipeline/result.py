@@ -208,6 +208,7 @@ class QuantityOut(Part):
     value: str
     unit: str
     text: str
+    start: float | None = None  # when it was said, so the desk can play it
 
 
 class TimingsOut(Part):

@@ -15,6 +15,7 @@ from pipeline.directory.correspondents import (
 from pipeline.directory.tables import ImportFormatError
 from pipeline.extract import extract
 from pipeline.extract.recipient import extract_copies
+from pipeline.normalize import normalize_text
 from pipeline.records import Recipient
 from tests.conftest import signed_in
 
@@ -107,8 +108,8 @@ def test_copies_are_read_from_the_dictation_and_taken_out_of_the_letter():
     assert [(c.title, c.first_name, c.last_name, c.specialty) for c in copies] == [
         ("Dr", "Jean", "Roux", None), ("Pr", None, "Lenoir", "pneumologue")]
     assert extract_copies("Il a apporté une copie de son bilan.")[0] == ()
-    extraction = extract("Courrier au docteur Martin. Cher confrère, je vous adresse Monsieur Jean Dupont. "
-                         "Bien confraternellement. Copie au docteur Durand, pneumologue à Paris.")
+    extraction = extract(normalize_text("Courrier au docteur Martin. Cher confrère, je vous adresse Monsieur Jean "
+                                        "Dupont. Bien confraternellement. Copie au docteur Durand, pneumologue à Paris."))
     assert [c.last_name for c in extraction.copies] == ["Durand"] and "Copie" not in extraction.body
     assert extraction.body.endswith("Bien confraternellement.")
 

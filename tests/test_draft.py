@@ -90,9 +90,10 @@ def test_templates_use_only_variables_the_context_provides(settings):
 
 def test_a_prescription_lists_its_drugs_one_per_line(settings, tmp_path):
     from pipeline.extract import extract
+    from pipeline.normalize import normalize_text
 
-    dictated = extract("Ordonnance. Monsieur Jean Dupont, né le 12 mars 1956. Ozempic 0,5 mg une injection par "
-                       "semaine pendant 3 mois. Metformine 1000 mg deux fois par jour.")
+    dictated = extract(normalize_text("Ordonnance. Monsieur Jean Dupont, né le 12 mars 1956. Ozempic 0,5 mg une "
+                                      "injection par semaine pendant 3 mois. Metformine 1000 mg deux fois par jour."))
     assert dictated.document_type == "ordonnance"
     letter = tmp_path / "o.docx"
     letter.write_bytes(render_draft(dictated, settings, today=TODAY))

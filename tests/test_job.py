@@ -181,7 +181,7 @@ def test_flags_about_something_said_carry_the_time_it_was_said():
             "Examen normal.").split(" ")
     words = [Word(start=float(i), end=i + 0.9, word=(" " if i else "") + w, probability=0.9) for i, w in enumerate(said)]
     normalized = normalize_dictation(words)
-    extraction = extract(normalized.text)
+    extraction = extract(normalized)
     flags = {flag.kind: flag for flag in timed(extraction.flags, extraction.mentions, normalized)}
     assert flags["invalid_nir"].start == float(said.index("sécurité"))
     assert flags["incomplete_identity"].start == float(said.index("Madame"))

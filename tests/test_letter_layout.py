@@ -31,7 +31,7 @@ def paragraphs(docx: bytes) -> list[str]:
 
 
 def drafted(text: str, settings, **options) -> bytes:
-    return render_draft(extract(normalize_text(text).text), settings, today=TODAY, **options)
+    return render_draft(extract(normalize_text(text)), settings, today=TODAY, **options)
 
 
 def test_drugs_fall_in_the_zone_the_dictation_gives_them():

@@ -138,10 +138,11 @@ def test_an_updated_index_is_used_by_extraction(tmp_path):
     from pipeline.extract import extract
     from pipeline.lexicon.bdpm import DrugRow, write_index
     from pipeline.lexicon.drugs import updated_index_path
+    from pipeline.normalize import normalize_text
 
     write_index([DrugRow("Zorvimab", "brand", ("zorvimabine",)), DrugRow("zorvimabine", "substance", ("zorvimabine",))],
                 updated_index_path(tmp_path))
-    text = "Je prescris Zorvimab 20 mg par jour."
+    text = normalize_text("Je prescris Zorvimab 20 mg par jour.")
     assert [d.name for d in extract(text, models_dir=tmp_path).drugs] == ["zorvimabine"]
     assert extract(text).drugs == ()
 

@@ -27,7 +27,8 @@ def test_extraction_never_compiles_the_french_token_match():
     state = run_python("""
         import json
         from pipeline.extract import extract
-        extraction = extract("Courrier au docteur Martin. Patiente Mme Jeanne Durand, sous amlodipine 5 mg, pas de diabète.")
+        from pipeline.normalize import normalize_text
+        extraction = extract(normalize_text("Courrier au docteur Martin. Patiente Mme Jeanne Durand, sous amlodipine 5 mg, pas de diabète."))
         from spacy.lang.fr import tokenizer_exceptions
         pattern = tokenizer_exceptions.TOKEN_MATCH.__self__
         print(json.dumps({"lazy": type(pattern).__name__, "compiled": pattern.is_compiled,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from pipeline.extract.doctype import classify_document, strip_header
 from pipeline.extract.identity import extract_patient
-from pipeline.extract.measures import extract_dates, extract_quantities
+from pipeline.extract.measures import dates_in, quantities_in
 from pipeline.extract.medical import extract_conditions, extract_drugs, warm_up
 from pipeline.extract.recipient import extract_copies, extract_recipient
 from pipeline.extract import patterns as P
-from pipeline.records import Extraction, Flag
+from pipeline.records import Extraction, Flag, NormalizedText
 
 # Where in the text each flag's subject was said, so the desk can play it.
 FLAG_MENTION = {"invalid_nir": "nir", "nir_sex_mismatch": "nir", "incomplete_identity": "patient",
@@ -21,8 +21,9 @@ FLAG_MENTION = {"invalid_nir": "nir", "nir_sex_mismatch": "nir", "incomplete_ide
 ADDRESSED_TYPES = frozenset({"lettre_confrere", None})
 
 
-def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
+def extract(normalized: NormalizedText, *, models_dir: Path | None = None) -> Extraction:
     """`models_dir` holds the practice's updated lexicons (`dictee lexicons update`), if any."""
+    text = normalized.text
     document_type = classify_document(text)
     recipient, header_span = extract_recipient(text)
     if document_type not in ADDRESSED_TYPES and header_span is None:
@@ -41,8 +42,8 @@ def extract(text: str, *, models_dir: Path | None = None) -> Extraction:
         conditions=extract_conditions(text),
         body=strip_header(_without(text, copy_spans)),
         flags=flags,
-        dates=extract_dates(text),
-        quantities=extract_quantities(text),
+        dates=dates_in(normalized),
+        quantities=quantities_in(normalized),
         copies=copies,
         mentions={name: span for name, span in spans.items() if span},
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pipeline.extract import patterns as P
 from pipeline.french import MONTH_NUMBERS
 
+DATE = re.compile(P.DATE, re.IGNORECASE)  # a date typed on the desk; dictated ones come typed from normalize
 CORSICA = {"2A": "19", "2B": "18"}  # the NIR key is computed with these substitutions
 
 

@@ -1,34 +1,24 @@
-"""Dates (ISO) and quantities (value + unit, blood pressure) mentioned in the dictation."""
+"""Dates (ISO) and quantities (value + unit, blood pressure) mentioned in the dictation.
+
+normalize has read them already, typed, whether said or written by the recognizer; here they
+are only taken from its annotations, with the time they were said.
+"""
 
 from __future__ import annotations
 
-import re
+from pipeline.records import NormalizedText, Quantity
 
-from pipeline.extract import patterns as P
-from pipeline.extract.dates import iso_date
-from pipeline.french import UNIT_SYMBOLS
-from pipeline.records import Quantity
-
-QUANTITY = re.compile(
-    r"(?<![\w/])(?P<value>\d+(?:,\d+)?)\s*(?P<unit>" + "|".join(map(re.escape, UNIT_SYMBOLS)) + r")(?!\w)"
-)
-BLOOD_PRESSURE = re.compile(r"(?<![\w/])(?P<value>\d{1,2}/\d{1,2})(?![\w/])")
-DATE = re.compile(P.DATE, re.IGNORECASE)
+QUANTITY_KINDS = frozenset({"quantity", "blood_pressure"})
 
 
-def extract_dates(text: str) -> tuple[str, ...]:
-    found = (iso_date(match) for match in DATE.finditer(text))
-    return tuple(date for date in found if date)
+def dates_in(normalized: NormalizedText) -> tuple[str, ...]:
+    return tuple(note.reading.value for note in normalized.annotations if note.reading.kind == "date")
 
 
-def extract_quantities(text: str) -> tuple[Quantity, ...]:
-    quantities = [
-        (m.start(), Quantity(value=m.group("value"), unit=m.group("unit"), text=m.group()))
-        for m in QUANTITY.finditer(text)
-    ]
-    quantities += [
-        (m.start(), Quantity(value=m.group("value"), unit="cmHg", text=m.group()))
-        for m in BLOOD_PRESSURE.finditer(text)
-        if re.search(r"(?:tension|TA|pression)\D{0,20}$", text[max(0, m.start() - 25):m.start()], re.IGNORECASE)
-    ]
-    return tuple(quantity for _, quantity in sorted(quantities, key=lambda item: item[0]))
+def quantities_in(normalized: NormalizedText) -> tuple[Quantity, ...]:
+    return tuple(
+        Quantity(value=note.reading.value, unit=note.reading.unit or "", text=normalized.text[note.start:note.end],
+                 start=note.audio_start)
+        for note in normalized.annotations
+        if note.reading.kind in QUANTITY_KINDS
+    )

@@ -54,7 +54,7 @@ SENTENCE_ENDS = frozenset({".", "?", "!", "…"})
 BREAKS = frozenset({"\n", "\n\n"})
 # French typography: a space before these.
 SPACED_BEFORE = frozenset({":", ";", "?", "!", "»"})
-NO_SPACE_BEFORE = frozenset({",", ".", ")", "…"})
+NO_SPACE_BEFORE = frozenset({",", ".", ")", "…", "°"})  # « n° 12 »
 
 # Units spoken after a number → symbol (pipeline.french). Longest phrases first at match time.
 
@@ -71,6 +71,8 @@ NUMERIC_CONTEXT_AFTER = frozenset(
 )
 # Between two numbers of a pair ("12 sur 7", "de 10 à 12").
 NUMBER_PAIR_LINKS = frozenset({"sur", "à", "ou", "et"})
-# "tension 13 8" / "TA 12 sur 7" → 13/8, 12/7
+# "tension 13 8" / "TA 12 sur 7" → 13/8, 12/7; "TA mesurée à 13/8": within this many words of the cue.
 BLOOD_PRESSURE_CUES = frozenset({"tension", "ta", "pression"})
-BLOOD_PRESSURE_MAX = 30
+BLOOD_PRESSURE_WINDOW = 5
+BLOOD_PRESSURE_MAX = 30  # 13/8: centimetres of mercury
+MMHG_SYSTOLIC, MMHG_DIASTOLIC = (50, 300), (20, 200)  # 130/80: millimetres

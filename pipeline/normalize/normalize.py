@@ -2,22 +2,44 @@
 
 The transcript is cut into tokens; each token remembers when it was spoken. Passes then
 rewrite the token list: spoken commands → punctuation and layout, number words → digits,
-units → symbols, blood pressure → 13/8, spoken corrections applied. Rendering applies
-French typography and records, for every output token, its characters and audio times.
+units → symbols, blood pressure → 13/8, spoken corrections applied, dates read. Rendering
+applies French typography and records, for every output token, its characters and audio
+times.
+
+Quantities, blood pressures and dates become typed tokens (`Reading`), whether they were
+said (« cinq milligrammes ») or the recognizer wrote them (« 5 mg », « 13/8 »). Rendering hands
+them to extract as annotations, with their characters and audio times: extract does not read
+them from the text again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
 from text_to_num import text2num
 
+from pipeline.french import MONTH_NUMBERS, UNIT_SYMBOLS, fold
 from pipeline.normalize import commands as C
-from pipeline.records import NormalizedText, TimedSpan, Word
+from pipeline.records import Annotation, NormalizedText, Reading, TimedSpan, Word
 
-TOKEN_RE = re.compile(r"\d+(?:,\d+)?|\w+(?:['’-]\w+)*['’]?|\n+|[^\w\s]", re.UNICODE)
+# Units written with a sign in them (« mg/kg », « °C ») stay one token, as « 13/8 », « 12/03/2024 »
+# and « 1er » do: the recognizer writes them so, and they are written back so.
+_SIGNED_UNITS = [symbol for symbol in UNIT_SYMBOLS if len(symbol) > 1 and not symbol.isalnum()]
+TOKEN_RE = re.compile(
+    r"\d{1,2}([/.|-])\d{1,2}\1\d{4}(?!\d)"  # a written date
+    r"|(?<![\d/])\d{1,3}/\d{1,3}(?![\d/])"  # a written pair: 13/8, 130/80, a score 3/4
+    r"|\d+(?:er|re|ère|e|ème)(?!\w)"  # an ordinal
+    r"|\d{1,2}(?:h\d{2}(?!\w)|:\d{2}(?![\d:]))"  # a time: 15h30, 15:30
+    r"|(?<![\d.])\d+\.\d+(?![.\d])"  # a decimal point (or « 28.09 »): kept as written, in one piece
+    r"|\d+(?:,\d+)?"
+    r"|(?:" + "|".join(map(re.escape, _SIGNED_UNITS)) + r")(?!\w)"
+    r"|\w+(?:['’-]\w+)*['’]?|\n+|[^\w\s]",
+    re.UNICODE,
+)
+NUMBER = re.compile(r"\d+(?:[,.]\d+)?")
 MARK_STRENGTH = {",": 1, ";": 2, ":": 3, ".": 4, "?": 5, "!": 5, "…": 6}
 
 
@@ -28,6 +50,7 @@ class Token:
     end: float | None = None
     mark: bool = False  # punctuation or layout, not a word
     decimal: bool = False  # a spoken "virgule" between two numbers
+    reading: Reading | None = None  # a quantity, blood pressure or date, typed
 
     @property
     def lower(self) -> str:
@@ -59,7 +82,7 @@ def tokenize(text: str, times: Sequence[tuple[float, float]] | None) -> list[Tok
             start, end = min(t[0] for t in covered), max(t[1] for t in covered)
         if piece.startswith("\n"):
             piece = "\n\n" if len(piece) > 1 else "\n"
-        is_mark = not (piece[0].isalnum())
+        is_mark = not piece[0].isalnum() and piece not in _SIGNED_UNITS
         tokens.append(Token(piece, start, end, mark=is_mark))
     return tokens
 
@@ -71,6 +94,7 @@ def _normalize(tokens: list[Token]) -> NormalizedText:
     tokens = apply_units(tokens)
     tokens = blood_pressure(tokens)
     tokens, corrections = apply_corrections(tokens)
+    tokens = read_dates(tokens)
     tokens = merge_marks(tokens)
     return render(tokens, corrections)
 
@@ -250,40 +274,74 @@ _UNIT_PHRASES = phrases_of(C.UNITS)
 _UNIT_FIRST_WORDS = frozenset(phrase[0] for phrase in _UNIT_PHRASES)
 
 
+def _unit_at(tokens: Sequence[Token], index: int) -> tuple[str, int] | None:
+    """The unit said (« milligrammes ») or written (« mg ») at `index`: its symbol, and how many tokens it takes."""
+    spoken = phrase_at(tokens, index, _UNIT_PHRASES)
+    if spoken:
+        return _UNIT_SYMBOL[spoken], len(spoken)
+    return (tokens[index].text, 1) if tokens[index].text in UNIT_SYMBOLS else None
+
+
 def apply_units(tokens: list[Token]) -> list[Token]:
+    """A number and its unit become one quantity: « 5 mg »."""
     out: list[Token] = []
     index = 0
     while index < len(tokens):
-        token = tokens[index]
-        unit = phrase_at(tokens, index, _UNIT_PHRASES) if out and out[-1].text[0].isdigit() else None
+        unit = _unit_at(tokens, index) if out and NUMBER.fullmatch(out[-1].text) else None
         if unit is None:
-            out.append(token)
+            out.append(tokens[index])
             index += 1
             continue
-        out.append(Token(_UNIT_SYMBOL[unit], token.start, tokens[index + len(unit) - 1].end))
-        index += len(unit)
+        symbol, length = unit
+        number = out.pop()
+        out.append(Token(f"{number.text} {symbol}", number.start, tokens[index + length - 1].end,
+                         reading=Reading("quantity", number.text, symbol)))
+        index += length
     return out
 
 
-def _small_int(token: Token) -> bool:
-    return token.text.isdigit() and int(token.text) <= C.BLOOD_PRESSURE_MAX
+WRITTEN_PAIR = re.compile(r"(\d{1,3})/(\d{1,3})")
+
+
+def pressure_unit(systolic: int, diastolic: int) -> str | None:
+    """13/8 is in cmHg, 130/80 in mmHg; anything else is not a blood pressure."""
+    if systolic <= C.BLOOD_PRESSURE_MAX and diastolic <= C.BLOOD_PRESSURE_MAX:
+        return "cmHg"
+    if C.MMHG_SYSTOLIC[0] <= systolic <= C.MMHG_SYSTOLIC[1] and C.MMHG_DIASTOLIC[0] <= diastolic <= C.MMHG_DIASTOLIC[1]:
+        return "mmHg"
+    return None
+
+
+def _pair_at(tokens: Sequence[Token], first: int) -> tuple[int, int, int] | None:
+    """Two numbers at `first`, written « 13/8 » or said « 13 [sur] 8 »: both, and the tokens they take."""
+    written = WRITTEN_PAIR.fullmatch(tokens[first].text)
+    if written:
+        return int(written[1]), int(written[2]), 1
+    second = first + 1
+    if second < len(tokens) and tokens[second].lower == "sur":
+        second += 1
+    if tokens[first].text.isdigit() and second < len(tokens) and tokens[second].text.isdigit():
+        return int(tokens[first].text), int(tokens[second].text), second - first + 1
+    return None
 
 
 def blood_pressure(tokens: list[Token]) -> list[Token]:
+    """« tension [artérielle] 13 [sur] 8 » or « TA à 13/8 »: the first numbers within a few words of the cue."""
     out = list(tokens)
     for index, token in enumerate(tokens):
         if token.lower not in C.BLOOD_PRESSURE_CUES:
             continue
-        # "tension [artérielle] 13 [sur] 8" within the next few tokens
-        for first in range(index + 1, min(index + 4, len(out))):
-            if not _small_int(out[first]):
+        for first in range(index + 1, min(index + 1 + C.BLOOD_PRESSURE_WINDOW, len(out))):
+            if not out[first].text[:1].isdigit():
                 continue
-            second = first + 1
-            if second < len(out) and out[second].lower == "sur":
-                second += 1
-            if second < len(out) and _small_int(out[second]):
-                merged = Token(f"{out[first].text}/{out[second].text}", out[first].start, out[second].end)
-                out[first:second + 1] = [merged] + [Token("", mark=True)] * (second - first)
+            pair = _pair_at(out, first)
+            unit = pressure_unit(*pair[:2]) if pair else None
+            if pair and unit:
+                systolic, diastolic, length = pair
+                value = f"{systolic}/{diastolic}"
+                merged = Token(value, out[first].start, out[first + length - 1].end,
+                               reading=Reading("blood_pressure", value, unit))
+                out[first:first + length] = [merged] + [Token("", mark=True)] * (length - 1)
             break
     return [t for t in out if t.text]
 
@@ -354,6 +412,54 @@ def _corrected_length(written: Sequence[Token], replacement: Sequence[Token]) ->
     return len(replacement) if len(replacement) <= sentence else 0
 
 
+# --- dates ------------------------------------------------------------------------------
+
+WRITTEN_DATE = re.compile(r"(\d{1,2})[/.|-](\d{1,2})[/.|-](\d{4})")
+DATE_PIECES = 5  # « 01/09/ 2020 », « 08 . 04 . 1941 »: a written date the recognizer or a typist spaced
+DAY = re.compile(r"(\d{1,2})(?:er)?")
+YEAR = re.compile(r"\d{4}")
+
+
+def calendar_date(day: str, month: int | None, year: str) -> str | None:
+    """ISO date, or None when it is not a real calendar day (« 31 février »)."""
+    try:
+        return dt.date(int(year), month, int(day)).isoformat() if month else None
+    except ValueError:
+        return None
+
+
+def _date_at(tokens: Sequence[Token], index: int) -> tuple[str, int] | None:
+    """A date at `index`, written « 12/03/2024 » or said « 12 mars 2024 »: ISO, and the tokens it takes."""
+    for length in range(1, DATE_PIECES + 1):
+        written = WRITTEN_DATE.fullmatch("".join(t.text for t in tokens[index:index + length]))
+        if written:
+            iso = calendar_date(written[1], int(written[2]), written[3])
+            return (iso, length) if iso else None
+    said = tokens[index:index + 3]
+    day = DAY.fullmatch(said[0].text)
+    if len(said) == 3 and day and YEAR.fullmatch(said[2].text):
+        iso = calendar_date(day[1], MONTH_NUMBERS.get(fold(said[1].text)), said[2].text)
+        return (iso, 3) if iso else None
+    return None
+
+
+def read_dates(tokens: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    index = 0
+    while index < len(tokens):
+        found = _date_at(tokens, index)
+        if found is None:
+            out.append(tokens[index])
+            index += 1
+            continue
+        iso, length = found
+        said = tokens[index:index + length]
+        joined = " " if length == 3 and not said[1].mark else ""  # « 12 mars 2024 », « 12/03/2024 »
+        out.append(Token(joined.join(t.text for t in said), said[0].start, said[-1].end, reading=Reading("date", iso)))
+        index += length
+    return out
+
+
 # --- typography -------------------------------------------------------------------------
 
 
@@ -393,6 +499,7 @@ def _needs_space(previous: Token | None, token: Token) -> bool:
 def render(tokens: Sequence[Token], corrections: tuple[str, ...] = ()) -> NormalizedText:
     pieces: list[str] = []
     spans: list[TimedSpan] = []
+    annotations: list[Annotation] = []
     length = 0
     capitalize = True
     previous: Token | None = None
@@ -410,6 +517,9 @@ def render(tokens: Sequence[Token], corrections: tuple[str, ...] = ()) -> Normal
         pieces.append(text)
         if not token.mark and token.start is not None:
             spans.append(TimedSpan(length, length + len(text), token.start, token.end))
+        if token.reading is not None:
+            annotations.append(Annotation(token.reading, length, length + len(text), token.start, token.end))
         length += len(text)
         previous = token
-    return NormalizedText(text="".join(pieces), spans=tuple(spans), corrections=corrections)
+    return NormalizedText(text="".join(pieces), spans=tuple(spans), corrections=corrections,
+                          annotations=tuple(annotations))
