@@ -455,7 +455,7 @@ def decrypt(
     """Déchiffre un fichier de l'outbox / decrypt one outbox file (e.g. to import a filed letter)."""
     if not file.is_file():
         raise DicteeError(f"fichier introuvable / file not found: {file}")
-    data = _settings().vault().read_bytes(file)
+    data = _settings().store().read_bytes(file)
     if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -476,7 +476,7 @@ def retry(
     from pipeline.ingest import retry_quarantined
 
     settings = _settings(outbox=outbox)
-    target = retry_quarantined(job_id, settings=settings, vault=settings.vault())
+    target = retry_quarantined(job_id, settings=settings)
     console.print(f"[green]Remis dans la boîte de réception / back in the inbox:[/green] {job_id} → "
                   f"{target.parent} (traité au prochain passage / processed by the next run)")
 
@@ -488,20 +488,19 @@ def export(
 ) -> None:
     """Exporte les courriers classés (PDF/A + FHIR) / export filed letters as PDF/A and a FHIR
     DocumentReference into `export_dir`, for the records system."""
-    from pipeline import store
     from pipeline.export import export_filed
+    from pipeline.store import DRAFT
 
     settings = _settings(outbox=outbox)
     if settings.export_dir is None:
         raise DicteeError("définissez export_dir (DICTEE_EXPORT_DIR) / set export_dir (DICTEE_EXPORT_DIR)")
-    filed = store.filed_folder(settings.outbox)
+    filed = settings.store(sealed=False).filed_folder()
     wanted = job_ids or sorted(path.name for path in filed.glob("*") if path.is_dir()
                                and not (settings.export_dir / path.name).exists())
-    vault = settings.vault()
     for job_id in wanted:
-        if not job_id.isalnum() or not (filed / job_id / store.DRAFT).is_file():
+        if not job_id.isalnum() or not (filed / job_id / DRAFT).is_file():
             raise DicteeError(f"courrier classé introuvable / filed letter not found: {job_id}")
-        target = export_filed(job_id, settings, vault)
+        target = export_filed(job_id, settings)
         console.print(f"{job_id} → {target}")
     console.print(f"{len(wanted)} courrier(s) exporté(s) / letter(s) exported")
 
@@ -557,7 +556,7 @@ def _import_into(file: Path, outbox: Path | None, read, directory, noun: str, no
     entries, skipped = read(file.read_bytes(), settings)
     if not entries:
         raise DicteeError(nothing_read)
-    directory(entries).save(settings.outbox, settings.vault())
+    directory(entries).save(settings.store())
     console.print(f"[green]{len(entries)} {noun} importé(s) / imported[/green]")
     for number, reason in skipped:
         console.print(f"  ligne / row {number} ignorée / skipped: {reason}")
@@ -573,7 +572,7 @@ def purge(
     from pipeline.retention import purge_audio
 
     settings = _settings(outbox=outbox)
-    report = purge_audio(settings.outbox, days=days, vault=settings.vault(), dry_run=dry_run)
+    report = purge_audio(settings.store(), days=days, dry_run=dry_run)
     verb = "à supprimer / to delete" if dry_run else "supprimé(s) / deleted"
     out.print(f"{len(report.files)} fichier(s) audio {verb}, {report.bytes / 1e6:.1f} MB")
 

@@ -101,7 +101,7 @@ def adapt_examples() -> None:
 
     cli = _cli()
     settings = cli._settings()
-    examples = list(ExampleStore(settings.outbox, settings.vault()))
+    examples = list(ExampleStore(settings.store()))
     by_origin = {origin: [e for e in examples if e.origin == origin] for origin in ("approved", "imported")}
     for origin, label in (("approved", "lettres approuvées / approved letters"), ("imported", "importés / imported")):
         listed = by_origin[origin]
@@ -119,7 +119,7 @@ def words_list() -> None:
     table = Table(title="Lexique du cabinet / practice lexicon")
     for column in ("mot / word", "type", "ajouté / added", "corrections"):
         table.add_column(column)
-    for word in PracticeLexicon(settings.outbox, settings.vault()).words():
+    for word in PracticeLexicon(settings.store()).words():
         table.add_row(word.text, {"name": "nom / name", "term": "terme / term"}[word.kind], word.added_at[:10], str(word.times))
     cli.out.print(table)
 
@@ -131,7 +131,7 @@ def words_remove(word: str = typer.Argument(..., help="Le mot à retirer, tel qu
 
     cli = _cli()
     settings = cli._settings()
-    if not PracticeLexicon(settings.outbox, settings.vault()).remove(word):
+    if not PracticeLexicon(settings.store()).remove(word):
         raise DicteeError("mot absent du lexique / word not in the lexicon")
     cli.out.print("Retiré / removed.")
 

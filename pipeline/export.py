@@ -24,8 +24,7 @@ from pathlib import Path
 
 from pipeline.errors import DicteeError
 from pipeline.settings import Settings
-from pipeline.store import DRAFT, FILED, RESULT, STATE, filed_folder
-from pipeline.vault import Vault
+from pipeline.store import DRAFT, FILED, RESULT
 
 log = logging.getLogger("dictee.export")
 PDF_NAME = "letter.pdf"
@@ -137,14 +136,15 @@ def _instant(at: str) -> str:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).isoformat()
 
 
-def export_filed(job_id: str, settings: Settings, vault: Vault) -> Path | None:
+def export_filed(job_id: str, settings: Settings) -> Path | None:
     """Write the filed letter's PDF/A and DocumentReference into `settings.export_dir` (None:
     no export configured). Returns the letter's export folder."""
     if settings.export_dir is None:
         return None
-    filed = filed_folder(settings.outbox, job_id)
-    result, state = vault.read_json(filed / RESULT), vault.read_json(filed / STATE)
-    pdf = to_pdfa(vault.read_bytes(filed / DRAFT))
+    outbox = settings.store()
+    filed = outbox.filed_folder(job_id)
+    result, state = outbox.read_json(filed / RESULT), outbox.read_state(filed)
+    pdf = to_pdfa(outbox.read_bytes(filed / DRAFT))
     reference = document_reference(result, state, pdf, job_id=job_id)
     target = settings.export_dir / job_id
     staging = settings.export_dir / f".{job_id}.partial"
@@ -158,9 +158,9 @@ def export_filed(job_id: str, settings: Settings, vault: Vault) -> Path | None:
     return target
 
 
-def export_quietly(job_id: str, settings: Settings, vault: Vault) -> None:
+def export_quietly(job_id: str, settings: Settings) -> None:
     """After filing: an export that fails is logged by job id and left for `dictee export`."""
     try:
-        export_filed(job_id, settings, vault)
+        export_filed(job_id, settings)
     except Exception as error:  # the letter is filed whatever happens here
         log.error("job %s: not exported (%s); run `dictee export %s`", job_id, type(error).__name__, job_id)

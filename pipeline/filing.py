@@ -12,26 +12,25 @@ import shutil
 import stat
 from pathlib import Path
 
-from pipeline.store import DRAFT, FILED, RESULT, STATE, filed_folder, job_folder, set_state, staging_dir
-from pipeline.vault import Vault
+from pipeline.store import DRAFT, FILED, RESULT, STATE, Outbox
 
 FILED_FILES = (DRAFT, RESULT, STATE)
 READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP
 READ_ONLY_FOLDER = stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP
 
 
-def file_job(outbox: Path, job_id: str, vault: Vault, *, username: str, **step) -> Path:
+def file_job(outbox: Outbox, job_id: str, *, username: str, **step) -> Path:
     """File the job as it stands (files sealed as they are); `step`: what its history's last
-    step records (who signed, the signature line). Call inside `store.transition`."""
-    folder, filed = job_folder(outbox, job_id), filed_folder(outbox, job_id)
-    staging = staging_dir(outbox, job_id, "filing")
+    step records (who signed, the signature line). Call inside `Outbox.transition`."""
+    folder, filed = outbox.job_folder(job_id), outbox.filed_folder(job_id)
+    staging = outbox.staging_dir(job_id, "filing")
     for name in FILED_FILES:
         shutil.copyfile(folder / name, staging / name)
-    set_state(staging, vault, FILED, username, **step)  # the state says filed only where the letter is filed
+    outbox.set_state(staging, FILED, username, **step)  # the state says filed only where the letter is filed
     for name in FILED_FILES:
         os.chmod(staging / name, READ_ONLY_FILE)
     filed.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging, filed)
     os.chmod(filed, READ_ONLY_FOLDER)
-    set_state(folder, vault, FILED, username, **step)
+    outbox.set_state(folder, FILED, username, **step)
     return filed

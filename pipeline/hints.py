@@ -14,27 +14,26 @@ from pipeline.extract.dates import DATE, iso_date
 from pipeline.extract.names import split_name
 from pipeline.extract.recipient import typed_recipient
 from pipeline.records import Extraction, Patient
-from pipeline.store import work_folder
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
-def hints_path(outbox: Path, job_id: str) -> Path:
-    return work_folder(outbox) / "hints" / f"{job_id}.json"
+def hints_path(outbox: Outbox, job_id: str) -> Path:
+    return outbox.work_folder() / "hints" / f"{job_id}.json"
 
 
-def save_hints(outbox: Path, job_id: str, vault: Vault, *, patient: str | None, recipient: str | None) -> None:
+def save_hints(outbox: Outbox, job_id: str, *, patient: str | None, recipient: str | None) -> None:
     if not (patient or recipient):
         return
     path = hints_path(outbox, job_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    vault.write_json(path, {"patient": patient, "recipient": recipient})
+    outbox.write_json(path, {"patient": patient, "recipient": recipient})
 
 
-def load_hints(outbox: Path, job_id: str, vault: Vault) -> dict | None:
+def load_hints(outbox: Outbox, job_id: str) -> dict | None:
     path = hints_path(outbox, job_id)
-    return vault.read_json(path) if path.is_file() else None
+    return outbox.read_json(path) if path.is_file() else None
 
 
-def discard_hints(outbox: Path, job_id: str) -> None:
+def discard_hints(outbox: Outbox, job_id: str) -> None:
     hints_path(outbox, job_id).unlink(missing_ok=True)
 
 

@@ -156,14 +156,14 @@ def supersede_quarantine(job_id: str, *, outbox: Path) -> None:
     """Quarantine is never a dead end: a recording dropped again is processed again. Its old
     quarantine folder is set aside (not deleted: until the new outcome is published it may hold
     the only copy) and removed once the job is drafted or quarantined anew."""
-    folder = store.quarantine_folder(outbox, job_id)
+    folder = store.Outbox(outbox).quarantine_folder(job_id)
     if folder.is_dir():
-        aside = store.quarantine_folder(outbox) / SUPERSEDED / f"{job_id}.{time.time_ns()}"
+        aside = store.Outbox(outbox).quarantine_folder() / SUPERSEDED / f"{job_id}.{time.time_ns()}"
         aside.parent.mkdir(parents=True, exist_ok=True)
         os.replace(folder, aside)
 
 
-def retry_quarantined(job_id: str, *, settings: Settings, vault) -> Path:
+def retry_quarantined(job_id: str, *, settings: Settings) -> Path:
     """Put a quarantined recording back into the inbox (opened if sealed, under its original
     name's extension) so the next run processes it under the current settings."""
     folder = settings.quarantine_dir / job_id
@@ -174,7 +174,7 @@ def retry_quarantined(job_id: str, *, settings: Settings, vault) -> Path:
     require_inbox(settings.inbox)
     target = settings.inbox / f"{job_id}{audio.suffix}"
     partial = settings.inbox / f".{job_id}.retry.part"  # hidden until whole: never claimed half-written
-    partial.write_bytes(vault.read_bytes(audio))
+    partial.write_bytes(settings.store().read_bytes(audio))
     old = time.time() - settings.stable_seconds - 1
     os.utime(partial, (old, old))
     os.replace(partial, target)
@@ -182,7 +182,7 @@ def retry_quarantined(job_id: str, *, settings: Settings, vault) -> Path:
 
 
 def drop_superseded(job_id: str, *, outbox: Path) -> None:
-    for folder in (store.quarantine_folder(outbox) / SUPERSEDED).glob(f"{job_id}.*"):
+    for folder in (store.Outbox(outbox).quarantine_folder() / SUPERSEDED).glob(f"{job_id}.*"):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -222,7 +222,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     except FileNotFoundError:
         return None  # claimed by someone else meanwhile
     job_id = job_id_for(sha256)
-    if (store.job_folder(outbox, job_id) / store.RESULT).exists():
+    if (store.Outbox(outbox).job_folder(job_id) / store.RESULT).exists():
         path.unlink(missing_ok=True)  # identical content already drafted
         return None
     supersede_quarantine(job_id, outbox=outbox)  # dropped again: heard again under today's settings
@@ -416,7 +416,7 @@ def require_writable(outbox: Path, *, room_for: int = 0) -> None:
     """Before any file is touched: the outbox exists or can be made, takes a file, and has room
     for `room_for` more bytes."""
     try:
-        work = store.work_folder(outbox)
+        work = store.Outbox(outbox).work_folder()
         work.mkdir(parents=True, exist_ok=True)
         probe = work / f".probe-{os.getpid()}"
         probe.write_bytes(b"dictee")

@@ -19,7 +19,6 @@ from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import FLAG_MENTION, extract, warm_up
 from pipeline.normalize import normalize_dictation, normalize_text
-from pipeline.store import publish_job, quarantine
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Recipient, Timings, Transcript
 from pipeline.result import DictationResult
 from pipeline.settings import Settings
@@ -75,7 +74,7 @@ def load_models(settings: Settings) -> None:
 
 def learned_names(settings: Settings) -> tuple[str, ...]:
     """Names the practice's secretary corrected (pipeline.adapt.learned)."""
-    return tuple(word.text for word in learned_words(settings.outbox, settings.vault()) if word.kind == "name")
+    return tuple(word.text for word in learned_words(settings.store()) if word.kind == "name")
 
 
 def corrector_for(settings: Settings) -> Corrector | None:
@@ -88,7 +87,7 @@ def corrector_for(settings: Settings) -> Corrector | None:
 def repairer_for(settings: Settings) -> Repairer | None:
     if not settings.vocabulary_repair:
         return None
-    learned = tuple(word.text for word in learned_words(settings.outbox, settings.vault()))
+    learned = tuple(word.text for word in learned_words(settings.store()))
     return get_repairer(settings.models_dir, str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
                         learned)
 
@@ -184,7 +183,7 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         return returned
     started = time.perf_counter()
     practitioner = settings.practitioner(dictation.author)
-    typed = hints.load_hints(settings.outbox, dictation.job_id, settings.vault())  # « Dicter »: typed beside the audio
+    typed = hints.load_hints(settings.store(), dictation.job_id)  # « Dicter »: typed beside the audio
     extraction, identity_link = checked_against_register(hints.with_hints(understood.extraction, typed), settings,
                                                          day=local_day(dictation.received_at))
     extraction, correspondent_links = resolved_in_address_book(extraction, settings)
@@ -199,8 +198,9 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
         identity_link=identity_link,
         correspondent_links=correspondent_links,
     )
-    publish_job(dictation, docx, result.to_json(), outbox=settings.outbox, vault=settings.vault())
-    hints.discard_hints(settings.outbox, dictation.job_id)
+    outbox = settings.store()
+    outbox.publish(dictation, docx, result.to_json())
+    hints.discard_hints(outbox, dictation.job_id)
     return JobOutcome(
         job_id=dictation.job_id,
         status="drafted",
@@ -222,10 +222,10 @@ def checked_against_register(extraction: Extraction, settings: Settings, *, day:
                              ) -> tuple[Extraction, dict | None]:
     """The dictated patient against the practice's register, when one is imported: linked
     (the letter then names them as the register does), or candidates flagged for the desk."""
-    register = patients.cached(settings.outbox, settings.vault())
+    register = patients.cached(settings.store())
     if register is None:
         return extraction, None
-    link = register.link(extraction.patient, agenda=appointments.cached(settings.outbox, settings.vault()), day=day)
+    link = register.link(extraction.patient, agenda=appointments.cached(settings.store()), day=day)
     flags = list(extraction.flags) + list(link.flags)
     patient = extraction.patient
     if link.status == "automatic":
@@ -251,7 +251,7 @@ def timed(flags: tuple[Flag, ...], mentions: dict[str, tuple[int, int]], normali
 def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:
     """The recipient and each « copie à » looked up in the practice's address book, when one is
     imported: resolved (the letter gets their address), or candidates flagged for the desk."""
-    book = correspondents.cached(settings.outbox, settings.vault())
+    book = correspondents.cached(settings.store())
     if book is None:
         return extraction, None
     flags = list(extraction.flags)
@@ -286,7 +286,7 @@ def quarantine_step(dictation: Dictation, error: BadInput, settings: Settings) -
                     dictation.job_id, error.code)
         return JobOutcome(job_id=dictation.job_id, status="still_writing",
                           reason="encore en écriture, remis dans la boîte / still being written, back in the inbox")
-    quarantine(dictation, error, outbox=settings.outbox, vault=settings.vault())
+    settings.store().quarantine(dictation, error)
     return JobOutcome(job_id=dictation.job_id, status="quarantined", reason=error.code)
 
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.adapt.examples import EXAMPLES_DIR
-from pipeline.store import ERROR, FILED, STATE, quarantine_folder
-from pipeline.vault import PLAIN, Vault
+from pipeline.store import ERROR, FILED, Outbox
 
 
 @dataclass(slots=True)
@@ -27,28 +26,28 @@ def _when(iso: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def expired_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, now: dt.datetime | None = None) -> list[Path]:
+def expired_audio(outbox: Outbox, *, days: int, now: dt.datetime | None = None) -> list[Path]:
     limit = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
     expired: list[Path] = []
-    for state_file in outbox.glob(f"*/{STATE}"):
-        history = vault.read_json(state_file)["history"]
+    for state_file in outbox.job_states():
+        history = outbox.read_json(state_file)["history"]
         filed = [entry for entry in history if entry["state"] == FILED]
         if filed and _when(filed[-1]["at"]) < limit:
             expired += state_file.parent.glob("audio.*")
-    for error_file in quarantine_folder(outbox).glob(f"*/{ERROR}"):
-        if _when(vault.read_json(error_file)["at"]) < limit:
+    for error_file in outbox.quarantine_folder().glob(f"*/{ERROR}"):
+        if _when(outbox.read_json(error_file)["at"]) < limit:
             expired += error_file.parent.glob("audio.*")
     # Training examples keep a letter's audio and text: they go with the same delay.
-    for example_file in (outbox / EXAMPLES_DIR).glob("*/example.json"):
-        if _when(vault.read_json(example_file)["created_at"]) < limit:
+    for example_file in (outbox.adaptation_folder() / EXAMPLES_DIR).glob("*/example.json"):
+        if _when(outbox.read_json(example_file)["created_at"]) < limit:
             expired += [example_file.parent / "audio.wav", example_file]
     return sorted(expired)
 
 
-def purge_audio(outbox: Path, *, days: int, vault: Vault = PLAIN, dry_run: bool = False,
+def purge_audio(outbox: Outbox, *, days: int, dry_run: bool = False,
                 now: dt.datetime | None = None) -> PurgeReport:
     report = PurgeReport()
-    for path in expired_audio(outbox, days=days, vault=vault, now=now):
+    for path in expired_audio(outbox, days=days, now=now):
         report.files.append(path)
         report.bytes += path.stat().st_size
         if not dry_run:

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 if TYPE_CHECKING:
+    from pipeline.store import Outbox
     from pipeline.vault import Vault
 
 CONFIG_FILE_ENV = "DICTEE_CONFIG"
@@ -192,21 +193,24 @@ class Settings(BaseSettings):
     @property
     def work_dir(self) -> Path:
         """Claimed audio waits here, renamed to its job id (no patient name in any path)."""
-        from pipeline.store import work_folder  # here: the store imports what imports the settings
-
-        return work_folder(self.outbox)
+        return self.store(sealed=False).work_folder()
 
     @property
     def quarantine_dir(self) -> Path:
-        from pipeline.store import quarantine_folder
-
-        return quarantine_folder(self.outbox)
+        return self.store(sealed=False).quarantine_folder()
 
     def vault(self) -> "Vault":
-        """Seals and opens outbox files with the configured key; passes them through without one."""
+        """Seals and opens files with the configured key; passes them through without one."""
         from pipeline.vault import load_vault
 
         return load_vault(self.encryption_key_file, guarded=[self.inbox, self.outbox])
+
+    def store(self, *, sealed: bool = True) -> "Outbox":
+        """The outbox, its files going through the vault (`sealed=False`: its layout only, no key read)."""
+        from pipeline.store import Outbox  # here: the store imports what imports the settings
+        from pipeline.vault import PLAIN
+
+        return Outbox(self.outbox, self.vault() if sealed else PLAIN)
 
     @classmethod
     def settings_customise_sources(

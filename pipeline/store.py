@@ -4,11 +4,17 @@
     outbox/filed/<job_id>/      the same, read-only, once filed (pipeline/filing.py)
     outbox/quarantine/<job_id>/ audio, error.json, raison.txt (a recording that cannot be drafted)
     outbox/.work/               claims, staging folders, uploads, hints: work in flight
+    outbox/register/            the practice's patients, correspondents, appointments (pipeline/directory/)
+    outbox/adaptation/          examples and learned words for the practice's recognizer (pipeline/adapt/)
 
 A job folder appears complete or not at all: everything is written into a hidden staging
 folder and renamed into place, so a crash never leaves half a draft for the secretary. A job's
 state lives in its state.json alone (the review database is an index of it), and a transition
-of that state is atomic (`transition`). Files go through the vault: sealed when encryption is on.
+of that state is atomic (`transition`).
+
+An `Outbox` is the folder with the vault its files go through (sealed when encryption is on):
+callers name a job and read or write its files here; they neither build its paths nor meet
+sealed bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import datetime as dt
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -24,135 +31,172 @@ from pipeline.errors import BadInput
 from pipeline import ingest  # a module reference: ingest reads this module's layout too
 from pipeline.records import Dictation
 from pipeline.typed import is_typed
-from pipeline.vault import Vault
+from pipeline.vault import PLAIN, Vault
 
 STATE_PENDING, TO_SIGN, FILED, REJECTED = "pending_review", "to_sign", "filed", "rejected"
 DRAFT, RESULT, STATE, ERROR = "draft.docx", "result.json", "state.json", "error.json"
 QUARANTINE_README = "raison.txt"
 
 
-def job_folder(outbox: Path, job_id: str) -> Path:
-    return outbox / job_id
-
-
-def filed_folder(outbox: Path, job_id: str | None = None) -> Path:
-    return outbox / "filed" / job_id if job_id else outbox / "filed"
-
-
-def quarantine_folder(outbox: Path, job_id: str | None = None) -> Path:
-    return outbox / "quarantine" / job_id if job_id else outbox / "quarantine"
-
-
-def work_folder(outbox: Path) -> Path:
-    return outbox / ".work"
-
-
-def read_state(folder: Path, vault: Vault) -> dict:
-    return vault.read_json(folder / STATE)
-
-
-def set_state(folder: Path, vault: Vault, state: str, username: str, **extra) -> None:
-    """A new state, appended to the job's history (who, when, and what else the step says)."""
-    data = read_state(folder, vault)
-    data["state"] = state
-    data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
-    vault.write_json(folder / STATE, data)
-
-
 class MovedOn(Exception):
     """Another transition of this job went through first."""
 
 
-@contextmanager
-def transition(folder: Path, vault: Vault, *, expected: frozenset[str]) -> Iterator[None]:
-    """Exactly one of two simultaneous transitions of a job goes through. Each step of its
-    history has one mark, made by an exclusive create (atomic on every filesystem): the first
-    to make it wins; one that comes after sees the state has moved on (MovedOn). A transition
-    that fails midway takes its mark back."""
-    step = len(read_state(folder, vault)["history"])
-    mark = folder / f".step-{step}"
-    try:
-        os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        raise MovedOn from None
-    try:
-        if read_state(folder, vault)["state"] not in expected:
-            raise MovedOn
-        yield
-    except BaseException:
-        mark.unlink(missing_ok=True)
-        raise
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """The outbox folder, and the vault every file in it goes through."""
+
+    root: Path
+    vault: Vault = PLAIN
+
+    # --- layout -------------------------------------------------------------------------
+
+    def job_folder(self, job_id: str) -> Path:
+        return self.root / job_id
+
+    def filed_folder(self, job_id: str | None = None) -> Path:
+        return self.root / "filed" / job_id if job_id else self.root / "filed"
+
+    def quarantine_folder(self, job_id: str | None = None) -> Path:
+        return self.root / "quarantine" / job_id if job_id else self.root / "quarantine"
+
+    def work_folder(self) -> Path:
+        return self.root / ".work"
+
+    def directory_file(self, name: str) -> Path:
+        """The practice's patients, correspondents or appointments, as last imported."""
+        return self.root / "register" / f"{name}.json"
+
+    def adaptation_folder(self) -> Path:
+        """What the practice's recognizer learns from: examples and learned words."""
+        return self.root / "adaptation"
+
+    def job_states(self) -> list[Path]:
+        """The state.json of every job under review (not filed, not quarantined)."""
+        return sorted(self.root.glob(f"*/{STATE}"))
+
+    # --- files, through the vault ---------------------------------------------------------
+
+    def read_bytes(self, path: Path) -> bytes:
+        return self.vault.read_bytes(path)
+
+    def read_json(self, path: Path) -> dict:
+        return self.vault.read_json(path)
+
+    def write_bytes(self, path: Path, data: bytes) -> None:
+        self.vault.write_bytes(path, data)
+
+    def write_json(self, path: Path, data: dict) -> None:
+        self.vault.write_json(path, data)
+
+    def sealed_text(self, text: str) -> str:
+        """Patient text kept beside the files (a comment in the review database), sealed as they are."""
+        return self.vault.seal(text.encode("utf-8")).decode("utf-8")
+
+    @property
+    def sealed(self) -> bool:
+        """Whether files are written sealed (then no file name may show in a readable file)."""
+        return self.vault.enabled
+
+    # --- a job's state --------------------------------------------------------------------
+
+    def read_state(self, folder: Path) -> dict:
+        return self.read_json(folder / STATE)
+
+    def set_state(self, folder: Path, state: str, username: str, **extra) -> None:
+        """A new state, appended to the job's history (who, when, and what else the step says)."""
+        data = self.read_state(folder)
+        data["state"] = state
+        data["history"].append({"state": state, "at": now_iso(), "by": username, **extra})
+        self.write_json(folder / STATE, data)
+
+    @contextmanager
+    def transition(self, folder: Path, *, expected: frozenset[str]) -> Iterator[None]:
+        """Exactly one of two simultaneous transitions of a job goes through. Each step of its
+        history has one mark, made by an exclusive create (atomic on every filesystem): the first
+        to make it wins; one that comes after sees the state has moved on (MovedOn). A transition
+        that fails midway takes its mark back."""
+        step = len(self.read_state(folder)["history"])
+        mark = folder / f".step-{step}"
+        try:
+            os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            raise MovedOn from None
+        try:
+            if self.read_state(folder)["state"] not in expected:
+                raise MovedOn
+            yield
+        except BaseException:
+            mark.unlink(missing_ok=True)
+            raise
+
+    # --- staging and publishing -----------------------------------------------------------
+
+    def staging_dir(self, job_id: str, purpose: str = "staging") -> Path:
+        """Where a job's files are assembled before they appear in the outbox."""
+        path = self.work_folder() / f"{job_id}.{purpose}"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    @contextmanager
+    def staged(self, job_id: str, purpose: str = "staging") -> Iterator[Path]:
+        """A staging folder; if the disk fills or turns read-only while it is written, it is removed
+        (no orphan) and the error says so in French and English. The claim stays for the next run."""
+        path = self.work_folder() / f"{job_id}.{purpose}"
+        try:
+            yield self.staging_dir(job_id, purpose)
+        except OSError as error:
+            shutil.rmtree(path, ignore_errors=True)
+            raise ingest.outbox_error(error, self.root, claimed=True) from None
+
+    def publish(self, dictation: Dictation, docx: bytes, result: dict) -> Path:
+        """Stage draft, result, state and audio, then rename into place."""
+        with self.staged(dictation.job_id) as staging:
+            self.write_bytes(staging / DRAFT, docx)
+            self.write_json(staging / RESULT, result)
+            self.write_json(
+                staging / STATE,
+                {"state": STATE_PENDING, "history": [{"state": STATE_PENDING, "at": now_iso(), "by": "pipeline"}]},
+            )
+            return self._move_into_place(dictation, staging, self.job_folder(dictation.job_id))
+
+    def quarantine(self, dictation: Dictation, error: BadInput) -> Path:
+        """Keep the audio with a plain French and English reason. It is not retried by itself:
+        dropping the recording again, or `dictee retry JOB_ID`, processes it under the current settings."""
+        with self.staged(dictation.job_id, "quarantine") as staging:
+            # The reason stays readable; with encryption on, the file name (it may name the patient) does not.
+            shown_name = "voir / see error.json (dictee decrypt)" if self.sealed else dictation.original_name
+            (staging / QUARANTINE_README).write_text(
+                f"Fichier : {shown_name}\n"
+                f"Refusé : {error.fr}\n\n"
+                f"File: {shown_name}\n"
+                f"Rejected: {error.en}\n",
+                encoding="utf-8",
+            )
+            self.write_json(
+                staging / ERROR,
+                {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
+                 "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
+            )
+            return self._move_into_place(dictation, staging, self.quarantine_folder(dictation.job_id))
+
+    def _move_into_place(self, dictation: Dictation, staging: Path, target: Path) -> Path:
+        """Add the audio, rename the staged folder into place, then let go of the claim. If an
+        earlier run died between that rename and the cleanup, its finished folder is kept."""
+        if dictation.path.exists():
+            kind = "notes" if is_typed(dictation.path) else "audio"  # the player serves audio.* only
+            self.vault.copy_in(dictation.path, staging / f"{kind}{dictation.path.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(staging)
+        else:
+            os.replace(staging, target)
+        dictation.path.unlink(missing_ok=True)
+        ingest.release_claim(dictation)
+        ingest.drop_superseded(dictation.job_id, outbox=self.root)
+        return target
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def staging_dir(outbox: Path, job_id: str, purpose: str = "staging") -> Path:
-    """Where a job's files are assembled before they appear in the outbox."""
-    path = work_folder(outbox) / f"{job_id}.{purpose}"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
-
-
-@contextmanager
-def staged(outbox: Path, job_id: str, purpose: str = "staging") -> Iterator[Path]:
-    """A staging folder; if the disk fills or turns read-only while it is written, it is removed
-    (no orphan) and the error says so in French and English. The claim stays for the next run."""
-    path = work_folder(outbox) / f"{job_id}.{purpose}"
-    try:
-        yield staging_dir(outbox, job_id, purpose)
-    except OSError as error:
-        shutil.rmtree(path, ignore_errors=True)
-        raise ingest.outbox_error(error, outbox, claimed=True) from None
-
-
-def publish_job(dictation: Dictation, docx: bytes, result: dict, *, outbox: Path, vault: Vault) -> Path:
-    """Stage draft, result, state and audio (sealed if `vault` has a key), then rename into place."""
-    with staged(outbox, dictation.job_id) as staging:
-        vault.write_bytes(staging / DRAFT, docx)
-        vault.write_json(staging / RESULT, result)
-        vault.write_json(
-            staging / STATE,
-            {"state": STATE_PENDING, "history": [{"state": STATE_PENDING, "at": now_iso(), "by": "pipeline"}]},
-        )
-        return _move_into_place(dictation, staging, job_folder(outbox, dictation.job_id), vault, outbox=outbox)
-
-
-def quarantine(dictation: Dictation, error: BadInput, *, outbox: Path, vault: Vault) -> Path:
-    """Keep the audio with a plain French and English reason. It is not retried by itself:
-    dropping the recording again, or `dictee retry JOB_ID`, processes it under the current settings."""
-    with staged(outbox, dictation.job_id, "quarantine") as staging:
-        # The reason stays readable; with encryption on, the file name (it may name the patient) does not.
-        shown_name = "voir / see error.json (dictee decrypt)" if vault.enabled else dictation.original_name
-        (staging / QUARANTINE_README).write_text(
-            f"Fichier : {shown_name}\n"
-            f"Refusé : {error.fr}\n\n"
-            f"File: {shown_name}\n"
-            f"Rejected: {error.en}\n",
-            encoding="utf-8",
-        )
-        vault.write_json(
-            staging / ERROR,
-            {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
-             "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
-        )
-        return _move_into_place(dictation, staging, quarantine_folder(outbox, dictation.job_id), vault, outbox=outbox)
-
-
-def _move_into_place(dictation: Dictation, staging: Path, target: Path, vault: Vault, *, outbox: Path) -> Path:
-    """Add the audio, rename the staged folder into place, then let go of the claim. If an
-    earlier run died between that rename and the cleanup, its finished folder is kept."""
-    if dictation.path.exists():
-        kind = "notes" if is_typed(dictation.path) else "audio"  # the player serves audio.* only
-        vault.copy_in(dictation.path, staging / f"{kind}{dictation.path.suffix}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(staging)
-    else:
-        os.replace(staging, target)
-    dictation.path.unlink(missing_ok=True)
-    ingest.release_claim(dictation)
-    ingest.drop_superseded(dictation.job_id, outbox=outbox)
-    return target

@@ -20,8 +20,7 @@ from pathlib import Path
 from pipeline import ingest
 from pipeline.audio import MAGIC
 from pipeline.errors import DicteeError
-from pipeline.store import work_folder
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
 BROWSER_CHUNK_BYTES = 256 * 1024  # what the page sends at a time
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
@@ -53,29 +52,29 @@ class Delivered:
     path: Path
 
 
-def uploads_dir(outbox: Path) -> Path:
-    return work_folder(outbox) / "uploads"
+def uploads_dir(outbox: Outbox) -> Path:
+    return outbox.work_folder() / "uploads"
 
 
 class ChunkedUpload:
-    def __init__(self, folder: Path, info: UploadInfo, vault: Vault) -> None:
-        self.folder, self.info, self.vault = folder, info, vault
+    def __init__(self, folder: Path, info: UploadInfo, outbox: Outbox) -> None:
+        self.folder, self.info, self.outbox = folder, info, outbox
         self.upload_id = folder.name
 
     @classmethod
-    def start(cls, outbox: Path, vault: Vault, info: UploadInfo) -> ChunkedUpload:
+    def start(cls, outbox: Outbox, info: UploadInfo) -> ChunkedUpload:
         folder = uploads_dir(outbox) / secrets.token_hex(16)
         folder.mkdir(parents=True)
-        vault.write_json(folder / "upload.json", asdict(info))
-        return cls(folder, info, vault)
+        outbox.write_json(folder / "upload.json", asdict(info))
+        return cls(folder, info, outbox)
 
     @classmethod
-    def open(cls, outbox: Path, upload_id: str, vault: Vault) -> ChunkedUpload:
+    def open(cls, outbox: Outbox, upload_id: str) -> ChunkedUpload:
         """An upload under way (404 for an unknown or finished one)."""
         folder = uploads_dir(outbox) / upload_id
         if not UPLOAD_ID.match(upload_id) or not (folder / "upload.json").is_file():
             raise UploadError("envoi inconnu ou terminé / unknown or finished upload", status=404)
-        return cls(folder, UploadInfo(**vault.read_json(folder / "upload.json")), vault)
+        return cls(folder, UploadInfo(**outbox.read_json(folder / "upload.json")), outbox)
 
     def _chunks(self) -> list[tuple[int, Path]]:
         return sorted((int(m.group(1)), path) for path in self.folder.iterdir() if (m := CHUNK.match(path.name)))
@@ -83,7 +82,7 @@ class ChunkedUpload:
     def received(self) -> int:
         """Bytes received so far: where the next chunk starts."""
         chunks = self._chunks()
-        return chunks[-1][0] + len(self.vault.read_bytes(chunks[-1][1])) if chunks else 0
+        return chunks[-1][0] + len(self.outbox.read_bytes(chunks[-1][1])) if chunks else 0
 
     def append(self, offset: int, data: bytes) -> int:
         """Add the chunk starting at `offset`; a chunk sent again after a drop is accepted once.
@@ -96,14 +95,14 @@ class ChunkedUpload:
         if received + len(data) > MAX_RECORDING_BYTES:
             raise UploadError("enregistrement trop long / recording too long", status=413)
         temporary = self.folder / f".{offset:012d}.tmp"
-        self.vault.write_bytes(temporary, data)
+        self.outbox.write_bytes(temporary, data)
         os.replace(temporary, self.folder / f"{offset:012d}")  # a chunk is there whole or not at all
         return received + len(data)
 
     def finish(self, inbox: Path, declared_size: int) -> Delivered:
         """The recording, whole, into the practitioner's inbox folder."""
         info = self.info
-        data = b"".join(self.vault.read_bytes(path) for _, path in self._chunks())
+        data = b"".join(self.outbox.read_bytes(path) for _, path in self._chunks())
         if len(data) != declared_size:
             raise UploadError("enregistrement incomplet / incomplete recording", status=409, offset=len(data))
         suffix = next((s for magic, at, s in MAGIC if data[at:at + len(magic)] == magic and s in BROWSER_FORMATS), None)
@@ -125,7 +124,7 @@ class ChunkedUpload:
         return Delivered(ingest.job_id_for(hashlib.sha256(data).hexdigest()), target)
 
 
-def forget_stale(outbox: Path, *, older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
+def forget_stale(outbox: Outbox, *, older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
     """Uploads abandoned for days (a phone that never came back): their chunks are removed."""
     removed = 0
     cutoff = dt.datetime.now().timestamp() - older_than.total_seconds()

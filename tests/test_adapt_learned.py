@@ -11,6 +11,7 @@ from pipeline import ingest
 from pipeline.adapt.examples import ExampleStore
 from pipeline.adapt.learned import PracticeLexicon, corrected_words
 from pipeline.job import run_job
+from pipeline.store import Outbox
 from pipeline.vault import Vault
 from tests.conftest import SAMPLE_DICTATION, signed_in, write_tone
 
@@ -41,7 +42,7 @@ def test_the_lexicon_counts_words_again_removes_them_and_is_sealed(tmp_path):
     from cryptography.fernet import Fernet
 
     vault = Vault(Fernet(Fernet.generate_key()))
-    lexicon = PracticeLexicon(tmp_path, vault)
+    lexicon = PracticeLexicon(Outbox(tmp_path, vault))
     assert [w.text for w in lexicon.add([("Vanderkelen", "name")], job_id="a" * 16)] == ["Vanderkelen"]
     assert lexicon.add([("Vanderkelen", "name")], job_id="b" * 16) == []
     assert [(w.text, w.times, w.job_id) for w in lexicon.words()] == [("Vanderkelen", 2, "a" * 16)]
@@ -66,9 +67,9 @@ def test_a_word_corrected_on_the_desk_is_written_right_in_the_next_dictation(set
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
         corrected = body.replace("Vendekelen", "Vanderkelen").replace("scléro thérapie", "sclérothérapie")
         assert client.post(f"/jobs/{first}/approve", data={"csrf": csrf, "body": corrected}).status_code == 303
-    learned = {w.text: w.kind for w in PracticeLexicon(settings.outbox, settings.vault()).words()}
+    learned = {w.text: w.kind for w in PracticeLexicon(settings.store()).words()}
     assert learned == CORRECTED_WORDS
-    assert first in ExampleStore(settings.outbox, settings.vault())  # and its audio becomes a training example
+    assert first in ExampleStore(settings.store())  # and its audio becomes a training example
 
     second = _draft(settings, "second.wav", seconds=26.0)  # another recording, not a duplicate
     result = json.loads((settings.outbox / second / "result.json").read_text(encoding="utf-8"))
@@ -98,10 +99,10 @@ def test_the_lexicon_is_listed_and_edited_from_the_command_line(settings, comman
     from pipeline.cli import app
 
     monkeypatch.setenv("DICTEE_OUTBOX", str(settings.outbox))
-    PracticeLexicon(settings.outbox, settings.vault()).add([("Vanderkelen", "name")], job_id="c" * 16)
+    PracticeLexicon(settings.store()).add([("Vanderkelen", "name")], job_id="c" * 16)
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
-    remaining = [w.text for w in PracticeLexicon(settings.outbox, settings.vault()).words()]
+    remaining = [w.text for w in PracticeLexicon(settings.store()).words()]
     assert ("Vanderkelen" in result.output) if command[-1] == "list" else remaining == []
 
 
@@ -109,7 +110,7 @@ def test_the_desk_lists_the_lexicon_to_the_admin_only_and_removal_is_audited(set
     from pipeline.review.auth import add_user
     from pipeline.review.db import AuditEvent
 
-    PracticeLexicon(settings.outbox, settings.vault()).add([("Vanderkelen", "name"), ("sclérothérapie", "term")],
+    PracticeLexicon(settings.store()).add([("Vanderkelen", "name"), ("sclérothérapie", "term")],
                                                            job_id="d" * 16)
     with signed_in(settings) as client:
         assert client.get("/lexique").status_code == 403  # a secretary
@@ -124,4 +125,4 @@ def test_the_desk_lists_the_lexicon_to_the_admin_only_and_removal_is_audited(set
         assert client.post("/lexique/remove", data={"csrf": csrf, "word": "Vanderkelen"}).status_code == 404
         with client.app.state.sessions() as session:
             assert [e.action for e in session.query(AuditEvent) if e.action.startswith("lexicon")] == ["lexicon_remove"]
-    assert [w.text for w in PracticeLexicon(settings.outbox, settings.vault()).words()] == ["sclérothérapie"]
+    assert [w.text for w in PracticeLexicon(settings.store()).words()] == ["sclérothérapie"]

@@ -124,7 +124,7 @@ def wrong_targets(settings) -> None:
     from pipeline.adapt.examples import ExampleStore
     from pipeline.adapt.run import split
 
-    store = ExampleStore(settings.outbox, settings.vault())
+    store = ExampleStore(settings.store())
     examples, _ = split(list(store))
     for example, other in zip(examples, examples[1:] + examples[:1]):
         meta = store.folder(example.example_id) / "example.json"

@@ -19,6 +19,7 @@ from pipeline.modelstore import (
     BASE_VERSION, BUNDLED_NAME, VERSION_REPORT, practice_model_in_use, practice_versions, use_practice_version,
 )
 from pipeline.retention import purge_audio
+from pipeline.store import Outbox
 from pipeline.vault import Vault
 from tests.conftest import REPO
 
@@ -27,7 +28,7 @@ def test_an_example_keeps_its_audio_and_segments_sealed_and_cuts_them_back(tmp_p
     from cryptography.fernet import Fernet
 
     vault = Vault(Fernet(Fernet.generate_key()))
-    store = ExampleStore(tmp_path, vault)
+    store = ExampleStore(Outbox(tmp_path, vault))
     samples = tone(3.0)
     store.add("a" * 16, samples, [Segment(0.5, 1.5, "Kardégic 75 mg.")], origin="approved")
     (example,) = list(store)
@@ -40,17 +41,17 @@ def test_an_example_keeps_its_audio_and_segments_sealed_and_cuts_them_back(tmp_p
 
 
 def test_examples_go_with_the_audio_retention(tmp_path):
-    store = ExampleStore(tmp_path, Vault())
+    store = ExampleStore(Outbox(tmp_path))
     store.add("b" * 16, tone(1.0), [Segment(0.0, 1.0, "Suivi.")], origin="imported")
-    assert purge_audio(tmp_path, days=30).files == []
+    assert purge_audio(Outbox(tmp_path), days=30).files == []
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=31)
-    report = purge_audio(tmp_path, days=30, now=later)
+    report = purge_audio(Outbox(tmp_path), days=30, now=later)
     assert {p.name for p in report.files} == {"audio.wav", "example.json"}
     assert len(store) == 0 and not store.folder("b" * 16).exists()
 
 
 def test_the_held_out_examples_are_the_same_run_after_run_and_never_trained_on(tmp_path):
-    store = ExampleStore(tmp_path, Vault())
+    store = ExampleStore(Outbox(tmp_path))
     for index in range(12):
         store.add(f"{index:016x}", tone(1.0), [Segment(0.0, 1.0, "Suivi.")], origin="imported")
     train, held = split(list(store))
@@ -181,7 +182,7 @@ def test_an_archive_is_imported_and_bad_pairs_are_skipped_with_their_reason(sett
                             on_file=lambda done, total: progress.append((done, total)))
     assert report.imported == 2 and progress[-1] == (5, 5)
     assert report.skipped == {"no_text": ["alone.wav"], "unreadable_audio": ["broken.wav"], "far_from_audio": ["other.wav"]}
-    texts = sorted(e.text for e in ExampleStore(settings.outbox, settings.vault()))
+    texts = sorted(e.text for e in ExampleStore(settings.store()))
     assert "Il est traité par amlodipine 5 mg par jour.\nPas de dyspnée." in texts
     again = import_archive(archive, settings, recognizer=FakeTranscriber(said))
     assert again.imported == 0 and len(again.skipped["already_imported"]) == 2

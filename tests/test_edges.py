@@ -45,12 +45,11 @@ def test_a_drafted_recording_dropped_again_is_still_a_duplicate(settings, fake_t
 
 
 def test_retry_puts_a_quarantined_recording_back_into_the_inbox(settings, fake_transcriber):
-    from pipeline.vault import PLAIN
 
     write_tone(settings.inbox / "x.wav", seconds=3.0)
     first = claim(settings, settings.inbox / "x.wav")
     run_job(first, settings.model_copy(update={"max_duration_s": 1.0}))
-    target = ingest.retry_quarantined(first.job_id, settings=settings, vault=PLAIN)
+    target = ingest.retry_quarantined(first.job_id, settings=settings)
     assert target.parent == settings.inbox and ingest.is_stable(target, window_s=settings.stable_seconds)
     again = claim(settings, target)
     assert again.job_id == first.job_id and run_job(again, settings).status == "drafted"

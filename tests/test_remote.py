@@ -229,7 +229,7 @@ def test_a_browser_upload_resumes_where_the_server_stopped_and_lands_whole(pract
     [landed] = ingest.list_candidates(group.inbox, group.practitioners)
     assert landed.parent == group.inbox / "dupont" / "urgent" and landed.suffix == ".webm"
     assert landed.read_bytes() == data
-    assert hints.load_hints(group.outbox, job_id, group.vault())["patient"] == "ROCHE Inès 13/05/1988"
+    assert hints.load_hints(group.store(), job_id)["patient"] == "ROCHE Inès 13/05/1988"
     assert not list((group.outbox / ".work" / "uploads").iterdir())
 
 
@@ -251,12 +251,12 @@ def test_an_upload_belongs_to_its_practitioner_and_must_be_audio(practice):
 
 
 def test_what_the_practitioner_typed_replaces_what_was_heard(settings, fake_transcriber):
-    hints.save_hints(settings.outbox, "0123456789abcdef", settings.vault(), patient="ROCHE Inès 13/05/1988",
+    hints.save_hints(settings.store(), "0123456789abcdef", patient="ROCHE Inès 13/05/1988",
                      recipient="Dr Lenoir, pneumologue à Nantes")
-    assert hints.load_hints(settings.outbox, "0123456789abcdef", settings.vault())["recipient"].startswith("Dr Lenoir")
+    assert hints.load_hints(settings.store(), "0123456789abcdef")["recipient"].startswith("Dr Lenoir")
     source = write_tone(settings.inbox / "dictee.wav", seconds=3.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
-    hints.save_hints(settings.outbox, dictation.job_id, settings.vault(), patient="ROCHE Inès 13/05/1988",
+    hints.save_hints(settings.store(), dictation.job_id, patient="ROCHE Inès 13/05/1988",
                      recipient="Dr Lenoir, pneumologue à Nantes")
     run_job(dictation, settings)
     result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text(encoding="utf-8"))
@@ -264,7 +264,7 @@ def test_what_the_practitioner_typed_replaces_what_was_heard(settings, fake_tran
         "ROCHE", "Inès", "1988-05-13")
     assert (result["recipient"]["last_name"], result["recipient"]["specialty"], result["recipient"]["city"]) == (
         "Lenoir", "pneumologue", "Nantes")
-    assert not hints.hints_path(settings.outbox, dictation.job_id).exists()  # gone once drafted
+    assert not hints.hints_path(settings.store(), dictation.job_id).exists()  # gone once drafted
 
 
 def test_the_desk_speaks_tls_with_a_real_handshake(tmp_path):
@@ -326,14 +326,14 @@ def test_uploads_abandoned_for_days_are_removed_when_the_desk_starts(settings):
     from pipeline.upload import ChunkedUpload, UploadInfo, uploads_dir
 
     info = UploadInfo(folder="", username="dr", urgent=False, patient=None, recipient=None, started_at="")
-    old = ChunkedUpload.start(settings.outbox, settings.vault(), info)
+    old = ChunkedUpload.start(settings.store(), info)
     old.append(0, b"abc")
-    fresh = ChunkedUpload.start(settings.outbox, settings.vault(), info)
+    fresh = ChunkedUpload.start(settings.store(), info)
     three_days_ago = time.time() - 3 * 86400
     for path in old.folder.iterdir():
         os.utime(path, (three_days_ago, three_days_ago))
     create_app(settings)
-    assert sorted(p.name for p in uploads_dir(settings.outbox).iterdir()) == [fresh.upload_id]
+    assert sorted(p.name for p in uploads_dir(settings.store()).iterdir()) == [fresh.upload_id]
 
 
 def fragmented_mp4_aac(seconds: float) -> bytes:

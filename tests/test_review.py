@@ -316,7 +316,7 @@ def test_the_eta_counts_side_by_side_decodings_once(settings, fake_transcriber):
         assert result["decodings_at_once"] == 2
         result["timings"] = {"transcribe_s": result["source"]["duration_s"]}  # 1 s of work per audio second
         vault.write_json(path, result)
-    assert processing_rate(side_by_side.outbox, vault) == pytest.approx(0.5)
+    assert processing_rate(side_by_side.store()) == pytest.approx(0.5)
 
 
 def test_one_click_puts_back_the_words_heard_in_place_of_a_repair(client, app, settings, fake_transcriber):
@@ -351,7 +351,7 @@ def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(ap
     from pipeline.review import decisions, jobs
 
     with app.state.sessions() as session:
-        jobs.sync_jobs(session, settings.outbox, app.state.vault)  # as the worklist does
+        jobs.sync_jobs(session, app.state.outbox)  # as the worklist does
         session.commit()
     barrier = threading.Barrier(2)
     outcomes: list = []
@@ -361,9 +361,9 @@ def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(ap
             barrier.wait()
             try:
                 if decision == "approve":
-                    decisions.approve(session, drafted, settings, app.state.vault, username=username)
+                    decisions.approve(session, drafted, settings, app.state.outbox, username=username)
                 else:
-                    decisions.reject(session, settings.outbox, drafted, app.state.vault, username=username,
+                    decisions.reject(session, app.state.outbox, drafted, username=username,
                                      comment="revoir")
                 outcomes.append("won")
             except jobs.ReviewError as error:

@@ -206,7 +206,7 @@ def test_the_database_follows_the_state_files_when_they_moved_on_without_it(desk
     job_id = draft(practice, "lettre.wav")
     sophie = desk("sophie")
     assert job_id in sophie.get("/?state=pending_review").text
-    store.set_state(store.job_folder(practice.outbox, job_id), practice.vault(), store.TO_SIGN, "sophie")
+    practice.store().set_state(practice.store().job_folder(job_id), store.TO_SIGN, "sophie")
     assert job_id not in sophie.get("/?state=pending_review").text
     assert job_id in sophie.get("/?state=to_sign").text
     with desk.app.state.sessions() as session:

@@ -143,7 +143,7 @@ def test_purge_reads_sealed_states(sealed_settings, fake_transcriber):
     state = vault.read_json(state_file)
     state["history"].append({"state": "filed", "at": "2026-01-01T00:00:00+00:00", "by": "sophie"})
     vault.write_json(state_file, state)
-    report = purge_audio(sealed_settings.outbox, days=30, vault=vault, now=dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc))
+    report = purge_audio(sealed_settings.store(), days=30, now=dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc))
     assert [p.name for p in report.files] == ["audio.wav"]
 
 

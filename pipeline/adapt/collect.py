@@ -28,7 +28,7 @@ from pipeline.records import TimedSpan
 from pipeline.settings import Settings
 from pipeline.transcribe import Recognizer
 from pipeline.typed import read_typed
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 from pipeline.vocabulary.corrector import practice_terms
 
 log = logging.getLogger("dictee.adapt")
@@ -53,10 +53,10 @@ def is_known_word(word: str, models_dir: Path | None, practice: frozenset[str] =
     return folded in practice or folded in _lexicon_words(models_dir) or is_common_french(word.lower())
 
 
-def _practice_words(settings: Settings, vault: Vault) -> frozenset[str]:
+def _practice_words(settings: Settings, outbox: Outbox) -> frozenset[str]:
     """What the practice already knows: its list of names and the words learned so far."""
     listed = practice_terms(settings.practice_vocabulary)
-    return frozenset(fold(word.text) for word in learned_words(settings.outbox, vault)) | {fold(t.text) for t in listed}
+    return frozenset(fold(word.text) for word in learned_words(outbox)) | {fold(t.text) for t in listed}
 
 
 def _spans(result: dict) -> list[TimedSpan]:
@@ -64,23 +64,23 @@ def _spans(result: dict) -> list[TimedSpan]:
             for s in result["transcript"].get("spans", [])]
 
 
-def learn_from_approved(settings: Settings, vault: Vault, job_folder: Path, result: dict) -> None:
+def learn_from_approved(settings: Settings, outbox: Outbox, job_folder: Path, result: dict) -> None:
     """The lexicon first (cheap, and what the next dictation needs), then the example."""
     job_id = result["job_id"]
     try:
         heard, final = result["transcript"]["text"], result.get("body") or result["transcript"]["text"]
-        practice = _practice_words(settings, vault)
+        practice = _practice_words(settings, outbox)
         found = corrected_words(heard, final, is_known=lambda word: is_known_word(word, settings.models_dir, practice))
-        new = PracticeLexicon(settings.outbox, vault).add(found, job_id=job_id)
+        new = PracticeLexicon(outbox).add(found, job_id=job_id)
         if new:
             log.info("job %s: %d word(s) added to the practice lexicon", job_id, len(new))
         recording = next(job_folder.glob("audio.*"), None)
         if recording is None:
             return  # typed notes: nothing to hear
-        samples = decode_bytes(vault.read_bytes(recording))
+        samples = decode_bytes(outbox.read_bytes(recording))
         segments = letter_segments(final, heard_tokens(heard, _spans(result)), duration_s=len(samples) / audio.SAMPLE_RATE)
         if segments:
-            ExampleStore(settings.outbox, vault).add(job_id, samples, segments, origin="approved")
+            ExampleStore(outbox).add(job_id, samples, segments, origin="approved")
     except Exception as error:  # learning is a bonus; the letter is filed whatever happens here
         log.warning("job %s: not kept for adaptation (%s)", job_id, type(error).__name__)
 
@@ -117,8 +117,7 @@ def import_archive(directory: Path, settings: Settings, *, recognizer: Recognize
     from pipeline.normalize import normalize_dictation
     from pipeline.transcribe import TranscriberConfig, get_transcriber
 
-    vault = settings.vault()
-    store = ExampleStore(settings.outbox, vault)
+    store = ExampleStore(settings.store())
     report = ImportReport()
     recordings = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() != TEXT_SUFFIX
                         and not p.name.startswith("."))

@@ -21,9 +21,9 @@ import numpy as np
 
 from pipeline.adapt.align import Segment
 from pipeline.audio import SAMPLE_RATE, read_wav, wav_bytes
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
-EXAMPLES_DIR = Path("adaptation") / "examples"
+EXAMPLES_DIR = "examples"  # in the outbox's adaptation folder
 Origin = Literal["approved", "imported"]
 
 
@@ -45,17 +45,17 @@ def _now() -> str:
 
 
 class ExampleStore:
-    def __init__(self, outbox: Path, vault: Vault) -> None:
-        self.root = outbox / EXAMPLES_DIR
-        self.vault = vault
+    def __init__(self, outbox: Outbox) -> None:
+        self.root = outbox.adaptation_folder() / EXAMPLES_DIR
+        self.outbox = outbox
 
     def add(self, example_id: str, samples: np.ndarray, segments: list[Segment], *, origin: Origin) -> Example:
         example = Example(example_id, origin, _now(), round(len(samples) / SAMPLE_RATE, 2), tuple(segments))
         staging = self.root / f".{example_id}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        self.vault.write_bytes(staging / "audio.wav", wav_bytes(samples))
-        self.vault.write_json(staging / "example.json", asdict(example))
+        self.outbox.write_bytes(staging / "audio.wav", wav_bytes(samples))
+        self.outbox.write_json(staging / "example.json", asdict(example))
         target = self.root / example_id
         shutil.rmtree(target, ignore_errors=True)  # a letter approved again replaces its example
         os.replace(staging, target)
@@ -66,14 +66,14 @@ class ExampleStore:
 
     def __iter__(self) -> Iterator[Example]:
         for meta in sorted(self.root.glob("*/example.json")):
-            data = self.vault.read_json(meta)
+            data = self.outbox.read_json(meta)
             yield Example(**{**data, "segments": tuple(Segment(**segment) for segment in data["segments"])})
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/example.json"))
 
     def audio(self, example: Example) -> np.ndarray:
-        return read_wav(self.vault.read_bytes(self.root / example.example_id / "audio.wav"))
+        return read_wav(self.outbox.read_bytes(self.root / example.example_id / "audio.wav"))
 
     def clips(self, example: Example) -> Iterator[tuple[np.ndarray, str]]:
         """Each segment's samples and text."""

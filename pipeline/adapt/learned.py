@@ -15,15 +15,14 @@ import difflib
 import functools
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable, Literal
 
 from filelock import FileLock
 
 from pipeline.french import fold
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
-LEXICON_FILE = Path("adaptation") / "lexicon.json"
+LEXICON_FILE = "lexicon.json"  # in the outbox's adaptation folder
 Kind = Literal["name", "term"]
 MAX_CORRECTION_WORDS = 4  # a longer rewrite is the secretary's wording, not a misheard word
 MIN_LETTERS = 4
@@ -64,17 +63,17 @@ def corrected_words(heard: str, final: str, *, is_known: Callable[[str], bool]) 
 
 
 class PracticeLexicon:
-    def __init__(self, outbox: Path, vault: Vault) -> None:
-        self.path = outbox / LEXICON_FILE
-        self.vault = vault
+    def __init__(self, outbox: Outbox) -> None:
+        self.path = outbox.adaptation_folder() / LEXICON_FILE
+        self.outbox = outbox
 
     def words(self) -> list[LearnedWord]:
         if not self.path.is_file():
             return []
-        return [LearnedWord(**entry) for entry in self.vault.read_json(self.path)["words"]]
+        return [LearnedWord(**entry) for entry in self.outbox.read_json(self.path)["words"]]
 
     def _write(self, words: list[LearnedWord]) -> None:
-        self.vault.write_json(self.path, {"words": [asdict(word) for word in words]})
+        self.outbox.write_json(self.path, {"words": [asdict(word) for word in words]})
 
     def _locked(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,16 +107,16 @@ class PracticeLexicon:
             return True
 
 
-def learned_words(outbox: Path, vault: Vault) -> tuple[LearnedWord, ...]:
+def learned_words(outbox: Outbox) -> tuple[LearnedWord, ...]:
     """The lexicon as of its last change: read again only when the file changes (the watcher
     runs for weeks while letters are approved)."""
     try:
-        stat = (outbox / LEXICON_FILE).stat()
+        stat = (outbox.adaptation_folder() / LEXICON_FILE).stat()
     except FileNotFoundError:
         return ()
-    return _read(outbox, stat.st_mtime_ns, stat.st_size, vault)
+    return _read(outbox, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=4)
-def _read(outbox: Path, mtime_ns: int, size: int, vault: Vault) -> tuple[LearnedWord, ...]:
-    return tuple(PracticeLexicon(outbox, vault).words())
+def _read(outbox: Outbox, mtime_ns: int, size: int) -> tuple[LearnedWord, ...]:
+    return tuple(PracticeLexicon(outbox).words())

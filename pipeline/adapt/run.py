@@ -97,7 +97,7 @@ def _run(settings: Settings, options: TrainingOptions, root: Path, quantization:
 
     for leftover in root.glob(".*.partial"):  # a run killed midway
         shutil.rmtree(leftover, ignore_errors=True)
-    store = ExampleStore(settings.outbox, settings.vault())
+    store = ExampleStore(settings.store())
     examples = list(store)
     if len(examples) < MIN_EXAMPLES:
         raise AdaptationError(
@@ -121,7 +121,7 @@ def _run(settings: Settings, options: TrainingOptions, root: Path, quantization:
     gc.collect()
 
     on_stage("mesure sur les exemples mis de côté / measuring on held-out examples")
-    vocabulary = term_vocabulary(settings.models_dir, [word.text for word in learned_words(settings.outbox, settings.vault())])
+    vocabulary = term_vocabulary(settings.models_dir, [word.text for word in learned_words(settings.store())])
     decode = dict(language=settings.language, beam_size=settings.beam_size, compute_type=settings.compute_type)
     verdict = judge(score(clip_transcriber(in_use, **decode), held_clips, vocabulary),
                     score(clip_transcriber(staging, **decode), held_clips, vocabulary))

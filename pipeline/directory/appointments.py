@@ -19,9 +19,9 @@ from pipeline.directory.tables import (
     ImportFormatError, column_mapping, decoded, iso_day, load_entries, read_once, rows, save_entries,
 )
 from pipeline.extract.names import split_name
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
-APPOINTMENTS_FILE = Path("register") / "appointments.json"
+DIRECTORY = "appointments"
 DEFAULT_COLUMNS = {"day": "date", "time": "heure", "last_name": "nom", "first_name": "prenom",
                    "birth_date": "date_naissance", "practitioner": "praticien"}
 REQUIRED = ("day", "last_name")
@@ -96,12 +96,12 @@ class Agenda:
         self.appointments = list(appointments)
 
     @classmethod
-    def load(cls, outbox: Path, vault: Vault) -> Agenda | None:
-        entries = load_entries(outbox / APPOINTMENTS_FILE, "appointments", Appointment, vault)
+    def load(cls, outbox: Outbox) -> Agenda | None:
+        entries = load_entries(outbox, DIRECTORY, Appointment)
         return None if entries is None else cls(entries)
 
-    def save(self, outbox: Path, vault: Vault) -> Path:
-        return save_entries(outbox / APPOINTMENTS_FILE, "appointments", self.appointments, vault)
+    def save(self, outbox: Outbox) -> Path:
+        return save_entries(outbox, DIRECTORY, self.appointments)
 
     def visit(self, day: str, *, names: Iterable[str | None], first_names: str, birth_date: str) -> Appointment | None:
         """This patient's appointment on `day`: the same name as written (the agenda and the register
@@ -117,5 +117,5 @@ class Agenda:
         return None
 
 
-def cached(outbox: Path, vault: Vault) -> Agenda | None:
-    return read_once(outbox / APPOINTMENTS_FILE, lambda: Agenda.load(outbox, vault))
+def cached(outbox: Outbox) -> Agenda | None:
+    return read_once(outbox, DIRECTORY, lambda: Agenda.load(outbox))

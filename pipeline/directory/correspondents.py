@@ -21,9 +21,9 @@ from pipeline.extract import patterns as P
 from pipeline.extract.names import split_name
 from pipeline.french import fold
 from pipeline.records import Recipient
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
-ADDRESS_BOOK_FILE = Path("register") / "correspondents.json"
+DIRECTORY = "correspondents"
 DEFAULT_COLUMNS = {
     "last_name": "nom", "first_name": "prenom", "title": "titre", "specialty": "specialite",
     "address": "adresse", "postal_code": "code_postal", "city": "ville", "mssante": "mssante",
@@ -209,12 +209,12 @@ class AddressBook:
         self.entries = list(entries)
 
     @classmethod
-    def load(cls, outbox: Path, vault: Vault) -> AddressBook | None:
-        entries = load_entries(outbox / ADDRESS_BOOK_FILE, "correspondents", Correspondent, vault)
+    def load(cls, outbox: Outbox) -> AddressBook | None:
+        entries = load_entries(outbox, DIRECTORY, Correspondent)
         return None if entries is None else cls(entries)
 
-    def save(self, outbox: Path, vault: Vault) -> Path:
-        return save_entries(outbox / ADDRESS_BOOK_FILE, "correspondents", self.entries, vault)
+    def save(self, outbox: Outbox) -> Path:
+        return save_entries(outbox, DIRECTORY, self.entries)
 
     def resolve(self, dictated: Recipient) -> CorrespondentLink:
         if not dictated.last_name:
@@ -236,6 +236,6 @@ class AddressBook:
         return (link.correspondent.as_recipient(dictated) if link.correspondent else dictated), link
 
 
-def cached(outbox: Path, vault: Vault) -> AddressBook | None:
+def cached(outbox: Outbox) -> AddressBook | None:
     """The address book, read again only when a new import has replaced it."""
-    return read_once(outbox / ADDRESS_BOOK_FILE, lambda: AddressBook.load(outbox, vault))
+    return read_once(outbox, DIRECTORY, lambda: AddressBook.load(outbox))

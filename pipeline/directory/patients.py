@@ -25,10 +25,10 @@ from pipeline.directory.tables import (
     ImportFormatError, column_mapping, iso_day, load_entries, read_once, rows, save_entries,
 )
 from pipeline.records import Flag, Patient
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 from pipeline.vocabulary.corrector import phonetic_key
 
-REGISTER_FILE = Path("register") / "patients.json"
+DIRECTORY = "patients"
 # Our field → the column of the practice's export (dictee.toml [register_columns] overrides).
 DEFAULT_COLUMNS = {
     "birth_name": "nom_naissance", "used_name": "nom_utilise", "first_names": "prenoms",
@@ -134,12 +134,12 @@ class PatientRegister:
             self._by_birth.setdefault(entry.birth_date, []).append(entry)
 
     @classmethod
-    def load(cls, outbox: Path, vault: Vault) -> PatientRegister | None:
-        entries = load_entries(outbox / REGISTER_FILE, "patients", RegisterEntry, vault)
+    def load(cls, outbox: Outbox) -> PatientRegister | None:
+        entries = load_entries(outbox, DIRECTORY, RegisterEntry)
         return None if entries is None else cls(entries)
 
-    def save(self, outbox: Path, vault: Vault) -> Path:
-        return save_entries(outbox / REGISTER_FILE, "patients", self.entries, vault)
+    def save(self, outbox: Outbox) -> Path:
+        return save_entries(outbox, DIRECTORY, self.entries)
 
     def _nearby(self, patient: Patient) -> list[RegisterEntry]:
         found: dict[int, RegisterEntry] = {}
@@ -232,9 +232,9 @@ def _date_contradiction(patient: Patient, entry: RegisterEntry) -> tuple[Flag, .
                  f"date dictée {_french(patient.birth_date)}, registre {_french(entry.birth_date)}"),)
 
 
-def cached(outbox: Path, vault: Vault) -> PatientRegister | None:
+def cached(outbox: Outbox) -> PatientRegister | None:
     """The register, read again only when a new import has replaced it."""
-    return read_once(outbox / REGISTER_FILE, lambda: PatientRegister.load(outbox, vault))
+    return read_once(outbox, DIRECTORY, lambda: PatientRegister.load(outbox))
 
 
 INS = re.compile(r"^[12][0-9AB]{14}$")

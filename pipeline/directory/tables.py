@@ -12,6 +12,7 @@ from typing import Callable, Iterator, TypeVar
 
 from pipeline.errors import DicteeError
 from pipeline.french import iso_date
+from pipeline.store import Outbox
 
 T = TypeVar("T")
 
@@ -61,8 +62,9 @@ def rows(data: bytes, mapping: dict[str, str], required: tuple[str, ...], settin
 _read: dict[Path, tuple[float, object]] = {}
 
 
-def read_once(path: Path, load: Callable[[], T]) -> T | None:
-    """What `load` reads from `path`, read again only when a new import has replaced the file."""
+def read_once(outbox: Outbox, name: str, load: Callable[[], T]) -> T | None:
+    """What `load` reads of directory `name`, read again only when a new import has replaced it."""
+    path = outbox.directory_file(name)
     try:
         stamp = path.stat().st_mtime
     except FileNotFoundError:
@@ -72,16 +74,18 @@ def read_once(path: Path, load: Callable[[], T]) -> T | None:
     return _read[path][1]  # type: ignore[return-value]
 
 
-def load_entries(path: Path, key: str, make: Callable[..., T], vault) -> list[T] | None:
-    """The entries an import saved at `path` (under `key`), None when nothing was imported."""
+def load_entries(outbox: Outbox, name: str, make: Callable[..., T]) -> list[T] | None:
+    """The entries of directory `name` as last imported, None when nothing was imported."""
+    path = outbox.directory_file(name)
     if not path.is_file():
         return None
-    return [make(**entry) for entry in vault.read_json(path)[key]]
+    return [make(**entry) for entry in outbox.read_json(path)[name]]
 
 
-def save_entries(path: Path, key: str, entries: list, vault) -> Path:
+def save_entries(outbox: Outbox, name: str, entries: list) -> Path:
     """An import, sealed like every patient file when encryption is on; it replaces the previous one."""
+    path = outbox.directory_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    vault.write_json(path, {"imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                            key: [asdict(entry) for entry in entries]})
+    outbox.write_json(path, {"imported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                             name: [asdict(entry) for entry in entries]})
     return path

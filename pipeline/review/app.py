@@ -53,7 +53,6 @@ def database_url(settings: Settings) -> str:
 def create_app(settings: Settings) -> FastAPI:
     settings.outbox.mkdir(parents=True, exist_ok=True)
     sessions = make_sessionmaker(database_url(settings))
-    forget_stale(settings.outbox)  # recordings a phone began days ago and never finished
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,7 +61,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
-    app.state.vault = settings.vault()  # a missing or misplaced key stops the app at start
+    app.state.outbox = settings.store()  # a missing or misplaced key stops the app at start
+    app.state.vault = app.state.outbox.vault  # for what the database keeps sealed (audit details, 2FA secrets)
+    forget_stale(app.state.outbox)  # recordings a phone began days ago and never finished
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
 

@@ -4,14 +4,13 @@ candidates chosen in one click when the dictated name was not clear enough to re
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from pathlib import Path
 
 from pipeline.directory import correspondents
 from pipeline.directory.correspondents import Correspondent
 from pipeline.extract.recipient import typed_recipient
 from pipeline.store import now_iso
 from pipeline.records import Recipient
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
 def copy_line(copy: dict) -> str:
     """« Dr Durand ; pneumologue ; Lyon » (title and name ; specialty ; city)."""
@@ -23,12 +22,12 @@ def copy_lines(copies: list[dict]) -> str:
     return "\n".join(copy_line(copy) for copy in copies)
 
 
-def parse_copy_lines(text: str, *, previous: list[dict], previous_links: list, outbox: Path, vault: Vault
+def parse_copy_lines(text: str, *, previous: list[dict], previous_links: list, outbox: Outbox
                      ) -> tuple[list[dict], list]:
     """The copies as typed, one per line. A line left as it was keeps its address; a new one is
     looked up in the address book (and gets candidates to choose from when unsure)."""
     known = {copy_line(copy): (copy, link) for copy, link in zip(previous, previous_links + [None] * len(previous))}
-    book = correspondents.cached(outbox, vault)
+    book = correspondents.cached(outbox)
     copies, links = [], []
     for line in filter(None, (line.strip() for line in text.splitlines())):
         if line in known:
@@ -92,11 +91,11 @@ def _left_to_choose(links: dict) -> bool:
 ADDRESS_FIELDS = ("address", "postal_code", "mssante", "rpps")
 
 
-def resolve_corrected_recipient(result: dict, changed: set[str], *, outbox: Path, vault: Vault) -> dict[str, list]:
+def resolve_corrected_recipient(result: dict, changed: set[str], *, outbox: Outbox) -> dict[str, list]:
     """The secretary corrected the recipient's name or specialty (a misheard « Dr Marten ») but
     typed no address: the address book is asked again. Returns the fields it filled."""
     recipient = result.get("recipient")
-    book = correspondents.cached(outbox, vault)
+    book = correspondents.cached(outbox)
     if (book is None or not recipient or not recipient.get("last_name")
             or not changed & {"recipient.last_name", "recipient.first_name", "recipient.specialty", "recipient.city"}
             or changed & {f"recipient.{key}" for key in ADDRESS_FIELDS}):

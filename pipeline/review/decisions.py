@@ -30,8 +30,7 @@ from pipeline.filing import file_job
 from pipeline.review.db import Job, utcnow
 from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_result, regenerate
 from pipeline.settings import Practitioner, Settings
-from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, read_state, set_state
-from pipeline.vault import Vault
+from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, Outbox
 
 SIGNED_BY_THEIR_AUTHOR_ONLY = frozenset({"certificat", "ordonnance"})
 NOT_PENDING = "ce brouillon n'est pas en attente / this draft is not pending"
@@ -40,10 +39,10 @@ HANDLED_BY_SOMEONE_ELSE = ("ce brouillon vient d'être traité par quelqu'un d'a
 
 
 @contextmanager
-def transition(folder: Path, vault: Vault, *, expected: frozenset[str]) -> Iterator[None]:
-    """`store.transition`, told to the reviewer who came second."""
+def transition(outbox: Outbox, folder: Path, *, expected: frozenset[str]) -> Iterator[None]:
+    """`Outbox.transition`, told to the reviewer who came second."""
     try:
-        with store.transition(folder, vault, expected=expected):
+        with outbox.transition(folder, expected=expected):
             yield
     except store.MovedOn:
         raise ReviewError(HANDLED_BY_SOMEONE_ELSE) from None
@@ -84,13 +83,13 @@ def signing_refusal(result: dict, signer_folder: str | None) -> str | None:
     return None
 
 
-def submit_for_signature(session: Session, job_id: str, outbox: Path, vault: Vault, *, username: str) -> None:
+def submit_for_signature(session: Session, job_id: str, outbox: Outbox, *, username: str) -> None:
     """The secretary has corrected the draft: it waits for its practitioner's signature."""
     job = _job_in(session, job_id, frozenset({STATE_PENDING}))
-    _require_identity(load_result(outbox, job_id, vault))
+    _require_identity(load_result(outbox, job_id))
     folder = job_dir(outbox, job_id)
-    with transition(folder, vault, expected=frozenset({STATE_PENDING})):
-        set_state(folder, vault, TO_SIGN, username)
+    with transition(outbox, folder, expected=frozenset({STATE_PENDING})):
+        outbox.set_state(folder, TO_SIGN, username)
     job.state = TO_SIGN
     session.commit()
 
@@ -99,28 +98,27 @@ def signature_line(signer: Practitioner, when: dt.datetime) -> str:
     return f"Signé électroniquement par {signer.name} le {french_date(when.date())} à {when:%H:%M}"
 
 
-def approve(session: Session, job_id: str, settings: Settings, vault: Vault, *, username: str,
+def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *, username: str,
             signer: Practitioner | None = None) -> Path:
     """File the letter: final docx + result.json copied (sealed as they are) into
     outbox/filed/<job_id>/, read-only. With `signer`, the letter says who signed it and when."""
-    outbox = settings.outbox
     job = _job_in(session, job_id, frozenset({STATE_PENDING, TO_SIGN}))
-    result = load_result(outbox, job_id, vault)  # as filed: regenerating the letter does not change it
+    result = load_result(outbox, job_id)  # as filed: regenerating the letter does not change it
     _require_identity(result)
     folder = job_dir(outbox, job_id)
-    with transition(folder, vault, expected=frozenset({STATE_PENDING, TO_SIGN})):
+    with transition(outbox, folder, expected=frozenset({STATE_PENDING, TO_SIGN})):
         signature = signature_line(signer, dt.datetime.now()) if signer else None
-        regenerate(job_id, settings, vault, signature=signature)
+        regenerate(job_id, settings, outbox, signature=signature)
         step = {"signed_by": signer.name, "signature": signature} if signer else {}
-        filed = file_job(outbox, job_id, vault, username=username, **step)
+        filed = file_job(outbox, job_id, username=username, **step)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
-    export_quietly(job_id, settings, vault)
-    learn_from_approved(settings, vault, folder, result)
+    export_quietly(job_id, settings)
+    learn_from_approved(settings, outbox, folder, result)
     return filed
 
 
-def _back_with_comment(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str,
+def _back_with_comment(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str,
                        from_state: str, to_state: str) -> Job:
     """A draft sent back, with the reason why (sealed in the database: it may name the patient)."""
     job = _job_in(session, job_id, frozenset({from_state}))
@@ -128,43 +126,43 @@ def _back_with_comment(session: Session, outbox: Path, job_id: str, vault: Vault
     if not comment:
         raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
     folder = job_dir(outbox, job_id)
-    with transition(folder, vault, expected=frozenset({from_state})):
-        set_state(folder, vault, to_state, username, comment=comment)
+    with transition(outbox, folder, expected=frozenset({from_state})):
+        outbox.set_state(folder, to_state, username, comment=comment)
     job.state = to_state
-    job.comment = vault.seal(comment.encode("utf-8")).decode("utf-8")
+    job.comment = outbox.sealed_text(comment)
     return job
 
 
-def reject(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
+def reject(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str) -> None:
     """The secretary cannot make a letter of it (inaudible, wrong patient): back to the practitioner."""
-    job = _back_with_comment(session, outbox, job_id, vault, username=username, comment=comment,
+    job = _back_with_comment(session, outbox, job_id, username=username, comment=comment,
                              from_state=STATE_PENDING, to_state=REJECTED)
     job.decided_at, job.decided_by = utcnow(), username
     session.commit()
 
 
-def send_back(session: Session, outbox: Path, job_id: str, vault: Vault, *, username: str, comment: str) -> None:
+def send_back(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str) -> None:
     """The practitioner wants a correction before signing: back to « à relire », the comment shown."""
-    _back_with_comment(session, outbox, job_id, vault, username=username, comment=comment,
+    _back_with_comment(session, outbox, job_id, username=username, comment=comment,
                        from_state=TO_SIGN, to_state=STATE_PENDING)
     session.commit()
 
 
-def last_comment(outbox: Path, job_id: str, vault: Vault) -> dict | None:
+def last_comment(outbox: Outbox, job_id: str) -> dict | None:
     """The latest comment in the draft's history ({"by", "at", "comment"}), for the page."""
-    history = read_state(job_dir(outbox, job_id), vault)["history"]
+    history = outbox.read_state(job_dir(outbox, job_id))["history"]
     return next(({"by": step["by"], "at": step["at"], "comment": step["comment"]}
                  for step in reversed(history) if step.get("comment")), None)
 
 
-def letter_date(outbox: Path, job_id: str, vault: Vault) -> dt.date:
+def letter_date(outbox: Outbox, job_id: str) -> dt.date:
     """A letter is dated the day it is signed and filed; a draft, today."""
-    history = read_state(job_dir(outbox, job_id), vault)["history"]
+    history = outbox.read_state(job_dir(outbox, job_id))["history"]
     filed = next((step["at"] for step in reversed(history) if step.get("state") == FILED), None)
     return dt.datetime.fromisoformat(filed).astimezone().date() if filed else dt.date.today()
 
 
-def signature_of(outbox: Path, job_id: str, vault: Vault) -> str | None:
+def signature_of(outbox: Outbox, job_id: str) -> str | None:
     """The signature line a signed letter bears, None while it is a draft."""
-    history = read_state(job_dir(outbox, job_id), vault)["history"]
+    history = outbox.read_state(job_dir(outbox, job_id))["history"]
     return next((step["signature"] for step in reversed(history) if step.get("signature")), None)

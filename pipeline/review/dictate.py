@@ -39,7 +39,7 @@ def with_csrf_header(request: Request, account=Depends(practitioner)) -> tuple:
 @dictate_router.get("/dicter", response_class=HTMLResponse)
 def dictate_page(request: Request, account=Depends(practitioner), session=Depends(db)):
     (user, login), folder = account
-    jobs.sync_jobs(session, request.app.state.settings.outbox, request.app.state.vault)  # as the worklist does
+    jobs.sync_jobs(session, request.app.state.outbox)  # as the worklist does
     sent = list(session.scalars(select(BrowserDictation.job_id).where(BrowserDictation.user_id == user.id)
                                 .order_by(BrowserDictation.uploaded_at.desc()).limit(RECENT)))
     drafted = {job.job_id: job for job in session.scalars(select(Job).where(Job.folder == folder)
@@ -65,8 +65,7 @@ class NewUpload(BaseModel):
 
 
 def _upload(request: Request, upload_id: str, user) -> ChunkedUpload:
-    settings = request.app.state.settings
-    recording = ChunkedUpload.open(settings.outbox, upload_id, request.app.state.vault)
+    recording = ChunkedUpload.open(request.app.state.outbox, upload_id)
     if recording.info.username != user.username:  # another account's recording: not said to exist
         raise UploadError("envoi inconnu / unknown upload", status=404)
     return recording
@@ -82,7 +81,7 @@ def upload_start(request: Request, new: NewUpload, account=Depends(with_csrf_hea
     info = UploadInfo(folder=folder, username=user.username, urgent=new.urgent,
                       patient=(new.patient or "").strip() or None, recipient=(new.recipient or "").strip() or None,
                       started_at=utcnow().isoformat(timespec="seconds"))
-    started = ChunkedUpload.start(request.app.state.settings.outbox, request.app.state.vault, info)
+    started = ChunkedUpload.start(request.app.state.outbox, info)
     return {"id": started.upload_id, "offset": 0}
 
 
@@ -105,14 +104,14 @@ async def upload_chunk(request: Request, upload_id: str, offset: int, account=De
 @dictate_router.post("/dicter/uploads/{upload_id}/finish")
 def upload_finish(request: Request, upload_id: str, size: int, account=Depends(with_csrf_header),
                   session=Depends(db)):
-    settings, vault = request.app.state.settings, request.app.state.vault
+    settings, outbox = request.app.state.settings, request.app.state.outbox
     (user, _), _folder = account
     try:
         recording = _upload(request, upload_id, user)
         delivered = recording.finish(settings.inbox, size)
     except UploadError as error:
         return _refused(error)
-    hints.save_hints(settings.outbox, delivered.job_id, vault, patient=recording.info.patient,
+    hints.save_hints(outbox, delivered.job_id, patient=recording.info.patient,
                      recipient=recording.info.recipient)
     if session.get(BrowserDictation, delivered.job_id) is None:
         session.add(BrowserDictation(job_id=delivered.job_id, user_id=user.id))

@@ -25,7 +25,7 @@ from pipeline.result import DictationResult, PatientOut, RecipientOut
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.review.db import Job, utcnow
 from pipeline.settings import Practitioner, Settings
-from pipeline.vault import Vault
+from pipeline.store import Outbox
 
 # The form's fields are the contract's: every patient and recipient field can be corrected.
 PATIENT_LABELS = {"sex": "Sexe (M/F)", "last_name": "Nom", "first_name": "Prénom", "birth_date": "Naissance (JJ/MM/AAAA)",
@@ -61,17 +61,17 @@ class WorkItem:
     waiting: dt.timedelta
 
 
-def job_dir(outbox: Path, job_id: str) -> Path:
+def job_dir(outbox: Outbox, job_id: str) -> Path:
     if not job_id.isalnum():
         raise ReviewError("identifiant invalide / invalid id")
-    return store.job_folder(outbox, job_id)
+    return outbox.job_folder(job_id)
 
 
-def load_result(outbox: Path, job_id: str, vault: Vault) -> dict:
+def load_result(outbox: Outbox, job_id: str) -> dict:
     path = job_dir(outbox, job_id) / store.RESULT
     if not path.is_file():
         raise ReviewError("brouillon introuvable / draft not found")
-    return vault.read_json(path)
+    return outbox.read_json(path)
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
@@ -81,16 +81,16 @@ def _parse_time(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def sync_jobs(session: Session, outbox: Path, vault: Vault) -> int:
+def sync_jobs(session: Session, outbox: Outbox) -> int:
     """Register drafts the pipeline wrote since the last look. Returns how many are new."""
     known = set(session.scalars(select(Job.job_id)))
     added = 0
-    for state_file in sorted(outbox.glob(f"*/{store.STATE}")):
+    for state_file in outbox.job_states():
         job_id = state_file.parent.name
         if job_id in known or not job_id.isalnum():
             continue
-        state = vault.read_json(state_file)
-        result = vault.read_json(state_file.parent / store.RESULT)
+        state = outbox.read_json(state_file)
+        result = outbox.read_json(state_file.parent / store.RESULT)
         session.add(Job(
             job_id=job_id, state=state["state"],
             received_at=_parse_time(result["source"].get("received_at")),
@@ -100,31 +100,31 @@ def sync_jobs(session: Session, outbox: Path, vault: Vault) -> int:
         ))
         added += 1
     for job in session.scalars(select(Job).where(Job.folder.is_(None))):  # rows from before folders were kept
-        folder_of(job, outbox, vault)
-    _follow_states(session, outbox, vault)
+        folder_of(job, outbox)
+    _follow_states(session, outbox)
     session.commit()
     return added
 
 
-def _follow_states(session: Session, outbox: Path, vault: Vault) -> None:
+def _follow_states(session: Session, outbox: Outbox) -> None:
     """The database is an index of the jobs' state.json: an open job whose file moved on (a desk
     that stopped between the two writes, another desk on the same outbox) takes the file's state."""
     for job in session.scalars(select(Job).where(Job.state.in_((store.STATE_PENDING, store.TO_SIGN)))):
-        folder = store.job_folder(outbox, job.job_id)
+        folder = outbox.job_folder(job.job_id)
         if not (folder / store.STATE).is_file():
             continue
-        state = store.read_state(folder, vault)
+        state = outbox.read_state(folder)
         if state["state"] != job.state:
             job.state, last = state["state"], state["history"][-1]
             if job.state in (store.FILED, store.REJECTED):
                 job.decided_at, job.decided_by = _parse_time(last["at"]), last.get("by")
 
 
-def folder_of(job: Job, outbox: Path, vault: Vault) -> str:
+def folder_of(job: Job, outbox: Outbox) -> str:
     """The practitioner's inbox folder a job came from ("" the main one), read once from its result."""
     if job.folder is None:
         try:
-            job.folder = load_result(outbox, job.job_id, vault).get("author_folder") or ""
+            job.folder = load_result(outbox, job.job_id).get("author_folder") or ""
         except ReviewError:
             job.folder = ""
     return job.folder
@@ -136,7 +136,7 @@ def patient_display(result: dict) -> str:
     return name or "—"
 
 
-def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pending_review",
+def worklist(session: Session, outbox: Outbox, *, state: str = "pending_review",
              document_type: str | None = None, author: str | None = None,
              first_folder: str | None = None, folders: frozenset[str] | None = None) -> list[WorkItem]:
     """Urgent first, then oldest first; with `first_folder`, that practitioner's letters before
@@ -147,7 +147,7 @@ def worklist(session: Session, outbox: Path, vault: Vault, *, state: str = "pend
     for job in session.scalars(query):
         if folders is not None and job.folder not in folders:
             continue  # another practitioner's, whom this account does not serve
-        result = load_result(outbox, job.job_id, vault)
+        result = load_result(outbox, job.job_id)
         if (document_type and result["document_type"] != document_type) or (author and result.get("author") != author):
             continue
         item = WorkItem(
@@ -224,19 +224,20 @@ def practitioner_loads(session: Session, settings: Settings, folders: frozenset[
     return loads
 
 
-def processing_rate(outbox: Path, vault: Vault) -> float:
+def processing_rate(outbox: Outbox) -> float:
     """Wall seconds of processing per second of audio, over the most recent drafts. Drafts
     transcribed side by side each took longer, but together: their time is shared."""
-    recent = sorted(outbox.glob("*/result.json"), key=lambda p: p.stat().st_mtime)[-RATE_SAMPLE:]
+    recent = sorted((path.parent / store.RESULT for path in outbox.job_states()),
+                    key=lambda p: p.stat().st_mtime)[-RATE_SAMPLE:]
     audio_s = work_s = 0.0
     for path in recent:
-        result = vault.read_json(path)
+        result = outbox.read_json(path)
         audio_s += result["source"]["duration_s"]
         work_s += sum(result["timings"].values()) / result.get("decodings_at_once", 1)
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
 
 
-def backlog(settings: Settings, vault: Vault, inbox: list[tuple[Path, str]],
+def backlog(settings: Settings, outbox: Outbox, inbox: list[tuple[Path, str]],
             folders: frozenset[str] | None = None) -> Backlog:
     """Dictations not yet drafted (`inbox`, from `waiting_in_inbox`, and the work area) and when
     they should be done; with `folders`, those of these practitioners only."""
@@ -244,19 +245,19 @@ def backlog(settings: Settings, vault: Vault, inbox: list[tuple[Path, str]],
     waiting += [d.path for d in ingest.unfinished_claims(settings.work_dir)
                 if folders is None or (d.author or "") in folders]
     audio_s = sum(audio.probe_duration(path) for path in waiting)
-    return Backlog(len(waiting), audio_s, audio_s * processing_rate(settings.outbox, vault))
+    return Backlog(len(waiting), audio_s, audio_s * processing_rate(outbox))
 
 
-def save_result(outbox: Path, job_id: str, result: dict, vault: Vault, *, username: str) -> None:
+def save_result(outbox: Outbox, job_id: str, result: dict, *, username: str) -> None:
     """result.json as edited, one version further, saying who edited it and when."""
     result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
                         "version": version_of(result) + 1}
-    vault.write_json(job_dir(outbox, job_id) / store.RESULT, result)
+    outbox.write_json(job_dir(outbox, job_id) / store.RESULT, result)
 
 
-def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *, username: str) -> dict[str, list]:
+def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: str) -> dict[str, list]:
     """Update the editable fields; returns {field: [old, new]} for the audit trail."""
-    result = load_result(outbox, job_id, vault)
+    result = load_result(outbox, job_id)
     if "version" in form and form["version"] != str(version_of(result)):
         review = result.get("review") or {}
         raise StaleEdit(
@@ -281,7 +282,7 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
         for key in RECIPIENT_FIELDS:
             if f"recipient.{key}" in form:
                 set_field(result["recipient"], key, f"recipient.{key}", form[f"recipient.{key}"])
-    changes |= resolve_corrected_recipient(result, set(changes), outbox=outbox, vault=vault)
+    changes |= resolve_corrected_recipient(result, set(changes), outbox=outbox)
     if "document_type" in form:
         set_field(result, "document_type", "document_type", form["document_type"])
     if "body" in form:
@@ -290,7 +291,7 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
     if "copies" in form and form["copies"].strip() != copy_lines(previous_copies):
         links = result.get("correspondent_links") or {}
         copies, copy_links = parse_copy_lines(form["copies"], previous=previous_copies,
-                                              previous_links=list(links.get("copies") or []), outbox=outbox, vault=vault)
+                                              previous_links=list(links.get("copies") or []), outbox=outbox)
         changes["copies"] = [copy_lines(previous_copies), copy_lines(copies)]
         result["copies"] = copies
         if result.get("correspondent_links") is not None:
@@ -308,14 +309,14 @@ def apply_edits(outbox: Path, job_id: str, form: dict[str, str], vault: Vault, *
     _validate(result)
     if changes:
         refresh_identity_flags(result)
-        save_result(outbox, job_id, result, vault, username=username)
+        save_result(outbox, job_id, result, username=username)
     return changes
 
 
-def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, username: str) -> dict[str, list]:
+def revert_correction(outbox: Outbox, job_id: str, index: int, *, username: str) -> dict[str, list]:
     """Put back the words as heard in place of a vocabulary correction (the flag at `index`).
     Returns {field: [old, new]} for the audit trail."""
-    result = load_result(outbox, job_id, vault)
+    result = load_result(outbox, job_id)
     flags = result["flags"]
     if not 0 <= index < len(flags) or not flags[index].get("heard") or flags[index].get("reverted"):
         raise ReviewError("cette correction ne peut pas être annulée / this correction cannot be reverted")
@@ -327,16 +328,16 @@ def revert_correction(outbox: Path, job_id: str, index: int, vault: Vault, *, us
                           "the text no longer holds this word: correct it by hand")
     new_body = body[:found.start()] + flag["heard"] + body[found.end():]
     result["body"], flag["reverted"] = new_body, True
-    save_result(outbox, job_id, result, vault, username=username)
+    save_result(outbox, job_id, result, username=username)
     return {"body": [body, new_body]}
 
 
-def choose_patient(outbox: Path, job_id: str, choice: str, vault: Vault, *, username: str) -> dict[str, list]:
+def choose_patient(outbox: Outbox, job_id: str, choice: str, *, username: str) -> dict[str, list]:
     """The secretary picks the patient among the register's candidates (`choice`: its rank), or
     declares a new patient (« new »). The link records who chose and when; returns the changes."""
     from pipeline.directory.patients import RegisterEntry, registered_patient
 
-    result = load_result(outbox, job_id, vault)
+    result = load_result(outbox, job_id)
     link = result.get("identity_link")
     if not link or link["status"] != "to_choose":
         raise ReviewError("aucun patient à choisir / no patient to choose")
@@ -355,7 +356,7 @@ def choose_patient(outbox: Path, job_id: str, choice: str, vault: Vault, *, user
     link.update(by=username, at=now_iso())
     result["flags"] = [flag for flag in result["flags"] if flag["kind"] != "patient_to_choose"]
     refresh_identity_flags(result)
-    save_result(outbox, job_id, result, vault, username=username)
+    save_result(outbox, job_id, result, username=username)
     return {f"patient.{key}": [before.get(key), value] for key, value in result["patient"].items()
             if before.get(key) != value} | {"identity_link": [ "to_choose", link["status"]]}
 
@@ -456,10 +457,10 @@ def letterhead_of(result: dict, settings: Settings) -> Practitioner:
             else settings.practitioner(result.get("author_folder")))
 
 
-def regenerate(job_id: str, settings: Settings, vault: Vault, *, signature: str | None = None) -> Path:
+def regenerate(job_id: str, settings: Settings, outbox: Outbox, *, signature: str | None = None) -> Path:
     """The letter again from result.json as edited; `signature`: the line a signed letter bears."""
-    target = job_dir(settings.outbox, job_id) / store.DRAFT
-    result = load_result(settings.outbox, job_id, vault)
-    vault.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=letterhead_of(result, settings),
+    target = job_dir(outbox, job_id) / store.DRAFT
+    result = load_result(outbox, job_id)
+    outbox.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=letterhead_of(result, settings),
                                            signature=signature))
     return target

@@ -17,7 +17,7 @@ KIND_LABELS = {"name": "nom", "term": "terme"}
 
 
 def _lexicon(request: Request) -> PracticeLexicon:
-    return PracticeLexicon(request.app.state.settings.outbox, request.app.state.vault)
+    return PracticeLexicon(request.app.state.outbox)
 
 
 @lexicon_router.get("/lexique", response_class=HTMLResponse)

@@ -60,7 +60,7 @@ def in_scope(request: Request, who=Depends(current), session=Depends(db)) -> Non
     if folders is None:
         return
     job = session.get(jobs.Job, job_id)
-    if job is None or jobs.folder_of(job, request.app.state.settings.outbox, request.app.state.vault) not in folders:
+    if job is None or jobs.folder_of(job, request.app.state.outbox) not in folders:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
 
 
@@ -103,19 +103,19 @@ def script(who=Depends(current)):
 @jobs_router.get("/", response_class=HTMLResponse)
 def worklist(request: Request, state: str = "", document_type: str = "", author: str = "",
              who=Depends(current), session=Depends(db)):
-    settings, vault = request.app.state.settings, request.app.state.vault
-    jobs.sync_jobs(session, settings.outbox, vault)
+    settings, outbox = request.app.state.settings, request.app.state.outbox
+    jobs.sync_jobs(session, outbox)
     # A practitioner opens on the letters waiting for a signature, their own first.
     own_folder = auth.practitioner_folder(session, who[0])
     state = state or (decisions.TO_SIGN if who[0].role == "practitioner" else "pending_review")
     folders = auth.served_folders(session, who[0])
-    items = jobs.worklist(session, settings.outbox, vault, state=state, document_type=document_type or None,
+    items = jobs.worklist(session, outbox, state=state, document_type=document_type or None,
                           author=author or None, first_folder=own_folder, folders=folders)
     inbox = jobs.waiting_in_inbox(settings)
     loads = jobs.practitioner_loads(session, settings, folders, inbox)
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
-                  backlog=jobs.backlog(settings, vault, inbox, folders), author=author,
+                  backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
 
 
@@ -128,11 +128,11 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
               status_code: int = 200) -> HTMLResponse:
     """The draft page; `typed`: what the reviewer entered, shown again when it was not saved."""
     settings = request.app.state.settings
-    jobs.sync_jobs(session, settings.outbox, request.app.state.vault)
+    jobs.sync_jobs(session, request.app.state.outbox)
     job = session.get(jobs.Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
-    result = jobs.load_result(settings.outbox, job_id, request.app.state.vault)
+    result = jobs.load_result(request.app.state.outbox, job_id)
     if typed is None:
         audit(session, username=who[0].username, action="view", job_id=job_id)
         session.commit()
@@ -155,11 +155,10 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
         "conditions": jobs.condition_lines(result["conditions"]), "body": result.get("body") or result["transcript"]["text"],
         "copies": copy_lines(result.get("copies") or []),
     }
-    vault = request.app.state.vault
     signer_folder = auth.practitioner_folder(session, who[0])
     return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
                   action=_decision_for(who[0], settings), open_states=OPEN_STATES,
-                  comment=decisions.last_comment(settings.outbox, job_id, vault),
+                  comment=decisions.last_comment(request.app.state.outbox, job_id),
                   sign_refusal=decisions.signing_refusal(result, signer_folder) if who[0].role == "practitioner" else None,
                   result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
@@ -204,23 +203,23 @@ def _decision_for(user, settings) -> str:
 
 @jobs_router.get("/jobs/{job_id}/audio")
 def job_audio(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
-    folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
+    folder = jobs.job_dir(request.app.state.outbox, job_id)
     audio = next(folder.glob("audio.*"), None)
     if audio is None:
         raise HTTPException(status_code=404)
     # Not audited here: the player fetches on page load and at every seek. The page reports an
     # actual play (POST …/listened).
-    vault = request.app.state.vault
-    if not vault.enabled:
+    outbox = request.app.state.outbox
+    if not outbox.sealed:
         return FileResponse(str(audio))  # streams from disk, with HTTP ranges for seeking
     media_type = mimetypes.guess_type(audio.name)[0] or "application/octet-stream"
-    return ranged_response(vault.read_bytes(audio), media_type, request.headers.get("range"))
+    return ranged_response(outbox.read_bytes(audio), media_type, request.headers.get("range"))
 
 
 @jobs_router.post("/jobs/{job_id}/listened", status_code=204)
 def job_listened(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     """The reviewer pressed play: « listen » goes to the audit trail once per page."""
-    if next(jobs.job_dir(request.app.state.settings.outbox, job_id).glob("audio.*"), None) is None:
+    if next(jobs.job_dir(request.app.state.outbox, job_id).glob("audio.*"), None) is None:
         raise HTTPException(status_code=404)
     audit(session, username=who[0].username, action="listen", job_id=job_id)
     session.commit()
@@ -233,13 +232,13 @@ def job_preview(request: Request, job_id: str, who=Depends(current), session=Dep
     order): a signed letter shows its signature line."""
     from pipeline.draft import ADDRESSED_TYPES, WITH_SUBJECT, draft_context, signature_data_uri
 
-    settings, vault = request.app.state.settings, request.app.state.vault
+    settings, outbox = request.app.state.settings, request.app.state.outbox
     _open(session, job_id, frozenset(STATE_LABELS))
-    result = jobs.load_result(settings.outbox, job_id, vault)
+    result = jobs.load_result(outbox, job_id)
     extraction = jobs.extraction_of(result)
-    letter = draft_context(extraction, settings, today=decisions.letter_date(settings.outbox, job_id, vault),
+    letter = draft_context(extraction, settings, today=decisions.letter_date(outbox, job_id),
                            practitioner=jobs.letterhead_of(result, settings),
-                           signature=decisions.signature_of(settings.outbox, job_id, vault))
+                           signature=decisions.signature_of(outbox, job_id))
     if letter["signature"]:
         letter["signature_image"] = signature_data_uri(letter["practitioner"].get("signature_image"))
     audit(session, username=who[0].username, action="view", job_id=job_id)
@@ -251,12 +250,12 @@ def job_preview(request: Request, job_id: str, who=Depends(current), session=Dep
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")
 def job_docx(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
-    folder = jobs.job_dir(request.app.state.settings.outbox, job_id)
+    folder = jobs.job_dir(request.app.state.outbox, job_id)
     if not (folder / store.DRAFT).is_file():
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")  # and not audited
     audit(session, username=who[0].username, action="download", job_id=job_id)
     session.commit()
-    return Response(request.app.state.vault.read_bytes(folder / store.DRAFT), media_type=DOCX_TYPE,
+    return Response(request.app.state.outbox.read_bytes(folder / store.DRAFT), media_type=DOCX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{job_id}.docx"'})
 
 
@@ -266,11 +265,12 @@ async def _typed(request: Request) -> dict[str, str]:
 
 def _save(request: Request, job_id: str, form: dict[str, str], who, session) -> None:
     """Save what the reviewer typed (raises ReviewError, StaleEdit); regenerate and audit if it changed."""
-    settings, vault = request.app.state.settings, request.app.state.vault
-    changes = jobs.apply_edits(settings.outbox, job_id, form, vault, username=who[0].username)
+    settings, outbox = request.app.state.settings, request.app.state.outbox
+    changes = jobs.apply_edits(outbox, job_id, form, username=who[0].username)
     if changes:
-        jobs.regenerate(job_id, settings, vault)
-        audit(session, username=who[0].username, action="edit", job_id=job_id, vault=vault, changes=changes)
+        jobs.regenerate(job_id, settings, outbox)
+        audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
+              changes=changes)
         session.commit()
 
 
@@ -291,13 +291,14 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
 def job_revert_correction(request: Request, job_id: str, index: int, who=Depends(checked), session=Depends(db)):
     """One click puts back what the recognizer heard in place of a vocabulary correction."""
     _open(session, job_id)
-    settings, vault = request.app.state.settings, request.app.state.vault
+    settings, outbox = request.app.state.settings, request.app.state.outbox
     try:
-        changes = jobs.revert_correction(settings.outbox, job_id, index, vault, username=who[0].username)
-        jobs.regenerate(job_id, settings, vault)
+        changes = jobs.revert_correction(outbox, job_id, index, username=who[0].username)
+        jobs.regenerate(job_id, settings, outbox)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=vault, changes=changes)
+    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
+          changes=changes)
     session.commit()
     return _back(job_id)
 
@@ -305,8 +306,8 @@ def job_revert_correction(request: Request, job_id: str, index: int, who=Depends
 @jobs_router.post("/jobs/{job_id}/patient")
 async def job_choose_patient(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     """One click: the patient among the register's candidates, or « nouveau patient »."""
-    def choose(settings, vault, choice: str, username: str) -> dict:
-        return jobs.choose_patient(settings.outbox, job_id, choice, vault, username=username)
+    def choose(outbox, choice: str, username: str) -> dict:
+        return jobs.choose_patient(outbox, job_id, choice, username=username)
 
     return await _choose(request, job_id, who, session, choose, action="identity_choose")
 
@@ -314,13 +315,13 @@ async def job_choose_patient(request: Request, job_id: str, who=Depends(checked)
 @jobs_router.post("/jobs/{job_id}/correspondent")
 async def job_choose_correspondent(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     """One click: the recipient, or a « copie à », among the address book's candidates."""
-    def choose(settings, vault, choice: str, username: str) -> dict:
-        result = jobs.load_result(settings.outbox, job_id, vault)
+    def choose(outbox, choice: str, username: str) -> dict:
+        result = jobs.load_result(outbox, job_id)
         try:
             changes = choose_correspondent(result, choice, username=username)
         except ValueError as error:
             raise jobs.ReviewError(str(error)) from None
-        jobs.save_result(settings.outbox, job_id, result, vault, username=username)
+        jobs.save_result(outbox, job_id, result, username=username)
         return changes
 
     return await _choose(request, job_id, who, session, choose, action="correspondent_choose")
@@ -329,18 +330,19 @@ async def job_choose_correspondent(request: Request, job_id: str, who=Depends(ch
 async def _choose(request: Request, job_id: str, who, session, choose, *, action: str):
     """A choice among candidates. What she typed on the page is saved first, as with « Approuver »."""
     _open(session, job_id)
-    settings, vault = request.app.state.settings, request.app.state.vault
+    settings, outbox = request.app.state.settings, request.app.state.outbox
     form = await _typed(request)
     choice = form.pop("choice", "")
     try:
         if form:
             _save(request, job_id, form, who, session)
-        changes = choose(settings, vault, choice, who[0].username)
-        jobs.regenerate(job_id, settings, vault)
+        changes = choose(outbox, choice, who[0].username)
+        jobs.regenerate(job_id, settings, outbox)
     except jobs.ReviewError as error:
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    audit(session, username=who[0].username, action=action, job_id=job_id, vault=vault, changes=changes)
+    audit(session, username=who[0].username, action=action, job_id=job_id, vault=request.app.state.vault,
+          changes=changes)
     session.commit()
     return _back(job_id)
 
@@ -351,22 +353,22 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     behind): a secretary submits it for signature (or files it), a practitioner signs and files."""
     _open(session, job_id)
     form = await _typed(request)
-    settings, vault, user = request.app.state.settings, request.app.state.vault, who[0]
+    settings, outbox, user = request.app.state.settings, request.app.state.outbox, who[0]
     decision = _decision_for(user, settings)
     try:
         if form:
             _save(request, job_id, form, who, session)
         if decision == SUBMIT:
-            decisions.submit_for_signature(session, job_id, settings.outbox, vault, username=user.username)
+            decisions.submit_for_signature(session, job_id, outbox, username=user.username)
         elif decision == SIGN:
-            result = jobs.load_result(settings.outbox, job_id, vault)
+            result = jobs.load_result(outbox, job_id)
             refusal = decisions.signing_refusal(result, auth.practitioner_folder(session, user))
             if refusal:
                 raise jobs.ReviewError(refusal)
             signer = settings.practitioner(auth.practitioner_folder(session, user) or None)
-            decisions.approve(session, job_id, settings, vault, username=user.username, signer=signer)
+            decisions.approve(session, job_id, settings, outbox, username=user.username, signer=signer)
         else:
-            decisions.approve(session, job_id, settings, vault, username=user.username)
+            decisions.approve(session, job_id, settings, outbox, username=user.username)
     except jobs.ReviewError as error:
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
@@ -381,13 +383,13 @@ def job_reject(request: Request, job_id: str, comment: Annotated[str, Form()] = 
     """« à relire » → back to the practitioner (the secretary cannot make a letter of it); « à
     signer » → back to « à relire » (the practitioner wants a correction). The comment is shown."""
     job = _open(session, job_id)
-    settings, vault = request.app.state.settings, request.app.state.vault
+    outbox = request.app.state.outbox
     back = decisions.send_back if job.state == decisions.TO_SIGN else decisions.reject
     try:
-        back(session, settings.outbox, job_id, vault, username=who[0].username, comment=comment)
+        back(session, outbox, job_id, username=who[0].username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
     audit(session, username=who[0].username, action="send_back" if back is decisions.send_back else "reject",
-          job_id=job_id, vault=vault, comment=comment.strip())
+          job_id=job_id, vault=request.app.state.vault, comment=comment.strip())
     session.commit()
     return RedirectResponse("/", status_code=303)
