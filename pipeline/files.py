@@ -1,7 +1,9 @@
-"""Writing files so that a crash leaves the old version or the new one, never half of one."""
+"""Writing files so that a crash leaves the old version or the new one, never half of one; and
+a file's checksum, read in chunks (a dictation or a model may not fit in memory twice)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -24,3 +26,11 @@ def json_bytes(data: dict) -> bytes:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     write_bytes_atomic(path, json_bytes(data))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

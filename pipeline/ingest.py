@@ -7,7 +7,6 @@ patient name survives in a path and no file is touched while it is still being w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from filelock import FileLock, Timeout
 from pipeline import progress, store  # store: a module reference (it calls back into this module)
 from pipeline.audio import sniff_suffix
 from pipeline.errors import DicteeError, TransientError
-from pipeline.files import write_json_atomic
+from pipeline.files import file_sha256, write_json_atomic
 from pipeline.records import Dictation
 from pipeline.settings import Settings
 
@@ -36,14 +35,6 @@ HELD_FOLDER = ".dictee-held"  # beside a file claimed from another filesystem: i
 # Practitioners mark urgency by dropping into inbox/urgent/ or naming the file "… urgent …".
 URGENT_FOLDER = "urgent"
 URGENT_WORD = "urgent"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def readable_name(name: str) -> str:

