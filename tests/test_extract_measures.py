@@ -54,6 +54,7 @@ def test_a_slash_that_is_not_a_blood_pressure_is_not_one():
     normalized = normalize_text("Score 3/4 à la consultation, un demi 1/2 comprimé.")
     assert quantities_in(normalized) == ()
     assert "3/4" in normalized.text and "1/2" in normalized.text
+    assert quantities_in(normalize_text("Pression de la douleur 1/2, tension 400/80.")) == ()
 
 
 def test_each_reading_carries_when_it_was_said():

@@ -103,3 +103,11 @@ def test_each_written_span_maps_back_to_the_audio_that_said_it():
 def test_whisper_word_pieces_are_glued_back_together():
     words = [Word(0.0, 0.3, " L", 0.5), Word(0.3, 0.8, "'accident", 0.9), Word(0.8, 1.0, " a", 0.9)]
     assert normalize_dictation(words).text == "L'accident a"
+
+
+@pytest.mark.parametrize("written", [
+    "Tension 13/8 ce matin.", "Revue le 1er mars 2026 à 15h30.", "Né le 12/03/1956.", "Température 38.5 °C.",
+    "Paracétamol 15 mg/kg par prise.", "Dossier n° 12.", "Rendez-vous à 9:15.",
+])
+def test_what_the_recognizer_wrote_in_one_piece_stays_in_one_piece(written):
+    assert normalize_text(written).text == written

@@ -304,7 +304,9 @@ WRITTEN_PAIR = re.compile(r"(\d{1,3})/(\d{1,3})")
 
 
 def pressure_unit(systolic: int, diastolic: int) -> str | None:
-    """13/8 is in cmHg, 130/80 in mmHg; anything else is not a blood pressure."""
+    """13/8 is in cmHg, 130/80 in mmHg; anything else (« 1/2 », « 8/13 ») is not a blood pressure."""
+    if systolic <= diastolic:
+        return None
     if systolic <= C.BLOOD_PRESSURE_MAX and diastolic <= C.BLOOD_PRESSURE_MAX:
         return "cmHg"
     if C.MMHG_SYSTOLIC[0] <= systolic <= C.MMHG_SYSTOLIC[1] and C.MMHG_DIASTOLIC[0] <= diastolic <= C.MMHG_DIASTOLIC[1]:
