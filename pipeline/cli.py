@@ -494,13 +494,14 @@ def export(
     settings = _settings(outbox=outbox)
     if settings.export_dir is None:
         raise DicteeError("définissez export_dir (DICTEE_EXPORT_DIR) / set export_dir (DICTEE_EXPORT_DIR)")
-    filed = settings.store(sealed=False).filed_folder()
+    store = settings.store()
+    filed = store.filed_folder()
     wanted = job_ids or sorted(path.name for path in filed.glob("*") if path.is_dir()
                                and not (settings.export_dir / path.name).exists())
     for job_id in wanted:
         if not job_id.isalnum() or not (filed / job_id / DRAFT).is_file():
             raise DicteeError(f"courrier classé introuvable / filed letter not found: {job_id}")
-        target = export_filed(job_id, settings)
+        target = export_filed(job_id, settings, store)
         console.print(f"{job_id} → {target}")
     console.print(f"{len(wanted)} courrier(s) exporté(s) / letter(s) exported")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pipeline.errors import DicteeError
 from pipeline.settings import Settings
-from pipeline.store import DRAFT, FILED, RESULT
+from pipeline.store import DRAFT, FILED, RESULT, Outbox
 
 log = logging.getLogger("dictee.export")
 PDF_NAME = "letter.pdf"
@@ -136,12 +136,11 @@ def _instant(at: str) -> str:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).isoformat()
 
 
-def export_filed(job_id: str, settings: Settings) -> Path | None:
+def export_filed(job_id: str, settings: Settings, outbox: Outbox) -> Path | None:
     """Write the filed letter's PDF/A and DocumentReference into `settings.export_dir` (None:
     no export configured). Returns the letter's export folder."""
     if settings.export_dir is None:
         return None
-    outbox = settings.store()
     filed = outbox.filed_folder(job_id)
     result, state = outbox.read_json(filed / RESULT), outbox.read_state(filed)
     pdf = to_pdfa(outbox.read_bytes(filed / DRAFT))
@@ -158,9 +157,9 @@ def export_filed(job_id: str, settings: Settings) -> Path | None:
     return target
 
 
-def export_quietly(job_id: str, settings: Settings) -> None:
+def export_quietly(job_id: str, settings: Settings, outbox: Outbox) -> None:
     """After filing: an export that fails is logged by job id and left for `dictee export`."""
     try:
-        export_filed(job_id, settings)
+        export_filed(job_id, settings, outbox)
     except Exception as error:  # the letter is filed whatever happens here
         log.error("job %s: not exported (%s); run `dictee export %s`", job_id, type(error).__name__, job_id)

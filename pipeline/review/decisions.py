@@ -113,7 +113,7 @@ def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *
         filed = file_job(outbox, job_id, username=username, **step)
     job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
     session.commit()
-    export_quietly(job_id, settings)
+    export_quietly(job_id, settings, outbox)
     learn_from_approved(settings, outbox, folder, result)
     return filed
 
