@@ -7,6 +7,7 @@ write French the same way.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 
@@ -57,6 +58,14 @@ UNITS: dict[str, str] = {
 }
 # Every symbol a quantity may carry once written: the spoken units' and per-weight / per-day doses.
 UNIT_SYMBOLS = tuple(sorted({*UNITS.values(), "mg/kg", "mg/j"}, key=lambda symbol: (-len(symbol), symbol)))
+
+def calendar_date(day: str | int, month: int | None, year: str | int) -> str | None:
+    """ISO date, or None when it is not a real calendar day (« 31 février ») or the month is unknown."""
+    try:
+        return dt.date(int(year), month, int(day)).isoformat() if month else None
+    except ValueError:
+        return None
+
 
 FRENCH_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})\s*$")
 

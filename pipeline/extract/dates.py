@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from pipeline.extract import patterns as P
-from pipeline.french import MONTH_NUMBERS
+from pipeline.french import MONTH_NUMBERS, calendar_date
 
 DATE = re.compile(P.DATE, re.IGNORECASE)  # a date typed on the desk; dictated ones come typed from normalize
 CORSICA = {"2A": "19", "2B": "18"}  # the NIR key is computed with these substitutions
@@ -15,14 +14,9 @@ CORSICA = {"2A": "19", "2B": "18"}  # the NIR key is computed with these substit
 def iso_date(match: re.Match[str]) -> str | None:
     """ISO date from a match of patterns.DATE; None when it is not a real calendar date."""
     groups = match.groupdict()
-    try:
-        if groups.get("day"):
-            day, month, year = int(groups["day"]), MONTH_NUMBERS[groups["month_name"].lower()], int(groups["year"])
-        else:
-            day, month, year = int(groups["nday"]), int(groups["nmonth"]), int(groups["nyear"])
-        return dt.date(year, month, day).isoformat()
-    except (ValueError, KeyError, TypeError):
-        return None
+    if groups.get("day"):
+        return calendar_date(groups["day"], MONTH_NUMBERS.get(groups["month_name"].lower()), groups["year"])
+    return calendar_date(groups["nday"], int(groups["nmonth"]), groups["nyear"])
 
 
 def nir_digits(spoken: str) -> str:

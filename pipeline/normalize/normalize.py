@@ -14,14 +14,13 @@ them from the text again.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
 from text_to_num import text2num
 
-from pipeline.french import MONTH_NUMBERS, UNIT_SYMBOLS, fold
+from pipeline.french import MONTH_NUMBERS, UNIT_SYMBOLS, calendar_date, fold
 from pipeline.normalize import commands as C
 from pipeline.records import Annotation, NormalizedText, Reading, TimedSpan, Word
 
@@ -422,26 +421,22 @@ DAY = re.compile(r"(\d{1,2})(?:er)?")
 YEAR = re.compile(r"\d{4}")
 
 
-def calendar_date(day: str, month: int | None, year: str) -> str | None:
-    """ISO date, or None when it is not a real calendar day (« 31 février »)."""
-    try:
-        return dt.date(int(year), month, int(day)).isoformat() if month else None
-    except ValueError:
-        return None
-
-
-def _date_at(tokens: Sequence[Token], index: int) -> tuple[str, int] | None:
-    """A date at `index`, written « 12/03/2024 » or said « 12 mars 2024 »: ISO, and the tokens it takes."""
+def _date_at(tokens: Sequence[Token], index: int) -> tuple[str, str, int] | None:
+    """A date at `index`, written « 12/03/2024 » or said « 12 mars 2024 »: ISO, how it is written
+    back (a written date in one piece, its spaces gone), and the tokens it takes."""
+    if not tokens[index].text[:1].isdigit():
+        return None  # both forms start with the day
     for length in range(1, DATE_PIECES + 1):
-        written = WRITTEN_DATE.fullmatch("".join(t.text for t in tokens[index:index + length]))
-        if written:
-            iso = calendar_date(written[1], int(written[2]), written[3])
-            return (iso, length) if iso else None
+        written = "".join(t.text for t in tokens[index:index + length])
+        found = WRITTEN_DATE.fullmatch(written)
+        if found:
+            iso = calendar_date(found[1], int(found[2]), found[3])
+            return (iso, written, length) if iso else None
     said = tokens[index:index + 3]
     day = DAY.fullmatch(said[0].text)
     if len(said) == 3 and day and YEAR.fullmatch(said[2].text):
         iso = calendar_date(day[1], MONTH_NUMBERS.get(fold(said[1].text)), said[2].text)
-        return (iso, 3) if iso else None
+        return (iso, " ".join(t.text for t in said), 3) if iso else None
     return None
 
 
@@ -454,10 +449,8 @@ def read_dates(tokens: list[Token]) -> list[Token]:
             out.append(tokens[index])
             index += 1
             continue
-        iso, length = found
-        said = tokens[index:index + length]
-        joined = " " if length == 3 and not said[1].mark else ""  # « 12 mars 2024 », « 12/03/2024 »
-        out.append(Token(joined.join(t.text for t in said), said[0].start, said[-1].end, reading=Reading("date", iso)))
+        iso, text, length = found
+        out.append(Token(text, tokens[index].start, tokens[index + length - 1].end, reading=Reading("date", iso)))
         index += length
     return out
 
