@@ -7,8 +7,11 @@ checks happen here, before transcription: container vs decoded duration, silence
 from __future__ import annotations
 
 import io
+import time
 import wave
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -21,6 +24,18 @@ PROPRIETARY_EXTENSIONS = frozenset({".dss", ".ds2"})
 # Decoded audio shorter than this share of the container's stated length means truncation.
 MIN_DECODED_SHARE = 0.9
 SILENCE_RMS = 1e-4
+MIB = 1024 * 1024
+# The least a real recording spends per second of speech: AMR-NB's lowest mode is 4.75 kbit/s,
+# Opus speech 6. A file that decodes to much more audio than its bytes could hold is a bomb
+# (a few KB of FLAC can claim hours of silence), stopped while it decodes.
+MIN_BYTES_PER_SECOND = 250  # 2 kbit/s, half the lowest real codec
+BOMB_GRACE_S = 60.0
+# Wall-clock bound of one decode: a minute, plus time in proportion to the file's size (an hour
+# of Opus is ~15 MB and decodes in ~15 s here). A decoder that stalls is stopped, not waited for.
+DECODE_BASE_S = 60.0
+DECODE_S_PER_MIB = 4.0
+DECODE_IO_TIMEOUT_S = 10.0
+GROUP_SAMPLES = 160_000  # resampled ten seconds at a time (as faster-whisper groups frames)
 
 
 # What a recording is, by its first bytes: the name may say .wav of an mp3, or nothing at all.
@@ -28,9 +43,23 @@ MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"RIFF", 0, ".wav"), (b"OggS", 0, ".ogg"), (b"fLaC", 0, ".flac"), (b"ID3", 0, ".mp3"),
     (b"#!AMR", 0, ".amr"), (b"\x1aE\xdf\xa3", 0, ".webm"), (b"FORM", 0, ".aiff"),
     (b"ftyp3g", 4, ".3gp"), (b"ftyp", 4, ".m4a"), (b"\x02dss", 0, ".dss"), (b"\x03ds2", 0, ".ds2"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", 0, ".wma"),
 )
-MPEG_FRAME_SYNC = {b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xfa"}  # mp3 without an ID3 header
-ADTS_SYNC = {b"\xff\xf1", b"\xff\xf9"}  # raw AAC
+# The one FFmpeg demuxer allowed to open each container. Never probing: a probe would accept
+# playlists (HLS, concat, SDP…), which open other files on the machine or wait for ever.
+DEMUXERS = {
+    ".wav": "wav", ".ogg": "ogg", ".flac": "flac", ".mp3": "mp3", ".amr": "amr", ".webm": "matroska",
+    ".aiff": "aiff", ".3gp": "mov", ".m4a": "mov", ".aac": "aac", ".wma": "asf",
+}
+
+
+def _frame_sync(head: bytes) -> str | None:
+    """An MPEG audio stream without a header: mp3 frames, or raw AAC (ADTS, layer bits 00)."""
+    if len(head) < 2 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None
+    if head[1] & 0xF6 == 0xF0:
+        return ".aac"
+    return ".mp3" if head[1] & 0x06 else None
 
 
 def sniff_suffix(path: Path) -> str | None:
@@ -43,16 +72,13 @@ def sniff_suffix(path: Path) -> str | None:
     for magic, offset, suffix in MAGIC:
         if head[offset:offset + len(magic)] == magic:
             return suffix
-    if head[:2] in MPEG_FRAME_SYNC:
-        return ".mp3"
-    if head[:2] in ADTS_SYNC:
-        return ".aac"
-    return None
+    return _frame_sync(head)
 
 
 def recognised_format(path: Path) -> str | None:
-    """The format by content first, by extension else; refuses dictaphone formats with a way out."""
-    suffix = sniff_suffix(path) or (path.suffix.lower() if path.suffix.lower() in AUDIO_EXTENSIONS else None)
+    """The format by content; refuses dictaphone formats with a way out. None if the bytes say
+    no audio container we read, whatever the name says."""
+    suffix = sniff_suffix(path)
     if suffix in PROPRIETARY_EXTENSIONS or path.suffix.lower() in PROPRIETARY_EXTENSIONS:
         shown = suffix if suffix in PROPRIETARY_EXTENSIONS else path.suffix.lower()
         raise UnsupportedFormat(
@@ -65,20 +91,55 @@ def recognised_format(path: Path) -> str | None:
     return suffix
 
 
-def wav_is_truncated(data: bytes) -> bool:
-    """The RIFF data chunk announces more bytes than the file holds."""
+def not_a_recording(path: Path) -> UnsupportedFormat:
+    return UnsupportedFormat(
+        "not_audio",
+        f"Ce fichier n'est pas un enregistrement audio lisible (extension « {path.suffix or '(aucune)'} ») : "
+        "pas un enregistrement.",
+        f"This file is not a readable audio recording (extension '{path.suffix or '(none)'}'): not a recording.",
+    )
+
+
+def too_large(size: int, limit_mb: float) -> BadInput:
+    return BadInput(
+        "too_large",
+        f"Fichier trop volumineux ({size / MIB:.0f} Mo, maximum {limit_mb:.0f} Mo) : ce n'est pas une dictée.",
+        f"File too large ({size / MIB:.0f} MB, limit {limit_mb:.0f} MB): not a dictation.",
+    )
+
+
+def check_size(path: Path, *, max_file_mb: float) -> int:
+    """The file's size, refused before anything reads it whole (sealing, hashing, decoding)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise BadInput("empty_file", "Le fichier est vide.", "The file is empty.")
+    if size > max_file_mb * MIB:
+        raise too_large(size, max_file_mb)
+    return size
+
+
+def wav_is_truncated(handle: BinaryIO, size: int) -> bool:
+    """The RIFF data chunk announces more bytes than the file holds (chunks walked by seeking)."""
     offset = 12
-    while offset + 8 <= len(data):
-        chunk_id, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+    while offset + 8 <= size:
+        handle.seek(offset)
+        header = handle.read(8)
+        chunk_id, length = header[:4], int.from_bytes(header[4:8], "little")
         if chunk_id == b"data":
-            present = len(data) - offset - 8
-            return size != 0xFFFFFFFF and present < size * MIN_DECODED_SHARE
-        offset += 8 + size + (size & 1)
+            present = size - offset - 8
+            return length != 0xFFFFFFFF and present < length * MIN_DECODED_SHARE
+        offset += 8 + length + (length & 1)
     return True  # no data chunk at all
 
 
-def ogg_is_truncated(data: bytes) -> bool:
-    """A complete Ogg stream ends with a page flagged end-of-stream, whole."""
+OGG_TAIL_BYTES = 65_536 + 282  # an Ogg page is at most 65,307 bytes
+
+
+def ogg_is_truncated(handle: BinaryIO, size: int) -> bool:
+    """A complete Ogg stream ends with a page flagged end-of-stream, whole (its last page only is read)."""
+    start = max(0, size - OGG_TAIL_BYTES)
+    handle.seek(start)
+    data = handle.read()
     last = data.rfind(b"OggS")
     if last < 0 or last + 27 > len(data):
         return True
@@ -88,18 +149,17 @@ def ogg_is_truncated(data: bytes) -> bool:
     return not (header_type & 0x04) or len(table) < segments or page_end > len(data)
 
 
-STRUCTURE_CHECKS = {".wav": (b"RIFF", wav_is_truncated), ".ogg": (b"OggS", ogg_is_truncated),
-                    ".opus": (b"OggS", ogg_is_truncated), ".oga": (b"OggS", ogg_is_truncated)}
+STRUCTURE_CHECKS = {".wav": wav_is_truncated, ".ogg": ogg_is_truncated}
 
 
-def check_structure(path: Path) -> None:
+def check_structure(path: Path, recognised: str) -> None:
     """Catch cut files that decoders would read as merely shorter recordings."""
-    check = STRUCTURE_CHECKS.get(path.suffix.lower())
-    if check is None:
+    is_truncated = STRUCTURE_CHECKS.get(recognised)
+    if is_truncated is None:
         return
-    magic, is_truncated = check
-    data = path.read_bytes()
-    if data.startswith(magic) and is_truncated(data):
+    with path.open("rb") as handle:
+        truncated = is_truncated(handle, path.stat().st_size)
+    if truncated:
         raise BadInput(
             "truncated",
             "Fichier audio incomplet (copie interrompue ?) : redéposez l'enregistrement complet.",
@@ -107,29 +167,42 @@ def check_structure(path: Path) -> None:
         )
 
 
-def container_duration(path: Path) -> float | None:
+def open_container(path: Path, *, timeout_s: float = DECODE_IO_TIMEOUT_S):
+    """The file opened by the one demuxer its bytes allow; BadInput for anything else."""
     import av
 
+    recognised = recognised_format(path)
+    if recognised is None:
+        raise not_a_recording(path)
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise BadInput(
-                    "no_audio_stream",
-                    "Le fichier ne contient aucune piste audio.",
-                    "The file contains no audio track.",
-                )
-            stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            return container.duration / 1_000_000 if container.duration else None
-    except BadInput:
-        raise
+        container = av.open(str(path), mode="r", format=DEMUXERS[recognised], metadata_errors="ignore",
+                            timeout=(timeout_s, timeout_s))
     except Exception as error:  # PyAV raises many types for unreadable input
-        raise BadInput(
-            "unreadable",
-            "Fichier illisible : ce n'est pas un enregistrement audio valide.",
-            "Unreadable file: this is not a valid audio recording.",
-        ) from error
+        raise unreadable() from error
+    if not container.streams.audio:
+        container.close()
+        raise BadInput("no_audio_stream", "Le fichier ne contient aucune piste audio.", "The file contains no audio track.")
+    return container
+
+
+def unreadable() -> BadInput:
+    return BadInput(
+        "unreadable",
+        "Fichier illisible : ce n'est pas un enregistrement audio valide.",
+        "Unreadable file: this is not a valid audio recording.",
+    )
+
+
+def stated_duration(container) -> float | None:
+    stream = container.streams.audio[0]
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else None
+
+
+def container_duration(path: Path) -> float | None:
+    with open_container(path) as container:
+        return stated_duration(container)
 
 
 def probe_duration(path: Path) -> float:
@@ -146,35 +219,101 @@ def duration_text(seconds: float) -> str:
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
-def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.ndarray:
-    """Return 16 kHz mono float32 samples, or raise BadInput with a reason."""
-    from faster_whisper.audio import decode_audio
+def too_long(seconds: float, limit_s: float) -> BadInput:
+    return BadInput(
+        "too_long",
+        f"Enregistrement trop long ({duration_text(seconds)}, maximum {duration_text(limit_s)}).",
+        f"Recording too long ({duration_text(seconds)}, limit {duration_text(limit_s)}).",
+    )
 
+
+@dataclass(frozen=True, slots=True)
+class DecodeBounds:
+    """What one decode may take: audio seconds, and wall-clock seconds."""
+
+    max_audio_s: float
+    deadline: float  # time.monotonic()
+
+    @classmethod
+    def for_file(cls, size: int, *, declared: float | None, max_duration_s: float) -> "DecodeBounds":
+        plausible = BOMB_GRACE_S + size / MIN_BYTES_PER_SECOND
+        if declared:
+            plausible = min(plausible, declared / MIN_DECODED_SHARE + BOMB_GRACE_S)
+        return cls(max_audio_s=min(plausible, max_duration_s),
+                   deadline=time.monotonic() + DECODE_BASE_S + DECODE_S_PER_MIB * size / MIB)
+
+
+def stream_samples(container, bounds: DecodeBounds, *, max_duration_s: float) -> np.ndarray:
+    """Decode, resample to 16 kHz mono int16 ten seconds at a time, and stop as soon as the audio
+    passes its bound or the clock its deadline: never the whole of a bomb in memory."""
+    import av
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    fifo = av.AudioFifo()
+    parts: list[np.ndarray] = []
+    decoded_s = 0.0
+
+    def drain(frame) -> None:
+        for out in resampler.resample(frame):
+            parts.append(out.to_ndarray().reshape(-1).copy())
+
+    for frame in _valid_frames(container.decode(audio=0)):
+        decoded_s += frame.samples / (frame.sample_rate or SAMPLE_RATE)
+        if decoded_s > bounds.max_audio_s:
+            if decoded_s > max_duration_s:
+                raise too_long(decoded_s, max_duration_s)
+            raise BadInput("inconsistent_length",
+                           "Le fichier contient bien plus d'audio qu'il ne le peut ou ne l'annonce : refusé.",
+                           "The file holds far more audio than it can or than it states: refused.")
+        if time.monotonic() > bounds.deadline:
+            raise BadInput("decode_timeout", "Le décodage de l'audio ne se termine pas : fichier refusé.",
+                           "Decoding the audio does not finish: file refused.")
+        frame.pts = None
+        fifo.write(frame)
+        if fifo.samples >= GROUP_SAMPLES:
+            drain(fifo.read())
+    if fifo.samples:
+        drain(fifo.read())
+    drain(None)  # flush the resampler
+    pcm = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    return pcm.astype(np.float32) / 32768.0
+
+
+def _valid_frames(frames):
+    """Skip frames the decoder says are invalid, as faster-whisper does."""
+    import av
+
+    iterator = iter(frames)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue
+
+
+def decode(path: Path, *, min_duration_s: float, max_duration_s: float,
+           max_file_mb: float = 512.0) -> np.ndarray:
+    """Return 16 kHz mono float32 samples, or raise BadInput with a reason. Size, container,
+    audio length and time are bounded before or while decoding, never after."""
+    size = check_size(path, max_file_mb=max_file_mb)
     recognised = recognised_format(path)
-    if path.stat().st_size == 0:
-        raise BadInput("empty_file", "Le fichier est vide.", "The file is empty.")
-    declared = container_duration(path)
-    check_structure(path)
-    if declared is not None and declared > max_duration_s:
-        raise BadInput(
-            "too_long",
-            f"Enregistrement trop long ({duration_text(declared)}, maximum {duration_text(max_duration_s)}).",
-            f"Recording too long ({duration_text(declared)}, limit {duration_text(max_duration_s)}).",
-        )
-    try:
-        samples = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
-    except Exception as error:
-        if recognised is None:  # neither its bytes nor its name say audio, and no decoder reads it
-            raise UnsupportedFormat(
-                "not_audio",
-                f"Ce fichier n'est pas un enregistrement audio lisible (extension « {path.suffix or '(aucune)'} »).",
-                f"This file is not a readable audio recording (extension '{path.suffix or '(none)'}').",
-            ) from error
-        raise BadInput(
-            "corrupt",
-            "Le décodage de l'audio a échoué : fichier endommagé.",
-            "Decoding the audio failed: the file is damaged.",
-        ) from error
+    if recognised is None:
+        raise not_a_recording(path)
+    with open_container(path) as container:
+        declared = stated_duration(container)
+        check_structure(path, recognised)
+        if declared is not None and declared > max_duration_s:
+            raise too_long(declared, max_duration_s)
+        bounds = DecodeBounds.for_file(size, declared=declared, max_duration_s=max_duration_s)
+        try:
+            samples = stream_samples(container, bounds, max_duration_s=max_duration_s)
+        except BadInput:
+            raise
+        except Exception as error:
+            raise BadInput("corrupt", "Le décodage de l'audio a échoué : fichier endommagé.",
+                           "Decoding the audio failed: the file is damaged.") from error
     decoded = len(samples) / SAMPLE_RATE
     if declared and decoded < declared * MIN_DECODED_SHARE:
         raise BadInput(
@@ -183,17 +322,7 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float) -> np.nd
             f"Audio truncated or damaged: {decoded:.1f} s decodable of {declared:.1f} s declared.",
         )
     if decoded < min_duration_s:
-        raise BadInput(
-            "too_short",
-            f"Enregistrement trop court ({decoded:.1f} s).",
-            f"Recording too short ({decoded:.1f} s).",
-        )
-    if decoded > max_duration_s:
-        raise BadInput(
-            "too_long",
-            f"Enregistrement trop long ({duration_text(decoded)}, maximum {duration_text(max_duration_s)}).",
-            f"Recording too long ({duration_text(decoded)}, limit {duration_text(max_duration_s)}).",
-        )
+        raise BadInput("too_short", f"Enregistrement trop court ({decoded:.1f} s).", f"Recording too short ({decoded:.1f} s).")
     if float(np.sqrt(np.mean(np.square(samples)))) < SILENCE_RMS:
         raise BadInput("silence", "L'enregistrement ne contient que du silence.", "The recording is silent.")
     return samples

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.errors import DicteeError
+from pipeline.files import keep_private, open_to_others
 from pipeline.records import JobOutcome
 from pipeline.settings import Settings, load_settings
 
@@ -73,6 +74,15 @@ def explain_settings_errors(error) -> str:
         french = SETTINGS_ERRORS_FR.get(item["type"], "valeur refusée")
         lines.append(f"  « {where} » : {french} ({item.get('input')!r}) / '{where}': {item['msg']}")
     return "\n".join(lines)
+
+
+def _warn_if_open_to_others(settings: Settings) -> None:
+    """Drafts, audio and the register are medical data: an outbox other local accounts can read
+    is said at start (files written from now on are owner-only whatever the umask)."""
+    if open_to_others(settings.outbox):
+        console.print(f"[yellow]Attention : {settings.outbox} est lisible par d'autres comptes de la machine "
+                      f"(chmod -R go-rwx {settings.outbox}) / Warning: {settings.outbox} is readable by other "
+                      f"accounts on this machine (chmod -R go-rwx {settings.outbox})[/yellow]")
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -178,6 +188,7 @@ def batch(
 
     ingest.require_inbox(settings.inbox)
     ingest.require_writable(settings.outbox, room_for=ingest.room_needed(settings))
+    _warn_if_open_to_others(settings)
     if settings.dask_address is None and ingest.has_work(settings):
         from pipeline.job import load_models
 
@@ -280,6 +291,7 @@ def watch(
 
     settings.inbox.mkdir(parents=True, exist_ok=True)  # a watched folder may start empty
     ingest.require_writable(settings.outbox)  # full or read-only: said now, in both languages, exit 2
+    _warn_if_open_to_others(settings)
     watcher = InboxWatcher(settings, process)
     stop_on_signals(watcher.stop_event)
     with ingest.exclusive_run(settings.work_dir):
@@ -644,6 +656,7 @@ _register_users(users_app)
 
 
 def main() -> None:
+    keep_private()  # the outbox, registers and keys written by any command: owner-only
     try:
         app()
     except DicteeError as error:

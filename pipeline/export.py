@@ -6,7 +6,12 @@ export folder a records system or an MSSanté client picks up.
 
 Each letter's folder appears whole or not at all (staged, then renamed). The export is the
 hand-off to another system, so its files are in clear: put `export_dir` where that system
-reads, not on a shared drive. Exporting never blocks filing; `dictee export` does it again.
+reads, not on a shared drive. Exporting never blocks filing: the desk runs it after the
+signature has answered (`ExportQueue`), and `dictee export` does what is left.
+
+LibreOffice reads the letter in clear, so it converts in a private scratch folder inside the
+outbox's work area (owner-only), never in /tmp; a scratch folder whose process died (a kill
+mid-conversion) is removed at the next start.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline.errors import DicteeError
+from pipeline.files import EXPORT_SCRATCH_PREFIX
 from pipeline.settings import Settings
 from pipeline.store import DRAFT, FILED, RESULT, Outbox
 
@@ -63,10 +71,11 @@ def soffice() -> str:
     return found
 
 
-def to_pdfa(docx: bytes) -> bytes:
+def to_pdfa(docx: bytes, *, scratch_root: Path) -> bytes:
     """The .docx as PDF/A-2b, converted in a private scratch folder with a throwaway LibreOffice
     profile (two conversions at once do not collide)."""
-    with tempfile.TemporaryDirectory(prefix="dictee-export-") as scratch:
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{EXPORT_SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_root) as scratch:
         folder = Path(scratch)
         source = folder / "letter.docx"
         source.write_bytes(docx)
@@ -143,7 +152,7 @@ def export_filed(job_id: str, settings: Settings, outbox: Outbox) -> Path | None
         return None
     filed = outbox.filed_folder(job_id)
     result, state = outbox.read_json(filed / RESULT), outbox.read_state(filed)
-    pdf = to_pdfa(outbox.read_bytes(filed / DRAFT))
+    pdf = to_pdfa(outbox.read_bytes(filed / DRAFT), scratch_root=outbox.work_folder())
     reference = document_reference(result, state, pdf, job_id=job_id)
     target = settings.export_dir / job_id
     staging = settings.export_dir / f".{job_id}.partial"
@@ -157,9 +166,64 @@ def export_filed(job_id: str, settings: Settings, outbox: Outbox) -> Path | None
     return target
 
 
-def export_quietly(job_id: str, settings: Settings, outbox: Outbox) -> None:
-    """After filing: an export that fails is logged by job id and left for `dictee export`."""
-    try:
-        export_filed(job_id, settings, outbox)
-    except Exception as error:  # the letter is filed whatever happens here
-        log.error("job %s: not exported (%s); run `dictee export %s`", job_id, type(error).__name__, job_id)
+def is_exported(job_id: str, settings: Settings) -> bool:
+    return settings.export_dir is not None and (settings.export_dir / job_id).is_dir()
+
+
+def export_quietly(job_id: str, settings: Settings, outbox: Outbox, *, attempts: int = 2) -> bool:
+    """After filing: tried `attempts` times; an export that still fails is logged by job id and
+    left for `dictee export` (or the desk's « réessayer »)."""
+    for attempt in range(attempts):
+        try:
+            export_filed(job_id, settings, outbox)
+            return True
+        except Exception as error:  # the letter is filed whatever happens here
+            if attempt + 1 == attempts:
+                log.error("job %s: not exported (%s); run `dictee export %s`", job_id, type(error).__name__, job_id)
+    return False
+
+
+class ExportQueue:
+    """Exports run after the request that filed the letter has answered, one at a time (a
+    LibreOffice conversion takes every core for seconds). What is under way is known, so the
+    desk can say « en cours », « fait » or « échec — réessayer »."""
+
+    def __init__(self, settings: Settings, outbox: Outbox) -> None:
+        self.settings, self.outbox = settings, outbox
+        self._lock = threading.Lock()
+        self._waiting: set[str] = set()
+        self._failed: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dictee-export")
+
+    def submit(self, job_id: str) -> None:
+        if self.settings.export_dir is None:
+            return
+        with self._lock:
+            if job_id in self._waiting:
+                return
+            self._waiting.add(job_id)
+            self._failed.discard(job_id)
+        self._pool.submit(self._run, job_id)
+
+    def _run(self, job_id: str) -> None:
+        done = export_quietly(job_id, self.settings, self.outbox)
+        with self._lock:
+            self._waiting.discard(job_id)
+            if not done:
+                self._failed.add(job_id)
+
+    def status(self, job_id: str) -> str | None:
+        """None (no export configured), "running", "done" or "failed"."""
+        if self.settings.export_dir is None:
+            return None
+        with self._lock:
+            if job_id in self._waiting:
+                return "running"
+        return "done" if is_exported(job_id, self.settings) else "failed"
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until what was submitted so far is done (tests, shutdown)."""
+        self._pool.submit(lambda: None).result(timeout=timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)

@@ -15,8 +15,8 @@ from pathlib import Path
 from pipeline.store import DRAFT, FILED, RESULT, STATE, Outbox
 
 FILED_FILES = (DRAFT, RESULT, STATE)
-READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP
-READ_ONLY_FOLDER = stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP
+READ_ONLY_FILE = stat.S_IRUSR  # the owner's alone, as everything in the outbox
+READ_ONLY_FOLDER = stat.S_IRUSR | stat.S_IXUSR
 
 
 def file_job(outbox: Outbox, job_id: str, *, username: str, **step) -> Path:

@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 from pipeline import progress, store  # store: a module reference (it calls back into this module)
 from pipeline.audio import sniff_suffix
 from pipeline.errors import DicteeError, TransientError
-from pipeline.files import file_sha256, write_json_atomic
+from pipeline.files import file_sha256, remove_dead_partials, write_json_atomic
 from pipeline.records import Dictation
 from pipeline.settings import Settings
 
@@ -199,6 +199,7 @@ def exclusive_run(work_dir: Path) -> Iterator[None]:
             "un autre traitement utilise déjà cette boîte d'envoi / another run is already using this outbox"
         ) from error
     try:
+        remove_dead_partials(work_dir)  # half-written files of a run killed mid-write: never work
         yield  # the lock goes with the process, even on kill -9 (an OS lock on the file)
     finally:
         lock.release()

@@ -109,8 +109,10 @@ def prompt_for(settings: Settings) -> str | None:
 
 def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
     if typed.is_typed(dictation.path):
+        audio.check_size(dictation.path, max_file_mb=settings.max_file_mb)
         return np.zeros(0, dtype=np.float32)  # typed notes: nothing to hear
-    return audio.decode(dictation.path, min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s)
+    return audio.decode(dictation.path, min_duration_s=settings.min_duration_s,
+                        max_duration_s=settings.max_duration_s, max_file_mb=settings.max_file_mb)
 
 
 def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Settings, *, decode_s: float = 0.0) -> Heard:

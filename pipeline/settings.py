@@ -87,6 +87,10 @@ class Settings(BaseSettings):
 
     # Input guards
     max_duration_s: float = Field(default=3600.0, gt=0)
+    # A file larger than this is refused before anything reads it whole (an hour of 16-bit
+    # 44.1 kHz stereo WAV is ~600 MB; a dictation is rarely a tenth of that). Sealing reads a
+    # file whole, so this also bounds memory with encryption on.
+    max_file_mb: float = Field(default=512.0, gt=0, le=1536)
     min_duration_s: float = Field(default=0.5, ge=0)
     stable_seconds: float = Field(default=2.0, ge=0)
     # `batch` waits this long at most for files still being written before leaving them.

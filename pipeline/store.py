@@ -22,12 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from pipeline.errors import BadInput
+from pipeline.files import process_token, token_alive
 from pipeline import ingest  # a module reference: ingest reads this module's layout too
 from pipeline.records import Dictation
 from pipeline.typed import is_typed
@@ -36,6 +38,9 @@ from pipeline.vault import PLAIN, Vault
 STATE_PENDING, TO_SIGN, FILED, REJECTED = "pending_review", "to_sign", "filed", "rejected"
 DRAFT, RESULT, STATE, ERROR = "draft.docx", "result.json", "state.json", "error.json"
 QUARANTINE_README = "raison.txt"
+# Files refused for their size are kept as a sample of their first bytes, not whole.
+ABSURD = frozenset({"too_large"})
+ABSURD_SAMPLE, ABSURD_SAMPLE_BYTES = "debut-du-fichier.bin", 64 * 1024
 
 
 class MovedOn(Exception):
@@ -113,15 +118,14 @@ class Outbox:
     @contextmanager
     def transition(self, folder: Path, *, expected: frozenset[str]) -> Iterator[None]:
         """Exactly one of two simultaneous transitions of a job goes through. Each step of its
-        history has one mark, made by an exclusive create (atomic on every filesystem): the first
-        to make it wins; one that comes after sees the state has moved on (MovedOn). A transition
-        that fails midway takes its mark back."""
+        history has one mark, made by an exclusive create (atomic on every filesystem) and naming
+        its process: the first to make it wins; one that comes after sees the state has moved on
+        (MovedOn). A transition that fails midway takes its mark back; one whose process died
+        midway (a kill, a power cut) left a mark that the next attempt recognises and clears."""
         step = len(self.read_state(folder)["history"])
         mark = folder / f".step-{step}"
-        try:
-            os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            raise MovedOn from None
+        if not self._take_mark(mark):
+            raise MovedOn
         try:
             if self.read_state(folder)["state"] not in expected:
                 raise MovedOn
@@ -129,6 +133,37 @@ class Outbox:
         except BaseException:
             mark.unlink(missing_ok=True)
             raise
+
+    @staticmethod
+    def _take_mark(mark: Path) -> bool:
+        for _ in range(2):
+            try:
+                descriptor = os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                try:
+                    holder = mark.read_text(encoding="ascii", errors="replace")
+                except FileNotFoundError:
+                    continue  # taken back meanwhile: try again
+                if holder and token_alive(holder):
+                    return False
+                if not holder and time.time() - _mtime(mark) < EMPTY_MARK_GRACE_S:
+                    return False  # being written by its maker this instant
+                mark.unlink(missing_ok=True)  # its process is gone: the step never happened
+                continue
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(process_token())
+            return True
+        return False
+
+    def clear_dead_marks(self) -> int:
+        """Marks of transitions whose process died, cleared at start-up (the next attempt would too)."""
+        cleared = 0
+        for mark in self.root.glob("*/.step-*"):
+            holder = mark.read_text(encoding="ascii", errors="replace") if mark.is_file() else ""
+            if (holder and not token_alive(holder)) or (not holder and time.time() - _mtime(mark) > EMPTY_MARK_GRACE_S):
+                mark.unlink(missing_ok=True)
+                cleared += 1
+        return cleared
 
     # --- staging and publishing -----------------------------------------------------------
 
@@ -177,8 +212,14 @@ class Outbox:
             self.write_json(
                 staging / ERROR,
                 {"job_id": dictation.job_id, "code": error.code, "fr": error.fr, "en": error.en,
-                 "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso()},
+                 "original_name": dictation.original_name, "sha256": dictation.sha256, "at": now_iso(),
+                 "size": dictation.path.stat().st_size if dictation.path.exists() else None},
             )
+            if error.code in ABSURD and dictation.path.exists():
+                # Not a dictation: keep its first bytes as a sample (the hash is in error.json), not a
+                # copy of gigabytes (and sealing gigabytes would fail).
+                self.vault.copy_in(dictation.path, staging / ABSURD_SAMPLE, limit=ABSURD_SAMPLE_BYTES)
+                dictation.path.unlink()
             return self._move_into_place(dictation, staging, self.quarantine_folder(dictation.job_id))
 
     def _move_into_place(self, dictation: Dictation, staging: Path, target: Path) -> Path:
@@ -196,6 +237,16 @@ class Outbox:
         ingest.release_claim(dictation)
         ingest.drop_superseded(dictation.job_id, outbox=self.root)
         return target
+
+
+EMPTY_MARK_GRACE_S = 5.0  # a mark is created, then its process written in: a moment apart
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return time.time()
 
 
 def now_iso() -> str:

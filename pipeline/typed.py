@@ -7,6 +7,7 @@ A practitioner who types notes, or another recognizer's transcript, gets the sam
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 from pipeline.errors import BadInput
@@ -14,6 +15,10 @@ from pipeline.records import Transcript
 
 TEXT_SUFFIXES = frozenset({".txt", ".docx"})
 MAX_TEXT_CHARS = 200_000  # a letter, not a book
+# A Word file's parts, checked in its zip directory before any XML is parsed: a few MB of
+# zip can hold gigabytes of XML (a « zip bomb »).
+MAX_DOCX_UNZIPPED = 50 * 1024 * 1024
+MAX_DOCX_RATIO = 200
 
 
 def is_typed(path: Path) -> bool:
@@ -25,6 +30,7 @@ def read_typed(data: bytes, suffix: str) -> str:
     if suffix.lower() == ".docx":
         from docx import Document
 
+        check_docx_parts(data)
         try:
             text = "\n".join(paragraph.text for paragraph in Document(io.BytesIO(data)).paragraphs)
         except Exception as error:  # python-docx raises several kinds on a file that is not a .docx
@@ -42,6 +48,20 @@ def read_typed(data: bytes, suffix: str) -> str:
     if len(text) > MAX_TEXT_CHARS:
         raise BadInput("too_long", "Notes trop longues pour un courrier.", "Notes too long for a letter.")
     return text
+
+
+def check_docx_parts(data: bytes) -> None:
+    """Refuse a .docx whose parts unzip to far more than a letter, from the zip directory alone."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise BadInput("unreadable_text", "Document Word illisible.", "Unreadable Word document.") from error
+    unzipped = sum(part.file_size for part in parts)
+    if unzipped > MAX_DOCX_UNZIPPED or any(
+            part.file_size > MAX_DOCX_RATIO * max(part.compress_size, 1024) for part in parts):
+        raise BadInput("too_large", "Document Word anormalement volumineux une fois décompressé : refusé.",
+                       "Word document abnormally large once unzipped: refused.")
 
 
 def typed_transcript(text: str) -> Transcript:

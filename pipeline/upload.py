@@ -25,6 +25,9 @@ from pipeline.store import Outbox
 BROWSER_CHUNK_BYTES = 256 * 1024  # what the page sends at a time
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 MAX_RECORDING_BYTES = 200 * 1024 * 1024  # about 14 hours of Opus at 32 kbit/s
+# Uploads under way at once: a phone that lost its page a few times, not a disk filled by one account.
+MAX_OPEN_PER_ACCOUNT = 4
+MAX_OPEN_TOTAL = 32
 BROWSER_FORMATS = (".webm", ".ogg", ".m4a")  # MediaRecorder: Opus in WebM/Ogg (Chromium, Firefox), AAC in MP4 (Safari)
 CHUNK = re.compile(r"^(\d{12})$")
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -63,6 +66,14 @@ class ChunkedUpload:
 
     @classmethod
     def start(cls, outbox: Outbox, info: UploadInfo) -> ChunkedUpload:
+        """A new upload, if the account and the desk have room for one more under way."""
+        forget_stale(outbox)
+        under_way = [UploadInfo(**outbox.read_json(f / "upload.json")).username
+                     for f in uploads_dir(outbox).glob("*") if (f / "upload.json").is_file()] \
+            if uploads_dir(outbox).is_dir() else []
+        if under_way.count(info.username) >= MAX_OPEN_PER_ACCOUNT or len(under_way) >= MAX_OPEN_TOTAL:
+            raise UploadError("trop d'envois en cours : terminez ou attendez ceux en cours / "
+                              "too many uploads under way: finish or wait for those in progress", status=429)
         folder = uploads_dir(outbox) / secrets.token_hex(16)
         folder.mkdir(parents=True)
         outbox.write_json(folder / "upload.json", asdict(info))
@@ -100,12 +111,14 @@ class ChunkedUpload:
         return received + len(data)
 
     def finish(self, inbox: Path, declared_size: int) -> Delivered:
-        """The recording, whole, into the practitioner's inbox folder."""
-        info = self.info
-        data = b"".join(self.outbox.read_bytes(path) for _, path in self._chunks())
-        if len(data) != declared_size:
-            raise UploadError("enregistrement incomplet / incomplete recording", status=409, offset=len(data))
-        suffix = next((s for magic, at, s in MAGIC if data[at:at + len(magic)] == magic and s in BROWSER_FORMATS), None)
+        """The recording, whole, into the practitioner's inbox folder (copied chunk by chunk:
+        never the whole recording in memory)."""
+        info, chunks = self.info, self._chunks()
+        first = self.outbox.read_bytes(chunks[0][1]) if chunks else b""
+        suffix = next((s for magic, at, s in MAGIC if first[at:at + len(magic)] == magic and s in BROWSER_FORMATS), None)
+        received = self.received()
+        if received != declared_size:
+            raise UploadError("enregistrement incomplet / incomplete recording", status=409, offset=received)
         if suffix is None:
             raise UploadError("ce n'est pas un enregistrement audio du navigateur / not a browser recording")
         target_dir = inbox / info.folder if info.folder else inbox
@@ -115,13 +128,29 @@ class ChunkedUpload:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = target_dir / f"dictee-{stamp}-{self.upload_id[:8]}{suffix}"
         partial = target_dir / f".{target.name}.part"  # hidden and .part: never claimed half-written
+        digest = hashlib.sha256()
         with partial.open("wb") as handle:
-            handle.write(data)
+            for _, path in chunks:
+                data = self.outbox.read_bytes(path)
+                digest.update(data)
+                handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, target)
         shutil.rmtree(self.folder, ignore_errors=True)
-        return Delivered(ingest.job_id_for(hashlib.sha256(data).hexdigest()), target)
+        return Delivered(ingest.job_id_for(digest.hexdigest()), target)
+
+
+async def read_chunk(stream, *, limit: int = MAX_CHUNK_BYTES) -> bytes:
+    """A request body read as it arrives, refused as soon as it passes `limit` (a 500 MB body
+    must not be held in memory to learn it is too large)."""
+    parts, size = [], 0
+    async for part in stream:
+        size += len(part)
+        if size > limit:
+            raise UploadError("morceau trop grand / chunk too large", status=413)
+        parts.append(part)
+    return b"".join(parts)
 
 
 def forget_stale(outbox: Outbox, *, older_than: dt.timedelta = dt.timedelta(days=2)) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from pipeline.errors import DicteeError
-from pipeline.files import json_bytes, write_bytes_atomic
+from pipeline.files import copy_file_atomic, json_bytes, write_bytes_atomic
 
 # Every Fernet token starts with version byte 0x80, "gAAAAA" once base64-encoded; no JSON,
 # .docx (PK), WAV (RIFF), Ogg, MP3 or M4A file does.
@@ -83,9 +83,14 @@ class Vault:
     def write_json(self, path: Path, data: dict) -> None:
         self.write_bytes(path, json_bytes(data))
 
-    def copy_in(self, source: Path, target: Path) -> None:
-        """Copy a plain file (the claimed audio) into the outbox, sealed if enabled."""
-        self.write_bytes(target, source.read_bytes())
+    def copy_in(self, source: Path, target: Path, *, limit: int | None = None) -> None:
+        """Copy a plain file (the claimed audio) into the outbox, sealed if enabled; streamed
+        when not sealed. With `limit`, only its first `limit` bytes (an absurd file's sample)."""
+        if self.enabled or limit is not None:
+            with source.open("rb") as handle:
+                self.write_bytes(target, handle.read(limit) if limit is not None else handle.read())
+        else:
+            copy_file_atomic(source, target)
 
 
 PLAIN = Vault()

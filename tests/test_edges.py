@@ -257,7 +257,7 @@ def test_formats_are_told_by_content_not_by_extension(settings, fake_transcriber
 def test_a_file_that_is_not_audio_is_refused_as_such(settings, fake_transcriber):
     (settings.inbox / "scan.pdf").write_bytes(b"%PDF-1.4 not a recording" * 50)
     outcome = run_job(claim(settings, settings.inbox / "scan.pdf"), settings)
-    assert (outcome.status, outcome.reason) == ("quarantined", "unreadable")  # « not a valid audio recording »
+    assert (outcome.status, outcome.reason) == ("quarantined", "not_audio")  # « pas un enregistrement / not a recording »
 
 
 def test_ignored_files_are_counted_by_reason_never_by_name(settings):

@@ -120,7 +120,7 @@ def test_the_bizone_prescription_prints_as_a_pdf_with_both_zones(settings):
 
     if shutil.which("soffice") is None:
         pytest.skip("LibreOffice is not installed (apt-get install libreoffice-writer-nogui)")
-    pdf = export.to_pdfa(drafted(BIZONE, settings))
+    pdf = export.to_pdfa(drafted(BIZONE, settings), scratch_root=settings.store().work_folder())
     text = " ".join(PdfReader(io.BytesIO(pdf)).pages[0].extract_text().split())
     assert "AFFECTION EXONÉRANTE" in text and "MALADIES INTERCURRENTES" in text
     assert text.index("AMOXICILLINE") < text.index("MALADIES INTERCURRENTES") < text.index("PARACÉTAMOL")

@@ -250,6 +250,43 @@ def test_an_upload_belongs_to_its_practitioner_and_must_be_audio(practice):
         assert client.get("/dicter").status_code == 403
 
 
+def test_a_chunk_over_the_limit_is_refused_while_it_arrives(practice, monkeypatch):
+    """A 500 MB body used to be read whole before its size was checked."""
+    from pipeline import upload as uploads
+
+    app, _, _ = practice
+    monkeypatch.setattr(uploads, "MAX_CHUNK_BYTES", 64 * 1024)
+
+    def body():  # chunked, no Content-Length: counted as it is read
+        for _ in range(400):
+            yield b"\x00" * 16 * 1024
+
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        csrf = dictating(client, "dr_dupont")
+        upload_id = client.post("/dicter/uploads", json={}, headers={"X-CSRF-Token": csrf}).json()["id"]
+        refused = client.put(f"/dicter/uploads/{upload_id}?offset=0", content=body(), headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 413 and "too large" in refused.json()["error"]
+        declared = client.put(f"/dicter/uploads/{upload_id}?offset=0", content=b"x" * (65 * 1024),
+                              headers={"X-CSRF-Token": csrf})
+        assert declared.status_code == 413
+        assert client.get(f"/dicter/uploads/{upload_id}").json() == {"offset": 0}  # nothing of it kept
+
+
+def test_open_uploads_are_bounded_per_account(practice):
+    from pipeline import upload as uploads
+
+    app, _, _ = practice
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        csrf = dictating(client, "dr_dupont")
+        for _ in range(uploads.MAX_OPEN_PER_ACCOUNT):
+            assert client.post("/dicter/uploads", json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
+        refused = client.post("/dicter/uploads", json={}, headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 429 and "trop d'envois" in refused.json()["error"]
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        csrf = dictating(client, "dr_martin")  # another account is not held back by the first
+        assert client.post("/dicter/uploads", json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
+
+
 def test_what_the_practitioner_typed_replaces_what_was_heard(settings, fake_transcriber):
     hints.save_hints(settings.store(), "0123456789abcdef", patient="ROCHE Inès 13/05/1988",
                      recipient="Dr Lenoir, pneumologue à Nantes")

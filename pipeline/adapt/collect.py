@@ -137,7 +137,8 @@ def import_archive(directory: Path, settings: Settings, *, recognizer: Recognize
             report.skip("already_imported", recording.name)
             continue
         try:
-            samples = audio.decode(recording, min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s)
+            samples = audio.decode(recording, min_duration_s=settings.min_duration_s, max_duration_s=settings.max_duration_s,
+                                   max_file_mb=settings.max_file_mb)
             recognizer = recognizer or get_transcriber(TranscriberConfig.from_settings(settings))
             transcript = recognizer.transcribe(samples)
         except BadInput as error:  # unreadable, silent, or nothing recognised in it

@@ -19,6 +19,8 @@ from pipeline.review.lexicon import lexicon_router
 from pipeline.review.login import login_router
 from pipeline.review.db import make_sessionmaker
 from pipeline.review.jobs import ReviewError
+from pipeline.export import ExportQueue
+from pipeline.files import keep_private, open_to_others, remove_dead_partials
 from pipeline.settings import Settings
 from pipeline.upload import forget_stale
 from pipeline.vault import SealedWithoutKey
@@ -51,12 +53,16 @@ def database_url(settings: Settings) -> str:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    keep_private()  # drafts, audio, the database: owner-only whatever the umask
     settings.outbox.mkdir(parents=True, exist_ok=True)
+    if open_to_others(settings.outbox):
+        log.warning("the outbox is readable by other accounts on this machine: chmod -R go-rwx it")
     sessions = make_sessionmaker(database_url(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        app.state.exports.close()  # an export under way finishes; none is cut off mid-file
         sessions.kw["bind"].dispose()  # close pooled database connections on shutdown
 
     app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -64,6 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.outbox = settings.store()  # a missing or misplaced key stops the app at start
     app.state.vault = app.state.outbox.vault  # for what the database keeps sealed (audit details, 2FA secrets)
     forget_stale(app.state.outbox)  # recordings a phone began days ago and never finished
+    app.state.outbox.clear_dead_marks()  # transitions a killed desk left half-taken
+    remove_dead_partials(app.state.outbox.work_folder())  # half-written files, export scratch of a killed desk
+    app.state.exports = ExportQueue(settings, app.state.outbox)
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
 
@@ -87,10 +96,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def unknown_draft(request: Request, exc: ReviewError) -> Response:
         return _error_page(404, str(exc))  # an id that is not a draft's, from a reading route
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("request failed: %s", type(exc).__name__)  # the type only: messages may carry patient data
-        return _error_page(500, "erreur interne, réessayez ou prévenez l'administrateur / internal error")
+    @app.middleware("http")
+    async def server_error(request: Request, call_next) -> Response:
+        # Caught here rather than by an exception handler, which Starlette re-raises for the
+        # server to log with a traceback whose values (a NIR, a name) would reach the log.
+        try:
+            return await call_next(request)
+        except Exception as exc:  # noqa: BLE001 — the type and job id only: messages may carry patient data
+            log.error("request failed: %s (job %s)", type(exc).__name__,
+                      request.scope.get("path_params", {}).get("job_id", "-"))
+            return _error_page(500, "erreur interne, réessayez ou prévenez l'administrateur / internal error")
 
     @app.exception_handler(SealedWithoutKey)
     async def sealed(request: Request, exc: SealedWithoutKey) -> Response:

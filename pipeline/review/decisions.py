@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 from pipeline import store
 from pipeline.adapt.collect import learn_from_approved
 from pipeline.draft import french_date
-from pipeline.export import export_quietly
 from pipeline.filing import file_job
-from pipeline.review.db import Job, utcnow
+from pipeline.review.db import Job, audit, utcnow
 from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_result, regenerate
 from pipeline.settings import Practitioner, Settings
 from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, Outbox
@@ -101,7 +100,9 @@ def signature_line(signer: Practitioner, when: dt.datetime) -> str:
 def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *, username: str,
             signer: Practitioner | None = None) -> Path:
     """File the letter: final docx + result.json copied (sealed as they are) into
-    outbox/filed/<job_id>/, read-only. With `signer`, the letter says who signed it and when."""
+    outbox/filed/<job_id>/, read-only. With `signer`, the letter says who signed it and when.
+    The audit row (« sign » or « approve ») is committed with the filing, inside the
+    transition: no export or other slow step stands between them."""
     job = _job_in(session, job_id, frozenset({STATE_PENDING, TO_SIGN}))
     result = load_result(outbox, job_id)  # as filed: regenerating the letter does not change it
     _require_identity(result)
@@ -111,9 +112,9 @@ def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *
         regenerate(job_id, settings, outbox, signature=signature)
         step = {"signed_by": signer.name, "signature": signature} if signer else {}
         filed = file_job(outbox, job_id, username=username, **step)
-    job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
-    session.commit()
-    export_quietly(job_id, settings, outbox)
+        job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
+        audit(session, username=username, action="sign" if signer else "approve", job_id=job_id)
+        session.commit()
     learn_from_approved(settings, outbox, folder, result)
     return filed
 

@@ -81,7 +81,10 @@ def upload_start(request: Request, new: NewUpload, account=Depends(with_csrf_hea
     info = UploadInfo(folder=folder, username=user.username, urgent=new.urgent,
                       patient=(new.patient or "").strip() or None, recipient=(new.recipient or "").strip() or None,
                       started_at=utcnow().isoformat(timespec="seconds"))
-    started = ChunkedUpload.start(request.app.state.outbox, info)
+    try:
+        started = ChunkedUpload.start(request.app.state.outbox, info)
+    except UploadError as error:
+        return _refused(error)
     return {"id": started.upload_id, "offset": 0}
 
 
@@ -96,7 +99,11 @@ def upload_status(request: Request, upload_id: str, account=Depends(practitioner
 @dictate_router.put("/dicter/uploads/{upload_id}")
 async def upload_chunk(request: Request, upload_id: str, offset: int, account=Depends(with_csrf_header)):
     try:
-        return {"offset": _upload(request, upload_id, account[0][0]).append(offset, await request.body())}
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > upload.MAX_CHUNK_BYTES:
+            raise UploadError("morceau trop grand / chunk too large", status=413)
+        recording = _upload(request, upload_id, account[0][0])
+        return {"offset": recording.append(offset, await upload.read_chunk(request.stream()))}
     except UploadError as error:
         return _refused(error)
 

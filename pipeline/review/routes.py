@@ -372,9 +372,11 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     except jobs.ReviewError as error:
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    audit(session, username=user.username, action={SUBMIT: "submit", SIGN: "sign", FILE: "approve"}[decision],
-          job_id=job_id)
-    session.commit()
+    if decision == SUBMIT:
+        audit(session, username=user.username, action="submit", job_id=job_id)
+        session.commit()
+    else:  # filed, its audit row committed with it: PDF/A + FHIR after the answer, never inside it
+        request.app.state.exports.submit(job_id)
     return RedirectResponse("/", status_code=303)
 
 
