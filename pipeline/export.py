@@ -114,22 +114,22 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) ->
         **({"birthDate": patient["birth_date"]} if patient.get("birth_date") else {}),
         **({"gender": {"M": "male", "F": "female"}[patient["sex"]]} if patient.get("sex") in ("M", "F") else {}),
     }
-    author = {
-        "resourceType": "Practitioner", "id": "author",
-        "name": [{"text": filed.get("signed_by") or practitioner.get("name") or "?"}],
-        **({"identifier": [{"system": RPPS_SYSTEM, "value": "8" + practitioner["rpps"]}]}
-           if practitioner.get("rpps") else {}),
-    }
+    # The author is the practitioner whose letter it is (its letterhead); who signed it is the
+    # authenticator, each with their own RPPS (the same person where the author signed).
+    author = _practitioner_resource("author", practitioner.get("name"), practitioner.get("rpps"))
+    signer_name = filed.get("signed_by")
+    signer = _practitioner_resource("signer", signer_name, filed.get("signed_by_rpps")) if signer_name else None
     resource = {
         "resourceType": "DocumentReference",
         "id": job_id,
-        "contained": [contained_patient, author],
+        "contained": [contained_patient, author, *([signer] if signer else [])],
         "identifier": [{"system": "urn:dictee:job", "value": job_id}],
         "status": "current", "docStatus": "final",
         "type": {"coding": [{"system": LOINC, "code": code, "display": display}]},
         "subject": {"reference": "#patient"},
         "date": _instant(filed["at"]),
         "author": [{"reference": "#author"}],
+        **({"authenticator": {"reference": "#signer"}} if signer else {}),
         "content": [{"attachment": {
             "contentType": "application/pdf", "language": "fr", "title": PDF_NAME,
             "data": base64.b64encode(pdf).decode("ascii"), "size": len(pdf),
@@ -138,6 +138,11 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) ->
     }
     DocumentReference.model_validate(resource)  # refuses anything FHIR R4(B) would not accept
     return resource
+
+
+def _practitioner_resource(resource_id: str, name: str | None, rpps: str | None) -> dict:
+    return {"resourceType": "Practitioner", "id": resource_id, "name": [{"text": name or "?"}],
+            **({"identifier": [{"system": RPPS_SYSTEM, "value": "8" + rpps}]} if rpps else {})}
 
 
 def _instant(at: str) -> str:

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # Who files a letter: its practitioner signs it (the secretary submits it « à signer »), or,
     # where the practitioner signs on paper, the secretary files it directly.
     signing: Literal["practitioner", "secretary"] = "practitioner"
+    # A practitioner signs an ordinary letter of a colleague's (« Dr A, pour le Dr B »): off, a
+    # letter is signed by its author. Certificates and prescriptions never.
+    colleagues_sign: bool = False
 
     # The practice's patient register (`dictee register import`): our field → its CSV column,
     # over pipeline/directory/patients.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,

@@ -54,7 +54,7 @@ def desk(practice, fake_transcriber):
                 client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
                 client.csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
                 clients[username] = client
-            return client
+            return clients[username]
 
         client_for.app = app
         yield client_for
@@ -126,12 +126,77 @@ def test_a_certificate_is_signed_by_its_own_practitioner_only(desk, practice):
     assert (practice.outbox / "filed" / job_id / "draft.docx").exists()
 
 
-def test_a_colleague_may_sign_an_ordinary_letter_in_their_own_name(desk, practice):
+def test_a_letter_is_signed_by_its_author_not_by_a_colleague_by_default(desk, practice):
+    """Dr Martin signed Dr Dupont's letter under her letterhead, straight from « à relire »."""
     job_id = draft(practice, "dupont-2.wav", author="dupont")
     colleague = desk("dr_martin")
-    assert colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf}).status_code == 303  # from « à relire »
-    letter = letter_text(practice.outbox / "filed" / job_id / "draft.docx")
-    assert "Dr Anne Dupont" in letter and "Signé électroniquement par Dr Paul Martin" in letter
+    page = colleague.get(f"/jobs/{job_id}").text
+    assert 'id="approve"' not in page and "signé par son auteur" in page
+    refused = colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf})
+    assert refused.status_code == 422 and "signed by its author" in refused.text
+    assert not (practice.outbox / "filed" / job_id).exists()
+
+
+def test_where_the_practice_allows_it_a_colleague_signs_for_the_author_and_both_are_named(practice, fake_transcriber):
+    import base64
+
+    from pipeline.export import document_reference
+
+    allowing = practice.model_copy(update={"colleagues_sign": True, "practitioners": {
+        "dupont": DUPONT.model_copy(update={"rpps": "10101010101"}), "martin": MARTIN.model_copy(update={"rpps": "20202020202"})}})
+    job_id = draft(allowing, "dupont-5.wav", author="dupont")
+    app = create_app(allowing)
+    with app.state.sessions() as session:
+        add_user(session, "dr_martin", REVIEW_PASSWORD, "practitioner")
+        set_practitioner(session, "dr_martin", "martin", known_folders=allowing.practitioners)
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        client.post("/login", data={"username": "dr_martin", "password": REVIEW_PASSWORD})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+        assert client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf}).status_code == 303
+    filed = allowing.outbox / "filed" / job_id
+    assert "Signé électroniquement par Dr Paul Martin, pour le Dr Anne Dupont" in letter_text(filed / "draft.docx")
+    result = json.loads((filed / "result.json").read_text(encoding="utf-8"))
+    reference = document_reference(result, state_of(allowing, job_id), b"%PDF-1.4", job_id=job_id)
+    contained = {item["id"]: item for item in reference["contained"]}
+    assert reference["author"] == [{"reference": "#author"}] and reference["authenticator"] == {"reference": "#signer"}
+    assert contained["author"]["name"][0]["text"] == "Dr Anne Dupont"
+    assert contained["author"]["identifier"][0]["value"] == "810101010101"
+    assert contained["signer"]["name"][0]["text"] == "Dr Paul Martin"
+    assert contained["signer"]["identifier"][0]["value"] == "820202020202"
+    assert base64.b64decode(reference["content"][0]["attachment"]["data"]) == b"%PDF-1.4"
+
+
+def test_who_may_sign_is_read_from_the_stored_draft_never_from_the_request(desk, practice):
+    """A certificate was refused on a plain sign, but accepted when the form also said « autre »."""
+    job_id = draft(practice, "dupont-cert-2.wav", author="dupont")
+    secretary = desk("sophie")
+    secretary.post(f"/jobs/{job_id}/approve", data={"csrf": secretary.csrf, "document_type": "certificat"})
+    colleague = desk("dr_martin")
+    forged = colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf, "document_type": "autre"})
+    assert forged.status_code == 422 and not (practice.outbox / "filed" / job_id).exists()
+    assert json.loads((practice.outbox / job_id / "result.json").read_text(encoding="utf-8"))["document_type"] == "certificat"
+    author = desk("dr_dupont")  # even the author changes the type apart from signing it
+    changed = author.post(f"/jobs/{job_id}/approve", data={"csrf": author.csrf, "document_type": "autre"})
+    assert changed.status_code == 422 and "save, then sign" in changed.text
+
+
+@pytest.mark.parametrize("role_user, state, allowed", [
+    ("sophie", "to_sign", False),      # a secretary does not « renvoyer pour correction »
+    ("dr_dupont", "to_sign", True),
+    ("sophie", "pending_review", True),
+    ("dr_dupont", "pending_review", False),
+])
+def test_sending_back_is_the_role_s_own_step(desk, practice, role_user, state, allowed):
+    job_id = draft(practice, f"dupont-{role_user}-{state}.wav", author="dupont")
+    secretary = desk("sophie")
+    if state == "to_sign":
+        secretary.post(f"/jobs/{job_id}/approve", data={"csrf": secretary.csrf})
+    client = desk(role_user)
+    answer = client.post(f"/jobs/{job_id}/reject", data={"csrf": client.csrf, "comment": "à revoir"})
+    assert (answer.status_code == 303) is allowed
+    assert state_of(practice, job_id)["state"] != state if allowed else state_of(practice, job_id)["state"] == state
+    if not allowed:
+        assert answer.status_code == 403 and 'id="reject"' not in client.get(f"/jobs/{job_id}").text
 
 
 def test_a_practitioner_opens_on_letters_to_sign_their_own_first(desk, practice):

@@ -32,6 +32,21 @@ from pipeline.settings import Practitioner, Settings
 from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, Outbox
 
 SIGNED_BY_THEIR_AUTHOR_ONLY = frozenset({"certificat", "ordonnance"})
+# Who takes each step: the secretary submits or sends a draft back to its author; the
+# practitioner signs, or sends a letter to sign back for correction. The admin acts as a secretary.
+MAY_TAKE = {
+    "submit": frozenset({"secretary", "admin"}),
+    "file": frozenset({"secretary", "admin"}),
+    "sign": frozenset({"practitioner"}),
+    "reject": frozenset({"secretary", "admin"}),
+    "send_back": frozenset({"practitioner"}),
+}
+ROLE_REFUSED = "cette action n'est pas celle de votre rôle / this action is not your role's"
+
+
+def require_role(step: str, role: str) -> None:
+    if role not in MAY_TAKE[step]:
+        raise PermissionError(ROLE_REFUSED)
 NOT_PENDING = "ce brouillon n'est pas en attente / this draft is not pending"
 HANDLED_BY_SOMEONE_ELSE = ("ce brouillon vient d'être traité par quelqu'un d'autre / "
                            "this draft was just handled by someone else")
@@ -69,16 +84,24 @@ def _require_identity(result: dict) -> None:
         )
 
 
-def signing_refusal(result: dict, signer_folder: str | None) -> str | None:
+def signing_refusal(result: dict, signer_folder: str | None, *, colleagues_sign: bool = False) -> str | None:
     """Why this practitioner's account may not sign this letter, or None. `signer_folder`: the
-    practitioner the account signs for ("" for the practice's main letterhead), None if unset."""
+    practitioner the account signs for ("" for the practice's main letterhead), None if unset.
+    Read from the stored draft, never from a request: a letter is signed by its author; a
+    colleague signs an ordinary letter only where the practice allows it (`colleagues_sign`)."""
     if signer_folder is None:
         return ("ce compte n'est relié à aucun praticien (dictee users set-practitioner) / "
                 "this account signs for no practitioner (dictee users set-practitioner)")
     author = result.get("author_folder") or ""
-    if result.get("document_type") in SIGNED_BY_THEIR_AUTHOR_ONLY and author != signer_folder:
+    if author == signer_folder:
+        return None
+    if result.get("document_type") in SIGNED_BY_THEIR_AUTHOR_ONLY:
         return ("un certificat ou une ordonnance ne peut être signé que par son praticien / "
                 "a certificate or prescription can only be signed by its own practitioner")
+    if not colleagues_sign:
+        return ("ce courrier est signé par son auteur ; le cabinet n'autorise pas la signature pour un confrère "
+                "(réglage colleagues_sign) / this letter is signed by its author; the practice does not allow "
+                "signing for a colleague (colleagues_sign setting)")
     return None
 
 
@@ -93,8 +116,10 @@ def submit_for_signature(session: Session, job_id: str, outbox: Outbox, *, usern
     session.commit()
 
 
-def signature_line(signer: Practitioner, when: dt.datetime) -> str:
-    return f"Signé électroniquement par {signer.name} le {french_date(when.date())} à {when:%H:%M}"
+def signature_line(signer: Practitioner, when: dt.datetime, *, on_behalf_of: Practitioner | None = None) -> str:
+    """« Signé électroniquement par Dr A le … », with « , pour le Dr B » when A signs B's letter."""
+    behalf = f", pour le {on_behalf_of.name}" if on_behalf_of and on_behalf_of.name != signer.name else ""
+    return f"Signé électroniquement par {signer.name}{behalf} le {french_date(when.date())} à {when:%H:%M}"
 
 
 def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *, username: str,
@@ -108,9 +133,10 @@ def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *
     _require_identity(result)
     folder = job_dir(outbox, job_id)
     with transition(outbox, folder, expected=frozenset({STATE_PENDING, TO_SIGN})):
-        signature = signature_line(signer, dt.datetime.now()) if signer else None
+        author = settings.practitioner(result.get("author_folder") or None)
+        signature = signature_line(signer, dt.datetime.now(), on_behalf_of=author) if signer else None
         regenerate(job_id, settings, outbox, signature=signature)
-        step = {"signed_by": signer.name, "signature": signature} if signer else {}
+        step = {"signed_by": signer.name, "signed_by_rpps": signer.rpps, "signature": signature} if signer else {}
         filed = file_job(outbox, job_id, username=username, **step)
         job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
         audit(session, username=username, action="sign" if signer else "approve", job_id=job_id)

@@ -159,7 +159,8 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
     return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
                   action=_decision_for(who[0], settings), open_states=OPEN_STATES,
                   comment=decisions.last_comment(request.app.state.outbox, job_id),
-                  sign_refusal=decisions.signing_refusal(result, signer_folder) if who[0].role == "practitioner" else None,
+                  sign_refusal=decisions.signing_refusal(result, signer_folder, colleagues_sign=settings.colleagues_sign)
+                  if who[0].role == "practitioner" else None,
                   result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
@@ -191,6 +192,13 @@ def _open(session, job_id: str, states: frozenset[str] = OPEN_STATES) -> jobs.Jo
 SUBMIT, SIGN, FILE = "submit", "sign", "file"
 DECISION_LABELS = {SUBMIT: "Enregistrer et transmettre pour signature", SIGN: "Enregistrer, signer et classer",
                    FILE: "Enregistrer, approuver et classer"}
+
+
+def _require_role(step: str, user) -> None:
+    try:
+        decisions.require_role(step, user.role)
+    except PermissionError as error:
+        raise HTTPException(status_code=403, detail=str(error)) from None
 
 
 def _decision_for(user, settings) -> str:
@@ -355,16 +363,22 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     form = await _typed(request)
     settings, outbox, user = request.app.state.settings, request.app.state.outbox, who[0]
     decision = _decision_for(user, settings)
+    _require_role(decision, user)
     try:
+        if decision == SIGN:  # who may sign is decided from the stored draft, before anything is saved
+            stored = jobs.load_result(outbox, job_id)
+            refusal = decisions.signing_refusal(stored, auth.practitioner_folder(session, user),
+                                                colleagues_sign=settings.colleagues_sign)
+            if refusal:
+                raise jobs.ReviewError(refusal)
+            if form.get("document_type", stored.get("document_type") or "") != (stored.get("document_type") or ""):
+                raise jobs.ReviewError("le type de document a changé : enregistrez, puis signez / "
+                                       "the document type changed: save, then sign")
         if form:
             _save(request, job_id, form, who, session)
         if decision == SUBMIT:
             decisions.submit_for_signature(session, job_id, outbox, username=user.username)
         elif decision == SIGN:
-            result = jobs.load_result(outbox, job_id)
-            refusal = decisions.signing_refusal(result, auth.practitioner_folder(session, user))
-            if refusal:
-                raise jobs.ReviewError(refusal)
             signer = settings.practitioner(auth.practitioner_folder(session, user) or None)
             decisions.approve(session, job_id, settings, outbox, username=user.username, signer=signer)
         else:
@@ -387,6 +401,7 @@ def job_reject(request: Request, job_id: str, comment: Annotated[str, Form()] = 
     job = _open(session, job_id)
     outbox = request.app.state.outbox
     back = decisions.send_back if job.state == decisions.TO_SIGN else decisions.reject
+    _require_role("send_back" if back is decisions.send_back else "reject", who[0])
     try:
         back(session, outbox, job_id, username=who[0].username, comment=comment)
     except jobs.ReviewError as error:
