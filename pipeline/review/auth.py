@@ -9,7 +9,8 @@ from collections.abc import Collection
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.review.db import (
@@ -80,8 +81,11 @@ def users(session: Session) -> list[tuple[User, bool]]:
 
 
 def close_all_sessions(session: Session, user: User) -> None:
+    """Its sessions, and its logins half done (password given, code still to come)."""
     for login in session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
         session.delete(login)
+    for pending in session.scalars(select(PendingLogin).where(PendingLogin.user_id == user.id)):
+        session.delete(pending)
 
 
 def set_disabled(session: Session, username: str, disabled: bool) -> User:
@@ -196,6 +200,10 @@ def user_for_token(session: Session, token: str | None, *, idle: dt.timedelta | 
     if login is None or login.expires_at < now:
         return None
     user = session.get(User, login.user_id)
+    if user is None or is_disabled(session, user):  # checked at every request, not only at login
+        session.delete(login)
+        session.commit()
+        return None
     if idle is not None and login.last_seen_at is not None and now - login.last_seen_at > idle:
         session.delete(login)
         session.commit()
@@ -222,7 +230,8 @@ def pending_user(session: Session, token: str | None) -> User | None:
     pending = session.get(PendingLogin, _digest(token)) if token else None
     if pending is None or pending.expires_at < utcnow():
         return None
-    return session.get(User, pending.user_id)
+    user = session.get(User, pending.user_id)
+    return None if user is None or is_disabled(session, user) else user
 
 
 def close_pending(session: Session, token: str | None) -> None:
@@ -242,40 +251,66 @@ def csrf_matches(login: LoginSession, submitted: str | None) -> bool:
 
 
 # Throttling (CNIL: slow down repeated failures, then lock for a while): the first FREE_FAILURES
-# failures cost nothing, then each one doubles the wait, up to MAX_WAIT_S.
+# failures cost nothing, then each one doubles the wait, up to MAX_WAIT_S. An attempt is counted
+# before it is checked, atomically, so a burst of simultaneous tries is counted whole.
 FREE_FAILURES = 3
 FIRST_WAIT_S = 2
 MAX_WAIT_S = 15 * 60
+# Wrong second-factor codes since the last right one, counted apart from passwords (a right
+# password must not reset them); past this, only a recovery code or an admin opens the account.
+MAX_CODE_FAILURES = 10
 
 
-def throttle_keys(username: str, address: str | None) -> tuple[str, ...]:
-    """Per account (hashed: the typed name may be a patient's or a password) and per address."""
-    keys = [f"user:{_digest(username.strip().lower())}"]
-    if address:
+def throttle_keys(session: Session, username: str, address: str | None) -> tuple[str, ...]:
+    """Per account (hashed: the typed name may be a patient's or a password). Per address only
+    for names that are no account: an office behind one address is not locked out because
+    someone there, or an attacker, mistyped another account's password."""
+    name = username.strip().lower()
+    keys = [f"user:{_digest(name)}"]
+    known = session.scalar(select(User.id).where(func.lower(User.username) == name)) is not None
+    if address and not known:
         keys.append(f"addr:{address}")
     return tuple(keys)
 
 
-def wait_seconds(session: Session, keys: tuple[str, ...]) -> int:
-    """How long before another attempt is heard (0: now)."""
-    now = utcnow()
-    waits = [(row.locked_until - now).total_seconds() for key in keys
-             if (row := session.get(LoginThrottle, key)) and row.locked_until and row.locked_until > now]
-    return int(max(waits, default=0)) + (1 if waits else 0)
+def code_keys(user: User) -> tuple[str, ...]:
+    return (f"code:{user.id}",)
 
 
-def record_failure(session: Session, keys: tuple[str, ...]) -> int:
-    """Count a failure against each key; returns the wait now imposed, in seconds."""
-    longest = 0
+def _wait_for(failures: int) -> int:
+    extra = failures - FREE_FAILURES
+    return min(FIRST_WAIT_S * 2 ** (extra - 1), MAX_WAIT_S) if extra > 0 else 0
+
+
+def take_attempt(session: Session, keys: tuple[str, ...]) -> int:
+    """Count one attempt against each key, then say whether it may be checked: 0 if so, else
+    the seconds to wait. Counted first and atomically (the row is written before it is read,
+    which holds the row for this transaction), so 30 simultaneous tries are 30 counted, not 15.
+    The count stands until `clear_failures` (a success)."""
+    now, longest = utcnow(), 0
     for key in keys:
-        row = session.get(LoginThrottle, key) or LoginThrottle(key=key, failures=0)
-        row.failures += 1
-        extra = row.failures - FREE_FAILURES
-        wait = min(FIRST_WAIT_S * 2 ** (extra - 1), MAX_WAIT_S) if extra > 0 else 0
-        row.locked_until = utcnow() + dt.timedelta(seconds=wait) if wait else None
-        session.add(row)
-        longest = max(longest, wait)
+        updated = session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                                  .values(failures=LoginThrottle.failures + 1))
+        if updated.rowcount == 0:
+            try:
+                with session.begin_nested():
+                    session.add(LoginThrottle(key=key, failures=1))
+            except IntegrityError:  # another attempt made the row first: count on it
+                session.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                                .values(failures=LoginThrottle.failures + 1))
+        row = session.execute(select(LoginThrottle).where(LoginThrottle.key == key)
+                              .execution_options(populate_existing=True)).scalar_one()
+        if row.locked_until and row.locked_until > now:
+            longest = max(longest, int((row.locked_until - now).total_seconds()) + 1)
+            continue
+        if wait := _wait_for(row.failures):
+            row.locked_until = now + dt.timedelta(seconds=wait)  # the next attempt waits this long
+    session.commit()
     return longest
+
+
+def failures_of(session: Session, keys: tuple[str, ...]) -> int:
+    return max((row.failures for key in keys if (row := session.get(LoginThrottle, key))), default=0)
 
 
 def clear_failures(session: Session, keys: tuple[str, ...]) -> None:

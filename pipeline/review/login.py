@@ -39,7 +39,9 @@ def _signed_in(request: Request, session, user) -> Response:
 
 
 def _throttled(request: Request, session, keys, typed: str) -> HTMLResponse | None:
-    wait = auth.wait_seconds(session, keys)
+    """This attempt counted before anything is checked; a page saying how long to wait if it
+    may not be checked now."""
+    wait = auth.take_attempt(session, keys)
     if not wait:
         return None
     audit(session, username=TYPED_USERNAME, action="login_throttled", vault=request.app.state.vault,
@@ -59,14 +61,14 @@ def login_form(request: Request, expired: int = 0):
 @login_router.post("/login")
 def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()], session=Depends(db)):
     settings, vault = request.app.state.settings, request.app.state.vault
-    keys = auth.throttle_keys(username, _client(request))
+    keys = auth.throttle_keys(session, username, _client(request))
     if (refused := _throttled(request, session, keys, username)) is not None:  # not even checked
         return refused
     user = auth.authenticate(session, username, password)
     if user is None:
-        locked = auth.record_failure(session, keys)
         # The typed name may be a mistyped password or a patient's name: sealed when the outbox is.
-        audit(session, username=TYPED_USERNAME, action="login_failed", vault=vault, typed=username[:80], wait_s=locked)
+        audit(session, username=TYPED_USERNAME, action="login_failed", vault=vault, typed=username[:80],
+              failures=auth.failures_of(session, keys))
         session.commit()
         return render(request, "login.html", status_code=401, error="Identifiants incorrects / wrong credentials")
     auth.clear_failures(session, keys)
@@ -103,15 +105,19 @@ def code_check(request: Request, code: Annotated[str, Form()], session=Depends(d
     user = _pending(request, session)
     if user is None:
         return _expired_pending(request)
-    keys = auth.throttle_keys(user.username, _client(request))
+    keys = auth.code_keys(user)  # apart from the password's: a right password does not clear them
     if (refused := _throttled(request, session, keys, user.username)) is not None:
         return refused
-    kind = twofactor.verify(session, user, code, request.app.state.vault)
+    # Past MAX_CODE_FAILURES wrong codes, only a recovery code (or an admin's reset) opens it.
+    blocked = auth.failures_of(session, keys) > auth.MAX_CODE_FAILURES
+    kind = twofactor.verify(session, user, code, request.app.state.vault, totp=not blocked)
     if kind is None:
-        auth.record_failure(session, keys)
         audit(session, username=user.username, action="totp_failed")
         session.commit()
-        return render(request, "second_factor.html", status_code=401, error="Code incorrect / wrong code")
+        error = ("Trop de codes erronés : utilisez un code de secours ou demandez à l'administrateur / "
+                 "too many wrong codes: use a recovery code or ask the administrator") if blocked \
+            else "Code incorrect / wrong code"
+        return render(request, "second_factor.html", status_code=401, error=error)
     auth.clear_failures(session, keys)
     auth.close_pending(session, request.cookies.get(PENDING_COOKIE))
     audit(session, username=user.username, action="recovery_used" if kind == "recovery" else "totp_ok")

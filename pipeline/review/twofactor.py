@@ -15,6 +15,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.review.auth import clear_failures, code_keys
 from pipeline.review.db import RecoveryCode, SecondFactor, User, utcnow
 from pipeline.vault import Vault
 
@@ -105,13 +106,14 @@ def confirm_enrolment(session: Session, user: User, code: str, vault: Vault) -> 
     return codes
 
 
-def verify(session: Session, user: User, code: str, vault: Vault) -> str | None:
+def verify(session: Session, user: User, code: str, vault: Vault, *, totp: bool = True) -> str | None:
     """« totp » or « recovery » when `code` is a valid second factor (a TOTP code is taken once,
-    a recovery code once ever), None otherwise."""
+    a recovery code once ever), None otherwise. `totp=False`: recovery codes only (an account
+    whose codes were guessed at too often)."""
     factor = session.get(SecondFactor, user.id)
     if factor is None or factor.confirmed_at is None:
         return None
-    step = _matching_step(_open(factor.secret, vault), code, time.time())
+    step = _matching_step(_open(factor.secret, vault), code, time.time()) if totp else None
     if step is not None and (factor.last_step is None or step > factor.last_step):
         factor.last_step = step
         session.commit()
@@ -127,9 +129,11 @@ def verify(session: Session, user: User, code: str, vault: Vault) -> str | None:
 
 
 def reset(session: Session, user: User) -> None:
-    """An admin clears a lost second factor: the account enrols again at its next login from outside."""
+    """An admin clears a lost second factor: the account enrols again at its next login from
+    outside; its count of wrong codes goes with it."""
     if (factor := session.get(SecondFactor, user.id)) is not None:
         session.delete(factor)
+    clear_failures(session, code_keys(user))
     for recovery in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
         session.delete(recovery)
     session.commit()
