@@ -427,16 +427,22 @@ def review(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Vérifie que le journal n'a pas été modifié / check the audit trail's hash chain."""
-    from pipeline.review.app import database_url
-    from pipeline.review.db import make_sessionmaker, verify_audit
+    from pipeline.review.app import audit_anchor, review_sessions
+    from pipeline.review.db import verify_audit
 
     settings = _settings(check_key=False)
-    with make_sessionmaker(database_url(settings))() as session:
-        check = verify_audit(session)
-    if check.broken_at is not None:
-        console.print(f"[red]Journal altéré à la ligne {check.broken_at} / audit trail altered at row "
-                      f"{check.broken_at}[/red] ({check.rows} lignes / rows)")
+    anchor = audit_anchor(settings)
+    with review_sessions(settings)() as session:
+        check = verify_audit(session, anchor)
+    if not check.intact:
+        row = check.broken_at
+        where = f"Journal altéré à la ligne {row} / audit trail altered at row {row}" if row is not None \
+            else "Journal altéré / audit trail altered"
+        console.print(f"[red]{where}[/red] — {check.failure} ({check.rows} lignes / rows)")
         raise typer.Exit(1)
+    head = anchor.read_head()
+    if head:  # what an administrator may keep elsewhere, to compare later
+        console.print(f"Tête / head: {head['rows']} lignes / rows, {head['last_hash'][:16]}… ({anchor.head_file})")
     console.print(f"[green]Journal intact / audit trail intact:[/green] {check.rows} lignes / rows"
                   + (f", dont {check.unchained} d'avant le chaînage / of which {check.unchained} before chaining"
                      if check.unchained else ""))

@@ -24,13 +24,11 @@ def _cli():
 @contextmanager
 def _accounts():
     """A database session; account errors become the CLI's French + English message."""
-    from pipeline.review.app import database_url
+    from pipeline.review.app import review_sessions
     from pipeline.review.auth import AuthError
-    from pipeline.review.db import make_sessionmaker
 
     settings = _cli()._settings()
-    settings.outbox.mkdir(parents=True, exist_ok=True)
-    with make_sessionmaker(database_url(settings))() as session:
+    with review_sessions(settings)() as session:
         try:
             yield session
         except AuthError as error:

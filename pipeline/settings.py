@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # A practitioner signs an ordinary letter of a colleague's (« Dr A, pour le Dr B »): off, a
     # letter is signed by its author. Certificates and prescriptions never.
     colleagues_sign: bool = False
+    # The key that MACs the audit trail and, beside it, the trail's head (audit-head.json): kept
+    # out of the database, so deleted or rewritten rows are seen. Default: outbox/.audit/.
+    audit_key_file: Path | None = None
 
     # The practice's patient register (`dictee register import`): our field → its CSV column,
     # over pipeline/directory/patients.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,

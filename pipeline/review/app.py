@@ -17,6 +17,7 @@ from pipeline.review.accounts import accounts_router
 from pipeline.review.dictate import dictate_router
 from pipeline.review.lexicon import lexicon_router
 from pipeline.review.login import login_router
+from pipeline.review.audit import AuditAnchor
 from pipeline.review.db import make_sessionmaker
 from pipeline.review.jobs import ReviewError
 from pipeline.export import ExportQueue
@@ -52,12 +53,24 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or f"sqlite:///{settings.outbox / 'dictee.db'}"
 
 
+def audit_anchor(settings: Settings) -> AuditAnchor:
+    """The audit chain's key and head file: `audit_key_file`, or the outbox's `.audit/` folder
+    (keep it elsewhere, e.g. /etc/dictee, for a trail safe from whoever can write the outbox)."""
+    return AuditAnchor.at(settings.audit_key_file or settings.outbox / ".audit" / "audit.key")
+
+
+def review_sessions(settings: Settings):
+    """The review database's sessions, their audit rows anchored outside it."""
+    settings.outbox.mkdir(parents=True, exist_ok=True)
+    return make_sessionmaker(database_url(settings), anchor=audit_anchor(settings))
+
+
 def create_app(settings: Settings) -> FastAPI:
     keep_private()  # drafts, audio, the database: owner-only whatever the umask
     settings.outbox.mkdir(parents=True, exist_ok=True)
     if open_to_others(settings.outbox):
         log.warning("the outbox is readable by other accounts on this machine: chmod -R go-rwx it")
-    sessions = make_sessionmaker(database_url(settings))
+    sessions = review_sessions(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

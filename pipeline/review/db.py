@@ -11,11 +11,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import threading
-from dataclasses import dataclass
 from typing import Iterator
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event, func, inspect, select, text, update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from pipeline.vault import PLAIN, Vault
@@ -163,6 +163,8 @@ class AuditEvent(Base):
     # Each row is chained to the one before by a hash: an edited or deleted row breaks the chain.
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
+    # The row hash under the audit key the database does not hold (pipeline/review/audit.py).
+    mac: Mapped[str | None] = mapped_column(String(64))
 
     def content_hash(self, prev_hash: str) -> str:
         content = json.dumps([prev_hash, self.at.isoformat(timespec="microseconds"), self.username, self.action,
@@ -170,8 +172,18 @@ class AuditEvent(Base):
         return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
+class AuditHead(Base):
+    """The chain's head, one row, updated in the transaction that appends: writing it first
+    holds every other appender until this one commits (no two rows after the same one)."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
 GENESIS = "0" * 64
-_chain_lock = threading.Lock()  # one writer at a time links its row to the last one
+HEAD_ID = 1
 
 
 class AppendOnlyViolation(RuntimeError):
@@ -184,38 +196,42 @@ def _audit_is_append_only(session: Session, flush_context, instances) -> None:
         if isinstance(item, AuditEvent):
             raise AppendOnlyViolation("the audit trail is append-only")
     new_events = [item for item in session.new if isinstance(item, AuditEvent)]
-    if new_events:
-        with _chain_lock:
-            last = session.scalars(select(AuditEvent.row_hash).where(AuditEvent.row_hash.is_not(None))
-                                   .order_by(AuditEvent.id.desc()).limit(1)).first()
-            previous = last or GENESIS
-            for item in new_events:
-                item.at = item.at or utcnow()
-                item.detail = item.detail or {}
-                item.prev_hash = previous
-                item.row_hash = previous = item.content_hash(previous)
+    if not new_events:
+        return
+    # Written before it is read: the write holds the head until this transaction ends.
+    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(rows=AuditHead.rows + len(new_events)))
+    rows, previous = session.execute(select(AuditHead.rows, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)).one()
+    anchor = session.info.get("audit_anchor")
+    for item in new_events:
+        item.at = item.at or utcnow()
+        item.detail = item.detail or {}
+        item.prev_hash = previous
+        item.row_hash = previous = item.content_hash(previous)
+        item.mac = anchor.mac(item.row_hash) if anchor else None
+    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_hash=previous))
+    session.info["audit_head"] = (rows, new_events[-1])
 
 
-@dataclass(frozen=True, slots=True)
-class ChainCheck:
-    rows: int
-    broken_at: int | None  # id of the first row whose content or link does not hold
-    unchained: int  # rows written before the chain existed
+@event.listens_for(Session, "after_commit")
+def _record_head(session: Session) -> None:
+    """The head, once committed, goes to the file outside the database."""
+    pending, anchor = session.info.pop("audit_head", None), session.info.get("audit_anchor")
+    if pending and anchor:
+        rows, last = pending
+        anchor.record_head(rows, last.id, last.row_hash)
 
 
-def verify_audit(session: Session) -> ChainCheck:
-    """Walk the audit trail in order and recompute every link."""
-    previous = GENESIS
-    rows = unchained = 0
-    for item in session.scalars(select(AuditEvent).order_by(AuditEvent.id)):
-        rows += 1
-        if item.row_hash is None and item.prev_hash is None and previous == GENESIS:
-            unchained += 1
-            continue
-        if item.prev_hash != previous or item.row_hash != item.content_hash(previous):
-            return ChainCheck(rows, item.id, unchained)
-        previous = item.row_hash
-    return ChainCheck(rows, None, unchained)
+@event.listens_for(Session, "after_rollback")
+def _forget_head(session: Session) -> None:
+    session.info.pop("audit_head", None)
+
+
+def verify_audit(session: Session, anchor=None):
+    """Walk the audit trail: every link, and with the anchor every MAC and the head file
+    (pipeline/review/audit.py). Returns an audit.TrailCheck."""
+    from pipeline.review.audit import verify_trail
+
+    return verify_trail(session, anchor)
 
 
 # Append-only in the database itself, for whoever bypasses the application.
@@ -235,7 +251,7 @@ POSTGRES_GUARDS = (
 
 
 # Columns added since the first release, for databases made before them.
-ADDED_COLUMNS = (("audit", "prev_hash", "VARCHAR(64)"), ("audit", "row_hash", "VARCHAR(64)"),
+ADDED_COLUMNS = (("audit", "prev_hash", "VARCHAR(64)"), ("audit", "row_hash", "VARCHAR(64)"), ("audit", "mac", "VARCHAR(64)"),
                  ("sessions", "last_seen_at", "TIMESTAMP"), ("jobs", "folder", "VARCHAR(80)"))
 
 
@@ -250,15 +266,24 @@ def _prepare(engine) -> None:
         for statement in SQLITE_GUARDS if engine.dialect.name == "sqlite" else POSTGRES_GUARDS \
                 if engine.dialect.name == "postgresql" else ():
             connection.execute(text(statement))
+        if connection.execute(select(AuditHead.id).where(AuditHead.id == HEAD_ID)).first() is None:
+            # A trail from before the head existed: its head is its last chained row.
+            rows = connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+            last = connection.execute(select(AuditEvent.row_hash).where(AuditEvent.row_hash.is_not(None))
+                                      .order_by(AuditEvent.id.desc()).limit(1)).scalar()
+            connection.execute(AuditHead.__table__.insert().values(id=HEAD_ID, rows=rows, last_hash=last or GENESIS))
     if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
         os.chmod(engine.url.database, 0o600)
 
 
-def make_sessionmaker(url: str) -> sessionmaker[Session]:
-    options = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
+def make_sessionmaker(url: str, *, anchor=None) -> sessionmaker[Session]:
+    """`anchor` (audit.AuditAnchor): the key that MACs the audit chain and the head file kept
+    outside the database; without it the chain is kept, unanchored."""
+    # SQLite writers queue for the audit head: wait for each other rather than fail at 5 s.
+    options = {"connect_args": {"check_same_thread": False, "timeout": 30}} if url.startswith("sqlite") else {}
     engine = create_engine(url, **options)
     _prepare(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, info={"audit_anchor": anchor})
 
 
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
