@@ -161,6 +161,7 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
                   comment=decisions.last_comment(request.app.state.outbox, job_id),
                   sign_refusal=decisions.signing_refusal(result, signer_folder, colleagues_sign=settings.colleagues_sign)
                   if who[0].role == "practitioner" else None,
+                  export_status=request.app.state.exports.status(job_id) if job.state == store.FILED else None,
                   result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
@@ -392,6 +393,14 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     else:  # filed, its audit row committed with it: PDF/A + FHIR after the answer, never inside it
         request.app.state.exports.submit(job_id)
     return RedirectResponse("/", status_code=303)
+
+
+@jobs_router.post("/jobs/{job_id}/export")
+def job_export_again(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+    """« réessayer »: a filed letter whose PDF/A + FHIR export failed is exported again, in the background."""
+    _open(session, job_id, frozenset({store.FILED}))
+    request.app.state.exports.submit(job_id)
+    return _back(job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/reject")
