@@ -13,6 +13,7 @@ outbox (with `--encrypt`, anywhere at all: the outbox is sealed). Exits 1 when a
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import os
 import random
@@ -85,11 +86,45 @@ def work_in_hand(workdir: Path) -> bool:
     return any((workdir / "outbox" / ".work").glob("*.claim.json"))
 
 
+STARTED: list[subprocess.Popen] = []  # every run started, each in its own process group
+
+
 def start(command: str, workdir: Path, env: dict, log) -> subprocess.Popen:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-c", "from pipeline.cli import main; main()", command, "inbox", "--outbox", "outbox"],
         cwd=workdir, env=env, stdout=log, stderr=log, start_new_session=True,
     )
+    STARTED.append(process)
+    return process
+
+
+def stop_all() -> None:
+    """Whatever this script started, its children (a Prefect server) included: never left
+    running after the script, whether it ends, fails or is told to stop."""
+    for process in STARTED:
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+
+def stop_on_sigterm() -> None:
+    def handle(signum, frame):
+        stop_all()
+        sys.exit(124)
+
+    signal.signal(signal.SIGTERM, handle)
+    atexit.register(stop_all)
+
+
+def wait_or_kill(process: subprocess.Popen, timeout: float) -> None:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def kill_in_flight(process: subprocess.Popen, workdir: Path, delay_s: float) -> str:
@@ -111,7 +146,7 @@ def run_batch(workdir: Path, env: dict, log, *, kill_delay: float | None) -> str
     process = start("batch", workdir, env, log)
     if kill_delay is not None:
         return kill_in_flight(process, workdir, kill_delay)
-    process.wait(timeout=1800)
+    wait_or_kill(process, 1800)
     return f"exit {process.returncode}"
 
 
@@ -126,15 +161,15 @@ def run_watch(workdir: Path, env: dict, log, *, kill_delay: float | None, settle
     deadline, quiet_since = time.time() + 900, None
     while time.time() < deadline and process.poll() is None:
         waiting = [p for p in (workdir / "inbox").rglob("*") if p.is_file()]  # inbox/urgent/ may exist
-        work = [p for p in (workdir / "outbox" / ".work").glob("*") if p.name != ".lock"]  # the lock stays
-        busy = bool(waiting or work) or busy_elsewhere()
+        # Work is a claim in hand: a dead writer's partial file is not (the next run clears it).
+        busy = bool(waiting) or work_in_hand(workdir) or busy_elsewhere()
         quiet_since = None if busy else (quiet_since or time.time())
         if quiet_since and time.time() - quiet_since > settle_s:
             break
         time.sleep(1)
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-    process.wait(timeout=120)
+    wait_or_kill(process, 120)
     return f"watch exit {process.returncode}"
 
 
@@ -161,6 +196,7 @@ def account(workdir: Path, goods: dict, bads: dict, vault: Vault) -> dict:
     return {
         "in": len(everything), "good_in": len(goods), "bad_in": len(bads),
         "drafted": len(drafted), "quarantined": len(quarantined), "lost": lost, "duplicated": duplicated,
+        "drafted_goods": [digest for digest in goods if digest in drafted],
         "bad_quarantined_with_reason": len(bad_ok), "leftovers": leftovers,
         "quarantine_codes": sorted(code for items in quarantined.values() for code, _ in items),
     }
@@ -196,6 +232,7 @@ def main() -> int:
     parser.add_argument("--kill-delay", type=float, nargs=2, default=(0.5, 4.0), metavar=("MIN_S", "MAX_S"),
                         help="each kill lands this long after the run has claimed a dictation")
     args = parser.parse_args()
+    stop_on_sigterm()
     if not FLEURS.is_dir():
         print(f"needs the FLEURS clips at {FLEURS}")
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.errors import DicteeError
-from pipeline.files import keep_private, open_to_others
+from pipeline.files import keep_private, open_to_others, remove_dead_partials
 from pipeline.records import JobOutcome
 from pipeline.settings import Settings, load_settings
 
@@ -334,33 +335,61 @@ def server(
 def draft(
     file: str = typer.Argument("-", help="Notes tapées (.txt ou .docx), ou - pour l'entrée standard"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    author: Optional[str] = typer.Option(None, "--author",
+                                         help="Praticien (dossier de practitioners) dont le courrier prend l'en-tête"),
 ) -> None:
     """Rédige un brouillon depuis des notes tapées / draft a letter from typed notes (or another
     recognizer's transcript): same stages and same desk as a dictation, without audio."""
     from pipeline import ingest, typed
     from pipeline.errors import BadInput
-    from pipeline.job import run_job
 
     settings = _settings(outbox=outbox)
+    if author is not None and author not in settings.practitioners:
+        known = ", ".join(sorted(settings.practitioners)) or "aucun / none"
+        raise DicteeError(f"praticien inconnu / unknown practitioner: {author} (practitioners : {known})")
     if file == "-":
-        data, name = sys.stdin.buffer.read(), "notes.txt"
+        data, name = sys.stdin.buffer.read(typed.MAX_NOTES_BYTES + 1), "notes.txt"
     else:
         path = Path(file)
         if not path.is_file():
             raise DicteeError(f"fichier introuvable / file not found: {file}")
         if not typed.is_typed(path):
             raise DicteeError("notes attendues en .txt ou .docx / notes expected as .txt or .docx")
+        if path.stat().st_size > typed.MAX_NOTES_BYTES:
+            raise DicteeError("notes trop volumineuses / notes too large")
         data, name = path.read_bytes(), path.name
     try:
         typed.read_typed(data, Path(name).suffix)
     except BadInput as error:
         raise DicteeError(f"{error.fr} / {error.en}") from None
     ingest.require_writable(settings.outbox)
-    dictation = ingest.claim_bytes(data, name=name, work_dir=settings.work_dir, outbox=settings.outbox)
+    try:
+        with ingest.exclusive_run(settings.work_dir):
+            _draft_notes(settings, data, name=name, author=author)
+    except ingest.AlreadyRunning:
+        # `watch` (or a batch) holds the outbox: hand the notes to it rather than race it.
+        handed = ingest.hand_to_inbox(data, name=name, inbox=settings.inbox, author=author)
+        out.print(f"Remis au traitement en cours / handed to the running watcher: {handed}")
+
+
+def _draft_notes(settings: Settings, data: bytes, *, name: str, author: str | None) -> None:
+    from pipeline import ingest
+    from pipeline.job import run_job
+
+    dictation = ingest.claim_bytes(data, name=name, work_dir=settings.work_dir, outbox=settings.outbox, author=author)
     if dictation is None:
-        out.print("Déjà rédigé / already drafted (mêmes notes / same notes)")
-        return
-    outcome = run_job(dictation, settings)
+        job_id = ingest.job_id_for(hashlib.sha256(data).hexdigest())
+        store = settings.store()
+        for folder in (store.job_folder(job_id), store.filed_folder(job_id)):
+            if (folder / "draft.docx").exists():
+                out.print(f"Déjà rédigé / already drafted: {folder / 'draft.docx'}")
+                return
+        raise DicteeError("ces notes sont en cours de traitement ailleurs / these notes are being drafted elsewhere")
+    try:
+        outcome = run_job(dictation, settings)
+    except BaseException:
+        ingest.abandon_claim(dictation)  # nothing left claimed: the same command can simply be run again
+        raise
     out.print(f"{outcome.job_id}: {outcome.status} → {settings.outbox / outcome.job_id / 'draft.docx'}"
               if outcome.status == "drafted" else f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}")
 
@@ -513,6 +542,7 @@ def export(
     if settings.export_dir is None:
         raise DicteeError("définissez export_dir (DICTEE_EXPORT_DIR) / set export_dir (DICTEE_EXPORT_DIR)")
     store = settings.store()
+    remove_dead_partials(store.work_folder())  # the scratch of an export killed midway
     filed = store.filed_folder()
     wanted = job_ids or sorted(path.name for path in filed.glob("*") if path.is_dir()
                                and not (settings.export_dir / path.name).exists())
@@ -528,19 +558,22 @@ def export(
 def register_import(
     file: Path = typer.Argument(..., help="Export CSV du logiciel du cabinet"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Importer les lignes lisibles, ignorer les autres"),
 ) -> None:
     """Importe le registre des patients (remplace le précédent) / import the patient register
     (replacing the previous one): columns named by `register_columns`, kept sealed like the drafts."""
     from pipeline.directory.patients import PatientRegister, read_csv
 
     _import_into(file, outbox, lambda data, settings: read_csv(data, settings.register_columns), PatientRegister,
-                 "patient(s)", "aucun patient lisible, rien n'est remplacé / no readable patient, nothing replaced")
+                 "patient(s)", "aucun patient lisible, rien n'est remplacé / no readable patient, nothing replaced",
+                 skip_bad_rows)
 
 
 @register_app.command("appointments")
 def register_appointments(
     file: Path = typer.Argument(..., help="Rendez-vous : export CSV de l'agenda, ou iCalendar (.ics)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Importer les lignes lisibles, ignorer les autres"),
 ) -> None:
     """Importe les rendez-vous (remplace les précédents) / import the appointments (replacing the
     previous ones): a patient seen that day comes first among the register's candidates."""
@@ -548,13 +581,15 @@ def register_appointments(
 
     _import_into(file, outbox, lambda data, settings: read_agenda(data, file.suffix, settings.appointment_columns),
                  Agenda, "rendez-vous",
-                 "aucun rendez-vous lisible, rien n'est remplacé / no readable appointment, nothing replaced")
+                 "aucun rendez-vous lisible, rien n'est remplacé / no readable appointment, nothing replaced",
+                 skip_bad_rows)
 
 
 @correspondents_app.command("import")
 def correspondents_import(
     file: Path = typer.Argument(..., help="Carnet d'adresses : CSV, ou vCard (.vcf)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    skip_bad_rows: bool = typer.Option(False, "--skip-bad-rows", help="Importer les lignes lisibles, ignorer les autres"),
 ) -> None:
     """Importe le carnet d'adresses (remplace le précédent) / import the address book (replacing
     the previous one): CSV with columns named by `address_book_columns`, or vCard 3/4."""
@@ -563,16 +598,34 @@ def correspondents_import(
     _import_into(file, outbox,
                  lambda data, settings: read_address_book(data, file.suffix, settings.address_book_columns),
                  AddressBook, "correspondant(s)",
-                 "aucun correspondant lisible, rien n'est remplacé / no readable entry, nothing replaced")
+                 "aucun correspondant lisible, rien n'est remplacé / no readable entry, nothing replaced",
+                 skip_bad_rows)
 
 
-def _import_into(file: Path, outbox: Path | None, read, directory, noun: str, nothing_read: str) -> None:
-    """One directory import: read `file` whole, replace the saved directory, say what was
-    skipped (by row number: the rows are patient data)."""
+MAX_IMPORT_BYTES = 200 * 1024 * 1024  # a practice's export, not a disk image
+
+
+def _import_into(file: Path, outbox: Path | None, read, directory, noun: str, nothing_read: str,
+                 skip_bad_rows: bool = False) -> None:
+    """One directory import: all of `file` or nothing. A row it cannot read stops it, named by
+    its line (the rows are patient data), unless `--skip-bad-rows` says to import the rest."""
     settings = _settings(outbox=outbox)
     if not file.is_file():
         raise DicteeError(f"fichier introuvable / file not found: {file}")
-    entries, skipped = read(file.read_bytes(), settings)
+    if file.stat().st_size > MAX_IMPORT_BYTES:
+        raise DicteeError("fichier trop volumineux pour un export de cabinet / file too large for a practice export")
+    from pipeline.directory.tables import ImportFormatError
+
+    try:
+        entries, skipped = read(file.read_bytes(), settings)
+    except ImportFormatError as error:
+        raise DicteeError(f"rien n'est importé / nothing imported — {error}") from None
+    if skipped and not skip_bad_rows:
+        lines = ", ".join(str(number) for number, _ in skipped[:20]) + (" …" if len(skipped) > 20 else "")
+        reasons = "; ".join(sorted({reason for _, reason in skipped}))
+        raise DicteeError(f"rien n'est importé : {len(skipped)} ligne(s) illisible(s) ({lines}) — corrigez-les, ou "
+                          f"relancez avec --skip-bad-rows / nothing imported: {len(skipped)} unreadable row(s) "
+                          f"(lines {lines}) — fix them, or run again with --skip-bad-rows [{reasons}]")
     if not entries:
         raise DicteeError(nothing_read)
     directory(entries).save(settings.store())

@@ -15,6 +15,7 @@ from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from pipeline.errors import TemplateError
+from pipeline.plain import multiline
 from pipeline.letter import (
     age_line, ald_zones, certificate_formula, prescription_remarks, split_letter, subject_line, weight_kg,
 )
@@ -39,8 +40,15 @@ def jinja_environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 
 
+# The templates shipped with the code: found whatever folder a command runs from, where the
+# practice's own folder (`letter_templates`, relative to where it runs) lacks one.
+BUNDLED_TEMPLATES = Path(__file__).resolve().parents[1] / "letter_templates"
+
+
 def template_path(templates_dir: Path, document_type: str | None) -> Path:
-    return templates_dir / f"{document_type or FALLBACK_TYPE}.docx"
+    name = f"{document_type or FALLBACK_TYPE}.docx"
+    own = templates_dir / name
+    return own if own.is_file() else BUNDLED_TEMPLATES / name
 
 
 def french_date(day: dt.date) -> str:
@@ -154,6 +162,18 @@ def signature_data_uri(image: str | None) -> str | None:
     return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
+def without_controls(value):
+    """The context's every string free of control characters, which Word's XML cannot hold: the
+    last guard, whatever way in a value came by."""
+    if isinstance(value, str):
+        return multiline(value)
+    if isinstance(value, dict):
+        return {key: without_controls(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(without_controls(item) for item in value)
+    return value
+
+
 def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date | None = None,
                  practitioner: Practitioner | None = None, signature: str | None = None) -> bytes:
     """The .docx letter for `extraction`, in memory: the caller seals it if encryption is on."""
@@ -162,8 +182,8 @@ def render_draft(extraction: Extraction, settings: Settings, *, today: dt.date |
     template = template_path(settings.letter_templates, extraction.document_type)
     if not template.is_file():
         raise TemplateError(f"letter template missing: {template.name}")
-    context = draft_context(extraction, settings, today=today or dt.date.today(), practitioner=practitioner,
-                            signature=signature)
+    context = without_controls(draft_context(extraction, settings, today=today or dt.date.today(),
+                                             practitioner=practitioner, signature=signature))
     try:
         document = DocxTemplate(str(template))
         image = Path(context["practitioner"].get("signature_image") or "")

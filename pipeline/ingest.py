@@ -247,7 +247,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     )
 
 
-def claim_bytes(data: bytes, *, name: str, work_dir: Path, outbox: Path) -> Dictation | None:
+def claim_bytes(data: bytes, *, name: str, work_dir: Path, outbox: Path, author: str | None = None) -> Dictation | None:
     """Claim content handed over directly (typed notes on standard input, `dictee draft FILE`),
     exactly as a file dropped in the inbox would be."""
     incoming = work_dir / f".incoming-{os.getpid()}-{time.time_ns()}"
@@ -255,9 +255,28 @@ def claim_bytes(data: bytes, *, name: str, work_dir: Path, outbox: Path) -> Dict
     try:
         path = incoming / Path(name).name
         path.write_bytes(data)
-        return claim_dictation(path, work_dir=work_dir, outbox=outbox)
+        return claim_dictation(path, work_dir=work_dir, outbox=outbox, author=author)
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
+
+
+def abandon_claim(dictation: Dictation) -> None:
+    """A claim of content handed over directly (its sender still has it) that failed midway:
+    removed whole, so that sending it again drafts it rather than finding it « already claimed »."""
+    dictation.path.unlink(missing_ok=True)
+    release_claim(dictation)
+
+
+def hand_to_inbox(data: bytes, *, name: str, inbox: Path, author: str | None = None) -> Path:
+    """Content for the run that holds the outbox (`watch`): written into the inbox under a hidden
+    partial name, then renamed, so it is never claimed half-written."""
+    folder = inbox / author if author else inbox
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{Path(name).stem}-{time.time_ns()}{Path(name).suffix}"
+    partial = folder / f".{target.name}.part"
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    return target
 
 
 def unfinished_claims(work_dir: Path) -> list[Dictation]:

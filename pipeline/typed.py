@@ -11,10 +11,12 @@ import zipfile
 from pathlib import Path
 
 from pipeline.errors import BadInput
+from pipeline.plain import multiline
 from pipeline.records import Transcript
 
 TEXT_SUFFIXES = frozenset({".txt", ".docx"})
 MAX_TEXT_CHARS = 200_000  # a letter, not a book
+MAX_NOTES_BYTES = 20 * 1024 * 1024  # read at most this much of a notes file or standard input
 # A Word file's parts, checked in its zip directory before any XML is parsed: a few MB of
 # zip can hold gigabytes of XML (a « zip bomb »).
 MAX_DOCX_UNZIPPED = 50 * 1024 * 1024
@@ -42,7 +44,7 @@ def read_typed(data: bytes, suffix: str) -> str:
             text = data.decode("cp1252", errors="replace")
         if "\x00" in text:
             raise BadInput("unreadable_text", "Ce fichier .txt n'est pas du texte.", "This .txt file is not text.")
-    text = text.strip()
+    text = multiline(text).strip()  # control characters never reach a letter
     if not text:
         raise BadInput("empty_text", "Les notes sont vides.", "The notes are empty.")
     if len(text) > MAX_TEXT_CHARS:

@@ -65,6 +65,8 @@ def read_ics(data: bytes) -> tuple[list[Appointment], list[tuple[int, str]]]:
 
     try:
         calendars = list(vobject.readComponents(decoded(data)))
+        if not calendars:
+            raise ValueError("nothing in it")
     except Exception:  # vobject's parse errors have no common base worth naming
         raise ImportFormatError("ce fichier n'est pas un iCalendar lisible / this file is not a readable iCalendar") from None
     entries, skipped = [], []

@@ -100,6 +100,8 @@ def read_vcards(data: bytes) -> tuple[list[Correspondent], list[tuple[int, str]]
     entries, skipped = [], []
     try:
         cards = list(vobject.readComponents(decoded(data)))
+        if not cards:
+            raise ValueError("nothing in it")
     except Exception:  # vobject's parse errors have no common base worth naming
         raise ImportFormatError("ce fichier n'est pas un vCard lisible / this file is not a readable vCard") from None
     for number, card in enumerate(cards, start=1):

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, TypeVar
 
 from pipeline.errors import DicteeError
 from pipeline.french import iso_date
+from pipeline.plain import multiline, single_line
 from pipeline.store import Outbox
 
 T = TypeVar("T")
@@ -21,11 +22,21 @@ class ImportFormatError(DicteeError):
     pass
 
 
+MAX_FIELD_CHARS = 4096  # a name, an address: never more; a longer field is a broken row
+
+
 def decoded(data: bytes) -> str:
+    """UTF-8, else Windows-1252; a byte neither can read is named by its line."""
     try:
-        return data.decode("utf-8-sig")
+        return multiline(data.decode("utf-8-sig"))  # control characters never reach a letter
     except UnicodeDecodeError:
-        return data.decode("cp1252")
+        pass
+    try:
+        return multiline(data.decode("cp1252"))
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ImportFormatError(f"ligne {line} : octet illisible (ni UTF-8 ni Windows-1252) / line {line}: "
+                                "unreadable byte (neither UTF-8 nor Windows-1252)") from None
 
 
 def iso_day(value: str) -> str:
@@ -47,16 +58,32 @@ def rows(data: bytes, mapping: dict[str, str], required: tuple[str, ...], settin
     row without quoting it: the rows are patient data)."""
     text = decoded(data)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=";,\t")
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0][:4096], delimiters=";,\t")  # the header says it
     except csv.Error:
         raise ImportFormatError("ce fichier n'est pas un CSV lisible / this file is not a readable CSV") from None
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    missing = [mapping[name] for name in required if mapping[name] not in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect, strict=True)
+    try:
+        missing = [mapping[name] for name in required if mapping[name] not in (reader.fieldnames or [])]
+    except csv.Error as error:
+        raise ImportFormatError(f"ligne 1 : en-tête illisible / line 1: unreadable header ({error})") from None
     if missing:
         raise ImportFormatError(f"colonnes absentes / missing columns: {', '.join(missing)} "
                                 f"({setting} dans dictee.toml / in dictee.toml)")
-    for number, row in enumerate(reader, start=2):
-        yield number, {name: (row.get(column) or "").strip() or None for name, column in mapping.items()}
+    first = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # a field past csv's limit, a quote never closed before the end
+            raise ImportFormatError(f"ligne {first} : ligne illisible / line {first}: unreadable row ({error})") from None
+        if row.get(None) is not None or any(len(value or "") > MAX_FIELD_CHARS or "\n" in (value or "")
+                                             for value in row.values() if isinstance(value, str)):
+            # A stray quote swallows the lines after it into one field: never a row to import.
+            raise ImportFormatError(f"lignes {first} à {reader.line_num} : guillemet non fermé ou champ trop long / "
+                                    f"lines {first} to {reader.line_num}: unclosed quote or field too long")
+        yield first, {name: single_line(row.get(column) or "") or None for name, column in mapping.items()}
+        first = reader.line_num + 1
 
 
 _read: dict[Path, tuple[float, object]] = {}

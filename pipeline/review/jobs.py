@@ -12,15 +12,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest, store
 from pipeline.draft import render_draft
+from pipeline.extract.dates import nir_key_is_valid
 from pipeline.extract.identity import identity_flags
 from pipeline.french import iso_date
+from pipeline.plain import multiline, single_line
 from pipeline.store import now_iso
-from pipeline.records import DOCUMENT_TYPES, Extraction, Patient
+from pipeline.records import Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.review.db import Job, utcnow
@@ -264,8 +267,7 @@ def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: 
             f"modifié entre-temps par {review.get('edited_by', '?')} ({review.get('edited_at', '?')}) : vos saisies "
             "sont conservées ci-dessous, vérifiez-les puis enregistrez de nouveau / changed meanwhile by "
             f"{review.get('edited_by', '?')}: your entries are kept below, check them and save again")
-    if form.get("patient.birth_date"):
-        form = {**form, "patient.birth_date": iso_date(form["patient.birth_date"])}
+    form = cleaned_form(form)
     changes: dict[str, list] = {}
 
     def set_field(container: dict, key: str, label: str, value: str | None) -> None:
@@ -306,11 +308,78 @@ def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: 
         if conditions != result["conditions"]:
             changes["conditions"] = [condition_lines(result["conditions"]), condition_lines(conditions)]
             result["conditions"] = conditions
-    _validate(result)
+    refresh_identity_flags(result)
+    validated(result)  # the one validation: the model that reads result.json back
     if changes:
-        refresh_identity_flags(result)
         save_result(outbox, job_id, result, username=username)
     return changes
+
+
+MULTILINE_FIELDS = frozenset({"body", "drugs", "conditions", "copies"})
+
+
+def cleaned_form(form: dict[str, str]) -> dict[str, str]:
+    """What the desk's form sends, as it will be saved: control characters removed, one-line
+    fields on one line, the birth date and the NIR in their stored form. A NIR is typed with
+    spaces or dots (« 1 85 03 75 112 045 78 ») and checked by its key."""
+    cleaned = {key: multiline(value) if key in MULTILINE_FIELDS else single_line(value) for key, value in form.items()}
+    if cleaned.get("patient.birth_date"):
+        cleaned["patient.birth_date"] = iso_date(cleaned["patient.birth_date"])
+        try:
+            dt.date.fromisoformat(cleaned["patient.birth_date"])
+        except ValueError:
+            raise ReviewError("date de naissance : JJ/MM/AAAA ou AAAA-MM-JJ / birth date: DD/MM/YYYY or "
+                              "YYYY-MM-DD") from None
+    if cleaned.get("patient.nir"):
+        nir = re.sub(r"[\s.\-]", "", cleaned["patient.nir"]).upper()
+        if not nir_key_is_valid(nir):
+            raise ReviewError("NIR invalide : 15 caractères dont la clé de contrôle (ex. 1 85 03 75 112 045 78) / "
+                              "invalid NIR: 15 characters including the check key")
+        cleaned["patient.nir"] = nir
+    return cleaned
+
+
+# What the result model refuses, said for the desk (the field, never its value: it is patient data).
+FIELD_NAMES = {"patient": "patient", "recipient": "destinataire", "document_type": "type de document",
+               "drugs": "médicaments", "conditions": "pathologies", "copies": "copies"}
+
+
+def validated(result: dict) -> DictationResult:
+    """`result` through the model that reads it back, or a ReviewError naming what it refuses."""
+    try:
+        return DictationResult.read(result)
+    except ValidationError as error:
+        raise ReviewError(unreadable_fields(error)) from None
+
+
+def unreadable_fields(error: ValidationError) -> str:
+    fields = sorted({".".join(str(part) for part in item["loc"][:2]) for item in error.errors()})
+    return (f"valeur refusée : {', '.join(fields)} — corrigez ce champ / value refused: {', '.join(fields)} "
+            "— correct this field")
+
+
+def repair_unreadable(outbox: Outbox, job_id: str, *, username: str) -> list[str]:
+    """A result.json the model cannot read (saved by an earlier version, or edited by hand): the
+    patient and recipient fields it refuses are emptied, to be typed again — the page opens with
+    the reason rather than failing at every load. Returns the fields emptied."""
+    result = load_result(outbox, job_id)
+    try:
+        DictationResult.read(result)
+        return []
+    except ValidationError as error:
+        locations = [item["loc"] for item in error.errors()]
+    emptied = []
+    for location in locations:
+        if len(location) == 2 and location[0] in ("patient", "recipient") and isinstance(result.get(location[0]), dict):
+            result[location[0]][location[1]] = None
+            emptied.append(".".join(map(str, location)))
+    if len(emptied) != len(locations):
+        raise ReviewError(f"brouillon illisible ({', '.join('.'.join(map(str, loc)) for loc in locations)}) : "
+                          "ouvrez le .docx ou demandez à l'administrateur / unreadable draft: open the .docx or ask "
+                          "the administrator")
+    validated(result)
+    save_result(outbox, job_id, result, username=username)
+    return emptied
 
 
 def revert_correction(outbox: Outbox, job_id: str, index: int, *, username: str) -> dict[str, list]:
@@ -431,19 +500,6 @@ def cim10_of(text: str) -> str | None:
 
     found = condition_lexicon().find(text)
     return found[0].entry.code if len(found) == 1 and found[0].end - found[0].start == len(text.strip()) else None
-
-
-def _validate(result: dict) -> None:
-    patient = result["patient"]
-    if patient.get("sex") not in (None, "M", "F"):
-        raise ReviewError("sexe : M ou F / sex: M or F")
-    if patient.get("birth_date"):
-        try:
-            dt.date.fromisoformat(patient["birth_date"])
-        except ValueError as error:
-            raise ReviewError("date de naissance : JJ/MM/AAAA ou AAAA-MM-JJ / birth date: DD/MM/YYYY or YYYY-MM-DD") from error
-    if result.get("document_type") not in (None, *DOCUMENT_TYPES):
-        raise ReviewError("type de document inconnu / unknown document type")
 
 
 def extraction_of(result: dict) -> Extraction:

@@ -132,6 +132,14 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
     job = session.get(jobs.Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
+    if job.state in OPEN_STATES and (emptied := jobs.repair_unreadable(request.app.state.outbox, job_id,
+                                                                        username=who[0].username)):
+        # Never a 500 at every load: what the model refuses is emptied, said, and audited.
+        audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
+              changes={field: ["(illisible / unreadable)", None] for field in emptied})
+        session.commit()
+        error = error or (f"champ(s) illisible(s) vidé(s), à ressaisir : {', '.join(emptied)} / unreadable field(s) "
+                          f"emptied, to be typed again")
     result = jobs.load_result(request.app.state.outbox, job_id)
     if typed is None:
         audit(session, username=who[0].username, action="view", job_id=job_id)
