@@ -81,6 +81,28 @@ def test_spoken_correction_replaces_the_corrected_words_and_is_reported():
     assert result.corrections and "5 mg" in result.corrections[0]
 
 
+@pytest.mark.parametrize("spoken, expected", [
+    # The phrase just said is replaced, back to its own determiner: the verb before it stays.
+    ("Je propose un traitement symptomatique virgule non pardon virgule une radiographie de thorax point",
+     "Je propose une radiographie de thorax."),
+    ("Je vous adresse Madame Dupont pour une radiographie du thorax je corrige une échographie abdominale point",
+     "Je vous adresse Madame Dupont pour une échographie abdominale."),
+    ("le genou droit ou plutôt le genou gauche est douloureux point", "Le genou gauche est douloureux."),
+    ("traitement par amoxicilline non pardon par pristinamycine point", "Traitement par pristinamycine."),
+    ("fracture du radius droit non pardon gauche point", "Fracture du radius gauche."),
+    ("prendre deux comprimés pardon trois comprimés par jour point", "Prendre 3 comprimés par jour."),
+    ("elle fume non plutôt elle a arrêté de fumer point", "Elle a arrêté de fumer."),
+    ("une douleur thoracique enfin non une gêne thoracique point", "Une gêne thoracique."),
+    ("bilan prévu lundi je rectifie mardi point", "Bilan prévu mardi."),
+    # Never past the previous punctuation, never the whole clause by count alone.
+    ("Pas de fièvre virgule toux sèche non pardon grasse point", "Pas de fièvre, toux grasse."),
+    ("Pas de fièvre virgule non point", "Pas de fièvre, non."),
+    ("Il est non fumeur point", "Il est non fumeur."),
+])
+def test_spoken_corrections_replace_only_what_they_correct(spoken, expected):
+    assert written(spoken) == expected
+
+
 def test_delete_last_sentence_removes_it():
     assert written("Pas de fièvre. Toux sèche. effacez la dernière phrase. Bon état") == "Pas de fièvre. Bon état"
 

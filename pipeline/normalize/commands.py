@@ -39,8 +39,19 @@ PUNCTUATION_COMMANDS: dict[str, tuple[str, ...]] = {
 
 # Commands that undo what was just said.
 DELETE_SENTENCE_COMMANDS = ("effacez la dernière phrase", "supprimez la dernière phrase", "annulez la dernière phrase")
-# "… 5 mg non pardon 10 mg": the words after the cue replace as many words before it.
-CORRECTION_CUES = ("non pardon", "je corrige", "non plutôt")
+# "… 5 mg non pardon 10 mg": the words after the cue replace what they correct (see
+# normalize._corrected_length). « non » alone and « plutôt » alone are ordinary words too
+# (« non fumeur », « plutôt fatigué »): only in these phrases are they a correction.
+CORRECTION_CUES = ("non pardon", "pardon", "je corrige", "je rectifie", "non plutôt", "ou plutôt", "enfin non",
+                   "non non")
+# A corrected noun phrase starts where the replacement's own kind of determiner stood:
+# « un traitement symptomatique, non pardon, une radiographie » replaces « un traitement … ».
+DETERMINER_KINDS = (
+    frozenset({"un", "une"}), frozenset({"le", "la", "les", "l'"}), frozenset({"du", "des"}),
+    frozenset({"ce", "cet", "cette", "ces"}), frozenset({"son", "sa", "ses", "mon", "ma", "mes", "leur", "leurs"}),
+)
+PREPOSITIONS = frozenset({"à", "au", "aux", "dans", "pendant", "par", "pour", "en", "sur", "sous", "avec", "sans",
+                          "chez", "vers", "après", "avant", "depuis"})
 
 # "point" is an ordinary word in these contexts ("mise au point", "point de suture").
 POINT_NOT_COMMAND_BEFORE = frozenset({"au", "un", "le", "ce", "du", "de", "à", "en", "mise", "bon", "quel", "chaque", "même"})

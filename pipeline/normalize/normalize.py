@@ -400,17 +400,28 @@ def apply_corrections(tokens: list[Token]) -> tuple[list[Token], tuple[str, ...]
 
 
 def _corrected_length(written: Sequence[Token], replacement: Sequence[Token]) -> int:
-    """How many words before "non pardon" the replacement stands for: a number (with its unit)
-    replaces the last number (with its unit); otherwise as many words as it has."""
-    sentence = 0
-    while sentence < len(written) and not written[-1 - sentence].mark:
-        sentence += 1
-    if replacement and replacement[0].text[0].isdigit():
-        for back in range(1, min(sentence, 2) + 1):
+    """How many words before "non pardon" the replacement stands for, never past the previous
+    punctuation: a number (with its unit) replaces the last number (with its unit); a phrase
+    starting with a determiner or a preposition replaces back to the last of its kind (« un
+    traitement symptomatique » ← « une radiographie de thorax », the verb before it kept); a
+    word said again replaces back to it; otherwise as many words as it has."""
+    clause = 0
+    while clause < len(written) and not written[-1 - clause].mark:
+        clause += 1
+    if not replacement or not clause:
+        return 0
+    first = replacement[0].text.lower()
+    if first[0].isdigit():
+        for back in range(1, min(clause, 2) + 1):
             if written[-back].text[0].isdigit():
                 return back
         return 0
-    return len(replacement) if len(replacement) <= sentence else 0
+    kind = next((kind for kind in (*C.DETERMINER_KINDS, C.PREPOSITIONS) if first in kind), None)
+    for back in range(1, clause + 1):
+        said = written[-back].text.lower()
+        if (kind is not None and said in kind) or said == first:
+            return back
+    return len(replacement) if len(replacement) < clause else 0
 
 
 # --- dates ------------------------------------------------------------------------------
