@@ -149,8 +149,14 @@ def bizone_context(extraction: Extraction) -> dict | None:
 
 
 def prescription_line(drug: Drug) -> str:
-    """One line of a prescription: « SÉMAGLUTIDE — 0,5 mg — une injection par semaine — pendant 3 mois »."""
-    return " — ".join(part for part in (drug.name.upper(), drug.dose, drug.frequency, drug.duration) if part)
+    """One line of a prescription, all that was dictated: « PARACÉTAMOL — 1 g — 1 comprimé — par
+    voie orale — 3 fois par jour — si douleur — pendant 5 jours — à renouveler 2 fois ». The
+    line as the secretary typed it, where she edited it."""
+    if drug.line:
+        return drug.line
+    parts = (drug.name.upper(), drug.dose, drug.unit_dose, drug.route, drug.frequency, drug.condition, drug.duration,
+             drug.renewal)
+    return " — ".join(part for part in parts if part)
 
 
 def signature_data_uri(image: str | None) -> str | None:

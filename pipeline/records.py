@@ -135,6 +135,12 @@ class Drug:
     frequency: str | None
     text: str
     duration: str | None = None  # "pendant 7 jours"
+    # What else a prescription line carries, as dictated (pipeline/extract/posology.py).
+    unit_dose: str | None = None  # "1 comprimé", "2 bouffées": what is taken each time
+    condition: str | None = None  # "si douleur", "au coucher", "pendant les repas"
+    route: str | None = None  # "par voie orale", "en application locale"
+    renewal: str | None = None  # "à renouveler 2 fois", "QSP 3 mois"
+    line: str | None = None  # the printed line as the secretary typed it, when she edited it
 
 
 @dataclass(frozen=True, slots=True)

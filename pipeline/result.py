@@ -45,6 +45,7 @@ class FlagKind(StrEnum):
     PATIENT_TO_CHOOSE = "patient_to_choose"
     BIRTH_DATE_MISMATCH = "birth_date_mismatch"
     CORRESPONDENT_TO_CHOOSE = "correspondent_to_choose"
+    PRESCRIPTION_INCOMPLETE = "prescription_incomplete"
 
 
 FLAG_LABELS_FR = {
@@ -64,6 +65,7 @@ FLAG_LABELS_FR = {
     FlagKind.PATIENT_TO_CHOOSE: "patient à choisir",
     FlagKind.BIRTH_DATE_MISMATCH: "date de naissance différente du registre",
     FlagKind.CORRESPONDENT_TO_CHOOSE: "correspondant à choisir",
+    FlagKind.PRESCRIPTION_INCOMPLETE: "ligne d'ordonnance incomplète",
 }
 
 
@@ -132,6 +134,11 @@ class DrugOut(Part):
     frequency: str | None
     text: str
     duration: str | None = None
+    unit_dose: str | None = Field(default=None, description="what is taken each time: « 1 comprimé »")
+    condition: str | None = Field(default=None, description="« si douleur », « au coucher », « pendant les repas »")
+    route: str | None = Field(default=None, description="« par voie orale », « en application locale »")
+    renewal: str | None = Field(default=None, description="« à renouveler 2 fois », « QSP 3 mois »")
+    line: str | None = Field(default=None, description="the printed line, when the secretary edited it")
 
 
 class ConditionOut(Part):

@@ -7,7 +7,7 @@ from pathlib import Path
 from pipeline.extract.doctype import classify_document, strip_header
 from pipeline.extract.identity import extract_patient
 from pipeline.extract.measures import dates_in, quantities_in
-from pipeline.extract.medical import extract_conditions, extract_drugs, warm_up
+from pipeline.extract.medical import extract_conditions, extract_drugs, prescription_flags, warm_up
 from pipeline.extract.recipient import extract_copies, extract_recipient
 from pipeline.extract import patterns as P
 from pipeline.records import Extraction, Flag, NormalizedText
@@ -34,6 +34,8 @@ def extract(normalized: NormalizedText, *, models_dir: Path | None = None) -> Ex
     copies, copy_spans = extract_copies(text)
     if document_type is None:
         flags += (Flag("unknown_document_type", "type de document non reconnu / document type not recognised"),)
+    if document_type == "ordonnance":
+        flags += prescription_flags(text, models_dir=models_dir)
     return Extraction(
         document_type=document_type,
         patient=patient,

@@ -15,8 +15,9 @@ from pathlib import Path
 from pipeline import lexicon
 from pipeline.extract import patterns as P
 from pipeline.extract.spacy_startup import defer_french_token_match
+from pipeline.extract.posology import read_posology
 from pipeline.french import fold
-from pipeline.records import Condition, Drug
+from pipeline.records import Condition, Drug, Flag
 
 
 @functools.lru_cache(maxsize=1)
@@ -44,18 +45,21 @@ def warm_up(models_dir: Path | None = None) -> None:
     qualifier_pipeline()
 
 
-def extract_drugs(text: str, *, models_dir: Path | None = None) -> tuple[Drug, ...]:
+def _drug_clauses(text: str, models_dir: Path | None):
+    """Each drug the lexicon finds, with the words that name it and its dictated clause: what
+    follows, to the next drug or the end of the sentence."""
     found = lexicon.drug_lexicon(models_dir).find(text)
-    drugs: list[Drug] = []
     for index, drug in enumerate(found):
         match = drug.match
         window_end = found[index + 1].match.start if index + 1 < len(found) else len(text)
         details = text[match.end:min(window_end, match.end + P.DRUG_DETAIL_WINDOW)]
-        details = re.split(r"[.;\n]", details, maxsplit=1)[0]
-        dose = P.DOSE.search(details)
-        frequency = P.FREQUENCY.search(details)
-        duration = P.DURATION.search(details)
-        spoken = text[match.start:match.end]
+        yield drug, text[match.start:match.end], re.split(r"[.;\n]", details, maxsplit=1)[0]
+
+
+def extract_drugs(text: str, *, models_dir: Path | None = None) -> tuple[Drug, ...]:
+    drugs: list[Drug] = []
+    for drug, spoken, details in _drug_clauses(text, models_dir):
+        posology = read_posology(spoken, details)
         for inn in drug.inns:
             # The INN as dictated when it is one (the author's spelling), else the lexicon's.
             name = spoken.lower() if fold(spoken) == fold(inn) else inn
@@ -63,13 +67,30 @@ def extract_drugs(text: str, *, models_dir: Path | None = None) -> tuple[Drug, .
                 Drug(
                     name=name,
                     atc=drug.atc if len(drug.inns) == 1 else None,
-                    dose=dose.group("dose") if dose else None,
-                    frequency=" ".join(frequency.group("frequency").split()) if frequency else None,
+                    dose=posology.dose,
+                    frequency=posology.frequency,
                     text=(spoken + P.DRUG_CLAUSE_END.split(details, maxsplit=1)[0]).strip(),
-                    duration=duration.group("duration") if duration else None,
+                    duration=posology.duration,
+                    unit_dose=posology.unit_dose,
+                    condition=posology.condition,
+                    route=posology.route,
+                    renewal=posology.renewal,
                 )
             )
     return tuple(drugs)
+
+
+def prescription_flags(text: str, *, models_dir: Path | None = None) -> tuple[Flag, ...]:
+    """A drug's dictated clause that says more than its printed line would: flagged with the
+    words left out, so a prescription never silently prints less than was dictated."""
+    flags = []
+    for drug, spoken, details in _drug_clauses(text, models_dir):
+        left_out = read_posology(spoken, details).left_out
+        if left_out:
+            flags.append(Flag("prescription_incomplete",
+                              f"« {left_out} » dicté avec {drug.inns[0]} n'est pas sur sa ligne / "
+                              f"dictated with {drug.inns[0]}, not on its line"))
+    return tuple(flags)
 
 
 def extract_conditions(text: str) -> tuple[Condition, ...]:

@@ -144,7 +144,7 @@ FREQUENCY = re.compile(
 )
 DURATION = re.compile(r"\b(?P<duration>pendant\s+\d+\s+(?:jours?|semaines?|mois)|(?:durant|sur)\s+\d+\s+(?:jours?|semaines?|mois))")
 # A drug's details stop at the end of its clause.
-DRUG_DETAIL_WINDOW = 80
+DRUG_DETAIL_WINDOW = 200  # to the end of its sentence: dose, route, frequency, condition, duration, renewal
 # Where the quoted drug text stops: the next clause.
 DRUG_CLAUSE_END = re.compile(r",|\s(?:et|puis|sous|avec)\s")
 

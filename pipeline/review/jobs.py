@@ -17,13 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest, store
-from pipeline.draft import render_draft
+from pipeline.draft import prescription_line, render_draft
+from pipeline.extract.posology import typed_line
 from pipeline.extract.dates import nir_key_is_valid
 from pipeline.extract.identity import identity_flags
 from pipeline.french import iso_date
 from pipeline.plain import multiline, single_line
 from pipeline.store import now_iso
-from pipeline.records import Extraction, Patient
+from pipeline.records import Drug, Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.review.db import Job, utcnow
@@ -437,18 +438,34 @@ NEGATED, FAMILY, HYPOTHESIS = "non ", "famille ", "? "
 
 
 def drug_lines(drugs: list[dict]) -> str:
-    return "\n".join(" ; ".join(part or "" for part in (d["name"], d.get("dose"), d.get("frequency"))).rstrip(" ;") for d in drugs)
+    """The prescription's lines as they will print: the secretary edits what she sees."""
+    return "\n".join(printed_line(drug) for drug in drugs)
+
+
+def printed_line(drug: dict) -> str:
+    return prescription_line(Drug(**{key: drug.get(key) for key in Drug.__slots__}))
+
+
+POSOLOGY_FIELDS = ("dose", "unit_dose", "route", "frequency", "condition", "duration", "renewal")
 
 
 def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
+    """The lines as edited: a line left as it printed keeps its drug whole; an edited one is read
+    part by part (name, strength, unit taken, route, frequency, condition, duration, renewal),
+    and printed as typed where a part is not understood."""
+    unchanged = {printed_line(drug): drug for drug in previous}
     known = {d["name"]: d for d in previous}
     drugs = []
     for line in filter(None, (line.strip() for line in text.splitlines())):
-        name, dose, frequency = ([part.strip() or None for part in line.split(";")] + [None, None])[:3]
-        before = known.get(name.lower(), {})
+        if line in unchanged:
+            drugs.append(unchanged[line])
+            continue
+        name, fields, understood = typed_line(line)
         inn, atc = as_prescribed(name)
-        drugs.append({**before, "name": inn, "atc": before.get("atc") or atc, "dose": dose,
-                      "frequency": frequency, "text": before.get("text", line)})
+        before = known.get(inn, {})
+        drugs.append({**before, "name": inn, "atc": before.get("atc") or atc,
+                      **{key: fields.get(key) for key in POSOLOGY_FIELDS},
+                      "text": before.get("text", line), "line": None if understood else line})
     return drugs
 
 
