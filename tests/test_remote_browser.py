@@ -182,3 +182,41 @@ def test_an_idle_session_sends_the_browser_back_to_the_login(settings):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_dicter_clears_the_patient_recipient_and_urgency_after_each_send(remote_desk, tmp_path):
+    """The second dictation was linked to the first one's patient, and marked urgent."""
+    from playwright.sync_api import sync_playwright
+
+    from pipeline import hints
+
+    base, group = remote_desk
+    args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={fake_microphone(tmp_path)}"]
+    sent = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+        sign_in_with_totp(page, base, "dr_dupont")
+        page.goto(base + "/dicter")
+        page.fill("#patient", "GIRAUD Lucie 15/02/2017")
+        page.fill("#recipient", "Dr Martin, cardiologue à Lyon")
+        page.check("#urgent")
+        for seconds in ("0:02", "0:03"):  # two recordings of different lengths: two dictations
+            page.click("#record")
+            wait_until(page, f"document.getElementById('clock').textContent === '{seconds}'", timeout_s=20)
+            page.click("#send")
+            wait_until(page, f"document.getElementById('recorder').dataset.sent !== undefined && "
+                             f"!{sent!r}.includes(document.getElementById('recorder').dataset.sent)", timeout_s=60)
+            sent.append(page.get_attribute("#recorder", "data-sent"))
+            if len(sent) == 1:
+                assert "GIRAUD Lucie 15/02/2017" in page.inner_text("#last-sent")
+                assert page.input_value("#patient") == "" and page.input_value("#recipient") == ""
+                assert not page.is_checked("#urgent")
+        assert "sans patient" in page.inner_text("#last-sent")
+        browser.close()
+    first, second = sent
+    assert hints.load_hints(group.store(), first)["patient"] == "GIRAUD Lucie 15/02/2017"
+    assert not (hints.load_hints(group.store(), second) or {}).get("patient")
+    landed = {path.parent.name for path in ingest.list_candidates(group.inbox, group.practitioners)}
+    assert landed == {"urgent", "dupont"}  # the first urgent, the second not

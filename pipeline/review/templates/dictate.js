@@ -118,6 +118,16 @@
     if (finished.status !== 200) { say(`Envoi incomplet / incomplete: ${finished.data.error || finished.status}`); return; }
     say(`Dictée envoyée au secrétariat / sent (${finished.data.job_id})`);
     box.dataset.sent = finished.data.job_id;
+    // What went with it is said, then the fields are cleared: the next dictation never
+    // inherits the previous patient, recipient or urgency.
+    const sentWith = $("patient").value.trim();
+    $("last-sent").textContent = sentWith
+      ? `Dernière dictée envoyée avec le patient : ${sentWith}${$("urgent").checked ? " (urgente)" : ""}`
+      : `Dernière dictée envoyée sans patient indiqué${$("urgent").checked ? " (urgente)" : ""}`;
+    $("last-sent").hidden = false;
+    $("patient").value = "";
+    $("recipient").value = "";
+    $("urgent").checked = false;
     const row = document.createElement("tr");
     row.innerHTML = "<td><code></code></td><td>reçue, en cours de transcription</td>";
     row.querySelector("code").textContent = finished.data.job_id;
