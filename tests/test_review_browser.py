@@ -224,9 +224,9 @@ def log_in(page, base: str, username: str) -> None:
     page.wait_for_url(base + "/")
 
 
-def test_the_secretary_submits_the_practitioner_signs_and_the_caret_follows_the_voice(signature_server, review_settings):
-    """Secretary → « à signer » → practitioner signs; on the way, the caret in the letter follows
-    the word being played, and the print preview shows the signed letter."""
+def test_the_secretary_submits_the_practitioner_signs_and_the_letter_follows_the_voice(signature_server, review_settings):
+    """Secretary → « à signer » → practitioner signs; on the way, the letter follows the word
+    being played without moving her caret, and the print preview shows the signed letter."""
     from playwright.sync_api import sync_playwright
 
     base, job_id = signature_server
@@ -237,22 +237,29 @@ def test_the_secretary_submits_the_practitioner_signs_and_the_caret_follows_the_
         secretary.goto(f"{base}/jobs/{job_id}")
         wait_until(secretary, "document.getElementById('player').readyState >= 1")
 
-        # The caret follows the voice: play from « adresse » with the letter focused.
+        # The letter follows the voice without touching the caret: play from « adresse » with the
+        # caret at the end of the letter, type during playback — the keystroke lands at the end.
+        # (Before, the followed word was selected and the keystroke replaced it.)
         target = secretary.locator("#words span", has_text="adresse").first
         start = float(target.get_attribute("data-start"))
+        letter = secretary.input_value("#body")
         secretary.focus("#body")
-        secretary.evaluate(f"() => {{ document.getElementById('player').currentTime = {start}; }}")
-        secretary.keyboard.press("Control+ArrowDown")
-        secretary.keyboard.press("Control+ArrowDown")  # half speed: each word is heard long enough
+        secretary.evaluate("() => { const b = document.getElementById('body'); b.setSelectionRange(b.value.length, b.value.length); }")
+        secretary.evaluate(f"() => {{ const p = document.getElementById('player'); p.currentTime = {start}; p.playbackRate = 0.5; }}")
         secretary.keyboard.press("F9")
-        selected = "(() => { const b = document.getElementById('body'); return b.value.slice(b.selectionStart, b.selectionEnd); })()"
-        # The letter reads « … vous adresse Monsieur Jean Dupont, né le 12 mars … »: the caret is
-        # on the word being heard, from where playback started.
-        wait_until(secretary, f"['adresse', 'Monsieur', 'Jean', 'Dupont'].includes({selected})")
-        assert secretary.evaluate(
-            "() => { const b = document.getElementById('body'); const s = b.value.slice(b.selectionStart, b.selectionEnd);"
-            " return b.value.indexOf(s + (s === 'Dupont' ? ',' : ' ')) === b.selectionStart; }")
+        wait_until(secretary, "document.getElementById('body').dataset.following !== undefined"
+                              " && document.getElementById('heard-now').textContent !== ''")
+        time.sleep(2.5)  # playback goes on while she types
+        secretary.keyboard.type("X")
+        assert secretary.input_value("#body") == letter + "X"
+        # Inside the letter, Ctrl+Shift+← is the editor's (select a word), not « rewind ».
         secretary.keyboard.press("F9")
+        wait_until(secretary, "document.getElementById('player').paused")
+        paused_at = secretary.evaluate("() => document.getElementById('player').currentTime")
+        secretary.keyboard.press("Control+Shift+ArrowLeft")
+        assert secretary.evaluate("() => { const b = document.getElementById('body'); return b.value.slice(b.selectionStart, b.selectionEnd); }").strip() != ""
+        assert secretary.evaluate("() => document.getElementById('player').currentTime") == paused_at
+        secretary.fill("#body", letter)
 
         assert secretary.inner_text("#approve") == "Enregistrer et transmettre pour signature"
         secretary.click("#approve")
@@ -275,3 +282,27 @@ def test_the_secretary_submits_the_practitioner_signs_and_the_caret_follows_the_
     history = vault.read_json(review_settings.outbox / "filed" / job_id / "state.json")["history"]
     assert [(step["state"], step["by"]) for step in history] == [
         ("pending_review", "pipeline"), ("to_sign", "sophie"), ("filed", "dr_claire")]
+
+
+def test_the_keyboard_decides_on_typed_notes_too(server, review_settings):
+    """Ctrl+Alt+A did nothing on a draft without audio (the keys lived with the player)."""
+    from playwright.sync_api import sync_playwright
+
+    base, _ = server
+    notes = ingest.claim_bytes("Courrier au docteur Martin. Je vous adresse Monsieur Jean Dupont, né le "
+                               "12/03/1956. Bien confraternellement.".encode(), name="notes.txt",
+                               work_dir=review_settings.work_dir, outbox=review_settings.outbox)
+    assert run_job(notes, review_settings).status == "drafted"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        log_in(page, base, "sophie")
+        page.goto(f"{base}/jobs/{notes.job_id}")
+        assert page.locator("#typed").count() == 1 and page.locator("#player").count() == 0
+        page.keyboard.press("Control+Alt+KeyR")  # no comment yet: the comment field opens, nothing is sent
+        assert page.evaluate("() => document.activeElement.id") == "comment"
+        page.locator("#body").click()
+        page.keyboard.press("Control+Alt+KeyA")
+        page.wait_for_url(base + "/")
+        browser.close()
+    assert (review_settings.outbox / "filed" / notes.job_id / "draft.docx").is_file()

@@ -73,15 +73,18 @@ if (player) {
     player.currentTime = next;
     player.play().catch(() => {});
   };
-  // The word being heard is highlighted in the transcript, and the caret in the letter follows
-  // it (not while she types: a pause of 2 s gives it back).
+  // The word being heard is highlighted in the transcript, and the letter scrolls to where it
+  // stands (not while she types: a pause of 2 s gives it back). The caret and the selection are
+  // never moved: a keystroke during playback lands where she put it, never on a followed word.
   const words = Array.from(document.querySelectorAll("#words span[data-start]"));
   const letter = document.getElementById("body");
+  const heardNow = document.getElementById("heard-now");
   let typedAt = 0;
-  let followed = null;  // {index, at}: the last word the caret was put on
+  let followed = null;  // {index, at}: where the last followed word stands in the letter
   letter?.addEventListener("input", () => { typedAt = Date.now(); });  // shortcuts are not typing
   const bare = (text) => text.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, "").toLowerCase();
   const followCaret = (word) => {
+    if (heardNow) heardNow.textContent = word.textContent.trim();
     if (!letter || Date.now() - typedAt < 2000) return;
     const needle = bare(word.textContent);
     if (needle.length < 3) return;  // « de », « la » are everywhere: wait for a telling word
@@ -96,8 +99,8 @@ if (player) {
       if (best < 0 || Math.abs(at - expected) < Math.abs(best - expected)) best = at;
     }
     if (best < 0 || Math.abs(best - expected) > 600) return;
-    letter.setSelectionRange(best, best + needle.length);
     letter.scrollTop = Math.max(0, letter.scrollHeight * best / Math.max(1, text.length) - letter.clientHeight / 2);
+    letter.dataset.following = String(best);  // where the heard word stands (for tests and styling)
     followed = {index, at: best + needle.length};
   };
   let current = null;
@@ -113,17 +116,21 @@ if (player) {
 
   document.addEventListener("keydown", (event) => {
     const ctrl = event.ctrlKey || event.metaKey;
+    // Inside a text field, Ctrl+arrows are the editor's (word, selection, paragraph): transport
+    // there is the F-keys (and a pedal in keyboard mode), Ctrl+Space and the Ctrl+Alt keys.
+    const editing = event.target.matches?.("textarea, input, select");
     let handled = true;
     if (event.key === "F9" || (ctrl && event.code === "Space")) togglePlay();
-    else if (event.key === "F7" || (ctrl && !event.shiftKey && event.key === "ArrowLeft")) skip(-controls.rewindStep);
-    else if (event.key === "F8" || (ctrl && !event.shiftKey && event.key === "ArrowRight")) skip(controls.rewindStep);
+    else if (event.key === "F7") skip(-controls.rewindStep);
+    else if (event.key === "F8") skip(controls.rewindStep);
+    else if (event.key === "F2" || (ctrl && event.altKey && event.code === "KeyN")) nextAlert();
+    else if (editing) handled = false;
+    else if (ctrl && !event.shiftKey && event.key === "ArrowLeft") skip(-controls.rewindStep);
+    else if (ctrl && !event.shiftKey && event.key === "ArrowRight") skip(controls.rewindStep);
     else if (ctrl && event.shiftKey && event.key === "ArrowLeft") skip(-controls.longStep);
     else if (ctrl && event.shiftKey && event.key === "ArrowRight") skip(controls.longStep);
     else if (ctrl && event.key === "ArrowDown") setRate(controls.rate - 0.25);
     else if (ctrl && event.key === "ArrowUp") setRate(controls.rate + 0.25);
-    else if (event.key === "F2" || (ctrl && event.altKey && event.code === "KeyN")) nextAlert();
-    else if (ctrl && event.altKey && event.code === "KeyA") document.getElementById("approve")?.click();
-    else if (ctrl && event.altKey && event.code === "KeyR") document.getElementById("comment")?.focus();
     else handled = false;
     if (handled) event.preventDefault();
   });
@@ -140,3 +147,19 @@ if (player) {
   }
   setRate(controls.rate);
 }
+
+// Decisions from the keyboard, on every draft (typed notes too, which have no player):
+// Ctrl+Alt+A approves (submits, or signs); Ctrl+Alt+R sends back — with the comment written,
+// at once, else the comment field is opened for it.
+document.addEventListener("keydown", (event) => {
+  if (!(event.ctrlKey || event.metaKey) || !event.altKey) return;
+  if (event.code === "KeyA" && document.getElementById("approve")) {
+    event.preventDefault();
+    document.getElementById("approve").click();
+  } else if (event.code === "KeyR" && document.getElementById("reject")) {
+    event.preventDefault();
+    const comment = document.getElementById("comment");
+    if (comment.value.trim()) document.getElementById("reject").click();
+    else comment.focus();
+  }
+});
