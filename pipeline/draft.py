@@ -55,19 +55,22 @@ def french_date(day: dt.date) -> str:
     return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
-def patient_line(patient: Patient) -> str:
+def patient_line(patient: Patient, *, today: dt.date | None = None) -> str:
     """The identity as the INS rules show it: civility (the sex), first given name, birth name,
-    the used name where it differs, birth date: « Madame Inès ROCHE, nom utilisé MARTIN, née le 13/05/1988 »."""
+    the used name where it differs, birth date: « Madame Inès ROCHE, nom utilisé MARTIN, née le 13/05/1988 ».
+    A minor is named as a child, with the age: « L'enfant Lucie GIRAUD, née le 15/02/2017 (9 ans) »."""
     used = patient.last_name or ""
     birth = patient.birth_name or used
-    parts = [CIVILITY_BY_SEX.get(patient.sex or "", ""), patient.first_name or "", birth.upper()]
+    age = age_line(patient.birth_date, today) if today else None
+    civility = "L'enfant" if age else CIVILITY_BY_SEX.get(patient.sex or "", "")
+    parts = [civility, patient.first_name or "", birth.upper()]
     line = " ".join(part for part in parts if part) or "Patient non identifié"
     if used and birth.casefold() != used.casefold():
         line += f", nom utilisé {used.upper()}"
     if patient.birth_date:
         born = dt.date.fromisoformat(patient.birth_date)
         line += f", {'née' if patient.sex == 'F' else 'né'} le {born:%d/%m/%Y}"
-    return line
+    return f"{line} ({age})" if age else line
 
 
 def recipient_name(recipient: Recipient) -> str:
@@ -118,13 +121,14 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "date": french_date(today),
         "document_title": title,
         "recipient": recipient_context(extraction.recipient),
-        "patient_line": patient_line(extraction.patient),
+        "patient_line": patient_line(extraction.patient, today=today),
         "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],
         "prescriptions": [prescription_line(drug) for drug in extraction.drugs],
         "copies": [copy_line(copy) for copy in extraction.copies if copy.last_name],
         "child": child_context(extraction, today),
         "bizone": bizone_context(extraction),
-        "certificate_formula": certificate_formula(extraction.body) if extraction.document_type == "certificat" else None,
+        "certificate_formula": certificate_formula(extraction.body, minor=age_line(extraction.patient.birth_date, today)
+                                                   is not None) if extraction.document_type == "certificat" else None,
         "signature_image": None,  # set by render_draft on a signed letter, when the practitioner has one
     }
 

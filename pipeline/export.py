@@ -118,7 +118,8 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) ->
     # authenticator, each with their own RPPS (the same person where the author signed).
     author = _practitioner_resource("author", practitioner.get("name"), practitioner.get("rpps"))
     signer_name = filed.get("signed_by")
-    signer = _practitioner_resource("signer", signer_name, filed.get("signed_by_rpps")) if signer_name else None
+    signer = _practitioner_resource("signer", signer_name, filed.get("signed_by_rpps")) \
+        if signer_name and signer_name != practitioner.get("name") else None
     resource = {
         "resourceType": "DocumentReference",
         "id": job_id,
@@ -129,7 +130,7 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) ->
         "subject": {"reference": "#patient"},
         "date": _instant(filed["at"]),
         "author": [{"reference": "#author"}],
-        **({"authenticator": {"reference": "#signer"}} if signer else {}),
+        **({"authenticator": {"reference": "#signer" if signer else "#author"}} if signer_name else {}),
         "content": [{"attachment": {
             "contentType": "application/pdf", "language": "fr", "title": PDF_NAME,
             "data": base64.b64encode(pdf).decode("ascii"), "size": len(pdf),

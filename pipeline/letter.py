@@ -134,14 +134,19 @@ def ald_zones(body: str, drug_texts: list[str]) -> list[bool] | None:
     return zones if any(zones) else None
 
 
-# A certificate ends with the formula French certificates carry, unless the dictation said it.
+# A certificate ends with the formula French certificates carry, unless the dictation said it;
+# a minor's is asked for by the legal representative.
 CERTIFICATE_FORMULA = ("Certificat établi à la demande de l'intéressé(e) et remis en main propre "
                        "pour servir et valoir ce que de droit.")
+MINOR_CERTIFICATE_FORMULA = ("Certificat établi à la demande de son représentant légal et remis en main propre "
+                             "pour servir et valoir ce que de droit.")
 HAS_FORMULA = re.compile(r"valoir\s+ce\s+que\s+de\s+droit|remis\s+en\s+main(?:s)?\s+propres?", re.IGNORECASE)
 
 
-def certificate_formula(body: str) -> str | None:
-    return None if HAS_FORMULA.search(body) else CERTIFICATE_FORMULA
+def certificate_formula(body: str, *, minor: bool = False) -> str | None:
+    if HAS_FORMULA.search(body):
+        return None
+    return MINOR_CERTIFICATE_FORMULA if minor else CERTIFICATE_FORMULA
 
 
 PRESCRIPTION_TITLE = re.compile(r"\W*(?:ordonnance|prescription\s+médicale)\b", re.IGNORECASE)
