@@ -18,6 +18,7 @@ from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import FLAG_MENTION, extract, warm_up
+from pipeline.extract.identity import with_current_identity_flags
 from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Recipient, Timings, Transcript
 from pipeline.result import DictationResult
@@ -189,7 +190,8 @@ def draft_step(understood: Understood, settings: Settings) -> JobOutcome:
     extraction, identity_link = checked_against_register(hints.with_hints(understood.extraction, typed), settings,
                                                          day=local_day(dictation.received_at))
     extraction, correspondent_links = resolved_in_address_book(extraction, settings)
-    extraction = replace(extraction, flags=timed(extraction.flags, extraction.mentions, understood.normalized))
+    flags = with_current_identity_flags(extraction.flags, extraction.patient)  # after hints and register
+    extraction = replace(extraction, flags=timed(flags, extraction.mentions, understood.normalized))
     docx = render_draft(extraction, settings, practitioner=practitioner)
     timings = replace(understood.timings, draft_s=time.perf_counter() - started)
     result = DictationResult.build(

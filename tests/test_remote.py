@@ -304,6 +304,18 @@ def test_what_the_practitioner_typed_replaces_what_was_heard(settings, fake_tran
     assert not hints.hints_path(settings.store(), dictation.job_id).exists()  # gone once drafted
 
 
+def test_a_patient_typed_on_dicter_leaves_no_stale_no_patient_alert(settings, fake_transcriber):
+    """The dictation named nobody, the practitioner typed the patient: « aucun patient » stayed."""
+    fake_transcriber.text = "Courrier au docteur Martin. Cher confrère, je vous remercie. Bien confraternellement."
+    source = write_tone(settings.inbox / "dictee.wav", seconds=3.0)
+    dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    hints.save_hints(settings.store(), dictation.job_id, patient="GIRAUD Lucie 15/02/2017", recipient=None)
+    run_job(dictation, settings)
+    result = json.loads((settings.outbox / dictation.job_id / "result.json").read_text(encoding="utf-8"))
+    assert result["patient"]["last_name"] == "GIRAUD"
+    assert not {"no_patient", "incomplete_identity"} & {flag["kind"] for flag in result["flags"]}
+
+
 def test_the_desk_speaks_tls_with_a_real_handshake(tmp_path):
     import ipaddress
     import os

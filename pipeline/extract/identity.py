@@ -64,6 +64,15 @@ def identity_flags(patient: Patient) -> tuple[Flag, ...]:
     return ()
 
 
+IDENTITY_FLAG_KINDS = frozenset({"no_patient", "incomplete_identity"})
+
+
+def with_current_identity_flags(flags: tuple[Flag, ...], patient: Patient) -> tuple[Flag, ...]:
+    """`flags` with the identity ones recomputed for `patient` as it now stands (typed on
+    « Dicter », linked from the register, edited on the desk): never carried over stale."""
+    return tuple(flag for flag in flags if flag.kind not in IDENTITY_FLAG_KINDS) + identity_flags(patient)
+
+
 def _sex(match: re.Match[str], text: str) -> str | None:
     civility = match.group("civility") or match.group("civility2")
     if civility:

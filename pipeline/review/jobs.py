@@ -20,7 +20,7 @@ from pipeline import audio, ingest, store
 from pipeline.draft import prescription_line, render_draft
 from pipeline.extract.posology import typed_line
 from pipeline.extract.dates import nir_key_is_valid
-from pipeline.extract.identity import identity_flags
+from pipeline.extract.identity import IDENTITY_FLAG_KINDS, identity_flags
 from pipeline.french import iso_date
 from pipeline.plain import multiline, single_line
 from pipeline.store import now_iso
@@ -481,14 +481,11 @@ def as_prescribed(name: str) -> tuple[str, str | None]:
     return name.lower(), None
 
 
-IDENTITY_FLAGS = frozenset({"no_patient", "incomplete_identity"})
-
-
 def refresh_identity_flags(result: dict) -> None:
     """Flags that the secretary's edits answer go away: « aucun patient » once a name is typed,
     « identité incomplète » once name, first name and birth date are there."""
     patient = Patient(**{key: result["patient"].get(key) for key in Patient.__slots__})
-    kept = [flag for flag in result["flags"] if flag["kind"] not in IDENTITY_FLAGS]
+    kept = [flag for flag in result["flags"] if flag["kind"] not in IDENTITY_FLAG_KINDS]
     result["flags"] = kept + [asdict(flag) for flag in identity_flags(patient)]
 
 
