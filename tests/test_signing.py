@@ -276,3 +276,27 @@ def test_the_database_follows_the_state_files_when_they_moved_on_without_it(desk
     assert job_id in sophie.get("/?state=to_sign").text
     with desk.app.state.sessions() as session:
         assert session.get(Job, job_id).state == store.TO_SIGN
+
+
+def test_a_draft_sent_back_is_read_only_and_waits_on_its_author_s_landing_page(desk, practice):
+    """Typing in a filed or sent-back draft ended on a 409 page, the text lost."""
+    job_id = draft(practice, "dupont-6.wav", author="dupont")
+    secretary, author = desk("sophie"), desk("dr_dupont")
+    assert secretary.post(f"/jobs/{job_id}/reject", data={"csrf": secretary.csrf, "comment": "inaudible"}).status_code == 303
+    page = secretary.get(f"/jobs/{job_id}").text
+    assert 'id="read-only"' in page and '<fieldset id="editable" disabled>' in page and 'id="approve"' not in page
+    landing = author.get("/").text
+    assert 'id="sent-back"' in landing and "1 dictée(s) renvoyée(s)" in landing and f"/jobs/{job_id}" in landing
+    assert "Commentaire de sophie" in author.get(f"/jobs/{job_id}").text and 'id="reopen"' in author.get(f"/jobs/{job_id}").text
+    assert secretary.post(f"/jobs/{job_id}/reopen", data={"csrf": secretary.csrf, "comment": "x"}).status_code == 403
+    back = author.post(f"/jobs/{job_id}/reopen", data={"csrf": author.csrf, "comment": "Patient : Jean Dupont, voir dossier"})
+    assert back.status_code == 303 and state_of(practice, job_id)["state"] == "pending_review"
+    assert "voir dossier" in secretary.get(f"/jobs/{job_id}").text and 'id="sent-back"' not in author.get("/").text
+
+
+def test_a_filed_letter_opens_read_only(desk, practice):
+    job_id = draft(practice, "dupont-7.wav", author="dupont")
+    author = desk("dr_dupont")
+    author.post(f"/jobs/{job_id}/approve", data={"csrf": author.csrf})
+    page = author.get(f"/jobs/{job_id}").text
+    assert "Lecture seule" in page and "signé et classé" in page and '<fieldset id="editable" disabled>' in page

@@ -40,6 +40,7 @@ MAY_TAKE = {
     "sign": frozenset({"practitioner"}),
     "reject": frozenset({"secretary", "admin"}),
     "send_back": frozenset({"practitioner"}),
+    "reopen": frozenset({"practitioner"}),
 }
 ROLE_REFUSED = "cette action n'est pas celle de votre rôle / this action is not your role's"
 
@@ -172,6 +173,13 @@ def send_back(session: Session, outbox: Outbox, job_id: str, *, username: str, c
     """The practitioner wants a correction before signing: back to « à relire », the comment shown."""
     _back_with_comment(session, outbox, job_id, username=username, comment=comment,
                        from_state=TO_SIGN, to_state=STATE_PENDING)
+    session.commit()
+
+
+def reopen(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str) -> None:
+    """The practitioner answers a draft sent back to him: back to « à relire », his precisions shown."""
+    _back_with_comment(session, outbox, job_id, username=username, comment=comment,
+                       from_state=REJECTED, to_state=STATE_PENDING)
     session.commit()
 
 

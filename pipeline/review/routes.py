@@ -113,7 +113,11 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
                           author=author or None, first_folder=own_folder, folders=folders)
     inbox = jobs.waiting_in_inbox(settings)
     loads = jobs.practitioner_loads(session, settings, folders, inbox)
+    # A practitioner is told, on landing, of his dictations the secretary sent back to him.
+    sent_back = jobs.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
+        if own_folder is not None and state != store.REJECTED else []
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
+                  sent_back=sent_back,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
                   backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
@@ -409,6 +413,22 @@ def job_export_again(request: Request, job_id: str, who=Depends(checked), sessio
     _open(session, job_id, frozenset({store.FILED}))
     request.app.state.exports.submit(job_id)
     return _back(job_id)
+
+
+@jobs_router.post("/jobs/{job_id}/reopen")
+def job_reopen(request: Request, job_id: str, comment: Annotated[str, Form()] = "", who=Depends(checked),
+               session=Depends(db)):
+    """A draft the secretary sent back to its author: he puts it back « à relire », with his precisions."""
+    _open(session, job_id, frozenset({store.REJECTED}))
+    _require_role("reopen", who[0])
+    try:
+        decisions.reopen(session, request.app.state.outbox, job_id, username=who[0].username, comment=comment)
+    except jobs.ReviewError as error:
+        return _back(job_id, str(error))
+    audit(session, username=who[0].username, action="reopen", job_id=job_id, vault=request.app.state.vault,
+          comment=comment.strip())
+    session.commit()
+    return RedirectResponse("/", status_code=303)
 
 
 @jobs_router.post("/jobs/{job_id}/reject")
