@@ -276,7 +276,7 @@ def test_the_worklist_shows_the_waiting_backlog_and_its_eta(client, settings):
 def test_drugs_and_conditions_are_edited_one_per_line(client, app, settings, drafted):
     csrf = login(client)
     page = client.get(f"/jobs/{drafted}").text
-    assert "amlodipine ; 5 mg ; par jour" in page and "non dyspnée" in page
+    assert "AMLODIPINE — 5 mg — par jour" in page and "non dyspnée" in page  # the line as it prints
     client.post(f"/jobs/{drafted}/edit", data={
         "csrf": csrf,
         "drugs": "amlodipine ; 10 mg ; par jour\nbisoprolol ; 2,5 mg ; le matin",

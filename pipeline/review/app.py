@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 from html import escape
 from importlib import resources
@@ -16,8 +17,10 @@ from pipeline.review import routes
 from pipeline.review.accounts import accounts_router
 from pipeline.review.dictate import dictate_router
 from pipeline.review.lexicon import lexicon_router
-from pipeline.review.login import login_router
+from pipeline.review.login import RETURN_COOKIE, login_router
 from pipeline.review.audit import AuditAnchor
+from pipeline.review.autosave import autosave_router
+from pipeline.review.working import Presence
 from pipeline.review.db import make_sessionmaker
 from pipeline.review.jobs import ReviewError
 from pipeline.export import ExportQueue
@@ -36,6 +39,7 @@ SECURITY_HEADERS = {
 
 
 HSTS = "max-age=31536000; includeSubDomains"
+DRAFT_PATH = re.compile(r"^/jobs/[0-9a-f]{16}")  # where a login may send her back to, and nowhere else
 
 ERROR_TITLES = {403: "Accès refusé", 404: "Introuvable", 405: "Action non permise", 409: "Conflit",
                 422: "Saisie refusée", 500: "Erreur interne"}
@@ -86,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.outbox.clear_dead_marks()  # transitions a killed desk left half-taken
     remove_dead_partials(app.state.outbox.work_folder())  # half-written files, export scratch of a killed desk
     app.state.exports = ExportQueue(settings, app.state.outbox)
+    app.state.presence = Presence()
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
 
@@ -99,7 +104,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(routes.LoginRequired)
     async def to_login(request: Request, exc: routes.LoginRequired) -> Response:
-        return RedirectResponse("/login?expired=1" if exc.expired else "/login", status_code=303)
+        response = RedirectResponse("/login?expired=1" if exc.expired else "/login", status_code=303)
+        # Back to the draft she was on once signed in again (its working copy waits there).
+        if (back := DRAFT_PATH.match(request.url.path)) is not None:
+            response.set_cookie(RETURN_COOKIE, back.group(0), httponly=True, samesite="strict",
+                                secure=request.url.scheme == "https", max_age=3600)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def error_page(request: Request, exc: StarletteHTTPException) -> Response:
@@ -128,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dictate_router)
     app.include_router(routes.auth_router)
     app.include_router(routes.jobs_router)
+    app.include_router(autosave_router)
     app.include_router(lexicon_router)
     app.include_router(accounts_router)
     return app

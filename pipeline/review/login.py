@@ -4,6 +4,7 @@ Every step is audited; refused codes are throttled like refused passwords."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -15,6 +16,8 @@ from pipeline.review.routes import TYPED_USERNAME, checked, current, db, render
 
 login_router = APIRouter()
 PENDING_COOKIE = "dictee_pending"
+RETURN_COOKIE = "dictee_return"  # the draft a session expiry took her from
+RETURN_PATH = re.compile(r"^/jobs/[0-9a-f]{16}$")
 
 
 def _client(request: Request) -> str | None:
@@ -35,7 +38,10 @@ def _with_session(request: Request, response: Response, token: str) -> Response:
 
 def _signed_in(request: Request, session, user) -> Response:
     token, _ = auth.open_session(session, user)
-    return _with_session(request, RedirectResponse("/", status_code=303), token)
+    back = request.cookies.get(RETURN_COOKIE, "")
+    response = _with_session(request, RedirectResponse(back if RETURN_PATH.match(back) else "/", status_code=303), token)
+    response.delete_cookie(RETURN_COOKIE)
+    return response
 
 
 def _throttled(request: Request, session, keys, typed: str) -> HTMLResponse | None:

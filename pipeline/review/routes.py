@@ -23,6 +23,7 @@ from pipeline.review import auth, decisions, jobs
 from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
 from pipeline.review.ranges import ranged_response
+from pipeline.review.working import drop_working_copy, load_working_copy
 
 auth_router = APIRouter()
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -78,6 +79,12 @@ def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(cur
     return who
 
 
+def checked_by_header(request: Request, who=Depends(current)):
+    """A state-changing call from the page's script (a JSON body): the CSRF token in a header."""
+    require_csrf(who[1], request.headers.get("X-CSRF-Token"))
+    return who
+
+
 def require_admin(who) -> None:
     if who[0].role != "admin":
         raise HTTPException(status_code=403, detail="réservé à l'administrateur / admin only")
@@ -117,7 +124,7 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
     sent_back = jobs.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
         if own_folder is not None and state != store.REJECTED else []
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
-                  sent_back=sent_back,
+                  sent_back=sent_back, present=request.app.state.presence.by_job(),
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
                   backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
@@ -129,8 +136,10 @@ def job_page(request: Request, job_id: str, error: str = "", who=Depends(current
 
 
 def _job_page(request: Request, job_id: str, who, session, *, error: str = "", typed: dict | None = None,
-              status_code: int = 200) -> HTMLResponse:
-    """The draft page; `typed`: what the reviewer entered, shown again when it was not saved."""
+              status_code: int = 200, conflict: bool = False) -> HTMLResponse:
+    """The draft page; `typed`: what the reviewer entered, shown again when it was not saved
+    (`conflict`: because someone else saved meanwhile: both are shown, field by field). Opened
+    afresh, it shows her autosaved working copy if she has one, and who else has it open."""
     settings = request.app.state.settings
     jobs.sync_jobs(session, request.app.state.outbox)
     job = session.get(jobs.Job, job_id)
@@ -168,7 +177,18 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
         "copies": copy_lines(result.get("copies") or []),
     }
     signer_folder = auth.practitioner_folder(session, who[0])
+    restored = None
+    if typed is None and job.state in OPEN_STATES:
+        restored = load_working_copy(request.app.state.outbox, job_id, who[0].username)
+        if restored and all(saved.get(key, "") == value for key, value in restored["fields"].items()):
+            restored = None  # nothing in it that is not saved
+        typed = restored["fields"] if restored else None
+    conflicts = [{"field": key, "saved": saved[key], "typed": value} for key, value in (typed or {}).items()
+                 if conflict and key in saved and saved[key] != value]
+    request.app.state.presence.beat(job_id, who[0].username)
     return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
+                  restored=restored, conflicts=conflicts, reviewed=result.get("review") or {},
+                  others=request.app.state.presence.others(job_id, who[0].username),
                   action=_decision_for(who[0], settings), open_states=OPEN_STATES,
                   comment=decisions.last_comment(request.app.state.outbox, job_id),
                   sign_refusal=decisions.signing_refusal(result, signer_folder, colleagues_sign=settings.colleagues_sign)
@@ -288,6 +308,7 @@ def _save(request: Request, job_id: str, form: dict[str, str], who, session) -> 
     """Save what the reviewer typed (raises ReviewError, StaleEdit); regenerate and audit if it changed."""
     settings, outbox = request.app.state.settings, request.app.state.outbox
     changes = jobs.apply_edits(outbox, job_id, form, username=who[0].username)
+    drop_working_copy(outbox, job_id, who[0].username)  # saved: her working copy is the draft now
     if changes:
         jobs.regenerate(job_id, settings, outbox)
         audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
@@ -302,9 +323,11 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
     try:
         _save(request, job_id, form, who, session)
     except jobs.ReviewError as error:
-        # Nothing she typed is lost: the page comes back with her entries and the reason.
+        # Nothing she typed is lost: the page comes back with her entries and the reason; where
+        # someone else saved meanwhile, with what they saved beside what she typed.
+        stale = isinstance(error, jobs.StaleEdit)
         return _job_page(request, job_id, who, session, error=str(error), typed=form,
-                         status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
+                         status_code=409 if stale else 422, conflict=stale)
     return _back(job_id)
 
 
@@ -399,6 +422,7 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     except jobs.ReviewError as error:
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
+    drop_working_copy(outbox, job_id, None if decision != SUBMIT else user.username)
     if decision == SUBMIT:
         audit(session, username=user.username, action="submit", job_id=job_id)
         session.commit()

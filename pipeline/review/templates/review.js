@@ -32,6 +32,89 @@ if (fields) {
   });
 }
 
+// Nothing she types is lost. Her working copy goes to the server a few seconds after she stops
+// typing and when she leaves a field (that activity also keeps the session open); this browser
+// keeps one too, for when the server cannot be reached. Neither is the saved draft: the page
+// says which she is looking at.
+if (fields && fields.dataset.editable === "true") {
+  const job = fields.dataset.job;
+  const localKey = `dictee.working.${fields.dataset.user}.${job}`;
+  const version = Number(fields.elements.version.value);
+  const status = document.getElementById("autosave");
+  const values = () => {
+    const kept = {};
+    for (const element of fields.elements) {
+      if (element.name && !["csrf", "version", "choice"].includes(element.name) && element.type !== "submit") kept[element.name] = element.value;
+    }
+    return kept;
+  };
+  const now = () => new Date().toTimeString().slice(0, 5);
+  let timer = null, sent = JSON.stringify(values());
+  const keepLocally = () => localStorage.setItem(localKey, JSON.stringify({fields: values(), version, at: Date.now(), shown: now()}));
+  const send = async () => {
+    clearTimeout(timer);
+    const current = JSON.stringify(values());
+    if (current === sent) return;
+    keepLocally();
+    try {
+      const answer = await fetch(`/jobs/${job}/working-copy`, {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": fields.dataset.csrf},
+        body: JSON.stringify({fields: values(), version}),
+      });
+      if (!answer.ok) throw new Error(String(answer.status));
+      sent = current;
+      status.textContent = `Copie de travail enregistrée — ${(await answer.json()).saved_at} (le courrier n'est enregistré qu'avec « Enregistrer »)`;
+    } catch (error) {
+      status.textContent = `Serveur injoignable ou session fermée : copie gardée dans ce navigateur (${now()})`;
+    }
+  };
+  fields.addEventListener("input", () => { keepLocally(); clearTimeout(timer); timer = setTimeout(send, 3000); });
+  fields.addEventListener("focusout", send);
+  fields.addEventListener("submit", () => keepLocally());  // kept until a newer version is seen saved
+
+  // A copy this browser kept, newer than what the server shows, is offered back.
+  const local = JSON.parse(localStorage.getItem(localKey) || "null");
+  const differs = local && Object.entries(local.fields).some(([name, value]) => fields.elements[name] && fields.elements[name].value !== value);
+  if (local && local.version < version) localStorage.removeItem(localKey);  // saved since: it is in the draft
+  else if (differs) {
+    const offer = document.getElementById("local-copy");
+    offer.querySelector("span").textContent = local.shown;
+    offer.hidden = false;
+    document.getElementById("restore-local").addEventListener("click", () => {
+      for (const [name, value] of Object.entries(local.fields)) if (fields.elements[name]) fields.elements[name].value = value;
+      offer.hidden = true;
+      dirty_after_restore();
+      send();
+    });
+    document.getElementById("drop-local").addEventListener("click", () => { localStorage.removeItem(localKey); offer.hidden = true; });
+  }
+  function dirty_after_restore() { fields.dispatchEvent(new Event("input")); }
+}
+
+// In a conflict, one click takes the saved version of a field into the form.
+document.querySelectorAll(".take-saved").forEach((button) => button.addEventListener("click", () => {
+  const target = document.getElementById("fields")?.elements[button.dataset.field];
+  if (target) { target.value = button.dataset.value; target.dispatchEvent(new Event("input", {bubbles: true})); }
+}));
+
+// Who else has this draft open, every 30 s.
+if (fields) {
+  const beat = async () => {
+    try {
+      const answer = await fetch(`/jobs/${fields.dataset.job}/presence`, {method: "POST", credentials: "same-origin",
+        redirect: "manual", headers: {"X-CSRF-Token": fields.dataset.csrf}});
+      if (!answer.ok) return;
+      const others = (await answer.json()).others;
+      const shown = document.getElementById("presence");
+      shown.hidden = others.length === 0;
+      shown.textContent = others.map((p) => `En cours par ${p.username} depuis ${p.since}`).join(" · ");
+      document.querySelectorAll(".presence").forEach((el) => { el.hidden = true; });
+    } catch (error) { /* the autosave line says when the server cannot be reached */ }
+  };
+  setInterval(beat, 30000);
+}
+
 // Transcription controls, as on a dictaphone desk (SpeechExec, ODMS). Defaults are listed on the
 // page; each reviewer may change them, kept in this browser. Foot pedals in keyboard mode send
 // F7 / F8 / F9 (rewind / forward / play-pause) by default.
