@@ -26,7 +26,7 @@ def test_several_drugs_each_keep_their_own_details():
 
 def test_a_brand_name_is_reported_under_its_inn():
     [drug] = extract_drugs("Relais par Doliprane 1 g si besoin.")
-    assert (drug.name, drug.atc, drug.frequency) == ("paracétamol", "N02BE01", "si besoin")
+    assert (drug.name, drug.atc, drug.condition) == ("paracétamol", "N02BE01", "si besoin")  # « si besoin »: a condition
 
 
 def test_an_inn_is_named_as_dictated_with_its_accents():

@@ -193,8 +193,10 @@ def test_edits_approval_and_audit_stay_sealed(review, sealed_settings):
 
 
 def test_a_rejection_comment_is_sealed(review, sealed_settings):
-    application, client, csrf, job_id = review
-    client.post(f"/jobs/{job_id}/reject", data={"csrf": csrf, "comment": "Revoir la date de naissance de M. Dupont"})
+    application, _, _, job_id = review
+    with signed_in(sealed_settings, "sophie") as secretary:  # sending a draft back is the secretary's step
+        csrf = re.search(r'name="csrf" value="([^"]+)"', secretary.get("/").text).group(1)
+        secretary.post(f"/jobs/{job_id}/reject", data={"csrf": csrf, "comment": "Revoir la date de naissance de M. Dupont"})
     with application.state.sessions() as session:
         job = session.get(Job, job_id)
         assert job.state == "rejected" and is_sealed(job.comment.encode())

@@ -71,11 +71,12 @@ def read_posology(name_said: str, details: str) -> Posology:
         return None
 
     dose = first(STRENGTH, "dose")
-    unit_dose = first(UNIT_DOSE, "unit_dose")
     duration = first(DURATION, "duration")
     renewal = first(RENEWAL, "renewal")
     route = first(ROUTE, "route")
-    frequency = first(P.FREQUENCY, "frequency")  # « le matin à jeun » whole, before « à jeun » alone
+    # « une injection par semaine », « le matin à jeun » whole, before « une injection » or « à jeun » alone.
+    frequency = first(P.FREQUENCY, "frequency")
+    unit_dose = first(UNIT_DOSE, "unit_dose")
     condition = first(CONDITION, "condition")
     if frequency and condition is None and CONDITION.fullmatch(frequency):
         frequency, condition = None, frequency  # « si besoin », « au coucher »: a condition
