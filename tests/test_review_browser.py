@@ -106,6 +106,7 @@ def test_a_secretary_reviews_corrects_and_files_a_letter(server, review_settings
         wait_until(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.5")
         assert "playing" in word.get_attribute("class")
 
+        page.click("#fold-patient summary")  # identity complete: folded beside the letter until she opens it
         page.fill("[id='patient.first_name']", "Jacques")
         page.click("#save")
         page.wait_for_load_state()
