@@ -149,3 +149,32 @@ def test_after_an_expiry_she_signs_in_and_lands_back_on_her_draft(settings, fake
         back = client.post("/login", data={"username": "sophie", "password": REVIEW_PASSWORD})
         assert back.headers["location"] == f"/jobs/{dictation.job_id}"
         assert "Tapé juste avant la fin de session." in client.get(back.headers["location"]).text
+
+
+def test_a_refused_form_becomes_her_working_copy(desk):
+    sophie, job_id = desk("sophie"), desk.job_id
+    refused = sophie.post(f"/jobs/{job_id}/edit", data={"csrf": sophie.csrf, "version": "0",
+                                                        "patient.nir": "1 85 03 75 112 045 79", "body": "Mon texte long."})
+    assert refused.status_code == 422
+    reloaded = sophie.get(f"/jobs/{job_id}").text  # a reload after the refusal: nothing typed is lost
+    assert 'id="restored"' in reloaded and "Mon texte long." in reloaded
+
+
+def test_after_transmitting_the_next_draft_of_her_worklist_opens(desk, fake_transcriber):
+    sophie, first, settings = desk("sophie"), desk.job_id, desk.settings
+    source = write_tone(settings.inbox / "autre.wav", seconds=5.0)
+    second = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+    run_job(second, settings)
+    sophie.get("/")  # her worklist picks the new draft up
+    answer = sophie.post(f"/jobs/{first}/approve", data={"csrf": sophie.csrf, "then": "next"})
+    assert answer.status_code == 303 and answer.headers["location"] == f"/jobs/{second.job_id}"
+    last = sophie.post(f"/jobs/{second.job_id}/approve", data={"csrf": sophie.csrf, "then": "next"})
+    assert last.headers["location"] == "/"  # nothing left to review
+
+
+def test_her_choice_of_the_list_is_honoured(desk, fake_transcriber):
+    sophie, first, settings = desk("sophie"), desk.job_id, desk.settings
+    source = write_tone(settings.inbox / "autre.wav", seconds=5.0)
+    run_job(ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox), settings)
+    sophie.get("/")
+    assert sophie.post(f"/jobs/{first}/approve", data={"csrf": sophie.csrf, "then": "list"}).headers["location"] == "/"

@@ -23,7 +23,7 @@ from pipeline.review import auth, decisions, jobs
 from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
 from pipeline.review.ranges import ranged_response
-from pipeline.review.working import drop_working_copy, load_working_copy
+from pipeline.review.working import cleaned, drop_working_copy, load_working_copy, save_working_copy
 
 auth_router = APIRouter()
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -316,6 +316,13 @@ def _save(request: Request, job_id: str, form: dict[str, str], who, session) -> 
         session.commit()
 
 
+def _keep_refused(request: Request, job_id: str, who, form: dict[str, str]) -> None:
+    """A refused form becomes her working copy: a reload, a closed tab, finds it again."""
+    version = int(form["version"]) if form.get("version", "").isdigit() else 0
+    fields = {key: value for key, value in form.items() if key not in ("version", "choice")}
+    save_working_copy(request.app.state.outbox, job_id, who[0].username, cleaned(fields), version=version)
+
+
 @jobs_router.post("/jobs/{job_id}/edit")
 async def job_edit(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
     _open(session, job_id)
@@ -326,6 +333,7 @@ async def job_edit(request: Request, job_id: str, who=Depends(checked), session=
         # Nothing she typed is lost: the page comes back with her entries and the reason; where
         # someone else saved meanwhile, with what they saved beside what she typed.
         stale = isinstance(error, jobs.StaleEdit)
+        _keep_refused(request, job_id, who, form)
         return _job_page(request, job_id, who, session, error=str(error), typed=form,
                          status_code=409 if stale else 422, conflict=stale)
     return _back(job_id)
@@ -397,6 +405,7 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     behind): a secretary submits it for signature (or files it), a practitioner signs and files."""
     _open(session, job_id)
     form = await _typed(request)
+    then = form.pop("then", "next")  # her choice, kept by the page: the next draft, or the list
     settings, outbox, user = request.app.state.settings, request.app.state.outbox, who[0]
     decision = _decision_for(user, settings)
     _require_role(decision, user)
@@ -420,6 +429,8 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
         else:
             decisions.approve(session, job_id, settings, outbox, username=user.username)
     except jobs.ReviewError as error:
+        if form:
+            _keep_refused(request, job_id, who, form)
         return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
     drop_working_copy(outbox, job_id, None if decision != SUBMIT else user.username)
@@ -428,7 +439,18 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
         session.commit()
     else:  # filed, its audit row committed with it: PDF/A + FHIR after the answer, never inside it
         request.app.state.exports.submit(job_id)
-    return RedirectResponse("/", status_code=303)
+    following = _next_draft(request, session, user, after=job_id) if then != "list" else None
+    return RedirectResponse(f"/jobs/{following}" if following else "/", status_code=303)
+
+
+def _next_draft(request: Request, session, user, *, after: str) -> str | None:
+    """The next draft of her worklist as she lands on it (urgent first, then oldest; a
+    practitioner's own letters to sign first), other than the one just decided."""
+    own = auth.practitioner_folder(session, user)
+    state = decisions.TO_SIGN if user.role == "practitioner" else store.STATE_PENDING
+    items = jobs.worklist(session, request.app.state.outbox, state=state, first_folder=own,
+                          folders=auth.served_folders(session, user))
+    return next((item.job.job_id for item in items if item.job.job_id != after), None)
 
 
 @jobs_router.post("/jobs/{job_id}/export")

@@ -44,7 +44,7 @@ if (fields && fields.dataset.editable === "true") {
   const values = () => {
     const kept = {};
     for (const element of fields.elements) {
-      if (element.name && !["csrf", "version", "choice"].includes(element.name) && element.type !== "submit") kept[element.name] = element.value;
+      if (element.name && !["csrf", "version", "choice", "then"].includes(element.name) && element.type !== "submit") kept[element.name] = element.value;
     }
     return kept;
   };
@@ -257,3 +257,18 @@ document.addEventListener("keydown", (event) => {
     else comment.focus();
   }
 });
+
+// After « transmettre » / « signer »: the next draft of her worklist, or the list — her choice, kept.
+const thenNext = document.getElementById("then-next");
+if (thenNext) {
+  const apply = () => { document.getElementById("then").value = thenNext.checked ? "next" : "list"; };
+  thenNext.checked = localStorage.getItem("dictee.then") !== "list";
+  apply();
+  thenNext.addEventListener("change", () => { localStorage.setItem("dictee.then", thenNext.checked ? "next" : "list"); apply(); });
+}
+
+// A refused form answers on its own URL (…/edit): the address goes back to the draft's, so a
+// reload opens the draft (her working copy with it) rather than posting again.
+if (/^\/jobs\/[0-9a-f]{16}\/(edit|approve|patient|correspondent)$/.test(location.pathname)) {
+  history.replaceState(null, "", location.pathname.replace(/\/[a-z]+$/, ""));
+}
