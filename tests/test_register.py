@@ -215,7 +215,7 @@ def test_without_a_clear_best_the_secretary_chooses_on_the_desk_in_one_click(set
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
         assert "Patients possibles" in page and "IPP79" in page and "patient à choisir" in page
         refused = client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf})
-        assert refused.status_code == 422 and "choose the patient" in refused.text
+        assert refused.status_code == 422 and "choisissez le patient" in refused.text
         ranked = [ipp for ipp in re.findall(r"IPP (IPP\d+)", page)]
         chosen = client.post(f"/jobs/{job_id}/patient", data={"csrf": csrf, "choice": str(ranked.index("IPP79"))})
         assert chosen.status_code == 303

@@ -118,7 +118,7 @@ def test_a_certificate_is_signed_by_its_own_practitioner_only(desk, practice):
     page = colleague.get(f"/jobs/{job_id}").text
     assert "ne peut être signé que par son praticien" in page and 'id="approve"' not in page
     refused = colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf})
-    assert refused.status_code == 422 and "only be signed by its own practitioner" in refused.text
+    assert refused.status_code == 422 and "ne peut être signé que par son praticien" in refused.text
     assert not (practice.outbox / "filed" / job_id).exists()
 
     author = desk("dr_dupont")
@@ -133,7 +133,7 @@ def test_a_letter_is_signed_by_its_author_not_by_a_colleague_by_default(desk, pr
     page = colleague.get(f"/jobs/{job_id}").text
     assert 'id="approve"' not in page and "signé par son auteur" in page
     refused = colleague.post(f"/jobs/{job_id}/approve", data={"csrf": colleague.csrf})
-    assert refused.status_code == 422 and "signed by its author" in refused.text
+    assert refused.status_code == 422 and "signé par son auteur" in refused.text
     assert not (practice.outbox / "filed" / job_id).exists()
 
 
@@ -177,7 +177,7 @@ def test_who_may_sign_is_read_from_the_stored_draft_never_from_the_request(desk,
     assert json.loads((practice.outbox / job_id / "result.json").read_text(encoding="utf-8"))["document_type"] == "certificat"
     author = desk("dr_dupont")  # even the author changes the type apart from signing it
     changed = author.post(f"/jobs/{job_id}/approve", data={"csrf": author.csrf, "document_type": "autre"})
-    assert changed.status_code == 422 and "save, then sign" in changed.text
+    assert changed.status_code == 422 and "enregistrez, puis signez" in changed.text
 
 
 @pytest.mark.parametrize("role_user, state, allowed", [

@@ -207,7 +207,7 @@ def test_a_sealed_outbox_without_the_key_is_explained_not_crashed(review, settin
     _, _, _, job_id = review
     with signed_in(settings, username="paul") as client:  # same outbox, no key
         response = client.get("/")
-    assert response.status_code == 503 and "set the key" in response.text
+    assert response.status_code == 503 and "indiquez la clé" in response.text
 
 
 # --- the command line ------------------------------------------------------------------------------

@@ -42,12 +42,12 @@ HSTS = "max-age=31536000; includeSubDomains"
 DRAFT_PATH = re.compile(r"^/jobs/[0-9a-f]{16}")  # where a login may send her back to, and nowhere else
 
 ERROR_TITLES = {403: "Accès refusé", 404: "Introuvable", 405: "Action non permise", 409: "Conflit",
-                422: "Saisie refusée", 500: "Erreur interne"}
+                422: "Saisie refusée", 500: "Erreur interne", 503: "Brouillons illisibles"}
 
 
 def _error_page(status: int, detail: str) -> HTMLResponse:
     """A plain French page for every error, never a traceback; the security headers still apply."""
-    title = ERROR_TITLES.get(status, "Erreur")
+    title, detail = ERROR_TITLES.get(status, "Erreur"), routes.french_part(detail)
     body = (f"<!doctype html><html lang=fr><meta charset=utf-8><title>{title}</title>"
             f"<h1>{title} ({status})</h1><p>{escape(detail)}</p><p><a href=\"/\">Retour à la liste</a></p></html>")
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.presence = Presence()
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
+    app.state.templates.env.filters["fr"] = routes.french_part
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next) -> Response:
@@ -132,7 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(SealedWithoutKey)
     async def sealed(request: Request, exc: SealedWithoutKey) -> Response:
-        return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=503)
+        return _error_page(503, str(exc))
 
     app.include_router(login_router)
     app.include_router(dictate_router)

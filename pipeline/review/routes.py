@@ -96,7 +96,16 @@ STATE_LABELS = {store.STATE_PENDING: "à relire", store.TO_SIGN: "à signer", st
 OPEN_STATES = frozenset({store.STATE_PENDING, store.TO_SIGN})  # still editable
 
 
+def french_part(message: str | None) -> str | None:
+    """The desk speaks French: of a message written « français / English » (as the CLI and the
+    logs keep them), the French part."""
+    return message.split(" / ", 1)[0] if message else message
+
+
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    for key in ("error", "notice"):
+        if isinstance(context.get(key), str):
+            context[key] = french_part(context[key])
     context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, "decision_labels": DECISION_LABELS,
                "role_labels": ROLE_LABELS, "audit_labels": AUDIT_LABELS, **context}
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -25,7 +25,7 @@
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: true } });
     } catch (error) {
-      say("Micro indisponible ou refusé / microphone unavailable or refused.");
+      say("Micro indisponible ou refusé.");
       return;
     }
     type = pickType();
@@ -34,20 +34,20 @@
     recorder.addEventListener("dataavailable", (event) => { if (event.data.size) chunks.push(event.data); });
     recorder.start(1000);
     tick(true);
-    say("Enregistrement… / recording");
+    say("Enregistrement…");
     buttons({ record: false, pause: true, resume: false, listen: false, send: true });
   });
 
   $("pause").addEventListener("click", () => {
     recorder.pause(); recorder.requestData(); tick(false);
-    say("En pause : réécoutez, reprenez ou envoyez / paused");
+    say("En pause : réécoutez, reprenez ou envoyez");
     buttons({ pause: false, resume: true, listen: true, send: true });
   });
 
   $("resume").addEventListener("click", () => {  // appends to the same recording
     $("playback").pause();
     recorder.resume(); tick(true);
-    say("Enregistrement… / recording");
+    say("Enregistrement…");
     buttons({ pause: true, resume: false, listen: false });
   });
 
@@ -79,7 +79,7 @@
       try {
         return await step();
       } catch (error) {
-        say(`Connexion perdue, nouvel essai… / connection lost, retrying (${attempt + 1})`);
+        say(`Connexion perdue, nouvel essai… (${attempt + 1})`);
         await wait(Math.min(1000 * 2 ** attempt, 10000));
       }
     }
@@ -95,7 +95,7 @@
     const details = JSON.stringify({ patient: $("patient").value, recipient: $("recipient").value,
                                      urgent: $("urgent").checked });
     const started = await withRetries(() => call("POST", "/dicter/uploads", details, { "Content-Type": "application/json" }));
-    if (started.status !== 200) { say(`Envoi refusé / refused: ${started.data.error || started.status}`); return; }
+    if (started.status !== 200) { say(`Envoi refusé : ${(started.data.error || String(started.status)).split(" / ")[0]}`); return; }
     const id = started.data.id;
     let offset = 0;
     while (offset < audio.size) {
@@ -115,8 +115,8 @@
       say(`Envoi… ${Math.round(100 * offset / audio.size)} %`);
     }
     const finished = await withRetries(() => call("POST", `/dicter/uploads/${id}/finish?size=${audio.size}`));
-    if (finished.status !== 200) { say(`Envoi incomplet / incomplete: ${finished.data.error || finished.status}`); return; }
-    say(`Dictée envoyée au secrétariat / sent (${finished.data.job_id})`);
+    if (finished.status !== 200) { say(`Envoi incomplet : ${(finished.data.error || String(finished.status)).split(" / ")[0]}`); return; }
+    say(`Dictée envoyée au secrétariat (${finished.data.job_id})`);
     box.dataset.sent = finished.data.job_id;
     // What went with it is said, then the fields are cleared: the next dictation never
     // inherits the previous patient, recipient or urgency.
