@@ -453,3 +453,15 @@ def test_transcript_words_read_as_written_french(client, settings, drafted):
     login(client)
     words = re.search(r'<p class="words" id="words">(.*?)</p>', client.get(f"/jobs/{drafted}").text).group(1)
     assert html.unescape(re.sub(r"<[^>]+>", "", words)) == "L'accident d'hier"
+
+
+def test_the_worklist_searches_by_name_birth_date_ipp_or_job_id_and_shows_dates(client, drafted):
+    login(client)
+    for query in ("dupont", "Jean DUPONT", "12/03/1956", "1956-03-12", drafted[:8]):
+        assert f"/jobs/{drafted}" in client.get("/", params={"q": query}).text, query
+    for query in ("durand", "13/03/1956"):
+        assert f"/jobs/{drafted}" not in client.get("/", params={"q": query}).text, query
+    page = client.get("/").text
+    assert "<th>Dicté le</th>" in page and "<th>Destinataire</th>" in page and "Dr Martin" in page
+    assert re.search(r">\d\d/\d\d/\d{4} \d\d:\d\d<", page)  # dates as a French practice writes them
+    assert client.get("/", params={"q": "x" * 10_000}).status_code == 200

@@ -63,6 +63,9 @@ class WorkItem:
     duration_s: float
     flags: int
     waiting: dt.timedelta
+    birth_date: str | None = None  # JJ/MM/AAAA
+    recipient: str = ""
+    sent_back: bool = False  # sent back once already (to its author, or for correction)
 
 
 def job_dir(outbox: Outbox, job_id: str) -> Path:
@@ -140,11 +143,24 @@ def patient_display(result: dict) -> str:
     return name or "—"
 
 
+def matches(result: dict, job_id: str, query: str) -> bool:
+    """The worklist's search: a patient's name, birth date (JJ/MM/AAAA or ISO), IPP, or a job id."""
+    wanted = query.strip().casefold()
+    if not wanted:
+        return True
+    patient = result["patient"]
+    birth = patient.get("birth_date") or ""
+    said = [patient.get("last_name"), patient.get("first_name"), patient.get("birth_name"), patient.get("ipp"), job_id,
+            birth, f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}" if birth else None]
+    haystack = " ".join(value for value in said if value).casefold()
+    return all(word in haystack for word in wanted.split())
+
+
 def worklist(session: Session, outbox: Outbox, *, state: str = "pending_review",
              document_type: str | None = None, author: str | None = None,
-             first_folder: str | None = None, folders: frozenset[str] | None = None) -> list[WorkItem]:
+             first_folder: str | None = None, folders: frozenset[str] | None = None, search: str = "") -> list[WorkItem]:
     """Urgent first, then oldest first; with `first_folder`, that practitioner's letters before
-    the others (a practitioner sees their own pending signatures first)."""
+    the others (a practitioner sees their own pending signatures first); `search` as `matches`."""
     items, own = [], []
     now = utcnow()
     query = select(Job).where(Job.state == state).order_by(Job.priority.desc(), Job.received_at)
@@ -154,11 +170,18 @@ def worklist(session: Session, outbox: Outbox, *, state: str = "pending_review",
         result = load_result(outbox, job.job_id)
         if (document_type and result["document_type"] != document_type) or (author and result.get("author") != author):
             continue
+        if not matches(result, job.job_id, search):
+            continue
+        birth = result["patient"].get("birth_date")
+        recipient = result.get("recipient") or {}
         item = WorkItem(
             job=job, author=result.get("author") or "—", document_type=result["document_type"],
             patient=patient_display(result),
             duration_s=result["source"]["duration_s"], flags=len(result["flags"]),
             waiting=now - (job.received_at or job.drafted_at or now),
+            birth_date=f"{birth[8:10]}/{birth[5:7]}/{birth[:4]}" if birth else None,
+            recipient=" ".join(part for part in (recipient.get("title"), recipient.get("last_name")) if part),
+            sent_back=job.comment is not None,
         )
         (own if first_folder is not None and (result.get("author_folder") or "") == first_folder else items).append(item)
     return own + items

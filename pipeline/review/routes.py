@@ -117,7 +117,7 @@ def script(who=Depends(current)):
 
 
 @jobs_router.get("/", response_class=HTMLResponse)
-def worklist(request: Request, state: str = "", document_type: str = "", author: str = "",
+def worklist(request: Request, state: str = "", document_type: str = "", author: str = "", q: str = "",
              who=Depends(current), session=Depends(db)):
     settings, outbox = request.app.state.settings, request.app.state.outbox
     jobs.sync_jobs(session, outbox)
@@ -126,14 +126,14 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
     state = state or (decisions.TO_SIGN if who[0].role == "practitioner" else "pending_review")
     folders = auth.served_folders(session, who[0])
     items = jobs.worklist(session, outbox, state=state, document_type=document_type or None,
-                          author=author or None, first_folder=own_folder, folders=folders)
+                          author=author or None, first_folder=own_folder, folders=folders, search=q[:200])
     inbox = jobs.waiting_in_inbox(settings)
     loads = jobs.practitioner_loads(session, settings, folders, inbox)
     # A practitioner is told, on landing, of his dictations the secretary sent back to him.
     sent_back = jobs.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
         if own_folder is not None and state != store.REJECTED else []
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
-                  sent_back=sent_back, present=request.app.state.presence.by_job(),
+                  sent_back=sent_back, present=request.app.state.presence.by_job(), q=q[:200],
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
                   backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)

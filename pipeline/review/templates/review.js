@@ -272,3 +272,21 @@ if (thenNext) {
 if (/^\/jobs\/[0-9a-f]{16}\/(edit|approve|patient|correspondent)$/.test(location.pathname)) {
   history.replaceState(null, "", location.pathname.replace(/\/[a-z]+$/, ""));
 }
+
+// The worklist's columns sort on a click (again: the other way).
+const table = document.getElementById("worklist");
+if (table) {
+  table.querySelectorAll("th").forEach((header, column) => {
+    header.style.cursor = "pointer";
+    header.addEventListener("click", () => {
+      const body = table.tBodies[0];
+      const rows = Array.from(body.rows).filter((row) => row.cells.length > 1);
+      const key = (row) => row.cells[column]?.dataset.sort ?? row.cells[column]?.textContent.trim() ?? "";
+      const down = header.dataset.sorted !== "up";
+      rows.sort((a, b) => key(a).localeCompare(key(b), "fr", {numeric: true}) * (down ? 1 : -1));
+      rows.forEach((row) => body.appendChild(row));
+      table.querySelectorAll("th").forEach((other) => delete other.dataset.sorted);
+      header.dataset.sorted = down ? "up" : "down";
+    });
+  });
+}
