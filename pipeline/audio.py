@@ -29,6 +29,10 @@ MIB = 1024 * 1024
 # Opus speech 6. A file that decodes to much more audio than its bytes could hold is a bomb
 # (a few KB of FLAC can claim hours of silence), stopped while it decodes.
 MIN_BYTES_PER_SECOND = 250  # 2 kbit/s, half the lowest real codec
+# Lossless containers: a real recording (room noise, breath) never compresses below ~100 kbit/s;
+# FLAC of digital silence does, by a thousand times.
+LOSSLESS_MIN_BYTES_PER_SECOND = 2000  # 16 kbit/s
+LOSSLESS = frozenset({".flac", ".wav", ".aiff"})
 BOMB_GRACE_S = 60.0
 # Wall-clock bound of one decode: a minute, plus time in proportion to the file's size (an hour
 # of Opus is ~15 MB and decodes in ~15 s here). A decoder that stalls is stopped, not waited for.
@@ -235,8 +239,10 @@ class DecodeBounds:
     deadline: float  # time.monotonic()
 
     @classmethod
-    def for_file(cls, size: int, *, declared: float | None, max_duration_s: float) -> "DecodeBounds":
-        plausible = BOMB_GRACE_S + size / MIN_BYTES_PER_SECOND
+    def for_file(cls, size: int, *, declared: float | None, max_duration_s: float,
+                 lossless: bool = False) -> "DecodeBounds":
+        floor = LOSSLESS_MIN_BYTES_PER_SECOND if lossless else MIN_BYTES_PER_SECOND
+        plausible = BOMB_GRACE_S + size / floor
         if declared:
             plausible = min(plausible, declared / MIN_DECODED_SHARE + BOMB_GRACE_S)
         return cls(max_audio_s=min(plausible, max_duration_s),
@@ -306,7 +312,8 @@ def decode(path: Path, *, min_duration_s: float, max_duration_s: float,
         check_structure(path, recognised)
         if declared is not None and declared > max_duration_s:
             raise too_long(declared, max_duration_s)
-        bounds = DecodeBounds.for_file(size, declared=declared, max_duration_s=max_duration_s)
+        bounds = DecodeBounds.for_file(size, declared=declared, max_duration_s=max_duration_s,
+                                       lossless=recognised in LOSSLESS)
         try:
             samples = stream_samples(container, bounds, max_duration_s=max_duration_s)
         except BadInput:
