@@ -118,7 +118,7 @@ def script(who=Depends(current)):
 
 @jobs_router.get("/", response_class=HTMLResponse)
 def worklist(request: Request, state: str = "", document_type: str = "", author: str = "", q: str = "",
-             who=Depends(current), session=Depends(db)):
+             batch: str = "", who=Depends(current), session=Depends(db)):
     settings, outbox = request.app.state.settings, request.app.state.outbox
     jobs.sync_jobs(session, outbox)
     # A practitioner opens on the letters waiting for a signature, their own first.
@@ -133,7 +133,7 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
     sent_back = jobs.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
         if own_folder is not None and state != store.REJECTED else []
     return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
-                  sent_back=sent_back, present=request.app.state.presence.by_job(), q=q[:200],
+                  sent_back=sent_back, present=request.app.state.presence.by_job(), q=q[:200], notice=batch[:2000] or None,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
                   backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
@@ -291,7 +291,7 @@ def job_preview(request: Request, job_id: str, who=Depends(current), session=Dep
                            signature=decisions.signature_of(outbox, job_id))
     if letter["signature"]:
         letter["signature_image"] = signature_data_uri(letter["practitioner"].get("signature_image"))
-    audit(session, username=who[0].username, action="view", job_id=job_id)
+    audit(session, username=who[0].username, action="preview", job_id=job_id)  # what a batch signature asks for
     session.commit()
     return render(request, "preview.html", letter=letter, addressed=extraction.document_type in ADDRESSED_TYPES,
                   prescription=extraction.document_type == "ordonnance", certificate=extraction.document_type == "certificat",

@@ -1,0 +1,80 @@
+"""Signing several reviewed letters at once, from « à signer », as dictation systems offer —
+each one previewed first: a letter goes into the batch only once its practitioner has opened
+its print preview since it last changed.
+
+Every letter of the batch goes through the same checks as a single signature (in scope, « à
+signer », signed by its author or as the practice allows, previewed), one at a time; those
+that do not pass are named and left as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from pipeline.review import auth, decisions, jobs
+from pipeline.review.db import AuditEvent
+from pipeline.review.routes import checked, db
+from pipeline.review.working import drop_working_copy
+from pipeline.store import TO_SIGN
+
+batch_router = APIRouter()
+MAX_BATCH = 50
+CHANGES = ("edit", "submit", "identity_choose", "correspondent_choose", "send_back", "reopen")
+
+
+def previewed_since_last_change(session, job_id: str, username: str) -> bool:
+    """This account opened the print preview after the letter's last change."""
+    rows = session.execute(select(AuditEvent.action, AuditEvent.username).where(AuditEvent.job_id == job_id)
+                           .order_by(AuditEvent.id)).all()
+    last_change = max((index for index, (action, _) in enumerate(rows) if action in CHANGES), default=-1)
+    return any(action == "preview" and who == username for action, who in rows[last_change + 1:])
+
+
+def refusal(session, request: Request, user, job_id: str) -> str | None:
+    """Why this letter cannot go into the batch, or None. An id out of scope is « introuvable »,
+    as on every route of a draft."""
+    settings, outbox = request.app.state.settings, request.app.state.outbox
+    job = session.get(jobs.Job, job_id) if job_id.isalnum() else None
+    folders = auth.served_folders(session, user)
+    if job is None or (folders is not None and jobs.folder_of(job, outbox) not in folders):
+        return "introuvable"
+    if job.state != TO_SIGN:
+        return "n'est plus à signer"
+    problem = decisions.signing_refusal(jobs.load_result(outbox, job_id), auth.practitioner_folder(session, user),
+                                        colleagues_sign=settings.colleagues_sign)
+    if problem:
+        return problem.split(" / ")[0]
+    if not previewed_since_last_change(session, job_id, user.username):
+        return "aperçu non ouvert depuis la dernière modification"
+    return None
+
+
+@batch_router.post("/sign-selected")
+def sign_selected(request: Request, job: Annotated[list[str], Form()] = [],  # noqa: B006 — FastAPI's form list
+                  who=Depends(checked), session=Depends(db)):
+    user = who[0]
+    if user.role not in decisions.MAY_TAKE["sign"]:
+        raise HTTPException(status_code=403, detail=decisions.ROLE_REFUSED)
+    settings, outbox = request.app.state.settings, request.app.state.outbox
+    signer = settings.practitioner(auth.practitioner_folder(session, user) or None)
+    signed, left = 0, []
+    for job_id in list(dict.fromkeys(job))[:MAX_BATCH]:
+        why = refusal(session, request, user, job_id)
+        if why is None:
+            try:
+                decisions.approve(session, job_id, settings, outbox, username=user.username, signer=signer)
+            except jobs.ReviewError as error:
+                why = str(error).split(" / ")[0]
+        if why is None:
+            signed += 1
+            drop_working_copy(outbox, job_id)
+            request.app.state.exports.submit(job_id)
+        else:
+            left.append(f"{job_id[:8]} : {why}")
+    summary = f"{signed} courrier(s) signé(s)" + (f" ; non signé(s) : {' ; '.join(left)}" if left else "")
+    return RedirectResponse(f"/?state={TO_SIGN}&batch={quote(summary)}", status_code=303)
