@@ -8,7 +8,9 @@ import json
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 
 PARTIAL_SUFFIX = ".partial"
@@ -20,11 +22,13 @@ def partial_name(path: Path) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+@contextmanager
+def written_atomically(path: Path) -> Iterator[BinaryIO]:
+    """A private file to write `path` through: it appears whole when the block ends, or not at all."""
     partial = partial_name(path)
     try:
         with open_private(partial) as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
@@ -33,18 +37,15 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with written_atomically(path) as handle:
+        handle.write(data)
+
+
 def copy_file_atomic(source: Path, target: Path) -> None:
     """`source` copied to `target` a megabyte at a time, appearing whole or not at all."""
-    partial = partial_name(target)
-    try:
-        with source.open("rb") as reader, open_private(partial) as writer:
-            shutil.copyfileobj(reader, writer, 1 << 20)
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with source.open("rb") as reader, written_atomically(target) as writer:
+        shutil.copyfileobj(reader, writer, 1 << 20)
 
 
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700: drafts, audio and registers are the owner's alone

@@ -84,9 +84,8 @@ def test_a_tampered_head_file_is_seen(settings, trail):
     assert answer.returncode == 1 and "head file altered" in answer.stderr
 
 
-def test_concurrent_writers_never_fork_the_chain(settings):
-    """40 page views by two secretaries forked the chain (two rows after the same one)."""
-    sessions = review_sessions(settings)
+def assert_concurrent_writers_never_fork(sessions, anchor) -> None:
+    """Four secretaries viewing 20 pages each at once: 80 rows, each after its own predecessor."""
     errors: list[BaseException] = []
 
     def secretary(name):
@@ -103,6 +102,11 @@ def test_concurrent_writers_never_fork_the_chain(settings):
     assert errors == []
     with sessions() as session:
         rows = list(session.scalars(select(AuditEvent)))
-        check = verify_audit(session, audit_anchor(settings))
+        check = verify_audit(session, anchor)
     assert len(rows) == 80 and len({row.prev_hash for row in rows}) == 80  # one row after each
     assert check.intact, check.failure
+
+
+def test_concurrent_writers_never_fork_the_chain(settings):
+    """40 page views by two secretaries forked the chain (two rows after the same one)."""
+    assert_concurrent_writers_never_fork(review_sessions(settings), audit_anchor(settings))

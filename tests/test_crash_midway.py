@@ -130,13 +130,19 @@ def slow_soffice(tmp_path, monkeypatch):
     release.touch()  # whatever the test did, no stand-in is left waiting
 
 
-def test_signing_answers_at_once_and_the_export_follows_with_its_state_shown(settings, fake_transcriber, slow_soffice):
-    exporting = settings.model_copy(update={"export_dir": settings.outbox.parent / "export"})
+def exporting_desk(settings, export_dir: Path):
+    """A drafted letter, and the desk with its practitioner (dr_claire), exporting to `export_dir`."""
+    exporting = settings.model_copy(update={"export_dir": export_dir})
     job_id = drafted(exporting)
     app = create_app(exporting)
     with app.state.sessions() as session:
         add_user(session, "dr_claire", REVIEW_PASSWORD, "practitioner")
         set_practitioner(session, "dr_claire", ".", known_folders={})
+    return exporting, job_id, app
+
+
+def test_signing_answers_at_once_and_the_export_follows_with_its_state_shown(settings, fake_transcriber, slow_soffice):
+    exporting, job_id, app = exporting_desk(settings, settings.outbox.parent / "export")
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
         csrf = login(client, "dr_claire")
         signed = client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf})
@@ -153,13 +159,8 @@ def test_signing_answers_at_once_and_the_export_follows_with_its_state_shown(set
 
 
 def test_a_failed_export_says_so_and_is_tried_again_from_the_page(settings, fake_transcriber, tmp_path, monkeypatch):
-    exporting = settings.model_copy(update={"export_dir": tmp_path / "export"})
-    job_id = drafted(exporting)
+    exporting, job_id, app = exporting_desk(settings, tmp_path / "export")
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))  # no LibreOffice at all
-    app = create_app(exporting)
-    with app.state.sessions() as session:
-        add_user(session, "dr_claire", REVIEW_PASSWORD, "practitioner")
-        set_practitioner(session, "dr_claire", ".", known_folders={})
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
         csrf = login(client, "dr_claire")
         client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf})

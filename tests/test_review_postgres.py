@@ -57,37 +57,13 @@ def test_review_state_and_audit_live_in_postgresql(postgres_url, settings, fake_
 
 
 def test_concurrent_writers_never_fork_the_audit_chain_in_postgresql(postgres_url, settings):
-    import threading
-
-    from sqlalchemy import select
-
     from pipeline.review.app import audit_anchor
-    from pipeline.review.db import AuditEvent, audit, make_sessionmaker, verify_audit
+    from pipeline.review.db import make_sessionmaker
+    from tests.test_audit_trail import assert_concurrent_writers_never_fork
 
     anchor = audit_anchor(settings)
     sessions = make_sessionmaker(postgres_url, anchor=anchor)
-    errors: list[BaseException] = []
-
-    def secretary(name):
-        try:
-            for n in range(20):
-                with sessions() as session:
-                    audit(session, username=name, action="view", job_id=f"{n:016x}")
-                    session.commit()
-        except BaseException as error:  # noqa: BLE001 — reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=secretary, args=(name,)) for name in ("sophie", "paul", "lea", "marc")]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert errors == []
-        with sessions() as session:
-            rows = list(session.scalars(select(AuditEvent)))
-            check = verify_audit(session, anchor)
-        assert len(rows) == 80 and len({row.prev_hash for row in rows}) == 80
-        assert check.intact, check.failure
+        assert_concurrent_writers_never_fork(sessions, anchor)
     finally:
         sessions.kw["bind"].dispose()
