@@ -307,3 +307,26 @@ def test_the_keyboard_decides_on_typed_notes_too(server, review_settings):
         page.wait_for_url(base + "/")
         browser.close()
     assert (review_settings.outbox / "filed" / notes.job_id / "draft.docx").is_file()
+
+
+def test_autotext_expands_as_she_types_in_the_letter(server, review_settings):
+    from playwright.sync_api import sync_playwright
+
+    from pipeline import autotext
+
+    base, job_id = server
+    autotext.add(review_settings.store(), ".cdt", "Je vous prie de croire, cher confrère, à mes sentiments les meilleurs.",
+                 folder="", known_folders={})
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        log_in(page, base, "sophie")
+        page.goto(f"{base}/jobs/{job_id}")
+        page.click("#body")
+        page.keyboard.press("Control+End")
+        page.keyboard.press("Enter")
+        page.keyboard.type(".cdt ")
+        assert page.input_value("#body").endswith("\nJe vous prie de croire, cher confrère, à mes sentiments les meilleurs. ")
+        page.keyboard.type("Merci .x ")  # not an abbreviation: left as typed
+        assert page.input_value("#body").endswith("meilleurs. Merci .x ")
+        browser.close()

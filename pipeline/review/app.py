@@ -20,6 +20,7 @@ from pipeline.review.lexicon import lexicon_router
 from pipeline.review.login import RETURN_COOKIE, login_router
 from pipeline.review.audit import AuditAnchor
 from pipeline.review.autosave import autosave_router
+from pipeline.review.autotexts import autotext_router
 from pipeline.review.batch import batch_router
 from pipeline.review.working import Presence
 from pipeline.review.db import make_sessionmaker
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes.jobs_router)
     app.include_router(autosave_router)
     app.include_router(batch_router)
+    app.include_router(autotext_router)
     app.include_router(lexicon_router)
     app.include_router(accounts_router)
     return app

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from pipeline import store
+from pipeline import autotext, store
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.records import DOCUMENT_TYPES
 from pipeline.result import FLAG_LABELS_FR
@@ -197,6 +197,7 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
     request.app.state.presence.beat(job_id, who[0].username)
     return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
                   restored=restored, conflicts=conflicts, reviewed=result.get("review") or {},
+                  autotext=autotext.for_author(request.app.state.outbox, result.get("author_folder")),
                   others=request.app.state.presence.others(job_id, who[0].username),
                   action=_decision_for(who[0], settings), open_states=OPEN_STATES,
                   comment=decisions.last_comment(request.app.state.outbox, job_id),

@@ -290,3 +290,20 @@ if (table) {
     });
   });
 }
+
+// Autotext: « .cdt » then a space or Enter in the letter becomes the phrase it stands for.
+const autotextBody = document.getElementById("body");
+if (autotextBody && autotextBody.dataset.autotext) {
+  const phrases = JSON.parse(autotextBody.dataset.autotext);
+  autotextBody.addEventListener("input", (event) => {
+    if (!["insertText", "insertLineBreak"].includes(event.inputType)) return;
+    if (event.inputType === "insertText" && event.data !== " ") return;
+    const end = autotextBody.selectionStart - 1;  // the space or line break just typed
+    const before = autotextBody.value.slice(0, end);
+    const found = before.match(/(^|\s)(\.[a-z0-9]{1,12})$/);
+    if (!found || !(found[2] in phrases)) return;
+    const start = end - found[2].length;
+    autotextBody.setRangeText(phrases[found[2]], start, end, "end");
+    autotextBody.dispatchEvent(new Event("input", {bubbles: true}));  // autosaved like anything typed
+  });
+}
