@@ -303,7 +303,8 @@ if (autotextBody && autotextBody.dataset.autotext) {
     const found = before.match(/(^|\s)(\.[a-z0-9]{1,12})$/);
     if (!found || !(found[2] in phrases)) return;
     const start = end - found[2].length;
-    autotextBody.setRangeText(phrases[found[2]], start, end, "end");
+    const separator = autotextBody.value[end];  // the space or line break, kept after the phrase
+    autotextBody.setRangeText(phrases[found[2]] + separator, start, end + 1, "end");
     autotextBody.dispatchEvent(new Event("input", {bubbles: true}));  // autosaved like anything typed
   });
 }
