@@ -330,3 +330,63 @@ def test_autotext_expands_as_she_types_in_the_letter(server, review_settings):
         page.keyboard.type("Merci .x ")  # not an abbreviation: left as typed
         assert page.input_value("#body").endswith("meilleurs. Merci .x ")
         browser.close()
+
+
+@pytest.fixture
+def short_session_server(settings, fake_transcriber):
+    """The desk with sessions closing after 6 s idle (DICTEE_SESSION_IDLE_MINUTES=0.1)."""
+    yield from _serve(settings.model_copy(update={"session_idle_minutes": 0.1}), fake_transcriber, probability=0.9)
+
+
+def test_text_typed_before_a_session_expiry_is_found_again_on_the_draft(short_session_server):
+    """She typed, the session expired, « Enregistrer » sent her to the login, and after it the
+    worklist: her text was gone."""
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = short_session_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        log_in(page, base, "sophie")
+        page.goto(f"{base}/jobs/{job_id}")
+        page.click("#body")
+        page.keyboard.press("Control+End")
+        page.keyboard.type(" Paragraphe tapé longuement avant une pause.")
+        page.click("#words")  # leaving the letter autosaves at once
+        wait_until(page, "document.getElementById('autosave').textContent.includes('Copie de travail enregistrée')")
+        time.sleep(8)  # idle past the session's 6 s
+        page.click("#save")
+        page.wait_for_url(base + "/login?expired=1")
+        page.fill("#username", "sophie")
+        page.fill("#password", "correct horse battery")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/jobs/{job_id}")  # back on the draft, not the worklist
+        assert page.locator("#restored").count() == 1
+        assert page.input_value("#body").endswith("Paragraphe tapé longuement avant une pause.")
+        browser.close()
+
+
+def test_with_the_server_unreachable_the_browser_keeps_her_copy_and_offers_it_back(server):
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        log_in(page, base, "sophie")
+        page.goto(f"{base}/jobs/{job_id}")
+        page.route("**/working-copy", lambda route: route.abort("connectionrefused"))  # the server is down
+        page.click("#body")
+        page.keyboard.press("Control+End")
+        page.keyboard.type(" Tapé pendant la coupure.")
+        page.click("#words")
+        wait_until(page, "document.getElementById('autosave').textContent.includes('gardée dans ce navigateur')")
+        page.unroute("**/working-copy")
+        page.evaluate("() => { window.onbeforeunload = null; }")
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{base}/jobs/{job_id}")  # the tab reopened once the server is back
+        assert page.locator("#local-copy").is_visible()
+        assert not page.input_value("#body").endswith("Tapé pendant la coupure.")
+        page.click("#restore-local")
+        assert page.input_value("#body").endswith("Tapé pendant la coupure.")
+        browser.close()

@@ -96,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
     app.state.templates.env.filters["fr"] = routes.french_part
+    app.state.templates.env.filters["quand"] = routes.local_when
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next) -> Response:

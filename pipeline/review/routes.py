@@ -102,6 +102,16 @@ def french_part(message: str | None) -> str | None:
     return message.split(" / ", 1)[0] if message else message
 
 
+def local_when(at: str | None) -> str:
+    """An ISO time as the desk shows it: « 06/12/2026 10:42 », in the machine's time zone."""
+    if not at:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(at).astimezone().strftime("%d/%m/%Y %H:%M")
+    except ValueError:
+        return at
+
+
 def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
     for key in ("error", "notice"):
         if isinstance(context.get(key), str):
