@@ -44,7 +44,7 @@ CONVERT_TIMEOUT_S = 120
 # LOINC document types (the FHIR DocumentReference.type), by our document type.
 LOINC = "http://loinc.org"
 DOCUMENT_LOINC = {
-    "lettre_confrere": ("11488-4", "Consult note"),
+    "lettre_confrere": ("57133-1", "Referral note"),
     "compte_rendu_consultation": ("11488-4", "Consult note"),
     "compte_rendu_examen": ("47045-0", "Study report"),
     "compte_rendu_operatoire": ("11504-8", "Surgical operation note"),
@@ -56,7 +56,7 @@ DOCUMENT_LOINC = {
 # "8" + RPPS number). The IPP is the practice's own number.
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 RPPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
-IPP_SYSTEM = "urn:dictee:ipp"
+IPP_SYSTEM = "urn:dictee:ipp"  # where the practice has not set its own (`ipp_system`, its OID)
 
 
 class ExportError(DicteeError):
@@ -93,7 +93,7 @@ def to_pdfa(docx: bytes, *, scratch_root: Path) -> bytes:
         return produced.read_bytes()
 
 
-def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) -> dict:
+def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ipp_system: str | None = None) -> dict:
     """The FHIR DocumentReference for a filed letter: patient (INS, IPP, name, birth date, sex)
     and author (RPPS) as contained resources, type, date, and the PDF attached inline."""
     from fhir.resources.R4B.documentreference import DocumentReference
@@ -102,7 +102,7 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str) ->
     filed = next(step for step in reversed(state["history"]) if step["state"] == FILED)
     code, display = DOCUMENT_LOINC.get(result.get("document_type") or "autre", DOCUMENT_LOINC["autre"])
     identifiers = [{"system": system, "value": value} for system, value in (
-        (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (IPP_SYSTEM, patient.get("ipp")))
+        (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (ipp_system or IPP_SYSTEM, patient.get("ipp")))
         if value]
     contained_patient = {
         "resourceType": "Patient", "id": "patient",
@@ -159,7 +159,7 @@ def export_filed(job_id: str, settings: Settings, outbox: Outbox) -> Path | None
     filed = outbox.filed_folder(job_id)
     result, state = outbox.read_json(filed / RESULT), outbox.read_state(filed)
     pdf = to_pdfa(outbox.read_bytes(filed / DRAFT), scratch_root=outbox.work_folder())
-    reference = document_reference(result, state, pdf, job_id=job_id)
+    reference = document_reference(result, state, pdf, job_id=job_id, ipp_system=settings.ipp_system)
     target = settings.export_dir / job_id
     staging = settings.export_dir / f".{job_id}.partial"
     shutil.rmtree(staging, ignore_errors=True)

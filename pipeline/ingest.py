@@ -72,11 +72,18 @@ def why_ignored(path: Path) -> str | None:
     return None
 
 
+# The project's own placeholders (an empty folder kept in git, a desktop's index): never a
+# dictation left aside, so never counted as one.
+PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store", "desktop.ini", "Thumbs.db"})
+
+
 def ignored_files(inbox: Path, practitioners: Iterable[str] = ()) -> Counter:
     """Files left in the inbox folders on purpose, by reason (never by name), so the user is told."""
     reasons: Counter = Counter()
     for folder in inbox_folders(inbox, practitioners):
         for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.name in PLACEHOLDERS:
+                continue
             reason = why_ignored(entry)
             if reason and (entry.is_symlink() or entry.is_file()):
                 reasons[reason] += 1

@@ -15,7 +15,10 @@ from pipeline.extract.patterns import GREETING
 SALUTATION = re.compile(rf"^\s*(?:{GREETING.pattern})\s*,\s*", re.IGNORECASE)
 CLOSING = re.compile(
     r"(?:^|(?<=[.!?])\s+)(?P<closing>(?:bien\s+)?(?:confraternellement|amicalement|cordialement)[^.!?]*[.!?]?"
-    r"|(?:avec\s+)?(?:mes|nos)\s+(?:sentiments|salutations|amitiés)[^.!?]*[.!?]?"
+    r"|(?:avec\s+)?(?:mes|nos)\s+(?:sentiments|salutations|amitiés|remerciements)[^.!?]*[.!?]?"
+    r"|amitiés[^.!?]*[.!?]?|bien\s+à\s+(?:vous|toi)[^.!?]*[.!?]?|respectueusement[^.!?]*[.!?]?"
+    r"|(?:très\s+)?sincèrement[^.!?]*[.!?]?|(?:avec\s+)?toute\s+ma\s+considération[^.!?]*[.!?]?"
+    r"|merci\s+(?:de\s+votre|pour\s+votre)\s+(?:aide|avis|confiance)[^.!?]*[.!?]?"
     r"|je\s+vous\s+prie\s+d'agréer[^.!?]*[.!?]?|en\s+vous\s+remerciant[^.!?]*[.!?]?)\s*$",
     re.IGNORECASE,
 )

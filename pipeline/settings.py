@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # The key that MACs the audit trail and, beside it, the trail's head (audit-head.json): kept
     # out of the database, so deleted or rewritten rows are seen. Default: outbox/.audit/.
     audit_key_file: Path | None = None
+    # The identifier system of the practice's patient numbers (IPP) in the FHIR export: its OID
+    # (« urn:oid:1.2.250.… »); empty, a placeholder URN that says it is not set.
+    ipp_system: str | None = Field(default=None, pattern=r"^(urn:oid:[0-2](\.[0-9]+)+|https?://\S+)$")
 
     # The practice's patient register (`dictee register import`): our field → its CSV column,
     # over pipeline/directory/patients.py's defaults (nom_naissance, nom_utilise, prenoms, date_naissance,

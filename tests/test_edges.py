@@ -266,6 +266,7 @@ def test_ignored_files_are_counted_by_reason_never_by_name(settings):
     (settings.inbox / "Martin.wav.part").write_bytes(b"x")
     (settings.inbox / "link.wav").symlink_to(settings.inbox / "~lock.wav")
     (settings.inbox / "real.wav").write_bytes(b"x")
+    (settings.inbox / ".gitkeep").write_bytes(b"")  # the project's own placeholder: not a dictation left aside
     ignored = ingest.ignored_files(settings.inbox)
     assert sum(ignored.values()) == 4 and ignored["caché ou verrou / hidden or lock"] == 2
     assert all("Dupont" not in reason for reason in ignored)

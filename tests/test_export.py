@@ -38,6 +38,8 @@ def test_the_document_reference_names_patient_author_type_and_carries_the_pdf():
     patient, author = resource["contained"]
     assert {"system": export.INS_NIR_SYSTEM, "value": "288057512345678"} in patient["identifier"]
     assert {"system": export.IPP_SYSTEM, "value": "IPP0042"} in patient["identifier"]
+    own = document_reference(RESULT, STATE, pdf, job_id="abc123", ipp_system="urn:oid:1.2.250.1.999.1")
+    assert {"system": "urn:oid:1.2.250.1.999.1", "value": "IPP0042"} in own["contained"][0]["identifier"]
     assert patient["name"][0] == {"use": "official", "family": "Roche", "given": ["Inès"]}  # the birth name, as INS asks
     assert patient["name"][1] == {"use": "usual", "family": "Martin"}
     assert patient["birthDate"] == "1988-05-13" and patient["gender"] == "female"

@@ -126,3 +126,12 @@ def test_the_bizone_prescription_prints_as_a_pdf_with_both_zones(settings):
     assert text.index("AMOXICILLINE") < text.index("MALADIES INTERCURRENTES") < text.index("PARACÉTAMOL")
     SCREENSHOTS.mkdir(exist_ok=True)
     pypdfium2.PdfDocument(pdf)[0].render(scale=1.5).to_pil().save(SCREENSHOTS / "prescription-bizone.png")
+
+
+@pytest.mark.parametrize("said", ["Amitiés.", "Bien à vous.", "Avec mes remerciements.", "Respectueusement.",
+                                  "Bien confraternellement.", "Très sincèrement."])
+def test_the_closings_a_practitioner_says_are_placed_as_the_closing(said):
+    from pipeline.letter import split_letter
+
+    letter = split_letter(f"Cher confrère, je vous adresse Madame Roche. Merci de la revoir. {said}")
+    assert letter.closing == said and letter.paragraphs[-1] == "Je vous adresse Madame Roche. Merci de la revoir."
