@@ -304,7 +304,7 @@ def test_the_keyboard_decides_on_typed_notes_too(server, review_settings):
         assert page.evaluate("() => document.activeElement.id") == "comment"
         page.locator("#body").click()
         page.keyboard.press("Control+Alt+KeyA")
-        page.wait_for_url(base + "/")
+        page.wait_for_url(lambda url: not url.endswith(notes.job_id))  # filed: the next draft opens
         browser.close()
     assert (review_settings.outbox / "filed" / notes.job_id / "draft.docx").is_file()
 
@@ -389,4 +389,27 @@ def test_with_the_server_unreachable_the_browser_keeps_her_copy_and_offers_it_ba
         assert not page.input_value("#body").endswith("Tapé pendant la coupure.")
         page.click("#restore-local")
         assert page.input_value("#body").endswith("Tapé pendant la coupure.")
+        browser.close()
+
+
+@pytest.mark.parametrize("server", [0.3], indirect=True)  # every word unsure
+def test_the_letter_marks_unsure_words_and_numbers_as_she_edits_it(server):
+    from playwright.sync_api import sync_playwright
+
+    base, job_id = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        log_in(page, base, "sophie")
+        page.goto(f"{base}/jobs/{job_id}")
+        marked = page.locator("#letter-marks mark")
+        assert page.locator("#letter-marks mark.low", has_text="amlodipine").count() == 1
+        assert page.locator("#letter-marks mark.num", has_text="1956").count() == 1
+        before = marked.count()
+        page.click("#body")
+        page.keyboard.press("Control+End")
+        page.keyboard.type(" Revoir dans 3 mois.")
+        assert page.locator("#letter-marks mark.num", has_text="3").count() >= 1 and marked.count() > before
+        assert page.input_value("#body").endswith("Revoir dans 3 mois.")  # the marks never touch the text
+        page.screenshot(path=str(SCREENSHOTS / "review-letter-marks-1366x768.png"))
         browser.close()

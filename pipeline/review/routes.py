@@ -208,6 +208,7 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
     return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
                   restored=restored, conflicts=conflicts, reviewed=result.get("review") or {},
                   autotext=autotext.for_author(request.app.state.outbox, result.get("author_folder")),
+                  marks=_letter_marks(result, settings.low_confidence),
                   others=request.app.state.presence.others(job_id, who[0].username),
                   action=_decision_for(who[0], settings), open_states=OPEN_STATES,
                   comment=decisions.last_comment(request.app.state.outbox, job_id),
@@ -219,6 +220,17 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
                   complete=jobs.extraction_of(result).patient.is_complete,
                   patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS,
                   flag_labels={kind.value: label for kind, label in FLAG_LABELS_FR.items()})
+
+
+def _letter_marks(result: dict, low_confidence: float) -> dict[str, list[str]]:
+    """What the letter marks as she edits it: the words the recognizer was unsure of, and those
+    the vocabulary changed (numbers are marked by the page itself)."""
+    def bare(word: str) -> str:
+        return word.strip(" ,.;:!?«»()\"'").lower()
+
+    unsure = {bare(w["word"]) for w in result["transcript"]["words"] if w["probability"] < low_confidence}
+    fixed = {bare(f["written"]) for f in result["flags"] if f.get("written") and not f.get("reverted")}
+    return {"unsure": sorted(word for word in unsure if len(word) >= 3), "fixed": sorted(word for word in fixed if word)}
 
 
 def _joins_previous(words: list[dict], index: int) -> bool:

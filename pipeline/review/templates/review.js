@@ -308,3 +308,36 @@ if (autotextBody && autotextBody.dataset.autotext) {
     autotextBody.dispatchEvent(new Event("input", {bubbles: true}));  // autosaved like anything typed
   });
 }
+
+// The letter's marks, kept in step with what she types and where she scrolls.
+const markedBody = document.getElementById("body");
+const markLayer = document.getElementById("letter-marks");
+if (markedBody && markLayer && markedBody.dataset.marks) {
+  const marks = JSON.parse(markedBody.dataset.marks);
+  const escapeHtml = (text) => text.replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
+  const escapeRegex = (word) => word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const kinds = [["fix", marks.fixed], ["low", marks.unsure]].filter(([, words]) => words.length);
+  const patterns = kinds.map(([kind, words]) => [kind, new RegExp(`(?<![\\p{L}\\p{N}])(?:${words.map(escapeRegex).join("|")})(?![\\p{L}\\p{N}])`, "giu")]);
+  const numbers = /\d+(?:[,.]\d+)?/g;
+  const draw = () => {
+    const text = markedBody.value;
+    const spans = [];  // [start, end, kind], the first kind that claims a character wins
+    for (const [kind, pattern] of [...patterns, ["num", numbers]]) {
+      for (const found of text.matchAll(pattern)) {
+        const start = found.index, end = start + found[0].length;
+        if (!spans.some(([s, e]) => start < e && s < end)) spans.push([start, end, kind]);
+      }
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    let html = "", at = 0;
+    for (const [start, end, kind] of spans) {
+      html += escapeHtml(text.slice(at, start)) + `<mark class="${kind}">${escapeHtml(text.slice(start, end))}</mark>`;
+      at = end;
+    }
+    markLayer.innerHTML = html + escapeHtml(text.slice(at)) + "\n";  // a last empty line keeps the layers aligned
+    markLayer.parentElement.scrollTop = markedBody.scrollTop;
+  };
+  markedBody.addEventListener("input", draw);
+  markedBody.addEventListener("scroll", () => { markLayer.parentElement.scrollTop = markedBody.scrollTop; });
+  draw();
+}
