@@ -74,7 +74,8 @@ def why_ignored(path: Path) -> str | None:
 
 # The project's own placeholders (an empty folder kept in git, a desktop's index): never a
 # dictation left aside, so never counted as one.
-PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store", "desktop.ini", "Thumbs.db"})
+PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store", "desktop.ini", "Thumbs.db",
+                          ".dictee-events-sync"})  # the last: the watcher's own (pipeline/watch.py)
 
 
 def ignored_files(inbox: Path, practitioners: Iterable[str] = ()) -> Counter:

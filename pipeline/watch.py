@@ -24,6 +24,8 @@ from pipeline.settings import Settings
 
 log = logging.getLogger("dictee.watch")
 POLL_SECONDS = 0.5
+SYNC_NAME = ".dictee-events-sync"  # hidden: never a dictation, never counted as one
+SYNC_TIMEOUT_S = 5.0
 
 
 def stop_on_signals(stop_event: threading.Event) -> None:
@@ -54,6 +56,7 @@ class InboxWatcher:
         self._held_back: dict[Path, float] = {}  # given back as still being written -> when (monotonic)
         self._outbox_trouble = False
         self.started = False  # run() began (inside Prefect's flow run or not)
+        self._synced = threading.Event()  # the observer has read its queue up to the sentinel
 
     def process(self, dictation: Dictation) -> JobOutcome | None:
         outcome = self._process(dictation)
@@ -93,7 +96,33 @@ class InboxWatcher:
             return False
         return ingest.is_stable(path, window_s=self.settings.stable_seconds) and not self._still_open(path)
 
+    def _events_delivered(self) -> None:
+        """Wait until the observer has handed over every event that happened before now: a
+        sentinel is written into the inbox, and the kernel's queue is in order, so once its event
+        arrives, a write that came before it (« this file is still being written ») has too. On a
+        busy machine the events lag behind the files; a file is never taken on their delay."""
+        self._synced.clear()
+        sentinel = self.settings.inbox / SYNC_NAME
+        try:
+            sentinel.write_bytes(b"")
+        except OSError:
+            return
+        self._synced.wait(timeout=SYNC_TIMEOUT_S)
+        sentinel.unlink(missing_ok=True)
+
+    def events_arrived_to(self, path: Path) -> bool:
+        """The observer's handler: the sentinel's event means the queue has been read up to it."""
+        if path.name != SYNC_NAME:
+            return False
+        self._synced.set()
+        return True
+
     def _take_stable(self) -> list[Path]:
+        if self.sees_closes:
+            with self._lock:
+                candidates = any(self._ready(p) for p in self._seen)
+            if candidates:
+                self._events_delivered()
         with self._lock:
             stable = sorted((p for p in self._seen if self._ready(p)), key=lambda p: not ingest.is_urgent(p))
             for path in stable:
@@ -165,6 +194,8 @@ class InboxWatcher:
                 if event.is_directory:
                     return
                 path = Path(os.fsdecode(getattr(event, "dest_path", "") or event.src_path))
+                if watcher.events_arrived_to(path):
+                    return
                 if not watcher.sees_closes:
                     watcher.notice(path)
                 elif event.event_type == "modified":  # not "created": a file renamed in from elsewhere is one
@@ -176,6 +207,7 @@ class InboxWatcher:
 
         self.started = True
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
+        (self.settings.inbox / SYNC_NAME).unlink(missing_ok=True)  # a watcher killed while syncing left it
         self.resume_deferred()  # what a previous run left
         observer = Observer()
         self.sees_closes = _reports_closes(observer)
@@ -197,6 +229,7 @@ class InboxWatcher:
                 self.run_once()
                 self.stop_event.wait(POLL_SECONDS)
         finally:
+            (self.settings.inbox / SYNC_NAME).unlink(missing_ok=True)
             observer.stop()
             observer.join()
 
