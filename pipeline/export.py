@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -190,9 +191,10 @@ def export_quietly(job_id: str, settings: Settings, outbox: Outbox, *, attempts:
 
 
 class ExportQueue:
-    """Exports run after the request that filed the letter has answered, one at a time (a
-    LibreOffice conversion takes every core for seconds). What is under way is known, so the
-    desk can say « en cours », « fait » or « échec — réessayer »."""
+    """What follows a filing runs after the request that filed the letter has answered, one at a
+    time: learning from the letter, then its export (a LibreOffice conversion takes every core for
+    seconds). What is under way is known, so the desk can say « en cours », « fait » or « échec —
+    réessayer »."""
 
     def __init__(self, settings: Settings, outbox: Outbox) -> None:
         self.settings, self.outbox = settings, outbox
@@ -201,7 +203,10 @@ class ExportQueue:
         self._failed: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dictee-export")
 
-    def submit(self, job_id: str) -> None:
+    def submit(self, job_id: str, *, learn: Callable[[], None] | None = None) -> None:
+        """Export `job_id` (where an export folder is set), after `learn` if given."""
+        if learn is not None:
+            self._pool.submit(learn)
         if self.settings.export_dir is None:
             return
         with self._lock:

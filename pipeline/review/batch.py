@@ -73,7 +73,7 @@ def sign_selected(request: Request, job: Annotated[list[str], Form()] = [],  # n
         if why is None:
             signed += 1
             drop_working_copy(outbox, job_id)
-            request.app.state.exports.submit(job_id)
+            request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, outbox, job_id))
         else:
             left.append(f"{job_id[:8]} : {why}")
     summary = f"{signed} courrier(s) signé(s)" + (f" ; non signé(s) : {' ; '.join(left)}" if left else "")

@@ -16,7 +16,7 @@ is told, never crashed (see `transition`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -142,8 +142,15 @@ def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *
         job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
         audit(session, username=username, action="sign" if signer else "approve", job_id=job_id)
         session.commit()
-    learn_from_approved(settings, outbox, folder, result)
-    return filed
+    return filed  # learning from it, and its export, follow in the background (`after_filing`)
+
+
+def after_filing(settings: Settings, outbox: Outbox, job_id: str) -> Callable[[], None]:
+    """What learns from a filed letter (the practice lexicon, a training example): run after the
+    signature has answered, never inside it — the first one of the day loads the lexicons."""
+    folder = job_dir(outbox, job_id)
+    result = outbox.read_json(outbox.filed_folder(job_id) / store.RESULT)
+    return lambda: learn_from_approved(settings, outbox, folder, result)
 
 
 def _back_with_comment(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str,

@@ -469,8 +469,8 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
     if decision == SUBMIT:
         audit(session, username=user.username, action="submit", job_id=job_id)
         session.commit()
-    else:  # filed, its audit row committed with it: PDF/A + FHIR after the answer, never inside it
-        request.app.state.exports.submit(job_id)
+    else:  # filed, its audit row committed with it: learning, PDF/A + FHIR after the answer, never inside it
+        request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, outbox, job_id))
     following = _next_draft(request, session, user, after=job_id) if then != "list" else None
     return RedirectResponse(f"/jobs/{following}" if following else "/", status_code=303)
 
