@@ -78,13 +78,13 @@ class Presence:
     def beat(self, job_id: str, username: str) -> None:
         now = dt.datetime.now().astimezone()
         with self._lock:
+            if len(self._open) > 1000:  # a desk open for months: forget drafts nobody has open
+                cutoff = now - dt.timedelta(seconds=PRESENCE_S)
+                self._open = {job: here for job, here in self._open.items()
+                              if any(p.seen > cutoff for p in here.values())}
             here = self._open.setdefault(job_id, {})
             before = here.get(username)
             here[username] = Present(username, before.since if before else now, now)
-
-    def leave(self, job_id: str, username: str) -> None:
-        with self._lock:
-            self._open.get(job_id, {}).pop(username, None)
 
     def others(self, job_id: str, username: str) -> list[Present]:
         cutoff = dt.datetime.now().astimezone() - dt.timedelta(seconds=PRESENCE_S)
