@@ -74,8 +74,8 @@ def why_ignored(path: Path) -> str | None:
 
 # The project's own placeholders (an empty folder kept in git, a desktop's index): never a
 # dictation left aside, so never counted as one.
-PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store", "desktop.ini", "Thumbs.db",
-                          ".dictee-events-sync"})  # the last: the watcher's own (pipeline/watch.py)
+PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store", "desktop.ini", "Thumbs.db"})
+WATCHER_SENTINEL = ".dictee-events-sync"  # pipeline/watch.py's own, « .dictee-events-sync-<n> »
 
 
 def ignored_files(inbox: Path, practitioners: Iterable[str] = ()) -> Counter:
@@ -83,7 +83,7 @@ def ignored_files(inbox: Path, practitioners: Iterable[str] = ()) -> Counter:
     reasons: Counter = Counter()
     for folder in inbox_folders(inbox, practitioners):
         for entry in folder.iterdir() if folder.is_dir() else ():
-            if entry.name in PLACEHOLDERS:
+            if entry.name in PLACEHOLDERS or entry.name.startswith(WATCHER_SENTINEL):
                 continue
             reason = why_ignored(entry)
             if reason and (entry.is_symlink() or entry.is_file()):

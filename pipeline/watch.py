@@ -24,7 +24,7 @@ from pipeline.settings import Settings
 
 log = logging.getLogger("dictee.watch")
 POLL_SECONDS = 0.5
-SYNC_NAME = ".dictee-events-sync"  # hidden: never a dictation, never counted as one
+SYNC_NAME = ingest.WATCHER_SENTINEL  # hidden: never a dictation, never counted as one
 SYNC_TIMEOUT_S = 5.0
 
 
@@ -57,6 +57,8 @@ class InboxWatcher:
         self._outbox_trouble = False
         self.started = False  # run() began (inside Prefect's flow run or not)
         self._synced = threading.Event()  # the observer has read its queue up to the sentinel
+        self._syncs, self._expected = 0, ""
+        self.observing = threading.Event()  # the kernel watch is in place: writes from now on are seen
 
     def process(self, dictation: Dictation) -> JobOutcome | None:
         outcome = self._process(dictation)
@@ -101,8 +103,10 @@ class InboxWatcher:
         sentinel is written into the inbox, and the kernel's queue is in order, so once its event
         arrives, a write that came before it (« this file is still being written ») has too. On a
         busy machine the events lag behind the files; a file is never taken on their delay."""
+        self._syncs += 1
+        sentinel = self.settings.inbox / f"{SYNC_NAME}-{self._syncs}"  # its own name: an earlier one's
+        self._expected = sentinel.name                                  # late events never count
         self._synced.clear()
-        sentinel = self.settings.inbox / SYNC_NAME
         try:
             sentinel.write_bytes(b"")
         except OSError:
@@ -111,10 +115,12 @@ class InboxWatcher:
         sentinel.unlink(missing_ok=True)
 
     def events_arrived_to(self, path: Path) -> bool:
-        """The observer's handler: the sentinel's event means the queue has been read up to it."""
-        if path.name != SYNC_NAME:
+        """The observer's handler: this sync's sentinel means the queue has been read up to it
+        (any sentinel's event is the watcher's own, never a dictation)."""
+        if not path.name.startswith(SYNC_NAME):
             return False
-        self._synced.set()
+        if path.name == self._expected:
+            self._synced.set()
         return True
 
     def _take_stable(self) -> list[Path]:
@@ -207,7 +213,8 @@ class InboxWatcher:
 
         self.started = True
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        (self.settings.inbox / SYNC_NAME).unlink(missing_ok=True)  # a watcher killed while syncing left it
+        for left in self.settings.inbox.glob(f"{SYNC_NAME}-*"):  # a watcher killed while syncing left it
+            left.unlink(missing_ok=True)
         self.resume_deferred()  # what a previous run left
         observer = Observer()
         self.sees_closes = _reports_closes(observer)
@@ -215,6 +222,7 @@ class InboxWatcher:
             folder.mkdir(parents=True, exist_ok=True)
         observer.schedule(Handler(), str(self.settings.inbox), recursive=True)
         observer.start()
+        self.observing.set()
         started = last_scan = time.monotonic()
         self.rescan()
         try:
@@ -229,7 +237,8 @@ class InboxWatcher:
                 self.run_once()
                 self.stop_event.wait(POLL_SECONDS)
         finally:
-            (self.settings.inbox / SYNC_NAME).unlink(missing_ok=True)
+            for left in self.settings.inbox.glob(f"{SYNC_NAME}-*"):
+                left.unlink(missing_ok=True)
             observer.stop()
             observer.join()
 

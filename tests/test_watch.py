@@ -40,9 +40,9 @@ def test_a_stop_request_ends_the_loop(settings):
 def _watch_in_background(watcher: InboxWatcher, seconds: float) -> threading.Thread:
     thread = threading.Thread(target=watcher.run, kwargs={"max_seconds": seconds}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not watcher.sees_closes and time.monotonic() < deadline:  # the observer is up
-        time.sleep(0.05)
+    # The observer is up: its watch in place, so a write from now on is seen (one before it is
+    # judged by the stability window alone, as the module says).
+    watcher.observing.wait(timeout=30)
     return thread
 
 
