@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -225,6 +226,23 @@ def log_in(page, base: str, username: str) -> None:
     page.wait_for_url(base + "/")
 
 
+@contextmanager
+def desk_page(base: str, job_id: str | None = None, username: str = "sophie"):
+    """Chromium at 1366×768, signed in as `username`, on the draft `job_id` (or the worklist)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        log_in(page, base, username)
+        if job_id:
+            page.goto(f"{base}/jobs/{job_id}")
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
 def test_the_secretary_submits_the_practitioner_signs_and_the_letter_follows_the_voice(signature_server, review_settings):
     """Secretary → « à signer » → practitioner signs; on the way, the letter follows the word
     being played without moving her caret, and the print preview shows the signed letter."""
@@ -310,18 +328,12 @@ def test_the_keyboard_decides_on_typed_notes_too(server, review_settings):
 
 
 def test_autotext_expands_as_she_types_in_the_letter(server, review_settings):
-    from playwright.sync_api import sync_playwright
-
     from pipeline import autotext
 
     base, job_id = server
     autotext.add(review_settings.store(), ".cdt", "Je vous prie de croire, cher confrère, à mes sentiments les meilleurs.",
                  folder="", known_folders={})
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        log_in(page, base, "sophie")
-        page.goto(f"{base}/jobs/{job_id}")
+    with desk_page(base, job_id) as page:
         page.click("#body")
         page.keyboard.press("Control+End")
         page.keyboard.press("Enter")
@@ -329,7 +341,6 @@ def test_autotext_expands_as_she_types_in_the_letter(server, review_settings):
         assert page.input_value("#body").endswith("\nJe vous prie de croire, cher confrère, à mes sentiments les meilleurs. ")
         page.keyboard.type("Merci .x ")  # not an abbreviation: left as typed
         assert page.input_value("#body").endswith("meilleurs. Merci .x ")
-        browser.close()
 
 
 @pytest.fixture
@@ -367,14 +378,8 @@ def test_text_typed_before_a_session_expiry_is_found_again_on_the_draft(short_se
 
 
 def test_with_the_server_unreachable_the_browser_keeps_her_copy_and_offers_it_back(server):
-    from playwright.sync_api import sync_playwright
-
     base, job_id = server
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        log_in(page, base, "sophie")
-        page.goto(f"{base}/jobs/{job_id}")
+    with desk_page(base, job_id) as page:
         page.route("**/working-copy", lambda route: route.abort("connectionrefused"))  # the server is down
         page.click("#body")
         page.keyboard.press("Control+End")
@@ -389,19 +394,12 @@ def test_with_the_server_unreachable_the_browser_keeps_her_copy_and_offers_it_ba
         assert not page.input_value("#body").endswith("Tapé pendant la coupure.")
         page.click("#restore-local")
         assert page.input_value("#body").endswith("Tapé pendant la coupure.")
-        browser.close()
 
 
 @pytest.mark.parametrize("server", [0.3], indirect=True)  # every word unsure
 def test_the_letter_marks_unsure_words_and_numbers_as_she_edits_it(server):
-    from playwright.sync_api import sync_playwright
-
     base, job_id = server
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1366, "height": 768})
-        log_in(page, base, "sophie")
-        page.goto(f"{base}/jobs/{job_id}")
+    with desk_page(base, job_id) as page:
         marked = page.locator("#letter-marks mark")
         assert page.locator("#letter-marks mark.low", has_text="amlodipine").count() == 1
         assert page.locator("#letter-marks mark.num", has_text="1956").count() == 1
@@ -412,4 +410,3 @@ def test_the_letter_marks_unsure_words_and_numbers_as_she_edits_it(server):
         assert page.locator("#letter-marks mark.num", has_text="3").count() >= 1 and marked.count() > before
         assert page.input_value("#body").endswith("Revoir dans 3 mois.")  # the marks never touch the text
         page.screenshot(path=str(SCREENSHOTS / "review-letter-marks-1366x768.png"))
-        browser.close()
