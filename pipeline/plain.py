@@ -33,3 +33,12 @@ def has_controls(value: str) -> bool:
 def normalized(value: str) -> str:
     """Unicode NFC, so that « é » typed or imported two ways is one letter."""
     return unicodedata.normalize("NFC", value)
+
+
+# The desk's form fields that hold several lines; every other is one line.
+MULTILINE_FIELDS = frozenset({"body", "drugs", "conditions", "copies"})
+
+
+def desk_value(field: str, value: str) -> str:
+    """A desk form's value, cleaned as its field is: one line, or several."""
+    return multiline(value) if field in MULTILINE_FIELDS else single_line(value)

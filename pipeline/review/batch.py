@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from pipeline.review import auth, decisions, jobs
 from pipeline.review.db import AuditEvent
-from pipeline.review.routes import checked, db
+from pipeline.review.routes import checked, db, french_part
 from pipeline.review.working import drop_working_copy
 from pipeline.store import TO_SIGN
 
@@ -48,7 +48,7 @@ def refusal(session, request: Request, user, job_id: str) -> str | None:
     problem = decisions.signing_refusal(jobs.load_result(outbox, job_id), auth.practitioner_folder(session, user),
                                         colleagues_sign=settings.colleagues_sign)
     if problem:
-        return problem.split(" / ")[0]
+        return french_part(problem)
     if not previewed_since_last_change(session, job_id, user.username):
         return "aperçu non ouvert depuis la dernière modification"
     return None
@@ -69,7 +69,7 @@ def sign_selected(request: Request, job: Annotated[list[str], Form()] = [],  # n
             try:
                 decisions.approve(session, job_id, settings, outbox, username=user.username, signer=signer)
             except jobs.ReviewError as error:
-                why = str(error).split(" / ")[0]
+                why = french_part(str(error))
         if why is None:
             signed += 1
             drop_working_copy(outbox, job_id)

@@ -22,7 +22,7 @@ from pipeline.extract.posology import typed_line
 from pipeline.extract.dates import nir_key_is_valid
 from pipeline.extract.identity import IDENTITY_FLAG_KINDS, identity_flags
 from pipeline.french import iso_date
-from pipeline.plain import multiline, single_line
+from pipeline.plain import desk_value
 from pipeline.store import now_iso
 from pipeline.records import Drug, Extraction, Patient
 from pipeline.result import DictationResult, PatientOut, RecipientOut
@@ -339,14 +339,11 @@ def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: 
     return changes
 
 
-MULTILINE_FIELDS = frozenset({"body", "drugs", "conditions", "copies"})
-
-
 def cleaned_form(form: dict[str, str]) -> dict[str, str]:
     """What the desk's form sends, as it will be saved: control characters removed, one-line
     fields on one line, the birth date and the NIR in their stored form. A NIR is typed with
     spaces or dots (« 1 85 03 75 112 045 78 ») and checked by its key."""
-    cleaned = {key: multiline(value) if key in MULTILINE_FIELDS else single_line(value) for key, value in form.items()}
+    cleaned = {key: desk_value(key, value) for key, value in form.items()}
     if cleaned.get("patient.birth_date"):
         cleaned["patient.birth_date"] = iso_date(cleaned["patient.birth_date"])
         try:

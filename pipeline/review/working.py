@@ -18,12 +18,11 @@ import shutil
 import threading
 from dataclasses import dataclass
 
-from pipeline.plain import multiline, single_line
+from pipeline.plain import desk_value
 from pipeline.store import Outbox
 
 MAX_FIELDS, MAX_FIELD_CHARS = 64, 200_000  # a letter's fields, not a dump
 PRESENCE_S = 90  # a page that stopped beating this long ago has been closed
-MULTILINE_FIELDS = frozenset({"body", "drugs", "conditions", "copies"})
 
 
 def working_file(outbox: Outbox, job_id: str, username: str):
@@ -57,7 +56,7 @@ def cleaned(fields: dict) -> dict[str, str]:
     for key, value in list(fields.items())[:MAX_FIELDS]:
         if isinstance(key, str) and isinstance(value, str) and len(key) <= 64:
             value = value[:MAX_FIELD_CHARS]
-            kept[key] = multiline(value) if key in MULTILINE_FIELDS else single_line(value)
+            kept[key] = desk_value(key, value)
     return kept
 
 
