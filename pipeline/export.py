@@ -201,12 +201,20 @@ class ExportQueue:
         self._lock = threading.Lock()
         self._waiting: set[str] = set()
         self._failed: set[str] = set()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dictee-export")
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _worker(self) -> ThreadPoolExecutor:
+        # Started on first use, and again after `close`: an app whose lifespan is entered twice
+        # (a second client, a server restarted in the same process) still files and exports.
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dictee-export")
+            return self._pool
 
     def submit(self, job_id: str, *, learn: Callable[[], None] | None = None) -> None:
         """Export `job_id` (where an export folder is set), after `learn` if given."""
         if learn is not None:
-            self._pool.submit(learn)
+            self._worker().submit(learn)
         if self.settings.export_dir is None:
             return
         with self._lock:
@@ -214,7 +222,7 @@ class ExportQueue:
                 return
             self._waiting.add(job_id)
             self._failed.discard(job_id)
-        self._pool.submit(self._run, job_id)
+        self._worker().submit(self._run, job_id)
 
     def _run(self, job_id: str) -> None:
         done = export_quietly(job_id, self.settings, self.outbox)
@@ -234,7 +242,10 @@ class ExportQueue:
 
     def wait(self, timeout: float | None = None) -> None:
         """Until what was submitted so far is done (tests, shutdown)."""
-        self._pool.submit(lambda: None).result(timeout=timeout)
+        self._worker().submit(lambda: None).result(timeout=timeout)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)

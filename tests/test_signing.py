@@ -300,3 +300,19 @@ def test_a_filed_letter_opens_read_only(desk, practice):
     author.post(f"/jobs/{job_id}/approve", data={"csrf": author.csrf})
     page = author.get(f"/jobs/{job_id}").text
     assert "Lecture seule" in page and "signé et classé" in page and '<fieldset id="editable" disabled>' in page
+
+
+def test_an_app_served_a_second_time_in_the_same_process_still_signs(practice, fake_transcriber):
+    # Its background queue (learning, export) was closed when the first serving ended.
+    job_id = draft(practice, "dupont-6.wav", author="dupont")
+    app = create_app(practice)
+    with app.state.sessions() as session:
+        add_user(session, "dr_dupont", REVIEW_PASSWORD, "practitioner")
+        set_practitioner(session, "dr_dupont", "dupont", known_folders=practice.practitioners)
+    with TestClient(app, client=LOCAL_CLIENT):
+        pass
+    with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        client.post("/login", data={"username": "dr_dupont", "password": REVIEW_PASSWORD})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+        assert client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf}).status_code == 303
+    assert (practice.outbox / "filed" / job_id / "draft.docx").is_file()
