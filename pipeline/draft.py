@@ -14,25 +14,18 @@ from pathlib import Path
 from jinja2 import StrictUndefined, TemplateError as JinjaTemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from pipeline.documents import kind_of, titles
 from pipeline.errors import TemplateError
 from pipeline.plain import multiline
 from pipeline.letter import (
-    age_line, ald_zones, certificate_formula, prescription_remarks, split_letter, subject_line, weight_kg,
+    age_line, ald_zones, certificate_formula, prescription_remarks, report_sections, split_letter, subject_line,
+    weight_kg,
 )
 from pipeline.french import MONTHS
 from pipeline.records import Drug, Extraction, Patient, Recipient
 from pipeline.settings import Practitioner, Settings
 
-DOCUMENT_TITLES = {
-    "lettre_confrere": "Courrier",
-    "compte_rendu_consultation": "Compte rendu de consultation",
-    "compte_rendu_examen": "Compte rendu d'examen",
-    "compte_rendu_operatoire": "Compte rendu opératoire",
-    "certificat": "Certificat médical",
-    "ordonnance": "Ordonnance",
-    "autre": "Document médical",
-}
-FALLBACK_TYPE = "autre"
+DOCUMENT_TITLES = titles()
 CIVILITY_BY_SEX = {"M": "Monsieur", "F": "Madame"}
 
 
@@ -46,7 +39,7 @@ BUNDLED_TEMPLATES = Path(__file__).resolve().parents[1] / "letter_templates"
 
 
 def template_path(templates_dir: Path, document_type: str | None) -> Path:
-    name = f"{document_type or FALLBACK_TYPE}.docx"
+    name = kind_of(document_type).template
     own = templates_dir / name
     return own if own.is_file() else BUNDLED_TEMPLATES / name
 
@@ -98,10 +91,6 @@ def copy_line(copy: Recipient) -> str:
 
 
 SIGNATURE_WIDTH_MM = 40
-# Letters that say what they are about on an « Objet : » line (not a prescription or certificate).
-WITH_SUBJECT = frozenset({"lettre_confrere", "compte_rendu_consultation", "compte_rendu_examen",
-                          "compte_rendu_operatoire", "autre"})
-ADDRESSED_TYPES = frozenset({"lettre_confrere"})  # letters whose template names the recipient
 
 
 def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
@@ -109,7 +98,8 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
     """`practitioner`: the letterhead, by default the practice's; `signature`: the line of a
     signed letter (« Signé électroniquement par … »), None on a draft."""
     letter = split_letter(extraction.body)
-    title = DOCUMENT_TITLES[extraction.document_type or FALLBACK_TYPE]
+    kind = kind_of(extraction.document_type)
+    title = kind.title
     return {
         "signature": signature,
         "subject": subject_line(title, extraction.body),
@@ -117,6 +107,7 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "letter_body": (prescription_remarks(letter.paragraphs, [drug.text for drug in extraction.drugs])
                         if extraction.document_type == "ordonnance" else list(letter.paragraphs)),
         "closing": letter.closing,
+        "sections": report_sections(letter.paragraphs, kind.sections),
         "practitioner": (practitioner or settings.practitioner(None)).model_dump(),
         "date": french_date(today),
         "document_title": title,

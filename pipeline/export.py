@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from pipeline.documents import kind_of
 from pipeline.errors import DicteeError
 from pipeline.files import EXPORT_SCRATCH_PREFIX
 from pipeline.settings import Settings
@@ -42,17 +43,7 @@ FHIR_NAME = "document-reference.json"
 PDFA_FILTER = 'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"}}'
 CONVERT_TIMEOUT_S = 120
 
-# LOINC document types (the FHIR DocumentReference.type), by our document type.
-LOINC = "http://loinc.org"
-DOCUMENT_LOINC = {
-    "lettre_confrere": ("57133-1", "Referral note"),
-    "compte_rendu_consultation": ("11488-4", "Consult note"),
-    "compte_rendu_examen": ("47045-0", "Study report"),
-    "compte_rendu_operatoire": ("11504-8", "Surgical operation note"),
-    "ordonnance": ("57833-6", "Prescription for medication"),
-    "certificat": ("34109-9", "Note"),
-    "autre": ("34109-9", "Note"),
-}
+LOINC = "http://loinc.org"  # each document type's code is in its registry entry (documents.py)
 # French identifier systems: INS (NIR as the national health identifier) and RPPS (idNatPS,
 # "8" + RPPS number). The IPP is the practice's own number.
 INS_NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -101,7 +92,7 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ip
 
     patient, practitioner = result["patient"], result.get("practitioner") or {}
     filed = next(step for step in reversed(state["history"]) if step["state"] == FILED)
-    code, display = DOCUMENT_LOINC.get(result.get("document_type") or "autre", DOCUMENT_LOINC["autre"])
+    code, display = kind_of(result.get("document_type")).loinc
     identifiers = [{"system": system, "value": value} for system, value in (
         (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (ipp_system or IPP_SYSTEM, patient.get("ipp")))
         if value]

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.audio import SAMPLE_RATE
-from pipeline.records import Flag, Word
+from pipeline.records import Flag, FlagKind, Word
 
 MAX_LOOP_WORDS = 8
 # Consecutive repeats that make a loop: single words repeat legitimately ("très très").
@@ -43,7 +43,7 @@ def remove_loops(words: Sequence[Word]) -> tuple[list[Word], list[Flag]]:
                 repeats += 1
             if repeats >= MIN_REPEATS.get(size, DEFAULT_MIN_REPEATS):
                 out.extend(words[index:index + size])
-                flags.append(Flag("repetition_loop", f"« {' '.join(unit)} » ×{repeats} → ×1", words[index].start))
+                flags.append(Flag(FlagKind.REPETITION_LOOP, f"« {' '.join(unit)} » ×{repeats} → ×1", words[index].start))
                 index += repeats * size
                 break
         else:
@@ -61,7 +61,7 @@ def words_over_silence(words: Sequence[Word], samples: np.ndarray) -> list[Flag]
         energies.append(float(np.sqrt(np.mean(np.square(chunk)))) if chunk.size else 0.0)
     typical = float(np.median(energies))
     return [
-        Flag("text_in_silence", word.word.strip(), word.start)
+        Flag(FlagKind.TEXT_IN_SILENCE, word.word.strip(), word.start)
         for word, energy in zip(words, energies, strict=True)
         if typical > 0 and energy < typical * SILENCE_RATIO
     ]
@@ -79,6 +79,6 @@ def _clock(seconds: float) -> str:
 def unheard_flags(unheard: Sequence[tuple[float, float]]) -> tuple[Flag, ...]:
     """Speech the recogniser left without words, even when heard a second time on its own."""
     return tuple(
-        Flag("unheard_speech", f"parole non transcrite / speech not transcribed {_clock(start)}–{_clock(end)}", start)
+        Flag(FlagKind.UNHEARD_SPEECH, f"parole non transcrite / speech not transcribed {_clock(start)}–{_clock(end)}", start)
         for start, end in unheard
     )

@@ -20,7 +20,7 @@ from pipeline.errors import BadInput
 from pipeline.extract import FLAG_MENTION, extract, warm_up
 from pipeline.extract.identity import with_current_identity_flags
 from pipeline.normalize import normalize_dictation, normalize_text
-from pipeline.records import Dictation, Extraction, Flag, JobOutcome, NormalizedText, Recipient, Timings, Transcript
+from pipeline.records import Dictation, Extraction, Flag, FlagKind, JobOutcome, NormalizedText, Recipient, Timings, Transcript
 from pipeline.result import DictationResult
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
@@ -130,7 +130,7 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
         # Whisper recited the vocabulary it was given: hear the audio again without it.
         transcript = transcriber.transcribe(samples)
         recognition_s += transcript.elapsed_s
-        flags = (Flag("prompt_echo", "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)
+        flags = (Flag(FlagKind.PROMPT_ECHO, "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)
     if settings.language_check:
         flags += language_flags(transcriber.detect_language(samples), expected=settings.language)
     guarded_words, guard_flags = guards.guard(transcript.words, samples)
@@ -144,7 +144,7 @@ def language_flags(detected: tuple[str, float], *, expected: str) -> tuple[Flag,
     language, probability = detected
     if language == expected or probability < 0.5:
         return ()
-    return (Flag("language", f"langue détectée / detected language: {language} ({probability:.0%})"),)
+    return (Flag(FlagKind.LANGUAGE, f"langue détectée / detected language: {language} ({probability:.0%})"),)
 
 
 def understand_step(heard: Heard, settings: Settings) -> Understood:
@@ -235,7 +235,7 @@ def checked_against_register(extraction: Extraction, settings: Settings, *, day:
     if link.status == "automatic":
         patient = patients.registered_patient(link.patient, patient)
     elif link.status == "to_choose":
-        flags.append(Flag("patient_to_choose", f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
+        flags.append(Flag(FlagKind.PATIENT_TO_CHOOSE, f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
     return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()
 
 
@@ -265,7 +265,7 @@ def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tupl
             return dictated, None
         recipient, link = book.lookup(dictated)
         if link.status == "to_choose":
-            flags.append(Flag("correspondent_to_choose", f"{len(link.candidates)} correspondant(s) possible(s)"))
+            flags.append(Flag(FlagKind.CORRESPONDENT_TO_CHOOSE, f"{len(link.candidates)} correspondant(s) possible(s)"))
         return recipient, link.as_json()
 
     recipient, recipient_link = resolved(extraction.recipient)

@@ -66,6 +66,41 @@ def subject_line(title: str, body: str) -> str:
     return f"{title} — {reason}"
 
 
+def _heading_pattern(heading: str) -> str:
+    """« Résultats » heard as « résultat », « resultats » (a lost accent), in any case."""
+    base = heading[:-1] if heading.endswith("s") else heading
+    return "".join("[ée]" if char in "éÉ" else re.escape(char) for char in base) + "s?"
+
+
+def report_sections(paragraphs: tuple[str, ...], headings: tuple[str, ...]) -> list[dict]:
+    """A report laid out under the headings the practitioner dictated (« Indication : … Technique :
+    … Conclusion : … », inline or on lines of their own): [{"heading", "paragraphs"}], what comes
+    before the first heading under none. Empty where no heading was dictated."""
+    if not headings:
+        return []
+    def key(said: str) -> str:
+        return said.lower().replace("é", "e").rstrip("s")
+
+    named = {key(heading): heading for heading in headings}
+    cue = re.compile(r"(?:^|(?<=[.!?])[ \t]+)(?P<heading>" + "|".join(map(_heading_pattern, headings))
+                     + r")[ \t]*:[ \t]*", re.IGNORECASE | re.MULTILINE)
+    text = "\n".join(paragraphs)
+    found = list(cue.finditer(text))
+    if not found:
+        return []
+
+    def lines(part: str) -> list[str]:
+        return [line.strip() for line in part.split("\n") if line.strip()]
+
+    sections = [{"heading": None, "paragraphs": lines(text[: found[0].start()])}] if lines(text[: found[0].start()]) else []
+    for index, match in enumerate(found):
+        end = found[index + 1].start() if index + 1 < len(found) else len(text)
+        body = lines(text[match.end():end])
+        sections.append({"heading": named[key(match.group("heading"))],
+                         "paragraphs": [body[0][:1].upper() + body[0][1:], *body[1:]] if body else []})
+    return sections
+
+
 # A prescription for a child gives its age and weight; the dictation says the weight.
 WEIGHT = re.compile(r"\b(?:poids|pès?e|pesant)\b\D{0,20}?(?P<kg>\d+(?:,\d+)?)\s*(?:kg|kilos?|kilogrammes?)\b", re.IGNORECASE)
 CHILD_UNTIL = 18

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-DocumentType = Literal[
-    "lettre_confrere",
-    "compte_rendu_consultation",
-    "compte_rendu_examen",
-    "compte_rendu_operatoire",
-    "certificat",
-    "ordonnance",
-    "autre",
-]
-DOCUMENT_TYPES: tuple[str, ...] = DocumentType.__args__  # type: ignore[attr-defined]
+from pipeline.documents import DOCUMENT_TYPES
+
+DocumentType = Literal[DOCUMENT_TYPES]  # the keys of the document registry (documents.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,16 +154,42 @@ class Quantity:
     start: float | None = None  # when it was said (None for typed notes)
 
 
+class FlagKind(StrEnum):
+    """Everything the secretary may be asked to check; the French label is what the desk shows."""
+
+    LOW_CONFIDENCE = "low_confidence"
+    VOCABULARY_CORRECTION = "vocabulary_correction"
+    SPOKEN_CORRECTION = "spoken_correction"
+    UNHEARD_SPEECH = "unheard_speech"
+    TEXT_IN_SILENCE = "text_in_silence"
+    REPETITION_LOOP = "repetition_loop"
+    PROMPT_ECHO = "prompt_echo"
+    LANGUAGE = "language"
+    NO_PATIENT = "no_patient"
+    INCOMPLETE_IDENTITY = "incomplete_identity"
+    INVALID_NIR = "invalid_nir"
+    NIR_SEX_MISMATCH = "nir_sex_mismatch"
+    UNKNOWN_DOCUMENT_TYPE = "unknown_document_type"
+    PATIENT_TO_CHOOSE = "patient_to_choose"
+    BIRTH_DATE_MISMATCH = "birth_date_mismatch"
+    CORRESPONDENT_TO_CHOOSE = "correspondent_to_choose"
+    PRESCRIPTION_INCOMPLETE = "prescription_incomplete"
+
+
 @dataclass(frozen=True, slots=True)
 class Flag:
-    """Something the secretary should check; uncertainty is data, not an exception."""
+    """Something the secretary should check; uncertainty is data, not an exception. A new kind
+    is one `FlagKind` member (and its French label in result.py) plus the stage that raises it."""
 
-    kind: str
+    kind: FlagKind
     text: str
     start: float | None = None
     # A vocabulary correction's words as heard and as written, so the secretary can revert it.
     heard: str | None = None
     written: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FlagKind(self.kind))  # a kind that is no member fails where it is raised
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,42 +10,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.records import (
-    Condition, Dictation, DocumentType, Drug, Extraction, Flag, NormalizedText, Patient, Quantity, Recipient, Timings,
+    Condition, Dictation, DocumentType, Drug, Extraction, Flag, FlagKind, NormalizedText, Patient, Quantity, Recipient,
+    Timings,
     Transcript,
 )
 from pipeline.settings import Practitioner
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).parent / "result.schema.json"
-
-
-class FlagKind(StrEnum):
-    """Everything the secretary may be asked to check; the French label is what the desk shows."""
-
-    LOW_CONFIDENCE = "low_confidence"
-    VOCABULARY_CORRECTION = "vocabulary_correction"
-    SPOKEN_CORRECTION = "spoken_correction"
-    UNHEARD_SPEECH = "unheard_speech"
-    TEXT_IN_SILENCE = "text_in_silence"
-    REPETITION_LOOP = "repetition_loop"
-    PROMPT_ECHO = "prompt_echo"
-    LANGUAGE = "language"
-    NO_PATIENT = "no_patient"
-    INCOMPLETE_IDENTITY = "incomplete_identity"
-    INVALID_NIR = "invalid_nir"
-    NIR_SEX_MISMATCH = "nir_sex_mismatch"
-    UNKNOWN_DOCUMENT_TYPE = "unknown_document_type"
-    PATIENT_TO_CHOOSE = "patient_to_choose"
-    BIRTH_DATE_MISMATCH = "birth_date_mismatch"
-    CORRESPONDENT_TO_CHOOSE = "correspondent_to_choose"
-    PRESCRIPTION_INCOMPLETE = "prescription_incomplete"
 
 
 FLAG_LABELS_FR = {
@@ -265,7 +243,7 @@ class ExtractionFields(Part):
             drugs=tuple(Drug(**_known(Drug, drug)) for drug in self.drugs),
             conditions=tuple(Condition(**_known(Condition, condition)) for condition in self.conditions),
             body=self.body or "",
-            flags=tuple(Flag(flag.kind.value, flag.text, flag.start, flag.heard, flag.written) for flag in self.flags),
+            flags=tuple(Flag(flag.kind, flag.text, flag.start, flag.heard, flag.written) for flag in self.flags),
             dates=tuple(self.dates),
             quantities=tuple(Quantity(**_known(Quantity, quantity)) for quantity in self.quantities),
             copies=tuple(Recipient(**_known(Recipient, copy)) for copy in self.copies),
@@ -306,7 +284,7 @@ class DictationResult(ExtractionFields):
         correspondent_links: dict | None = None,
     ) -> DictationResult:
         flags = (*extra_flags, *extraction.flags, *low_confidence_flags(transcript, threshold=low_confidence),
-                 *(Flag(FlagKind.SPOKEN_CORRECTION.value, note) for note in normalized.corrections))
+                 *(Flag(FlagKind.SPOKEN_CORRECTION, note) for note in normalized.corrections))
         fields = ExtractionFields.of(extraction)
         fields["flags"] = [FlagOut(**asdict(flag)) for flag in flags]
         return cls(
@@ -361,7 +339,7 @@ class ExtractOutput(ExtractionFields):
 
 def low_confidence_flags(transcript: Transcript, *, threshold: float) -> tuple[Flag, ...]:
     return tuple(
-        Flag(FlagKind.LOW_CONFIDENCE.value, word.word.strip(), word.start)
+        Flag(FlagKind.LOW_CONFIDENCE, word.word.strip(), word.start)
         for word in transcript.words
         if word.probability < threshold
     )

@@ -16,9 +16,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.draft import ADDRESSED_TYPES, DOCUMENT_TITLES, WITH_SUBJECT  # noqa: E402
-
-
+from pipeline.documents import KINDS, DocumentKind  # noqa: E402
 
 
 
@@ -76,6 +74,27 @@ def prescription(document) -> None:
     document.add_paragraph("{%p endif %}")
 
 
+def sectioned(document) -> None:
+    """A report under the headings dictated (Indication, Technique, Résultats, Conclusion), in
+    bold; the letter's paragraphs as they come where none was dictated."""
+    document.add_paragraph("{%p if sections %}")
+    document.add_paragraph("{%p for section in sections %}")
+    document.add_paragraph("{%p if section.heading %}")
+    heading = document.add_paragraph()
+    heading.add_run("{{ section.heading }}").bold = True
+    heading.paragraph_format.space_before = Cm(0.3)
+    document.add_paragraph("{%p endif %}")
+    document.add_paragraph("{%p for paragraph in section.paragraphs %}")
+    document.add_paragraph("{{ paragraph }}")
+    document.add_paragraph("{%p endfor %}")
+    document.add_paragraph("{%p endfor %}")
+    document.add_paragraph("{%p else %}")
+    document.add_paragraph("{%p for paragraph in letter_body %}")
+    document.add_paragraph("{{ paragraph }}")
+    document.add_paragraph("{%p endfor %}")
+    document.add_paragraph("{%p endif %}")
+
+
 def border(paragraph) -> None:
     """A rule above the paragraph: the line between the two zones of a bizone prescription."""
     properties = paragraph._p.get_or_add_pPr()
@@ -87,7 +106,8 @@ def border(paragraph) -> None:
     properties.append(borders)
 
 
-def build(document_type: str, target: Path) -> None:
+def build(kind: DocumentKind, target: Path) -> None:
+    document_type = kind.key
     document = Document()
     for section in document.sections:  # A4 with 2-cm margins, as French letters are printed
         section.page_width, section.page_height = Cm(21), Cm(29.7)
@@ -108,7 +128,7 @@ def build(document_type: str, target: Path) -> None:
                            "{{ practitioner.email }}")
     document.add_paragraph("{%p endif %}")
 
-    if document_type in ADDRESSED_TYPES:
+    if kind.addressed:
         document.add_paragraph("{%p if recipient %}")
         block = document.add_paragraph()
         block.alignment = WD_ALIGN_PARAGRAPH.RIGHT
@@ -128,7 +148,7 @@ def build(document_type: str, target: Path) -> None:
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
     title.add_run("{{ document_title }}").bold = True
 
-    if document_type in WITH_SUBJECT:
+    if kind.with_subject:
         subject = document.add_paragraph()
         subject.add_run("Objet : ").bold = True
         subject.add_run("{{ subject }}")
@@ -143,9 +163,12 @@ def build(document_type: str, target: Path) -> None:
     document.add_paragraph("{%p if salutation %}")
     document.add_paragraph("{{ salutation }}")
     document.add_paragraph("{%p endif %}")
-    document.add_paragraph("{%p for paragraph in letter_body %}")
-    document.add_paragraph("{{ paragraph }}")
-    document.add_paragraph("{%p endfor %}")
+    if kind.sections:
+        sectioned(document)
+    else:
+        document.add_paragraph("{%p for paragraph in letter_body %}")
+        document.add_paragraph("{{ paragraph }}")
+        document.add_paragraph("{%p endfor %}")
     document.add_paragraph("{%p if closing %}")
     document.add_paragraph("{{ closing }}")
     document.add_paragraph("{%p endif %}")
@@ -174,7 +197,7 @@ def build(document_type: str, target: Path) -> None:
     copied.add_run("Copie à : ").bold = True
     copied.add_run("{{ copies|join('; ') }}")
     document.add_paragraph("{%p endif %}")
-    document.core_properties.title = DOCUMENT_TITLES[document_type]
+    document.core_properties.title = kind.title
     document.core_properties.author = "Dictée"
     document.save(str(target))
 
@@ -182,9 +205,9 @@ def build(document_type: str, target: Path) -> None:
 def main() -> None:
     target_dir = Path(__file__).resolve().parents[1] / "letter_templates"
     target_dir.mkdir(exist_ok=True)
-    for document_type in DOCUMENT_TITLES:
-        build(document_type, target_dir / f"{document_type}.docx")
-        print(f"wrote letter_templates/{document_type}.docx")
+    for kind in KINDS:
+        build(kind, target_dir / kind.template)
+        print(f"wrote letter_templates/{kind.template}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pipeline.directory.names import SOUNDS_ALIKE, given_names, name_score
 from pipeline.directory.tables import (
     ImportFormatError, column_mapping, iso_day, load_entries, read_once, rows, save_entries,
 )
-from pipeline.records import Flag, Patient
+from pipeline.records import Flag, FlagKind, Patient
 from pipeline.store import Outbox
 from pipeline.vocabulary.corrector import phonetic_key
 
@@ -228,7 +228,7 @@ def _date_contradiction(patient: Patient, entry: RegisterEntry) -> tuple[Flag, .
                    and name_score(patient.first_name, given_names(entry.first_names)) >= SOUNDS_ALIKE)
     if not names_agree:
         return ()
-    return (Flag("birth_date_mismatch",
+    return (Flag(FlagKind.BIRTH_DATE_MISMATCH,
                  f"date dictée {_french(patient.birth_date)}, registre {_french(entry.birth_date)}"),)
 
 

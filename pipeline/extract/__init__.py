@@ -9,16 +9,15 @@ from pipeline.extract.identity import extract_patient
 from pipeline.extract.measures import dates_in, quantities_in
 from pipeline.extract.medical import extract_conditions, extract_drugs, prescription_flags, warm_up
 from pipeline.extract.recipient import extract_copies, extract_recipient
+from pipeline.documents import kind_of
 from pipeline.extract import patterns as P
-from pipeline.records import Extraction, Flag, NormalizedText
+from pipeline.records import Extraction, Flag, FlagKind, NormalizedText
 
 # Where in the text each flag's subject was said, so the desk can play it.
 FLAG_MENTION = {"invalid_nir": "nir", "nir_sex_mismatch": "nir", "incomplete_identity": "patient",
                 "patient_to_choose": "patient", "birth_date_mismatch": "patient",
                 "correspondent_to_choose": "recipient"}
 
-# Letter types that go to a colleague; others have no recipient even if a name is heard.
-ADDRESSED_TYPES = frozenset({"lettre_confrere", None})
 
 
 def extract(normalized: NormalizedText, *, models_dir: Path | None = None) -> Extraction:
@@ -26,14 +25,15 @@ def extract(normalized: NormalizedText, *, models_dir: Path | None = None) -> Ex
     text = normalized.text
     document_type = classify_document(text)
     recipient, header_span = extract_recipient(text)
-    if document_type not in ADDRESSED_TYPES and header_span is None:
+    # A type that goes to no colleague has no recipient, even where a name is heard (an unknown type keeps it).
+    if document_type is not None and not kind_of(document_type).addressed and header_span is None:
         recipient = None
     patient, flags, patient_span = extract_patient(text, exclude=header_span)
     nir = P.NIR_CUE.search(text)
     spans = {"patient": patient_span, "recipient": header_span, "nir": nir.span() if nir else None}
     copies, copy_spans = extract_copies(text)
     if document_type is None:
-        flags += (Flag("unknown_document_type", "type de document non reconnu / document type not recognised"),)
+        flags += (Flag(FlagKind.UNKNOWN_DOCUMENT_TYPE, "type de document non reconnu / document type not recognised"),)
     if document_type == "ordonnance":
         flags += prescription_flags(text, models_dir=models_dir)
     return Extraction(

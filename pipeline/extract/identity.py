@@ -11,7 +11,7 @@ import re
 from pipeline.extract import patterns as P
 from pipeline.extract.dates import iso_date, nir_digits, nir_key_is_valid
 from pipeline.extract.names import split_name
-from pipeline.records import Flag, Patient
+from pipeline.records import Flag, FlagKind, Patient
 
 PERSON = re.compile(
     rf"(?:{P.CIVILITY}|{P.PATIENT_NOUN})\s+(?:(?P<civility2>{P.CIVILITY_WORDS})\s+)?(?P<name>{P.FULL_NAME})"
@@ -58,9 +58,9 @@ def identity_flags(patient: Patient) -> tuple[Flag, ...]:
     """What the secretary must still complete: no patient at all, or an incomplete identity.
     Recomputed on the desk after each edit."""
     if not patient.last_name:
-        return (Flag("no_patient", "aucun patient identifié / no patient identified"),)
+        return (Flag(FlagKind.NO_PATIENT, "aucun patient identifié / no patient identified"),)
     if not patient.is_complete:
-        return (Flag("incomplete_identity", "identité du patient incomplète / patient identity incomplete"),)
+        return (Flag(FlagKind.INCOMPLETE_IDENTITY, "identité du patient incomplète / patient identity incomplete"),)
     return ()
 
 
@@ -115,8 +115,8 @@ def _nir(text: str, sex: str | None) -> tuple[str | None, list[Flag]]:
         return None, []
     nir = nir_digits(match.group("nir"))[:15]
     if not nir_key_is_valid(nir):
-        return None, [Flag("invalid_nir", "numéro de sécurité sociale invalide (clé) / invalid NIR key")]
+        return None, [Flag(FlagKind.INVALID_NIR, "numéro de sécurité sociale invalide (clé) / invalid NIR key")]
     flags = []
     if sex and {"1": "M", "2": "F"}.get(nir[0]) != sex:
-        flags.append(Flag("nir_sex_mismatch", "le NIR ne correspond pas au sexe / NIR does not match sex"))
+        flags.append(Flag(FlagKind.NIR_SEX_MISMATCH, "le NIR ne correspond pas au sexe / NIR does not match sex"))
     return nir, flags

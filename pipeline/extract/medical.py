@@ -17,7 +17,7 @@ from pipeline.extract import patterns as P
 from pipeline.extract.spacy_startup import defer_french_token_match
 from pipeline.extract.posology import read_posology
 from pipeline.french import fold
-from pipeline.records import Condition, Drug, Flag
+from pipeline.records import Condition, Drug, Flag, FlagKind
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,7 +87,7 @@ def prescription_flags(text: str, *, models_dir: Path | None = None) -> tuple[Fl
     for drug, spoken, details in _drug_clauses(text, models_dir):
         left_out = read_posology(spoken, details).left_out
         if left_out:
-            flags.append(Flag("prescription_incomplete",
+            flags.append(Flag(FlagKind.PRESCRIPTION_INCOMPLETE,
                               f"« {left_out} » dicté avec {drug.inns[0]} n'est pas sur sa ligne / "
                               f"dictated with {drug.inns[0]}, not on its line"))
     return tuple(flags)

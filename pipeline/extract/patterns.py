@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from pipeline.documents import KINDS
 from pipeline.french import MONTH_NUMBERS
 
 UPPER = "A-ZÀ-ÖØ-Þ"
@@ -101,21 +102,8 @@ SPECIALTY = re.compile(r"\b(?P<specialty>" + "|".join(sorted(map(re.escape, SPEC
 SERVICE = re.compile(r"\bservice\s+(?:de\s+|d'|des\s+)(?P<service>[\w' -]+)", re.IGNORECASE)
 CITY = re.compile(rf"(?:^|\s)(?:à|au|sur)\s+(?P<city>{NAME_WORD}(?:[\s-]+(?:sur|sous|en|le|la|les|de)?[\s-]*{NAME_WORD})*)")
 
-# Document type: first cue found in the opening sentences wins; order matters.
-DOCUMENT_TYPE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("compte_rendu_operatoire", re.compile(r"\b(?:compte[- ]rendu|CR)\s+(?:opératoire|d'intervention|d'opération)|\bprotocole\s+opératoire", re.I)),
-    ("compte_rendu_examen", re.compile(
-        r"\b(?:compte[- ]rendu|CR|résultats?)\s+(?:d'|de\s+l'|de\s+la\s+|du\s+|de\s+|des\s+)?"
-        r"(?:échographie|écho|examen|scanner|tomodensitométrie|TDM|IRM|radiographie|radio|mammographie|endoscopie|"
-        r"fibroscopie|gastroscopie|coloscopie|électrocardiogramme|ECG|holter|épreuve\s+d'effort|doppler|"
-        r"échodoppler|scintigraphie|biopsie|explorations?\s+fonctionnelles?|EFR|électromyogramme|EMG|polysomnographie|"
-        r"densitométrie|bilan\s+urodynamique)", re.I)),
-    ("compte_rendu_consultation", re.compile(r"\b(?:compte[- ]rendu|CR)\s+(?:de\s+|d')?(?:consultation|visite|téléconsultation)", re.I)),
-    ("certificat", re.compile(r"\bcertificat\b|\bje\s+soussignée?\b[^.]*\bcertifie\b", re.I)),
-    ("ordonnance", re.compile(r"^\W*(?:ordonnance|prescription\s+médicale)\b", re.I)),
-    ("lettre_confrere", re.compile(r"^\W*(?:courrier|lettre|mot|réponse)\s+(?:au|à|pour)\b", re.I)),
-    ("autre", re.compile(r"\b(?:compte[- ]rendu|CR)\s+d'hospitalisation|\blettre\s+de\s+liaison|\bcompte[- ]rendu\b", re.I)),
-)
+# Document type: first cue found in the opening sentences wins, in the registry's order.
+DOCUMENT_TYPE_CUES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((kind.key, kind.cue) for kind in KINDS if kind.cue)
 # Fallback when no opening cue: a collegial greeting means a letter.
 LETTER_GREETING = re.compile(r"\b(?:cher\s+confrère|chère\s+consœur|chère\s+consoeur)\b", re.I)
 # An opening sentence that only states the type (and possibly the addressee) is not body text.

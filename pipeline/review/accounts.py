@@ -11,28 +11,28 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipeline.review import auth, twofactor
 from pipeline.review.db import ROLES, audit
-from pipeline.review.routes import checked, current, db, render, require_admin
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db, require_admin
+from pipeline.review.routes import render
 
 accounts_router = APIRouter()
 ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin": "administrateur"}
 
 
 @accounts_router.get("/comptes", response_class=HTMLResponse)
-def accounts_page(request: Request, who=Depends(current), session=Depends(db)):
-    require_admin(who)
+def accounts_page(request: Request, reviewer: CurrentReviewer, session=Depends(db)):
+    require_admin(reviewer)
     details = {user.username: {"second_factor": twofactor.enrolled(session, user),
                                "serves": ", ".join(sorted(folder or auth.MAIN_LETTERHEAD for folder in folders))
                                if (folders := auth.served_folders(session, user)) else "tout le cabinet"}
                for user, _ in auth.users(session)}
-    return render(request, "accounts.html", user=who[0], csrf=who[1].csrf_token, accounts=auth.users(session),
+    return render(request, "accounts.html", user=reviewer.account, csrf=reviewer.csrf, accounts=auth.users(session),
                   roles=ROLE_LABELS, details=details)
 
 
 @accounts_router.post("/comptes/{username}")
-def account_change(request: Request, username: str, action: Annotated[str, Form()], role: Annotated[str, Form()] = "",
-                   who=Depends(checked), session=Depends(db)):
-    require_admin(who)
-    if username == who[0].username:
+def account_change(request: Request, reviewer: CheckedReviewer, username: str, action: Annotated[str, Form()], role: Annotated[str, Form()] = "", session=Depends(db)):
+    require_admin(reviewer)
+    if username == reviewer.username:
         raise HTTPException(status_code=409, detail="pas sur votre propre compte / not on your own account")
     try:
         if action in ("disable", "enable"):
@@ -48,6 +48,6 @@ def account_change(request: Request, username: str, action: Annotated[str, Form(
     except auth.AuthError:
         raise HTTPException(status_code=404, detail="compte inconnu / unknown account") from None
     logged = "totp_reset" if action == "reset_2fa" else f"user_{action}"
-    audit(session, username=who[0].username, action=logged, account=username, **({"role": role} if role else {}))
+    audit(session, username=reviewer.username, action=logged, account=username, **({"role": role} if role else {}))
     session.commit()
     return RedirectResponse("/comptes", status_code=303)

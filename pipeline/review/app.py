@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
+from pipeline.review.deps import LoginRequired, unscoped_routes
 from pipeline.review.accounts import accounts_router
 from pipeline.review.dictate import dictate_router
 from pipeline.review.lexicon import lexicon_router
@@ -32,6 +33,8 @@ from pipeline.upload import forget_stale
 from pipeline.vault import SealedWithoutKey
 
 log = logging.getLogger("dictee.review")
+ROUTERS = (login_router, dictate_router, routes.auth_router, routes.jobs_router, autosave_router, batch_router,
+           autotext_router, lexicon_router, accounts_router)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -106,8 +109,8 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers["Strict-Transport-Security"] = HSTS
         return response
 
-    @app.exception_handler(routes.LoginRequired)
-    async def to_login(request: Request, exc: routes.LoginRequired) -> Response:
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
         response = RedirectResponse("/login?expired=1" if exc.expired else "/login", status_code=303)
         # Back to the draft she was on once signed in again (its working copy waits there).
         if (back := DRAFT_PATH.match(request.url.path)) is not None:
@@ -138,13 +141,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def sealed(request: Request, exc: SealedWithoutKey) -> Response:
         return _error_page(503, str(exc))
 
-    app.include_router(login_router)
-    app.include_router(dictate_router)
-    app.include_router(routes.auth_router)
-    app.include_router(routes.jobs_router)
-    app.include_router(autosave_router)
-    app.include_router(batch_router)
-    app.include_router(autotext_router)
-    app.include_router(lexicon_router)
-    app.include_router(accounts_router)
+    # Fails closed: never served with a route that reaches a draft without ScopedJob.
+    if unscoped := unscoped_routes(route for router in ROUTERS for route in router.routes):
+        raise RuntimeError(f"route(s) reaching a draft without ScopedJob: {', '.join(unscoped)}")
+    for router in ROUTERS:
+        app.include_router(router)
     return app

@@ -9,16 +9,16 @@ that do not pass are named and left as they are.
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from pipeline.review import auth, decisions, jobs
+from pipeline.review import decisions, jobs
 from pipeline.review.db import AuditEvent
-from pipeline.review.routes import checked, db, french_part
+from pipeline.review.deps import CheckedReviewer, Reviewer, ScopedJobs, db
+from pipeline.review.routes import french_part
 from pipeline.review.working import drop_working_copy
 from pipeline.store import TO_SIGN
 
@@ -35,39 +35,33 @@ def previewed_since_last_change(session, job_id: str, username: str) -> bool:
     return any(action == "preview" and who == username for action, who in rows[last_change + 1:])
 
 
-def refusal(session, request: Request, user, job_id: str) -> str | None:
-    """Why this letter cannot go into the batch, or None. An id out of scope is « introuvable »,
-    as on every route of a draft."""
+def refusal(session, request: Request, reviewer: Reviewer, job_id: str) -> str | None:
+    """Why this letter, in the reviewer's scope, cannot go into the batch, or None."""
     settings, outbox = request.app.state.settings, request.app.state.outbox
-    job = session.get(jobs.Job, job_id) if job_id.isalnum() else None
-    folders = auth.served_folders(session, user)
-    if job is None or (folders is not None and jobs.folder_of(job, outbox) not in folders):
-        return "introuvable"
-    if job.state != TO_SIGN:
+    if session.get(jobs.Job, job_id).state != TO_SIGN:
         return "n'est plus à signer"
-    problem = decisions.signing_refusal(jobs.load_result(outbox, job_id), auth.practitioner_folder(session, user),
+    problem = decisions.signing_refusal(jobs.load_result(outbox, job_id), reviewer.signs_for,
                                         colleagues_sign=settings.colleagues_sign)
     if problem:
         return french_part(problem)
-    if not previewed_since_last_change(session, job_id, user.username):
+    if not previewed_since_last_change(session, job_id, reviewer.username):
         return "aperçu non ouvert depuis la dernière modification"
     return None
 
 
 @batch_router.post("/sign-selected")
-def sign_selected(request: Request, job: Annotated[list[str], Form()] = [],  # noqa: B006 — FastAPI's form list
-                  who=Depends(checked), session=Depends(db)):
-    user = who[0]
-    if user.role not in decisions.MAY_TAKE["sign"]:
+def sign_selected(request: Request, reviewer: CheckedReviewer, picked: ScopedJobs, session=Depends(db)):
+    if reviewer.role not in decisions.MAY_TAKE["sign"]:
         raise HTTPException(status_code=403, detail=decisions.ROLE_REFUSED)
     settings, outbox = request.app.state.settings, request.app.state.outbox
-    signer = settings.practitioner(auth.practitioner_folder(session, user) or None)
+    signer = settings.practitioner(reviewer.signs_for or None)
     signed, left = 0, []
-    for job_id in list(dict.fromkeys(job))[:MAX_BATCH]:
-        why = refusal(session, request, user, job_id)
+    for job_id, reachable in picked[:MAX_BATCH]:
+        # An id out of scope is « introuvable », as on every route of a draft.
+        why = refusal(session, request, reviewer, job_id) if reachable else "introuvable"
         if why is None:
             try:
-                decisions.approve(session, job_id, settings, outbox, username=user.username, signer=signer)
+                decisions.approve(session, job_id, settings, outbox, username=reviewer.username, signer=signer)
             except jobs.ReviewError as error:
                 why = french_part(str(error))
         if why is None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import store
 from pipeline.adapt.collect import learn_from_approved
+from pipeline.documents import kind_of
 from pipeline.draft import french_date
 from pipeline.filing import file_job
 from pipeline.review.db import Job, audit, utcnow
@@ -31,7 +32,6 @@ from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_resul
 from pipeline.settings import Practitioner, Settings
 from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, Outbox
 
-SIGNED_BY_THEIR_AUTHOR_ONLY = frozenset({"certificat", "ordonnance"})
 # Who takes each step: the secretary submits or sends a draft back to its author; the
 # practitioner signs, or sends a letter to sign back for correction. The admin acts as a secretary.
 MAY_TAKE = {
@@ -96,7 +96,7 @@ def signing_refusal(result: dict, signer_folder: str | None, *, colleagues_sign:
     author = result.get("author_folder") or ""
     if author == signer_folder:
         return None
-    if result.get("document_type") in SIGNED_BY_THEIR_AUTHOR_ONLY:
+    if kind_of(result.get("document_type")).author_signs_only:
         return ("un certificat ou une ordonnance ne peut être signé que par son praticien / "
                 "a certificate or prescription can only be signed by its own practitioner")
     if not colleagues_sign:

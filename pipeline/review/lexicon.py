@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipeline.adapt.learned import PracticeLexicon
 from pipeline.review.db import audit
-from pipeline.review.routes import checked, current, db, render, require_admin
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db, require_admin
+from pipeline.review.routes import render
 
 lexicon_router = APIRouter()
 KIND_LABELS = {"name": "nom", "term": "terme"}
@@ -21,18 +22,18 @@ def _lexicon(request: Request) -> PracticeLexicon:
 
 
 @lexicon_router.get("/lexique", response_class=HTMLResponse)
-def lexicon_page(request: Request, removed: str = "", who=Depends(current)):
-    require_admin(who)
-    return render(request, "lexicon.html", user=who[0], csrf=who[1].csrf_token, words=_lexicon(request).words(),
+def lexicon_page(request: Request, reviewer: CurrentReviewer, removed: str = ""):
+    require_admin(reviewer)
+    return render(request, "lexicon.html", user=reviewer.account, csrf=reviewer.csrf, words=_lexicon(request).words(),
                   kinds=KIND_LABELS, removed=removed == "1")
 
 
 @lexicon_router.post("/lexique/remove")
-def lexicon_remove(request: Request, word: Annotated[str, Form()], who=Depends(checked), session=Depends(db)):
-    require_admin(who)
+def lexicon_remove(request: Request, reviewer: CheckedReviewer, word: Annotated[str, Form()], session=Depends(db)):
+    require_admin(reviewer)
     if not _lexicon(request).remove(word):
         raise HTTPException(status_code=404, detail="mot absent du lexique / word not in the lexicon")
     # The word may be a patient's name: sealed in the audit like every other detail that could be.
-    audit(session, username=who[0].username, action="lexicon_remove", vault=request.app.state.vault, word=word)
+    audit(session, username=reviewer.username, action="lexicon_remove", vault=request.app.state.vault, word=word)
     session.commit()
     return RedirectResponse("/lexique?removed=1", status_code=303)

@@ -12,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.review import auth, twofactor
 from pipeline.review.db import audit
-from pipeline.review.routes import TYPED_USERNAME, checked, current, db, render
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db
+from pipeline.review.routes import TYPED_USERNAME, render
 
 login_router = APIRouter()
 PENDING_COOKIE = "dictee_pending"
@@ -138,7 +139,7 @@ def _enrolment_page(request: Request, session, user, *, error: str | None = None
     uri = twofactor.provisioning_uri(secret, user.username)
     return render(request, "enrol.html", status_code=status_code, error=error, qr=twofactor.qr_svg(uri),
                   secret=secret, action="/securite/enrol" if signed_in else "/login/enrol",
-                  user=signed_in[0] if signed_in else None, csrf=signed_in[1].csrf_token if signed_in else None)
+                  user=signed_in.account if signed_in else None, csrf=signed_in.csrf if signed_in else None)
 
 
 @login_router.get("/login/enrol", response_class=HTMLResponse)
@@ -172,27 +173,27 @@ def enrol_confirm(request: Request, code: Annotated[str, Form()], session=Depend
 
 
 @login_router.get("/securite", response_class=HTMLResponse)
-def security_page(request: Request, who=Depends(current), session=Depends(db)):
+def security_page(request: Request, reviewer: CurrentReviewer, session=Depends(db)):
     """An account signed in from the practice may enrol its second factor before working remotely."""
-    if twofactor.enrolled(session, who[0]):
-        return render(request, "enrol.html", enrolled=True, user=who[0], csrf=who[1].csrf_token, error=None)
-    return _enrolment_page(request, session, who[0], signed_in=who)
+    if twofactor.enrolled(session, reviewer.account):
+        return render(request, "enrol.html", enrolled=True, user=reviewer.account, csrf=reviewer.csrf, error=None)
+    return _enrolment_page(request, session, reviewer.account, signed_in=reviewer)
 
 
 @login_router.post("/securite/enrol")
-def security_enrol(request: Request, code: Annotated[str, Form()], who=Depends(checked), session=Depends(db)):
-    codes = twofactor.confirm_enrolment(session, who[0], code, request.app.state.vault)
+def security_enrol(request: Request, reviewer: CheckedReviewer, code: Annotated[str, Form()], session=Depends(db)):
+    codes = twofactor.confirm_enrolment(session, reviewer.account, code, request.app.state.vault)
     if codes is None:
-        return _enrolment_page(request, session, who[0], signed_in=who, status_code=401,
+        return _enrolment_page(request, session, reviewer.account, signed_in=reviewer, status_code=401,
                                error="Code incorrect / wrong code")
-    audit(session, username=who[0].username, action="totp_enrol")
+    audit(session, username=reviewer.username, action="totp_enrol")
     session.commit()
-    return render(request, "recovery_codes.html", codes=codes, user=who[0], csrf=who[1].csrf_token)
+    return render(request, "recovery_codes.html", codes=codes, user=reviewer.account, csrf=reviewer.csrf)
 
 
 @login_router.post("/logout")
-def logout(request: Request, who=Depends(checked), session=Depends(db)):
-    audit(session, username=who[0].username, action="logout")
+def logout(request: Request, reviewer: CheckedReviewer, session=Depends(db)):
+    audit(session, username=reviewer.username, action="logout")
     session.commit()
     auth.close_session(session, request.cookies.get(auth.SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)

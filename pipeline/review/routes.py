@@ -16,78 +16,20 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from pipeline import autotext, store
+from pipeline.documents import DOCUMENT_TYPES, kind_of
 from pipeline.draft import DOCUMENT_TITLES
-from pipeline.records import DOCUMENT_TYPES
 from pipeline.result import FLAG_LABELS_FR
-from pipeline.review import auth, decisions, jobs
+from pipeline.review import decisions, jobs
 from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, Reviewer, ScopedJob, db
 from pipeline.review.ranges import ranged_response
 from pipeline.review.working import cleaned, drop_working_copy, load_working_copy, save_working_copy
 
 auth_router = APIRouter()
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 HIGHLIGHT_WORDS = frozenset({"droit", "droite", "gauche", "bilatéral", "bilatérale", "bilatéraux"})
-
-
-class LoginRequired(Exception):
-    def __init__(self, *, expired: bool = False) -> None:
-        self.expired = expired
-
-
-def db(request: Request):
-    with request.app.state.sessions() as session:
-        yield session
-
-
-def current(request: Request, session=Depends(db)):
-    idle = dt.timedelta(minutes=request.app.state.settings.session_idle_minutes)
-    try:
-        found = auth.user_for_token(session, request.cookies.get(auth.SESSION_COOKIE), idle=idle)
-    except auth.IdleExpired as expired:
-        audit(session, username=expired.username, action="session_expired")
-        session.commit()
-        raise LoginRequired(expired=True) from None
-    if found is None:
-        raise LoginRequired()
-    return found
-
-
-def in_scope(request: Request, who=Depends(current), session=Depends(db)) -> None:
-    """Every route of a draft: an account serving some practitioners only opens theirs (404 for
-    the others: whether a draft exists is not said either)."""
-    job_id = request.path_params.get("job_id")
-    folders = auth.served_folders(session, who[0]) if job_id else None
-    if folders is None:
-        return
-    job = session.get(jobs.Job, job_id)
-    if job is None or jobs.folder_of(job, request.app.state.outbox) not in folders:
-        raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
-
-
-jobs_router = APIRouter(dependencies=[Depends(in_scope)])
-
-
-def require_csrf(login, submitted: str | None) -> None:
-    if not auth.csrf_matches(login, submitted):
-        raise HTTPException(status_code=403, detail="CSRF token invalide / invalid CSRF token")
-
-
-def checked(request: Request, csrf: Annotated[str, Form()] = "", who=Depends(current)):
-    """A state-changing request: logged in and carrying the session's CSRF token."""
-    require_csrf(who[1], csrf)
-    return who
-
-
-def checked_by_header(request: Request, who=Depends(current)):
-    """A state-changing call from the page's script (a JSON body): the CSRF token in a header."""
-    require_csrf(who[1], request.headers.get("X-CSRF-Token"))
-    return who
-
-
-def require_admin(who) -> None:
-    if who[0].role != "admin":
-        raise HTTPException(status_code=403, detail="réservé à l'administrateur / admin only")
+jobs_router = APIRouter()  # each route under a draft takes `job_id: ScopedJob` (deps.py)
 
 
 TYPED_USERNAME = "(saisi / typed)"  # refused logins: the typed name goes to the (sealed) detail
@@ -122,19 +64,19 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
 
 
 @auth_router.get("/static/review.js")
-def script(who=Depends(current)):
+def script(reviewer: CurrentReviewer):
     return FileResponse(str(resources.files("pipeline.review") / "templates" / "review.js"), media_type="text/javascript")
 
 
 @jobs_router.get("/", response_class=HTMLResponse)
-def worklist(request: Request, state: str = "", document_type: str = "", author: str = "", q: str = "",
-             batch: str = "", who=Depends(current), session=Depends(db)):
+def worklist(request: Request, reviewer: CurrentReviewer, state: str = "", document_type: str = "", author: str = "", q: str = "",
+             batch: str = "", session=Depends(db)):
     settings, outbox = request.app.state.settings, request.app.state.outbox
     jobs.sync_jobs(session, outbox)
     # A practitioner opens on the letters waiting for a signature, their own first.
-    own_folder = auth.practitioner_folder(session, who[0])
-    state = state or (decisions.TO_SIGN if who[0].role == "practitioner" else "pending_review")
-    folders = auth.served_folders(session, who[0])
+    own_folder = reviewer.signs_for
+    state = state or (decisions.TO_SIGN if reviewer.role == "practitioner" else "pending_review")
+    folders = reviewer.folders
     items = jobs.worklist(session, outbox, state=state, document_type=document_type or None,
                           author=author or None, first_folder=own_folder, folders=folders, search=q[:200])
     inbox = jobs.waiting_in_inbox(settings)
@@ -142,7 +84,7 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
     # A practitioner is told, on landing, of his dictations the secretary sent back to him.
     sent_back = jobs.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
         if own_folder is not None and state != store.REJECTED else []
-    return render(request, "worklist.html", user=who[0], csrf=who[1].csrf_token, items=items, state=state,
+    return render(request, "worklist.html", user=reviewer.account, csrf=reviewer.csrf, items=items, state=state,
                   sent_back=sent_back, present=request.app.state.presence.by_job(), q=q[:200], notice=batch[:2000] or None,
                   document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
                   backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
@@ -150,11 +92,11 @@ def worklist(request: Request, state: str = "", document_type: str = "", author:
 
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: str, error: str = "", who=Depends(current), session=Depends(db)):
-    return _job_page(request, job_id, who, session, error=error)
+def job_page(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, error: str = "", session=Depends(db)):
+    return _job_page(request, job_id, reviewer, session, error=error)
 
 
-def _job_page(request: Request, job_id: str, who, session, *, error: str = "", typed: dict | None = None,
+def _job_page(request: Request, job_id: str, reviewer, session, *, error: str = "", typed: dict | None = None,
               status_code: int = 200, conflict: bool = False) -> HTMLResponse:
     """The draft page; `typed`: what the reviewer entered, shown again when it was not saved
     (`conflict`: because someone else saved meanwhile: both are shown, field by field). Opened
@@ -165,16 +107,16 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
     if job.state in OPEN_STATES and (emptied := jobs.repair_unreadable(request.app.state.outbox, job_id,
-                                                                        username=who[0].username)):
+                                                                        username=reviewer.username)):
         # Never a 500 at every load: what the model refuses is emptied, said, and audited.
-        audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
+        audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
               changes={field: ["(illisible / unreadable)", None] for field in emptied})
         session.commit()
         error = error or (f"champ(s) illisible(s) vidé(s), à ressaisir : {', '.join(emptied)} / unreadable field(s) "
                           f"emptied, to be typed again")
     result = jobs.load_result(request.app.state.outbox, job_id)
     if typed is None:
-        audit(session, username=who[0].username, action="view", job_id=job_id)
+        audit(session, username=reviewer.username, action="view", job_id=job_id)
         session.commit()
     corrected_at = {f["start"] for f in result["flags"] if f["kind"] == "vocabulary_correction"}
     words = [
@@ -195,25 +137,24 @@ def _job_page(request: Request, job_id: str, who, session, *, error: str = "", t
         "conditions": jobs.condition_lines(result["conditions"]), "body": result.get("body") or result["transcript"]["text"],
         "copies": copy_lines(result.get("copies") or []),
     }
-    signer_folder = auth.practitioner_folder(session, who[0])
     restored = None
     if typed is None and job.state in OPEN_STATES:
-        restored = load_working_copy(request.app.state.outbox, job_id, who[0].username)
+        restored = load_working_copy(request.app.state.outbox, job_id, reviewer.username)
         if restored and all(saved.get(key, "") == value for key, value in restored["fields"].items()):
             restored = None  # nothing in it that is not saved
         typed = restored["fields"] if restored else None
     conflicts = [{"field": key, "saved": saved[key], "typed": value} for key, value in (typed or {}).items()
                  if conflict and key in saved and saved[key] != value]
-    request.app.state.presence.beat(job_id, who[0].username)
-    return render(request, "job.html", status_code=status_code, user=who[0], csrf=who[1].csrf_token, job=job,
+    request.app.state.presence.beat(job_id, reviewer.username)
+    return render(request, "job.html", status_code=status_code, user=reviewer.account, csrf=reviewer.csrf, job=job,
                   restored=restored, conflicts=conflicts, reviewed=result.get("review") or {},
                   autotext=autotext.for_author(request.app.state.outbox, result.get("author_folder")),
                   marks=_letter_marks(result, settings.low_confidence),
-                  others=request.app.state.presence.others(job_id, who[0].username),
-                  action=_decision_for(who[0], settings), open_states=OPEN_STATES,
+                  others=request.app.state.presence.others(job_id, reviewer.username),
+                  action=_decision_for(reviewer, settings), open_states=OPEN_STATES,
                   comment=decisions.last_comment(request.app.state.outbox, job_id),
-                  sign_refusal=decisions.signing_refusal(result, signer_folder, colleagues_sign=settings.colleagues_sign)
-                  if who[0].role == "practitioner" else None,
+                  sign_refusal=decisions.signing_refusal(result, reviewer.signs_for, colleagues_sign=settings.colleagues_sign)
+                  if reviewer.role == "practitioner" else None,
                   export_status=request.app.state.exports.status(job_id) if job.state == store.FILED else None,
                   result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
@@ -259,23 +200,23 @@ DECISION_LABELS = {SUBMIT: "Enregistrer et transmettre pour signature", SIGN: "E
                    FILE: "Enregistrer, approuver et classer"}
 
 
-def _require_role(step: str, user) -> None:
+def _require_role(step: str, reviewer: Reviewer) -> None:
     try:
-        decisions.require_role(step, user.role)
+        decisions.require_role(step, reviewer.role)
     except PermissionError as error:
         raise HTTPException(status_code=403, detail=str(error)) from None
 
 
-def _decision_for(user, settings) -> str:
+def _decision_for(reviewer: Reviewer, settings) -> str:
     """What « approve » means for this account: a practitioner signs; a secretary submits for
     signature, or files directly where the practice signs on paper (`signing = "secretary"`)."""
-    if user.role == "practitioner":
+    if reviewer.role == "practitioner":
         return SIGN
     return FILE if settings.signing == "secretary" else SUBMIT
 
 
 @jobs_router.get("/jobs/{job_id}/audio")
-def job_audio(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
+def job_audio(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, session=Depends(db)):
     folder = jobs.job_dir(request.app.state.outbox, job_id)
     audio = next(folder.glob("audio.*"), None)
     if audio is None:
@@ -290,20 +231,20 @@ def job_audio(request: Request, job_id: str, who=Depends(current), session=Depen
 
 
 @jobs_router.post("/jobs/{job_id}/listened", status_code=204)
-def job_listened(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+def job_listened(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """The reviewer pressed play: « listen » goes to the audit trail once per page."""
     if next(jobs.job_dir(request.app.state.outbox, job_id).glob("audio.*"), None) is None:
         raise HTTPException(status_code=404)
-    audit(session, username=who[0].username, action="listen", job_id=job_id)
+    audit(session, username=reviewer.username, action="listen", job_id=job_id)
     session.commit()
     return Response(status_code=204)
 
 
 @jobs_router.get("/jobs/{job_id}/preview", response_class=HTMLResponse)
-def job_preview(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
+def job_preview(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, session=Depends(db)):
     """The letter as it will print, from the same context as the Word file (A4, the template's
     order): a signed letter shows its signature line."""
-    from pipeline.draft import ADDRESSED_TYPES, WITH_SUBJECT, draft_context, signature_data_uri
+    from pipeline.draft import draft_context, signature_data_uri
 
     settings, outbox = request.app.state.settings, request.app.state.outbox
     _open(session, job_id, frozenset(STATE_LABELS))
@@ -314,19 +255,18 @@ def job_preview(request: Request, job_id: str, who=Depends(current), session=Dep
                            signature=decisions.signature_of(outbox, job_id))
     if letter["signature"]:
         letter["signature_image"] = signature_data_uri(letter["practitioner"].get("signature_image"))
-    audit(session, username=who[0].username, action="preview", job_id=job_id)  # what a batch signature asks for
+    audit(session, username=reviewer.username, action="preview", job_id=job_id)  # what a batch signature asks for
     session.commit()
-    return render(request, "preview.html", letter=letter, addressed=extraction.document_type in ADDRESSED_TYPES,
-                  prescription=extraction.document_type == "ordonnance", certificate=extraction.document_type == "certificat",
-                  with_subject=extraction.document_type in WITH_SUBJECT)
+    return render(request, "preview.html", letter=letter, kind=kind_of(extraction.document_type),
+                  prescription=extraction.document_type == "ordonnance", certificate=extraction.document_type == "certificat")
 
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")
-def job_docx(request: Request, job_id: str, who=Depends(current), session=Depends(db)):
+def job_docx(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, session=Depends(db)):
     folder = jobs.job_dir(request.app.state.outbox, job_id)
     if not (folder / store.DRAFT).is_file():
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")  # and not audited
-    audit(session, username=who[0].username, action="download", job_id=job_id)
+    audit(session, username=reviewer.username, action="download", job_id=job_id)
     session.commit()
     return Response(request.app.state.outbox.read_bytes(folder / store.DRAFT), media_type=DOCX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{job_id}.docx"'})
@@ -336,68 +276,68 @@ async def _typed(request: Request) -> dict[str, str]:
     return {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
 
 
-def _save(request: Request, job_id: str, form: dict[str, str], who, session) -> None:
+def _save(request: Request, job_id: str, form: dict[str, str], reviewer, session) -> None:
     """Save what the reviewer typed (raises ReviewError, StaleEdit); regenerate and audit if it changed."""
     settings, outbox = request.app.state.settings, request.app.state.outbox
-    changes = jobs.apply_edits(outbox, job_id, form, username=who[0].username)
-    drop_working_copy(outbox, job_id, who[0].username)  # saved: her working copy is the draft now
+    changes = jobs.apply_edits(outbox, job_id, form, username=reviewer.username)
+    drop_working_copy(outbox, job_id, reviewer.username)  # saved: her working copy is the draft now
     if changes:
         jobs.regenerate(job_id, settings, outbox)
-        audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
+        audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
               changes=changes)
         session.commit()
 
 
-def _keep_refused(request: Request, job_id: str, who, form: dict[str, str]) -> None:
+def _keep_refused(request: Request, job_id: str, reviewer, form: dict[str, str]) -> None:
     """A refused form becomes her working copy: a reload, a closed tab, finds it again."""
     version = int(form["version"]) if form.get("version", "").isdigit() else 0
     fields = {key: value for key, value in form.items() if key not in ("version", "choice")}
-    save_working_copy(request.app.state.outbox, job_id, who[0].username, cleaned(fields), version=version)
+    save_working_copy(request.app.state.outbox, job_id, reviewer.username, cleaned(fields), version=version)
 
 
 @jobs_router.post("/jobs/{job_id}/edit")
-async def job_edit(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+async def job_edit(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     _open(session, job_id)
     form = await _typed(request)
     try:
-        _save(request, job_id, form, who, session)
+        _save(request, job_id, form, reviewer, session)
     except jobs.ReviewError as error:
         # Nothing she typed is lost: the page comes back with her entries and the reason; where
         # someone else saved meanwhile, with what they saved beside what she typed.
         stale = isinstance(error, jobs.StaleEdit)
-        _keep_refused(request, job_id, who, form)
-        return _job_page(request, job_id, who, session, error=str(error), typed=form,
+        _keep_refused(request, job_id, reviewer, form)
+        return _job_page(request, job_id, reviewer, session, error=str(error), typed=form,
                          status_code=409 if stale else 422, conflict=stale)
     return _back(job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/flags/{index}/revert")
-def job_revert_correction(request: Request, job_id: str, index: int, who=Depends(checked), session=Depends(db)):
+def job_revert_correction(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, index: int, session=Depends(db)):
     """One click puts back what the recognizer heard in place of a vocabulary correction."""
     _open(session, job_id)
     settings, outbox = request.app.state.settings, request.app.state.outbox
     try:
-        changes = jobs.revert_correction(outbox, job_id, index, username=who[0].username)
+        changes = jobs.revert_correction(outbox, job_id, index, username=reviewer.username)
         jobs.regenerate(job_id, settings, outbox)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="edit", job_id=job_id, vault=request.app.state.vault,
+    audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
           changes=changes)
     session.commit()
     return _back(job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/patient")
-async def job_choose_patient(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+async def job_choose_patient(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """One click: the patient among the register's candidates, or « nouveau patient »."""
     def choose(outbox, choice: str, username: str) -> dict:
         return jobs.choose_patient(outbox, job_id, choice, username=username)
 
-    return await _choose(request, job_id, who, session, choose, action="identity_choose")
+    return await _choose(request, job_id, reviewer, session, choose, action="identity_choose")
 
 
 @jobs_router.post("/jobs/{job_id}/correspondent")
-async def job_choose_correspondent(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+async def job_choose_correspondent(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """One click: the recipient, or a « copie à », among the address book's candidates."""
     def choose(outbox, choice: str, username: str) -> dict:
         result = jobs.load_result(outbox, job_id)
@@ -408,10 +348,10 @@ async def job_choose_correspondent(request: Request, job_id: str, who=Depends(ch
         jobs.save_result(outbox, job_id, result, username=username)
         return changes
 
-    return await _choose(request, job_id, who, session, choose, action="correspondent_choose")
+    return await _choose(request, job_id, reviewer, session, choose, action="correspondent_choose")
 
 
-async def _choose(request: Request, job_id: str, who, session, choose, *, action: str):
+async def _choose(request: Request, job_id: str, reviewer, session, choose, *, action: str):
     """A choice among candidates. What she typed on the page is saved first, as with « Approuver »."""
     _open(session, job_id)
     settings, outbox = request.app.state.settings, request.app.state.outbox
@@ -419,32 +359,32 @@ async def _choose(request: Request, job_id: str, who, session, choose, *, action
     choice = form.pop("choice", "")
     try:
         if form:
-            _save(request, job_id, form, who, session)
-        changes = choose(outbox, choice, who[0].username)
+            _save(request, job_id, form, reviewer, session)
+        changes = choose(outbox, choice, reviewer.username)
         jobs.regenerate(job_id, settings, outbox)
     except jobs.ReviewError as error:
-        return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
+        return _job_page(request, job_id, reviewer, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    audit(session, username=who[0].username, action=action, job_id=job_id, vault=request.app.state.vault,
+    audit(session, username=reviewer.username, action=action, job_id=job_id, vault=request.app.state.vault,
           changes=changes)
     session.commit()
     return _back(job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/approve")
-async def job_approve(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+async def job_approve(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """Saves what is on screen, then takes the next step in one go (nothing typed is left
     behind): a secretary submits it for signature (or files it), a practitioner signs and files."""
     _open(session, job_id)
     form = await _typed(request)
     then = form.pop("then", "next")  # her choice, kept by the page: the next draft, or the list
-    settings, outbox, user = request.app.state.settings, request.app.state.outbox, who[0]
-    decision = _decision_for(user, settings)
-    _require_role(decision, user)
+    settings, outbox = request.app.state.settings, request.app.state.outbox
+    decision = _decision_for(reviewer, settings)
+    _require_role(decision, reviewer)
     try:
         if decision == SIGN:  # who may sign is decided from the stored draft, before anything is saved
             stored = jobs.load_result(outbox, job_id)
-            refusal = decisions.signing_refusal(stored, auth.practitioner_folder(session, user),
+            refusal = decisions.signing_refusal(stored, reviewer.signs_for,
                                                 colleagues_sign=settings.colleagues_sign)
             if refusal:
                 raise jobs.ReviewError(refusal)
@@ -452,41 +392,40 @@ async def job_approve(request: Request, job_id: str, who=Depends(checked), sessi
                 raise jobs.ReviewError("le type de document a changé : enregistrez, puis signez / "
                                        "the document type changed: save, then sign")
         if form:
-            _save(request, job_id, form, who, session)
+            _save(request, job_id, form, reviewer, session)
         if decision == SUBMIT:
-            decisions.submit_for_signature(session, job_id, outbox, username=user.username)
+            decisions.submit_for_signature(session, job_id, outbox, username=reviewer.username)
         elif decision == SIGN:
-            signer = settings.practitioner(auth.practitioner_folder(session, user) or None)
-            decisions.approve(session, job_id, settings, outbox, username=user.username, signer=signer)
+            signer = settings.practitioner(reviewer.signs_for or None)
+            decisions.approve(session, job_id, settings, outbox, username=reviewer.username, signer=signer)
         else:
-            decisions.approve(session, job_id, settings, outbox, username=user.username)
+            decisions.approve(session, job_id, settings, outbox, username=reviewer.username)
     except jobs.ReviewError as error:
         if form:
-            _keep_refused(request, job_id, who, form)
-        return _job_page(request, job_id, who, session, error=str(error), typed=form or None,
+            _keep_refused(request, job_id, reviewer, form)
+        return _job_page(request, job_id, reviewer, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
-    drop_working_copy(outbox, job_id, None if decision != SUBMIT else user.username)
+    drop_working_copy(outbox, job_id, None if decision != SUBMIT else reviewer.username)
     if decision == SUBMIT:
-        audit(session, username=user.username, action="submit", job_id=job_id)
+        audit(session, username=reviewer.username, action="submit", job_id=job_id)
         session.commit()
     else:  # filed, its audit row committed with it: learning, PDF/A + FHIR after the answer, never inside it
         request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, outbox, job_id))
-    following = _next_draft(request, session, user, after=job_id) if then != "list" else None
+    following = _next_draft(request, session, reviewer, after=job_id) if then != "list" else None
     return RedirectResponse(f"/jobs/{following}" if following else "/", status_code=303)
 
 
-def _next_draft(request: Request, session, user, *, after: str) -> str | None:
+def _next_draft(request: Request, session, reviewer: Reviewer, *, after: str) -> str | None:
     """The next draft of her worklist as she lands on it (urgent first, then oldest; a
     practitioner's own letters to sign first), other than the one just decided."""
-    own = auth.practitioner_folder(session, user)
-    state = decisions.TO_SIGN if user.role == "practitioner" else store.STATE_PENDING
-    items = jobs.worklist(session, request.app.state.outbox, state=state, first_folder=own,
-                          folders=auth.served_folders(session, user))
+    state = decisions.TO_SIGN if reviewer.role == "practitioner" else store.STATE_PENDING
+    items = jobs.worklist(session, request.app.state.outbox, state=state, first_folder=reviewer.signs_for,
+                          folders=reviewer.folders)
     return next((item.job.job_id for item in items if item.job.job_id != after), None)
 
 
 @jobs_router.post("/jobs/{job_id}/export")
-def job_export_again(request: Request, job_id: str, who=Depends(checked), session=Depends(db)):
+def job_export_again(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """« réessayer »: a filed letter whose PDF/A + FHIR export failed is exported again, in the background."""
     _open(session, job_id, frozenset({store.FILED}))
     request.app.state.exports.submit(job_id)
@@ -494,34 +433,34 @@ def job_export_again(request: Request, job_id: str, who=Depends(checked), sessio
 
 
 @jobs_router.post("/jobs/{job_id}/reopen")
-def job_reopen(request: Request, job_id: str, comment: Annotated[str, Form()] = "", who=Depends(checked),
+def job_reopen(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, comment: Annotated[str, Form()] = "",
                session=Depends(db)):
     """A draft the secretary sent back to its author: he puts it back « à relire », with his precisions."""
     _open(session, job_id, frozenset({store.REJECTED}))
-    _require_role("reopen", who[0])
+    _require_role("reopen", reviewer)
     try:
-        decisions.reopen(session, request.app.state.outbox, job_id, username=who[0].username, comment=comment)
+        decisions.reopen(session, request.app.state.outbox, job_id, username=reviewer.username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="reopen", job_id=job_id, vault=request.app.state.vault,
+    audit(session, username=reviewer.username, action="reopen", job_id=job_id, vault=request.app.state.vault,
           comment=comment.strip())
     session.commit()
     return RedirectResponse("/", status_code=303)
 
 
 @jobs_router.post("/jobs/{job_id}/reject")
-def job_reject(request: Request, job_id: str, comment: Annotated[str, Form()] = "", who=Depends(checked), session=Depends(db)):
+def job_reject(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, comment: Annotated[str, Form()] = "", session=Depends(db)):
     """« à relire » → back to the practitioner (the secretary cannot make a letter of it); « à
     signer » → back to « à relire » (the practitioner wants a correction). The comment is shown."""
     job = _open(session, job_id)
     outbox = request.app.state.outbox
     back = decisions.send_back if job.state == decisions.TO_SIGN else decisions.reject
-    _require_role("send_back" if back is decisions.send_back else "reject", who[0])
+    _require_role("send_back" if back is decisions.send_back else "reject", reviewer)
     try:
-        back(session, outbox, job_id, username=who[0].username, comment=comment)
+        back(session, outbox, job_id, username=reviewer.username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
-    audit(session, username=who[0].username, action="send_back" if back is decisions.send_back else "reject",
+    audit(session, username=reviewer.username, action="send_back" if back is decisions.send_back else "reject",
           job_id=job_id, vault=request.app.state.vault, comment=comment.strip())
     session.commit()
     return RedirectResponse("/", status_code=303)

@@ -15,7 +15,7 @@ from typing import Sequence
 import jellyfish
 
 from pipeline.french import fold
-from pipeline.records import Flag, Word
+from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
 
 
@@ -61,7 +61,7 @@ class Corrector:
             span = words[index:index + width]
             heard = "".join(w.word for w in span).strip()
             out.append(Word(span[0].start, span[-1].end, " " + term.text, min(w.probability for w in span)))
-            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {term.text} »", span[0].start,
+            flags.append(Flag(FlagKind.VOCABULARY_CORRECTION, f"« {heard} » → « {term.text} »", span[0].start,
                               heard=heard, written=term.text))
             index += width
         return tuple(out), tuple(flags)

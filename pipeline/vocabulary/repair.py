@@ -19,7 +19,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from pipeline.french import fold, singular
-from pipeline.records import Flag, Word
+from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import glue_pieces, phonetic_key
 
@@ -120,7 +120,7 @@ class Repairer:
             written = _cased_like(written if written in self.invariable else _plural_like(written, heard), heard)
             out.append(Word(span[0].start, span[-1].end, " " + written + _trailing(span[-1]),
                             min(w.probability for w in span)))
-            flags.append(Flag("vocabulary_correction", f"« {heard} » → « {written} »", span[0].start,
+            flags.append(Flag(FlagKind.VOCABULARY_CORRECTION, f"« {heard} » → « {written} »", span[0].start,
                               heard=heard, written=written))
             index = end
         return tuple(out), tuple(flags)
