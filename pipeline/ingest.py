@@ -20,9 +20,12 @@ from typing import Collection, Iterable, Iterator
 
 from filelock import FileLock, Timeout
 
-from pipeline import progress, store  # store: a module reference (it calls back into this module)
+from pipeline import progress, store
+from pipeline.store import (  # the work area's and quarantine's layout is the store's
+    CLAIM_SUFFIX, SUPERSEDED, outbox_error, release_claim,
+)
 from pipeline.audio import sniff_suffix
-from pipeline.errors import DicteeError, TransientError
+from pipeline.errors import DicteeError
 from pipeline.files import file_sha256, remove_dead_partials, write_json_atomic
 from pipeline.records import Dictation
 from pipeline.settings import Settings
@@ -30,7 +33,6 @@ from pipeline.settings import Settings
 JOB_ID_LENGTH = 16
 IGNORED_PREFIXES = (".", "~")
 IGNORED_SUFFIXES = (".part", ".tmp", ".crdownload")
-CLAIM_SUFFIX = ".claim.json"
 HELD_FOLDER = ".dictee-held"  # beside a file claimed from another filesystem: its original, kept
 # Practitioners mark urgency by dropping into inbox/urgent/ or naming the file "… urgent …".
 URGENT_FOLDER = "urgent"
@@ -148,9 +150,6 @@ def safe_suffix(name: str) -> str:
     return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
 
 
-SUPERSEDED = ".superseded"
-
-
 def supersede_quarantine(job_id: str, *, outbox: Path) -> None:
     """Quarantine is never a dead end: a recording dropped again is processed again. Its old
     quarantine folder is set aside (not deleted: until the new outcome is published it may hold
@@ -178,11 +177,6 @@ def retry_quarantined(job_id: str, *, settings: Settings) -> Path:
     os.utime(partial, (old, old))
     os.replace(partial, target)
     return target
-
-
-def drop_superseded(job_id: str, *, outbox: Path) -> None:
-    for folder in (store.Outbox(outbox).quarantine_folder() / SUPERSEDED).glob(f"{job_id}.*"):
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class AlreadyRunning(DicteeError):
@@ -358,14 +352,6 @@ def return_to_inbox(dictation: Dictation, *, inbox: Path) -> Path:
     return target
 
 
-def release_claim(dictation: Dictation) -> None:
-    """Forget the claim once the audio has left the work area (published, quarantined or given
-    back): its record, and the original kept on the inbox's filesystem."""
-    if dictation.held_original is not None:
-        dictation.held_original.unlink(missing_ok=True)
-    (dictation.path.parent / f"{dictation.job_id}{CLAIM_SUFFIX}").unlink(missing_ok=True)
-
-
 def _move_atomic(source: Path, target: Path, *, keep_source_at: Path | None = None) -> bool:
     """Rename `source` to `target`; across filesystems, copy then rename into place, and the
     source is removed, or set aside at `keep_source_at` (same filesystem as the source).
@@ -389,30 +375,6 @@ def _move_atomic(source: Path, target: Path, *, keep_source_at: Path | None = No
         keep_source_at.parent.mkdir(exist_ok=True)
         os.replace(source, keep_source_at)  # same filesystem: a writer still at it goes on into this file
         return True
-
-
-class OutboxUnavailable(TransientError):
-    """The outbox cannot take the files (full, read-only): nothing is lost, say so and stop.
-    `short` is the reason alone, for a summary line."""
-
-    def __init__(self, message: str, short: str) -> None:
-        super().__init__(message)
-        self.short = short
-
-
-def outbox_error(error: OSError, outbox: Path, *, claimed: bool = False) -> OutboxUnavailable:
-    """`claimed`: the dictation was already in the work area (a draft could not be written), so
-    it is resumed from there, not from the inbox."""
-    reason = {28: ("plus de place sur le disque", "no space left on the disk"),
-              30: ("système de fichiers en lecture seule", "read-only file system"),
-              13: ("accès refusé", "permission denied")}.get(error.errno, ("erreur d'écriture", "write error"))
-    where = (("reprend au prochain passage", "it is resumed at the next run") if claimed else
-             ("les dictées restent dans la boîte de réception, relancez quand c'est réglé",
-              "the dictations stay in the inbox, run again once it is fixed"))
-    return OutboxUnavailable(
-        f"la boîte d'envoi {outbox} ne peut pas recevoir les fichiers ({reason[0]}) : {where[0]} / "
-        f"the outbox cannot take the files ({reason[1]}): {where[1]}",
-        short=f"{reason[0]} / {reason[1]}")
 
 
 def has_work(settings: Settings) -> bool:

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, TransientError
 from pipeline.files import process_token, token_alive
-from pipeline import ingest  # a module reference: ingest reads this module's layout too
 from pipeline.records import Dictation
 from pipeline.typed import is_typed
 from pipeline.vault import PLAIN, Vault
@@ -183,7 +182,7 @@ class Outbox:
             yield self.staging_dir(job_id, purpose)
         except OSError as error:
             shutil.rmtree(path, ignore_errors=True)
-            raise ingest.outbox_error(error, self.root, claimed=True) from None
+            raise outbox_error(error, self.root, claimed=True) from None
 
     def publish(self, dictation: Dictation, docx: bytes, result: dict) -> Path:
         """Stage draft, result, state and audio, then rename into place."""
@@ -234,9 +233,52 @@ class Outbox:
         else:
             os.replace(staging, target)
         dictation.path.unlink(missing_ok=True)
-        ingest.release_claim(dictation)
-        ingest.drop_superseded(dictation.job_id, outbox=self.root)
+        release_claim(dictation)
+        drop_superseded(dictation.job_id, outbox=self.root)
         return target
+
+
+# The work area and quarantine, as ingest leaves them: a claim's record beside the claimed
+# audio, and quarantine folders set aside while a recording dropped again is processed.
+CLAIM_SUFFIX = ".claim.json"
+SUPERSEDED = ".superseded"
+
+
+class OutboxUnavailable(TransientError):
+    """The outbox cannot take the files (full, read-only): nothing is lost, say so and stop.
+    `short` is the reason alone, for a summary line."""
+
+    def __init__(self, message: str, short: str) -> None:
+        super().__init__(message)
+        self.short = short
+
+
+def outbox_error(error: OSError, outbox: Path, *, claimed: bool = False) -> OutboxUnavailable:
+    """`claimed`: the dictation was already in the work area (a draft could not be written), so
+    it is resumed from there, not from the inbox."""
+    reason = {28: ("plus de place sur le disque", "no space left on the disk"),
+              30: ("système de fichiers en lecture seule", "read-only file system"),
+              13: ("accès refusé", "permission denied")}.get(error.errno, ("erreur d'écriture", "write error"))
+    where = (("reprend au prochain passage", "it is resumed at the next run") if claimed else
+             ("les dictées restent dans la boîte de réception, relancez quand c'est réglé",
+              "the dictations stay in the inbox, run again once it is fixed"))
+    return OutboxUnavailable(
+        f"la boîte d'envoi {outbox} ne peut pas recevoir les fichiers ({reason[0]}) : {where[0]} / "
+        f"the outbox cannot take the files ({reason[1]}): {where[1]}",
+        short=f"{reason[0]} / {reason[1]}")
+
+
+def release_claim(dictation: Dictation) -> None:
+    """Forget the claim once the audio has left the work area (published, quarantined or given
+    back): its record, and the original kept on the inbox's filesystem."""
+    if dictation.held_original is not None:
+        dictation.held_original.unlink(missing_ok=True)
+    (dictation.path.parent / f"{dictation.job_id}{CLAIM_SUFFIX}").unlink(missing_ok=True)
+
+
+def drop_superseded(job_id: str, *, outbox: Path) -> None:
+    for folder in (Outbox(outbox).quarantine_folder() / SUPERSEDED).glob(f"{job_id}.*"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 EMPTY_MARK_GRACE_S = 5.0  # a mark is created, then its process written in: a moment apart

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from pipeline import ingest
+from pipeline import ingest, store
 from pipeline.notify import Notifier
 from pipeline.records import Dictation, JobOutcome
 from pipeline.settings import Settings
@@ -178,7 +178,7 @@ class InboxWatcher:
             try:
                 dictation = ingest.claim_dictation(path, work_dir=self.settings.work_dir,
                                                    outbox=self.settings.outbox, author=author)
-            except ingest.OutboxUnavailable as error:
+            except store.OutboxUnavailable as error:
                 self._say_outbox_unavailable(error)
                 break  # the file stays in the inbox; the next rescan offers it again
             self._outbox_trouble = False

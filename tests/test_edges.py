@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import ingest
+from pipeline import ingest, store
 from pipeline.job import run_job
 from tests.conftest import write_tone
 
@@ -33,7 +33,7 @@ def test_a_quarantined_recording_dropped_again_is_processed_again_not_deleted(se
     assert (settings.outbox / first.job_id / "draft.docx").is_file()
     assert next((settings.outbox / first.job_id).glob("audio.*")).stat().st_size > 0
     assert not (settings.quarantine_dir / first.job_id).exists()
-    assert not list((settings.quarantine_dir / ingest.SUPERSEDED).iterdir())
+    assert not list((settings.quarantine_dir / store.SUPERSEDED).iterdir())
 
 
 def test_a_drafted_recording_dropped_again_is_still_a_duplicate(settings, fake_transcriber):
@@ -150,7 +150,7 @@ def test_a_full_outbox_leaves_the_file_in_the_inbox_and_no_orphan(settings, monk
 
     monkeypatch.setattr(ingest.os, "replace", across_filesystems)
     monkeypatch.setattr(ingest.shutil, "copyfile", full_disk)
-    with pytest.raises(ingest.OutboxUnavailable, match="no space left"):
+    with pytest.raises(store.OutboxUnavailable, match="no space left"):
         claim(settings, settings.inbox / "a.wav")
     assert (settings.inbox / "a.wav").is_file()
     assert not list(settings.work_dir.iterdir())  # no .partial, no claim record
@@ -177,7 +177,7 @@ def test_a_disk_that_fills_while_a_draft_is_written_defers_the_job_and_leaves_no
     assert outcome.status == "failed" and outcome.job_id == dictation.job_id
     assert outcome.reason == "plus de place sur le disque / no space left on the disk"
     assert sorted(p.name for p in settings.work_dir.iterdir()) == sorted(
-        [dictation.path.name, f"{dictation.job_id}{ingest.CLAIM_SUFFIX}"])  # the claim, no staging folder
+        [dictation.path.name, f"{dictation.job_id}{store.CLAIM_SUFFIX}"])  # the claim, no staging folder
     assert not (settings.outbox / dictation.job_id).exists()
 
     monkeypatch.setattr(vault_module, "write_bytes_atomic", real_write)  # room again: resumed, drafted
