@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     whisper_model: Path | None = None
     compute_type: Literal["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                           "bfloat16", "float32", "default", "auto"] = "int8"
+    # Where the recognizer runs: "auto" takes a CUDA GPU when CTranslate2 sees one, else the CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     beam_size: int = Field(default=5, ge=1, le=10)
     # Chunks (≤ 30 s, cut at pauses) of one dictation decoded together.
     chunk_batch_size: int = Field(default=8, ge=1, le=64)

@@ -48,6 +48,7 @@ class TranscriberConfig:
     model_dir: str
     bundled: bool
     compute_type: str
+    device: str
     cpu_threads: int
     beam_size: int
     chunk_batch_size: int  # chunks of one dictation decoded together
@@ -68,6 +69,7 @@ class TranscriberConfig:
             model_dir=str(settings.whisper_model_dir),
             bundled=settings.uses_bundled_model,
             compute_type=settings.compute_type,
+            device=settings.device,
             cpu_threads=settings.cpu_threads,
             beam_size=settings.beam_size,
             chunk_batch_size=settings.chunk_batch_size,
@@ -164,7 +166,7 @@ class Transcriber:
         self.config = config
         try:
             self._model = WhisperModel(
-                str(model_dir), device="cpu", compute_type=config.compute_type,
+                str(model_dir), device=config.device, compute_type=config.compute_type,
                 cpu_threads=config.threads_per_decoding, num_workers=config.parallel,
             )
         except (RuntimeError, ValueError, OSError) as error:  # CTranslate2 on a damaged or foreign file

@@ -137,7 +137,7 @@ def test_parallel_decodings_split_the_cores_unless_told_otherwise(monkeypatch):
     from pipeline.transcribe import TranscriberConfig
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    base = dict(model_dir="m", bundled=True, compute_type="int8", beam_size=5, chunk_batch_size=8, language="fr")
+    base = dict(model_dir="m", bundled=True, compute_type="int8", device="auto", beam_size=5, chunk_batch_size=8, language="fr")
     assert TranscriberConfig(**base, cpu_threads=0, parallel=1).threads_per_decoding == 0  # CTranslate2 decides
     assert TranscriberConfig(**base, cpu_threads=0, parallel=2).threads_per_decoding == 1
     assert TranscriberConfig(**base, cpu_threads=0, parallel=4).threads_per_decoding == 1

@@ -41,6 +41,7 @@ def test_default_model_is_the_bundled_one_and_any_folder_can_replace_it(tmp_path
 
 @pytest.mark.parametrize("name, value, said", [
     ("DICTEE_COMPUTE_TYPE", "int3", "compute_type"),
+    ("DICTEE_DEVICE", "tpu", "device"),
     ("DICTEE_LANGUAGE", "xx", "language"),
     ("DICTEE_MAX_DURATION", "5", "DICTEE_MAX_DURATION_S"),  # misspelt: refused, with the right name
     ("DICTEE_CONFIG", "/missing.toml", "settings file not found"),

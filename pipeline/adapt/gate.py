@@ -82,12 +82,12 @@ def score(transcribe: Callable[[np.ndarray], str], clips: Sequence[tuple[np.ndar
     return Scores(round(corpus_wer(pairs), 4), None if recall is None else round(recall, 4), terms, len(clips))
 
 
-def clip_transcriber(model_dir: Path, *, language: str, beam_size: int, compute_type: str = "int8"
-                     ) -> Callable[[np.ndarray], str]:
+def clip_transcriber(model_dir: Path, *, language: str, beam_size: int, compute_type: str = "int8",
+                     device: str = "auto") -> Callable[[np.ndarray], str]:
     """One clip (at most 30 s) as the pipeline decodes a chunk: with timestamps, no prompt."""
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type)
+    model = WhisperModel(str(model_dir), device=device, compute_type=compute_type)
 
     def transcribe(samples: np.ndarray) -> str:
         segments, _ = model.transcribe(samples, language=language, beam_size=beam_size, vad_filter=False,

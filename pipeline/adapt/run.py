@@ -122,7 +122,8 @@ def _run(settings: Settings, options: TrainingOptions, root: Path, quantization:
 
     on_stage("mesure sur les exemples mis de côté / measuring on held-out examples")
     vocabulary = term_vocabulary(settings.models_dir, [word.text for word in learned_words(settings.store())])
-    decode = dict(language=settings.language, beam_size=settings.beam_size, compute_type=settings.compute_type)
+    decode = dict(language=settings.language, beam_size=settings.beam_size, compute_type=settings.compute_type,
+                  device=settings.device)
     verdict = judge(score(clip_transcriber(in_use, **decode), held_clips, vocabulary),
                     score(clip_transcriber(staging, **decode), held_clips, vocabulary))
     report = {
