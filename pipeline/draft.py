@@ -114,7 +114,8 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "recipient": recipient_context(extraction.recipient),
         "patient_line": patient_line(extraction.patient, today=today),
         "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],
-        "prescriptions": [prescription_line(drug) for drug in extraction.drugs],
+        "prescriptions": prescription_lines(extraction.drugs),
+        "prescription_count": len(products(extraction.drugs)),
         "copies": [copy_line(copy) for copy in extraction.copies if copy.last_name],
         "child": child_context(extraction, today),
         "bizone": bizone_context(extraction),
@@ -135,23 +136,49 @@ def bizone_context(extraction: Extraction) -> dict | None:
     drugs under it; None for an ordinary prescription."""
     if extraction.document_type != "ordonnance":
         return None
-    zones = ald_zones(extraction.body, [drug.text for drug in extraction.drugs])
+    grouped = products(extraction.drugs)
+    zones = ald_zones(extraction.body, [product[0].text for product in grouped])
     if zones is None:
         return None
-    lines = [prescription_line(drug) for drug in extraction.drugs]
+    lines = [product_line(product) for product in grouped]
     return {"ald": [line for line, for_ald in zip(lines, zones) if for_ald],
             "other": [line for line, for_ald in zip(lines, zones) if not for_ald]}
 
 
-def prescription_line(drug: Drug) -> str:
+def products(drugs: tuple[Drug, ...] | list[Drug]) -> list[list[Drug]]:
+    """The drugs as the products dictated: a brand of several INNs (« Augmentin » → amoxicilline,
+    acide clavulanique) is one product, printed on one line with its one strength — never a line
+    per INN each claiming the product's strength."""
+    grouped: list[list[Drug]] = []
+    for drug in drugs:
+        if grouped and drug.brand and (grouped[-1][0].brand, grouped[-1][0].text) == (drug.brand, drug.text):
+            grouped[-1].append(drug)
+        else:
+            grouped.append([drug])
+    return grouped
+
+
+def product_line(product: list[Drug]) -> str:
     """One line of a prescription, all that was dictated: « PARACÉTAMOL — 1 g — 1 comprimé — par
-    voie orale — 3 fois par jour — si douleur — pendant 5 jours — à renouveler 2 fois ». The
-    line as the secretary typed it, where she edited it."""
-    if drug.line:
-        return drug.line
-    parts = (drug.name.upper(), drug.dose, drug.unit_dose, drug.route, drug.frequency, drug.condition, drug.duration,
-             drug.renewal)
+    voie orale — 3 fois par jour — si douleur — pendant 5 jours — à renouveler 2 fois »; a brand
+    dictated is kept before the INN: « KARDÉGIC (acide acétylsalicylique) — 75 mg ». The line
+    as the secretary typed it, where she edited it."""
+    first = product[0]
+    if first.line:
+        return first.line
+    inns = ", ".join(drug.name for drug in product)
+    name = f"{first.brand.upper()} ({inns})" if first.brand else inns.upper()
+    parts = (name, first.dose, first.unit_dose, first.route, first.frequency, first.condition, first.duration,
+             first.renewal)
     return " — ".join(part for part in parts if part)
+
+
+def prescription_line(drug: Drug) -> str:
+    return product_line([drug])
+
+
+def prescription_lines(drugs: tuple[Drug, ...] | list[Drug]) -> list[str]:
+    return [product_line(product) for product in products(drugs)]
 
 
 def signature_data_uri(image: str | None) -> str | None:

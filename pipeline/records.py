@@ -135,6 +135,7 @@ class Drug:
     route: str | None = None  # "par voie orale", "en application locale"
     renewal: str | None = None  # "à renouveler 2 fois", "QSP 3 mois"
     line: str | None = None  # the printed line as the secretary typed it, when she edited it
+    brand: str | None = None  # the brand dictated (« Kardégic »), None when the INN was said
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,8 @@ class DrugOut(Part):
     route: str | None = Field(default=None, description="« par voie orale », « en application locale »")
     renewal: str | None = Field(default=None, description="« à renouveler 2 fois », « QSP 3 mois »")
     line: str | None = Field(default=None, description="the printed line, when the secretary edited it")
+    brand: str | None = Field(default=None, description="the brand as dictated (« Kardégic »), printed before the INN; "
+                                                        "null when the INN was said")
 
 
 class ConditionOut(Part):

@@ -48,8 +48,11 @@ def page_furniture(section) -> None:
 
 
 def numbered(document, items: str) -> None:
+    """Numbered by the template, not by Word's list numbering, which would run on from one zone
+    of a bizone prescription into the next: each zone counts from 1."""
     document.add_paragraph(f"{{%p for line in {items} %}}")
-    document.add_paragraph("{{ line }}", style="List Number")
+    line = document.add_paragraph("{{ loop.index }}.\t{{ line }}")
+    line.paragraph_format.left_indent, line.paragraph_format.first_line_indent = Cm(0.8), Cm(-0.8)
     document.add_paragraph("{%p endfor %}")
 
 
@@ -173,6 +176,13 @@ def build(kind: DocumentKind, target: Path) -> None:
     document.add_paragraph("{{ closing }}")
     document.add_paragraph("{%p endif %}")
 
+    if document_type == "ordonnance":  # what was prescribed, and on how many pages: nothing added after
+        count = document.add_paragraph()
+        count.paragraph_format.space_before = Cm(0.4)
+        count.add_run("Ordonnance de {{ prescription_count }} ligne{% if prescription_count > 1 %}s{% endif %} sur ")
+        add_field(count, "NUMPAGES")
+        count.add_run(" page(s)")
+
     if document_type == "certificat":
         document.add_paragraph("{%p if certificate_formula %}")
         document.add_paragraph("{{ certificate_formula }}")
@@ -192,11 +202,14 @@ def build(kind: DocumentKind, target: Path) -> None:
     signed.alignment = WD_ALIGN_PARAGRAPH.RIGHT
     document.add_paragraph("{%p endif %}")
     document.add_paragraph("{%p if copies %}")
-    copied = document.add_paragraph()
-    copied.paragraph_format.space_before = Cm(0.8)
-    copied.add_run("Copie à : ").bold = True
-    copied.add_run("{{ copies|join('; ') }}")
+    document.add_paragraph()  # a line apart from the signature
     document.add_paragraph("{%p endif %}")
+    document.add_paragraph("{%p for copy in copies %}")  # one correspondent per line, aligned after « Copie à : »
+    copied = document.add_paragraph()
+    copied.paragraph_format.left_indent, copied.paragraph_format.first_line_indent = Cm(2), Cm(-2)
+    copied.add_run("{% if loop.first %}Copie à :{% endif %}").bold = True
+    copied.add_run("\t{{ copy }}")
+    document.add_paragraph("{%p endfor %}")
     document.core_properties.title = kind.title
     document.core_properties.author = "Dictée"
     document.save(str(target))

@@ -146,7 +146,7 @@ def test_the_letter_gets_the_address_block_and_copies_are_chosen_on_the_desk(set
     assert any(flag["kind"] == "correspondent_to_choose" for flag in result["flags"])
     paragraphs = [p.text for p in Document(settings.outbox / job_id / "draft.docx").paragraphs]
     assert "Docteur Claire Martin" in paragraphs and "12 rue de la République" in paragraphs and "69002 Lyon" in paragraphs
-    assert "Copie à : Docteur Martin" in paragraphs
+    assert "Copie à :\tDocteur Martin" in paragraphs
 
     with signed_in(settings) as client:
         page = client.get(f"/jobs/{job_id}").text
@@ -169,8 +169,8 @@ def test_the_letter_gets_the_address_block_and_copies_are_chosen_on_the_desk(set
     assert saved["correspondent_links"]["copies"][0]["by"] == "sophie"
     assert not any(flag["kind"] == "correspondent_to_choose" for flag in saved["flags"])
     paragraphs = [p.text for p in Document(settings.outbox / job_id / "draft.docx").paragraphs]
-    assert ("Copie à : Docteur Paul Martin, Médecine générale — 69002 Lyon; Docteur Marc Durand, Pneumologue — "
-            "75016 Paris") in paragraphs
+    copies = paragraphs.index("Copie à :\tDocteur Paul Martin, Médecine générale — 69002 Lyon")
+    assert paragraphs[copies + 1] == "\tDocteur Marc Durand, Pneumologue — 75016 Paris"  # one per line
 
 
 def test_a_vcard_address_book_is_imported_and_used(settings, fake_transcriber, monkeypatch):

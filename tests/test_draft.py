@@ -98,8 +98,10 @@ def test_a_prescription_lists_its_drugs_one_per_line(settings, tmp_path):
     letter = tmp_path / "o.docx"
     letter.write_bytes(render_draft(dictated, settings, today=TODAY))
     lines = [p.text for p in Document(str(letter)).paragraphs]
-    assert "SÉMAGLUTIDE — 0,5 mg — une injection par semaine — pendant 3 mois" in lines
-    assert "METFORMINE — 1000 mg — deux fois par jour" in lines
+    assert "1.\tOZEMPIC (sémaglutide) — 0,5 mg — une injection par semaine — pendant 3 mois" in lines
+    assert "2.\tMETFORMINE — 1000 mg — deux fois par jour" in lines
+    count = next(p for p in Document(str(letter)).paragraphs if p.text.startswith("Ordonnance de 2 lignes sur"))
+    assert 'w:instr="NUMPAGES"' in count._p.xml  # the page count: a field Word and LibreOffice compute
 
 
 def test_the_patient_line_shows_the_identity_as_the_ins_rules_do():

@@ -53,8 +53,8 @@ def test_a_bizone_prescription_for_a_child_lists_each_drug_in_its_zone(settings)
     assert "Âge : 6 ans — Poids : 21 kg" in lines
     ald = lines.index(next(line for line in lines if line.startswith("Prescriptions relatives au traitement")))
     other = lines.index(next(line for line in lines if line.startswith("Prescriptions SANS RAPPORT")))
-    assert lines[ald + 1].startswith("AMOXICILLINE — 500 mg") and "pendant 7 jours" in lines[ald + 1]
-    assert lines[other + 1].startswith("PARACÉTAMOL — 300 mg")
+    assert lines[ald + 1].startswith("1.\tAMOXICILLINE — 500 mg") and "pendant 7 jours" in lines[ald + 1]
+    assert lines[other + 1].startswith("1.\tPARACÉTAMOL — 300 mg")  # each zone counts from 1
     assert "RPPS : 10000000000" in lines
     assert not any("amoxicilline" in line for line in lines)  # the sentences prescribing are the numbered lines
     assert any(line.startswith("À revoir dans") for line in lines)  # what else it says stays
@@ -63,7 +63,7 @@ def test_a_bizone_prescription_for_a_child_lists_each_drug_in_its_zone(settings)
 def test_an_ordinary_prescription_has_one_list_and_no_zones(settings):
     lines = paragraphs(drafted("Ordonnance pour Madame Anne Roux née le 3 avril 1980. Amoxicilline 1 g matin et soir "
                                "pendant 6 jours.", settings))
-    assert any(line.startswith("AMOXICILLINE — 1 g") for line in lines)
+    assert any(line.startswith("1.\tAMOXICILLINE — 1 g") for line in lines)
     assert not any(line.startswith("Prescriptions") or line.startswith("Âge") for line in lines)
 
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from docx import Document
 
-from pipeline.draft import prescription_line, render_draft
+from pipeline.draft import prescription_line, prescription_lines, render_draft
 from pipeline.extract import extract
 from pipeline.normalize import normalize_text
 from pipeline.review.jobs import drug_lines, parse_drug_lines
@@ -24,11 +24,11 @@ def prescribed(text: str):
     ("Ordonnance. Amoxicilline 1 g matin et soir au milieu du repas pendant 7 jours.",
      "AMOXICILLINE — 1 g — matin et soir — au milieu du repas — pendant 7 jours"),
     ("Ordonnance. Ventoline deux bouffées en inhalation si gêne respiratoire, à renouveler 3 fois.",
-     "SALBUTAMOL — 2 bouffées — en inhalation — si gêne respiratoire — à renouveler 3 fois"),
+     "VENTOLINE (salbutamol) — 2 bouffées — en inhalation — si gêne respiratoire — à renouveler 3 fois"),
     ("Ordonnance. Zolpidem 10 mg un comprimé au coucher pendant 14 jours, non renouvelable.",
      "ZOLPIDEM — 10 mg — 1 comprimé — au coucher — pendant 14 jours — non renouvelable"),
     ("Ordonnance. Kardégic 75 mg un sachet par jour par voie orale.",
-     "ACIDE ACÉTYLSALICYLIQUE — 75 mg — 1 sachet — par voie orale — par jour"),
+     "KARDÉGIC (acide acétylsalicylique) — 75 mg — 1 sachet — par voie orale — par jour"),
 ])
 def test_each_line_keeps_the_unit_taken_the_condition_the_route_the_duration_and_the_renewal(dictated, line):
     extraction, lines = prescribed(dictated)
@@ -68,3 +68,27 @@ def test_the_desk_edits_the_lines_as_they_print():
     [typed] = parse_drug_lines("Ozempic ; 0,5 mg ; une injection par semaine ; le lundi", previous=stored)
     assert typed["name"] == "sémaglutide" and typed["line"] == "Ozempic ; 0,5 mg ; une injection par semaine ; le lundi"
     assert drug_lines([typed]).endswith("le lundi")  # a part not understood is printed as she typed it
+
+
+def test_a_brand_of_several_inns_is_one_line_with_its_one_strength():
+    # Never « ACIDE CLAVULANIQUE — 1 g »: the gram is the product's, said once.
+    extraction, _ = prescribed("Ordonnance. Augmentin 1 g matin et soir pendant 7 jours. Amlodipine 5 mg par jour.")
+    assert [drug.name for drug in extraction.drugs] == ["amoxicilline", "acide clavulanique", "amlodipine"]
+    assert prescription_lines(extraction.drugs) == [
+        "AUGMENTIN (amoxicilline, acide clavulanique) — 1 g — matin et soir — pendant 7 jours",
+        "AMLODIPINE — 5 mg — par jour"]
+
+
+def test_the_desk_keeps_a_product_whole_and_reads_back_its_printed_form():
+    extraction, _ = prescribed("Ordonnance. Augmentin 1 g matin et soir pendant 7 jours. Kardégic 75 mg par jour.")
+    stored = [{key: getattr(drug, key) for key in drug.__slots__} for drug in extraction.drugs]
+    shown = drug_lines(stored)
+    assert shown.splitlines() == ["AUGMENTIN (amoxicilline, acide clavulanique) — 1 g — matin et soir — pendant 7 jours",
+                                  "KARDÉGIC (acide acétylsalicylique) — 75 mg — par jour"]
+    assert parse_drug_lines(shown, previous=stored) == stored
+    edited = parse_drug_lines(shown.replace("7 jours", "10 jours"), previous=stored)
+    assert [(d["name"], d["brand"], d["duration"]) for d in edited[:2]] == [
+        ("amoxicilline", "Augmentin", "pendant 10 jours"), ("acide clavulanique", "Augmentin", "pendant 10 jours")]
+    assert drug_lines(edited).splitlines()[0] == \
+        "AUGMENTIN (amoxicilline, acide clavulanique) — 1 g — matin et soir — pendant 10 jours"
+    assert edited[2] == stored[2]

@@ -62,7 +62,8 @@ def extract_drugs(text: str, *, models_dir: Path | None = None) -> tuple[Drug, .
         posology = read_posology(spoken, details)
         for inn in drug.inns:
             # The INN as dictated when it is one (the author's spelling), else the lexicon's.
-            name = spoken.lower() if fold(spoken) == fold(inn) else inn
+            said_inn = fold(spoken) == fold(inn)
+            name = spoken.lower() if said_inn else inn
             drugs.append(
                 Drug(
                     name=name,
@@ -75,6 +76,7 @@ def extract_drugs(text: str, *, models_dir: Path | None = None) -> tuple[Drug, .
                     condition=posology.condition,
                     route=posology.route,
                     renewal=posology.renewal,
+                    brand=None if said_inn or fold(spoken) in map(fold, drug.inns) else spoken,
                 )
             )
     return tuple(drugs)

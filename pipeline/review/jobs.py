@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest, store
-from pipeline.draft import prescription_line, render_draft
+from pipeline.draft import product_line, products, render_draft
 from pipeline.extract.posology import typed_line
 from pipeline.extract.dates import nir_key_is_valid
 from pipeline.extract.identity import IDENTITY_FLAG_KINDS, identity_flags
@@ -458,12 +458,18 @@ NEGATED, FAMILY, HYPOTHESIS = "non ", "famille ", "? "
 
 
 def drug_lines(drugs: list[dict]) -> str:
-    """The prescription's lines as they will print: the secretary edits what she sees."""
-    return "\n".join(printed_line(drug) for drug in drugs)
+    """The prescription's lines as they will print, one per product: the secretary edits what she sees."""
+    return "\n".join(line for line, _ in printed_products(drugs))
 
 
-def printed_line(drug: dict) -> str:
-    return prescription_line(Drug(**{key: drug.get(key) for key in Drug.__slots__}))
+def printed_products(drugs: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Each printed line with the drugs (one per INN) it stands for."""
+    records = [Drug(**{key: drug.get(key) for key in Drug.__slots__}) for drug in drugs]
+    found, start = [], 0
+    for product in products(records):
+        found.append((product_line(product), drugs[start:start + len(product)]))
+        start += len(product)
+    return found
 
 
 POSOLOGY_FIELDS = ("dose", "unit_dose", "route", "frequency", "condition", "duration", "renewal")
@@ -473,32 +479,42 @@ def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
     """The lines as edited: a line left as it printed keeps its drug whole; an edited one is read
     part by part (name, strength, unit taken, route, frequency, condition, duration, renewal),
     and printed as typed where a part is not understood."""
-    unchanged = {printed_line(drug): drug for drug in previous}
+    unchanged = dict(printed_products(previous))
     known = {d["name"]: d for d in previous}
     drugs = []
     for line in filter(None, (line.strip() for line in text.splitlines())):
         if line in unchanged:
-            drugs.append(unchanged[line])
+            drugs.extend(unchanged[line])
             continue
         name, fields, understood = typed_line(line)
-        inn, atc = as_prescribed(name)
-        before = known.get(inn, {})
-        drugs.append({**before, "name": inn, "atc": before.get("atc") or atc,
-                      **{key: fields.get(key) for key in POSOLOGY_FIELDS},
-                      "text": before.get("text", line), "line": None if understood else line})
+        brand, inns, atc = as_prescribed(name)
+        for inn in inns:
+            before = known.get(inn, {})
+            drugs.append({**before, "name": inn, "atc": before.get("atc") or atc, "brand": brand,
+                          **{key: fields.get(key) for key in POSOLOGY_FIELDS},
+                          "text": before.get("text", line), "line": None if understood else line})
     return drugs
 
 
-def as_prescribed(name: str) -> tuple[str, str | None]:
-    """A drug typed by hand is named and coded as a dictated one: a brand becomes its INN
-    (« Ozempic » → sémaglutide) with the ATC code; anything else stays as typed, lower case."""
+BRAND_WITH_INNS = re.compile(r"(?P<brand>[^()]+?)\s*\((?P<inns>[^()]+)\)")
+
+
+def as_prescribed(name: str) -> tuple[str | None, list[str], str | None]:
+    """A drug typed by hand is named and coded as a dictated one: (brand, INNs, ATC). A brand
+    keeps its INNs (« Ozempic » → Ozempic, [sémaglutide]), as does the printed form « KARDÉGIC
+    (acide acétylsalicylique) »; anything else stays as typed, lower case."""
     from pipeline.lexicon import drug_lexicon
 
+    if (printed := BRAND_WITH_INNS.fullmatch(name.strip())) is not None:
+        inns = [inn.strip().lower() for inn in printed.group("inns").split(",") if inn.strip()]
+        return printed.group("brand").strip().capitalize(), inns, None
     found = drug_lexicon().find(name)
     whole = len(found) == 1 and found[0].match.end - found[0].match.start == len(name.strip())
-    if whole and len(found[0].inns) == 1:
-        return found[0].inns[0], found[0].atc
-    return name.lower(), None
+    if whole:
+        inns = list(found[0].inns)
+        brand = None if [name.strip().lower()] == inns else name.strip()
+        return brand, inns, found[0].atc if len(inns) == 1 else None
+    return None, [name.lower()], None
 
 
 def refresh_identity_flags(result: dict) -> None:
