@@ -18,8 +18,8 @@ from pipeline.documents import kind_of, titles
 from pipeline.errors import TemplateError
 from pipeline.plain import multiline
 from pipeline.letter import (
-    age_line, ald_zones, certificate_formula, prescription_remarks, report_sections, split_letter, subject_line,
-    weight_kg,
+    age_line, ald_zones, certificate_formula, dated_title, prescription_remarks, report_sections, split_letter,
+    subject_line, weight_kg, without_identity_sentences,
 )
 from pipeline.french import MONTHS
 from pipeline.records import Drug, Extraction, Patient, Recipient
@@ -99,15 +99,16 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
     signed letter (« Signé électroniquement par … »), None on a draft."""
     letter = split_letter(extraction.body)
     kind = kind_of(extraction.document_type)
-    title = kind.title
+    title, paragraphs = dated_title(letter.paragraphs, kind.title, kind.cue)
+    paragraphs = without_identity_sentences(paragraphs, extraction.patient)
     return {
         "signature": signature,
-        "subject": subject_line(title, extraction.body),
+        "subject": subject_line(extraction.body, extraction.conditions) if kind.with_subject else "",
         "salutation": letter.salutation,
-        "letter_body": (prescription_remarks(letter.paragraphs, [drug.text for drug in extraction.drugs])
-                        if extraction.document_type == "ordonnance" else list(letter.paragraphs)),
+        "letter_body": (prescription_remarks(paragraphs, [drug.text for drug in extraction.drugs])
+                        if extraction.document_type == "ordonnance" else list(paragraphs)),
         "closing": letter.closing,
-        "sections": report_sections(letter.paragraphs, kind.sections),
+        "sections": report_sections(paragraphs, kind.sections),
         "practitioner": (practitioner or settings.practitioner(None)).model_dump(),
         "date": french_date(today),
         "document_title": title,

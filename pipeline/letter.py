@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pipeline.extract.doctype import SENTENCE
 from pipeline.extract.patterns import GREETING
+from pipeline.french import MONTHS
+from pipeline.records import Condition, Patient
 
 # The salutation opens the letter, ending at its comma.
 SALUTATION = re.compile(rf"^\s*(?:{GREETING.pattern})\s*,\s*", re.IGNORECASE)
@@ -22,12 +24,6 @@ CLOSING = re.compile(
     r"|je\s+vous\s+prie\s+d'agréer[^.!?]*[.!?]?|en\s+vous\s+remerciant[^.!?]*[.!?]?)\s*$",
     re.IGNORECASE,
 )
-# « je vous adresse Monsieur X pour … » / « vu en consultation pour … » → the reason.
-REASON = re.compile(r"\b(?:vous\s+adresse|vous\s+confie|vu(?:e)?\s+en\s+consultation|consulte)\b[^.]*?\bpour\s+"
-                    r"(?P<reason>[^.;:!?]+)", re.IGNORECASE)
-MAX_REASON = 90
-
-
 @dataclass(frozen=True, slots=True)
 class LetterParts:
     salutation: str | None
@@ -53,17 +49,6 @@ def split_letter(body: str) -> LetterParts:
             rest = paragraphs[-1][: found.start("closing")].strip()
             paragraphs[-1:] = [rest] if rest else []
     return LetterParts(salutation, tuple(paragraphs), closing)
-
-
-def subject_line(title: str, body: str) -> str:
-    """« Objet : » — the document's title, and the reason when the dictation gives it."""
-    found = REASON.search(body)
-    if not found:
-        return title
-    reason = found.group("reason").strip()
-    if len(reason) > MAX_REASON:
-        reason = reason[:MAX_REASON].rsplit(" ", 1)[0] + "…"
-    return f"{title} — {reason}"
 
 
 def _heading_pattern(heading: str) -> str:
@@ -202,3 +187,94 @@ def prescription_remarks(paragraphs: tuple[str, ...], drug_texts: list[str]) -> 
         if rest:
             kept.append(rest)
     return kept
+
+
+# « Objet : » as a practitioner writes it: the dictated reason, short, without its articles.
+REASON = re.compile(
+    r"\b(?:vous\s+adresse|vous\s+confie|te\s+confie|t'adresse|vu(?:e)?\s+en\s+consultation|consulte|revu(?:e)?)\b"
+    r"[^.]*?\bpour\s+(?P<reason>[^.;:!?]+)"
+    r"|\b(?:motif|intervention|indication)\s*:\s*(?P<stated>[^.;!?\n]+)",
+    re.IGNORECASE)
+REQUEST = (  # what is asked of the colleague, said before what it is about
+    (re.compile(r"^(?:un\s+|votre\s+)?(?:avis|demande\s+d'avis)\s+(?:concernant|sur|pour|au\s+sujet\s+d(?:e|u|es|')|"
+                r"à\s+propos\s+d(?:e|u|es|'))\s*", re.I), "demande d'avis"),
+    (re.compile(r"^(?:la\s+)?prise\s+en\s+charge\s+(?:de\s+la\s+|de\s+l'|d(?:e|u|es)\s+|d')", re.I), "prise en charge"),
+    (re.compile(r"^(?:un\s+|le\s+)?bilan\s+(?:de\s+la\s+|de\s+l'|d(?:e|u|es)\s+|d')", re.I), "bilan"),
+)
+# Where the reason goes on to explain itself: « …, son frère ayant eu … », « … car … ».
+REASON_END = re.compile(r",|\s+(?:car|qui|que|dont|afin|puisque|depuis|chez|avec\s+un\s+antécédent)\s+", re.I)
+ARTICLE = re.compile(r"^(?:(?:une?|des|le|la|les|du|de\s+la|son|sa|ses|votre|vos)\s+|de\s+l'|l'|d')(?=\w)", re.I)
+MAX_SUBJECT = 80
+
+
+def _bare(words: str) -> str:
+    """« des palpitations et une dyspnée d'effort » → « palpitations et dyspnée d'effort »."""
+    parts = re.split(r"(\s+et\s+|\s*,\s*)", words.strip())
+    return "".join(part if index % 2 else ARTICLE.sub("", part, count=1) for index, part in enumerate(parts))
+
+
+def subject_line(body: str, conditions: tuple[Condition, ...] = ()) -> str:
+    """« Objet : » — from the dictated reason (« pour avis concernant des palpitations et une
+    dyspnée d'effort » → « Palpitations et dyspnée d'effort — demande d'avis », « pour une
+    coloscopie de dépistage, son frère ayant eu… » → « Coloscopie de dépistage »), else the
+    conditions the lexicon recognised (not negated, not family history); empty when neither says
+    anything: the letter then has no « Objet » line, never one repeating its title."""
+    found = REASON.search(body)
+    if found:
+        reason = REASON_END.split(found.group("reason") or found.group("stated"), maxsplit=1)[0].strip()
+        asked = None
+        for request, said in REQUEST:
+            if (opening := request.match(reason)) is not None and reason[opening.end():].strip():
+                reason, asked = reason[opening.end():], said
+                break
+        subject = f"{_bare(reason)} — {asked}" if asked else _bare(reason)
+    else:
+        said = [c.text for c in conditions if not (c.negated or c.family or c.hypothesis)]
+        subject = " ; ".join(dict.fromkeys(text.lower() for text in said[:2]))
+    if len(subject) > MAX_SUBJECT:
+        subject = subject[:MAX_SUBJECT].rsplit(" ", 1)[0] + "…"
+    return subject[:1].upper() + subject[1:]
+
+
+# A sentence that only says who the patient is, which the « Patient : » line already says.
+IDENTITY_FILLER = re.compile(
+    r"\b(?:patiente?|monsieur|madame|mademoiselle|m|mme|mlle|l'enfant|enfant|née?|le|la|du|de|en|"
+    r"numéro|n°|sécurité|sociale|nir|ins|ipp|âgée?|ans|mois|épouse|nom|d'usage|utilisé|de\s+naissance|"
+    + "|".join(MONTHS) + r")\b|\d+|[^\w\s]", re.IGNORECASE)
+
+
+def is_identity_only(sentence: str, patient: Patient) -> bool:
+    names = [name for name in (patient.first_name, patient.last_name, patient.birth_name) if name]
+    if not patient.last_name or patient.last_name.lower() not in sentence.lower():
+        return False
+    rest = sentence
+    for name in names:
+        rest = re.sub(re.escape(name), " ", rest, flags=re.IGNORECASE)
+    return not re.search(r"\w", IDENTITY_FILLER.sub(" ", rest))
+
+
+def without_identity_sentences(paragraphs: tuple[str, ...], patient: Patient) -> tuple[str, ...]:
+    """The opening paragraph without its sentences that only name the patient (« Patiente
+    Madame Claire Dumas, née le 29 février 1964. »), printed once on the « Patient : » line."""
+    if not paragraphs:
+        return paragraphs
+    kept = [m.group() for m in SENTENCE.finditer(paragraphs[0]) if m.group().strip()
+            and not is_identity_only(m.group(), patient)]
+    first = " ".join(sentence.strip() for sentence in kept)
+    return ((first,) if first else ()) + paragraphs[1:]
+
+
+def dated_title(paragraphs: tuple[str, ...], title: str, cue: re.Pattern[str] | None) -> tuple[str, tuple[str, ...]]:
+    """« Compte rendu opératoire du 18 novembre 2026. » opening the text: the date goes into the
+    title (« Compte rendu opératoire du 18 novembre 2026 »), the sentence out of the body, where
+    it repeated the title."""
+    if not paragraphs or cue is None:
+        return title, paragraphs
+    first = next((m for m in SENTENCE.finditer(paragraphs[0]) if m.group().strip()), None)
+    announced = cue.match(first.group().strip()) if first else None
+    rest = first.group().strip()[announced.end():] if announced else ""
+    dated = re.fullmatch(r"\s*(?:du|le)\s+(?P<date>[^.!?]*\d[^.!?]*?)\s*[.!?]?\s*", rest)
+    if dated is None:
+        return title, paragraphs
+    remaining = paragraphs[0][first.end():].strip()
+    return f"{title} du {dated.group('date')}", ((remaining,) if remaining else ()) + paragraphs[1:]

@@ -147,14 +147,17 @@ def build(kind: DocumentKind, target: Path) -> None:
         dated = document.add_paragraph("{{ practitioner.city }}, le {{ date }}")
         dated.alignment = WD_ALIGN_PARAGRAPH.RIGHT
 
-    title = document.add_paragraph()
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    title.add_run("{{ document_title }}").bold = True
+    if not kind.addressed:  # a letter to a colleague has no title; « Objet » says what it is about
+        title = document.add_paragraph()
+        title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        title.add_run("{{ document_title }}").bold = True
 
     if kind.with_subject:
+        document.add_paragraph("{%p if subject %}")
         subject = document.add_paragraph()
         subject.add_run("Objet : ").bold = True
         subject.add_run("{{ subject }}")
+        document.add_paragraph("{%p endif %}")
 
     concerning = document.add_paragraph()
     concerning.add_run("Patient : ").bold = True

@@ -135,3 +135,51 @@ def test_the_closings_a_practitioner_says_are_placed_as_the_closing(said):
 
     letter = split_letter(f"Cher confrère, je vous adresse Madame Roche. Merci de la revoir. {said}")
     assert letter.closing == said and letter.paragraphs[-1] == "Je vous adresse Madame Roche. Merci de la revoir."
+
+
+@pytest.mark.parametrize("dictated, subject", [
+    ("Courrier au docteur Martin. Cher confrère, je vous adresse Madame Anne Roux née le 3 avril 1980 pour avis "
+     "concernant des palpitations et une dyspnée d'effort. Bien confraternellement.",
+     "Palpitations et dyspnée d'effort — demande d'avis"),
+    ("Lettre au docteur Petit. Cher ami, je te confie Monsieur Paul Henry né le 2 mai 1960 pour une coloscopie de "
+     "dépistage, son frère ayant eu un cancer colorectal à 50 ans. Amitiés.", "Coloscopie de dépistage"),
+    ("Courrier au docteur Morel. Je vous adresse Madame Lina Faure pour la prise en charge de son diabète de type 2.",
+     "Diabète de type 2 — prise en charge"),
+    ("Compte rendu de consultation. Monsieur Yves Brun, né le 3 mai 1950. Motif : suivi d'une hypertension artérielle. "
+     "Tension à 13/8.", "Suivi d'une hypertension artérielle"),
+    ("Lettre au docteur Petit. Madame Odette Chevalier a été hospitalisée pour une pneumopathie. Pas de complication.",
+     "Pneumopathie"),
+])
+def test_the_subject_is_short_as_a_practitioner_writes_it_never_the_title_again(dictated, subject, settings):
+    lines = paragraphs(drafted(dictated, settings))
+    assert f"Objet : {subject}" in lines
+    assert "Courrier" not in lines  # a letter to a colleague prints no title line
+
+
+def test_a_letter_that_says_no_reason_and_no_condition_has_no_subject_line(settings):
+    lines = paragraphs(drafted("Courrier au docteur Martin. Cher confrère, merci de revoir Madame Anne Roux, née le "
+                               "3 avril 1980. Bien confraternellement.", settings))
+    assert not any(line.startswith("Objet") for line in lines)
+
+
+def test_a_report_says_the_patient_once_and_takes_its_dated_opening_as_title(settings):
+    lines = paragraphs(drafted("Compte rendu opératoire du 18 novembre 2026. Patient Monsieur Karim Saidi, né le "
+                               "7 juin 1985. Intervention : cure de hernie inguinale droite. Suites simples.", settings))
+    assert "Compte rendu opératoire du 18 novembre 2026" in lines
+    assert "Patient : Monsieur Karim SAIDI, né le 07/06/1985" in lines
+    assert not any("Karim Saidi" in line or line.startswith("Compte rendu opératoire du 18 novembre 2026.")
+                   for line in lines)  # neither the identity nor the opening is repeated in the body
+    assert "Objet : Cure de hernie inguinale droite" in lines
+    assert any(line.startswith("Intervention : cure de hernie") for line in lines)  # what was dictated stays
+
+
+def test_a_sentence_that_says_more_than_who_the_patient_is_stays():
+    from pipeline.letter import is_identity_only
+    from pipeline.records import Patient
+
+    dupont = Patient(sex="M", first_name="Jean", last_name="Dupont", birth_date="1956-03-12")
+    assert is_identity_only("Patient Monsieur Jean Dupont, né le 12 mars 1956.", dupont)
+    assert is_identity_only("Monsieur Jean Dupont, né le 12/03/1956, numéro de sécurité sociale 1 56 03 75 056 089 63.", dupont)
+    assert not is_identity_only("Monsieur Jean Dupont, né le 12 mars 1956, consulte pour une toux.", dupont)
+    assert not is_identity_only("Je vous adresse Monsieur Jean Dupont.", dupont)
+    assert not is_identity_only("Patient Monsieur Paul Martin.", dupont)
