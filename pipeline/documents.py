@@ -43,7 +43,7 @@ KINDS: tuple[DocumentKind, ...] = (
     DocumentKind(
         "compte_rendu_imagerie", "Compte rendu d'imagerie", ("18748-4", "Diagnostic imaging study"),
         re.compile(r"\b(?:compte[- ]rendu|CR)\s+(?:d'imagerie|radiologique|de\s+radiologie|d'imagerie\s+médicale)\b", re.I),
-        sections=("Indication", "Technique", "Résultats", "Conclusion")),
+        with_subject=False, sections=("Indication", "Technique", "Résultats", "Conclusion")),  # its Indication says it
     DocumentKind(
         "compte_rendu_examen", "Compte rendu d'examen", ("47045-0", "Study report"),
         re.compile(rf"\b(?:compte[- ]rendu|CR|résultats?)\s+(?:d'|de\s+l'|de\s+la\s+|du\s+|de\s+|des\s+)?(?:{EXAMINATIONS})", re.I)),

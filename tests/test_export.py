@@ -155,7 +155,7 @@ def test_a_long_letter_numbers_its_pages_and_names_the_patient_on_each_page_afte
                                                                 "practitioner_email": "claire@exemple.mssante.fr"}))
     paragraphs = [p.text for p in Document(io.BytesIO(docx)).paragraphs]
     assert "Cher confrère," in paragraphs and "Bien confraternellement." in paragraphs  # paragraphs of their own
-    assert "Objet : Courrier — bilan d'une dyspnée d'effort" in paragraphs
+    assert "Objet : Dyspnée d'effort — bilan" in paragraphs
     assert "Tél. : 04 72 00 00 00 · claire@exemple.mssante.fr" in paragraphs
     pages = PdfReader(io.BytesIO(export.to_pdfa(docx, scratch_root=settings.store().work_folder()))).pages
     assert len(pages) >= 2

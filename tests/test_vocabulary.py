@@ -139,3 +139,15 @@ def test_each_dictation_is_biased_towards_its_author_s_specialty(settings, fake_
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     run_job(dictation, settings.model_copy(update={"vocabulary_hotwords": False}))
     assert fake_transcriber.hotwords is None
+
+
+@pytest.mark.parametrize("text", [
+    "metformine 1000 mg deux fois par jour. Atorvastatine 20 mg le soir.",
+    "Dans le cadre de son ALD : metformine 1000 mg. Hors ALD : paracétamol 1 g si douleur.",
+])
+def test_a_correction_never_swallows_the_words_beside_a_drug_heard_right(text):
+    # « jour. Atorvastatine » and « ALD : paracétamol » sounded like one drug: « jour » and
+    # « Hors ALD » were lost, and the prescription printed less than was dictated.
+    heard = " ".join(text.replace(":", " :").split())  # « : » a word of its own, as a recognizer may give it
+    result = get_corrector(None).correct(words(heard))
+    assert said(result) == heard and result[1] == ()

@@ -33,6 +33,9 @@ class Term:
     kind: str  # "drug" or "name"
 
 
+CLAUSE_END = (".", ";", ":", "!", "?")
+
+
 def _plain(word: Word) -> str:
     return word.word.strip().strip(",.;:!?").lower()
 
@@ -82,8 +85,10 @@ class Corrector:
         for width in range(1, min(P.MAX_WINDOW_WORDS, len(words) - index) + 1):
             span = words[index:index + width]
             text = "".join(w.word for w in span).strip()
-            if any(ch.isdigit() for ch in text) or text.lower().strip(",.;:") in self.known:
-                break
+            if any(ch.isdigit() for ch in text) or any(_plain(w) in self.known for w in span):
+                break  # a word already right stands: « jour. Atorvastatine » is never one drug
+            if width > 1 and (not _plain(span[-1]) or span[-2].word.rstrip().endswith(CLAUSE_END)):
+                break  # nor is a window across « . » or « : »: « ALD : paracétamol »
             kind = self._context(words, index, width)
             key = phonetic_key(text)
             if kind is None or len(key) < P.MIN_KEY_LENGTH:
