@@ -92,3 +92,16 @@ def test_the_desk_keeps_a_product_whole_and_reads_back_its_printed_form():
     assert drug_lines(edited).splitlines()[0] == \
         "AUGMENTIN (amoxicilline, acide clavulanique) — 1 g — matin et soir — pendant 10 jours"
     assert edited[2] == stored[2]
+
+
+def test_a_drug_typed_on_the_desk_is_read_against_the_practice_s_updated_drug_list(tmp_path):
+    # A brand new on the market, only in the BDPM the practice installed (`dictee lexicons update`).
+    from pipeline.lexicon.drugs import PACKAGED_INDEX, updated_index_path
+
+    updated = updated_index_path(tmp_path)
+    updated.parent.mkdir(parents=True)
+    updated.write_text(PACKAGED_INDEX.read_text(encoding="utf-8") + "Zorvalix\tbrand\tsémaglutide\n", encoding="utf-8")
+    [typed] = parse_drug_lines("Zorvalix ; 0,5 mg", previous=[], models_dir=tmp_path)
+    assert (typed["name"], typed["brand"]) == ("sémaglutide", "Zorvalix")
+    [bundled] = parse_drug_lines("Zorvalix ; 0,5 mg", previous=[])
+    assert bundled["name"] == "zorvalix" and bundled["brand"] is None  # the bundled list does not know it

@@ -282,7 +282,8 @@ def save_result(outbox: Outbox, job_id: str, result: dict, *, username: str) -> 
     outbox.write_json(job_dir(outbox, job_id) / store.RESULT, result)
 
 
-def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: str) -> dict[str, list]:
+def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: str,
+                models_dir: Path | None = None) -> dict[str, list]:
     """Update the editable fields; returns {field: [old, new]} for the audit trail."""
     result = load_result(outbox, job_id)
     if "version" in form and form["version"] != str(version_of(result)):
@@ -323,7 +324,7 @@ def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: 
         if result.get("correspondent_links") is not None:
             result["correspondent_links"] = {**links, "copies": copy_links}
     if "drugs" in form:
-        drugs = parse_drug_lines(form["drugs"], previous=result["drugs"])
+        drugs = parse_drug_lines(form["drugs"], previous=result["drugs"], models_dir=models_dir)
         if drugs != result["drugs"]:
             changes["drugs"] = [drug_lines(result["drugs"]), drug_lines(drugs)]
             result["drugs"] = drugs
@@ -475,7 +476,7 @@ def printed_products(drugs: list[dict]) -> list[tuple[str, list[dict]]]:
 POSOLOGY_FIELDS = ("dose", "unit_dose", "route", "frequency", "condition", "duration", "renewal")
 
 
-def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
+def parse_drug_lines(text: str, *, previous: list[dict], models_dir: Path | None = None) -> list[dict]:
     """The lines as edited: a line left as it printed keeps its drug whole; an edited one is read
     part by part (name, strength, unit taken, route, frequency, condition, duration, renewal),
     and printed as typed where a part is not understood."""
@@ -487,7 +488,7 @@ def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
             drugs.extend(unchanged[line])
             continue
         name, fields, understood = typed_line(line)
-        brand, inns, atc = as_prescribed(name)
+        brand, inns, atc = as_prescribed(name, models_dir)
         for inn in inns:
             before = known.get(inn, {})
             drugs.append({**before, "name": inn, "atc": before.get("atc") or atc, "brand": brand,
@@ -499,7 +500,7 @@ def parse_drug_lines(text: str, *, previous: list[dict]) -> list[dict]:
 BRAND_WITH_INNS = re.compile(r"(?P<brand>[^()]+?)\s*\((?P<inns>[^()]+)\)")
 
 
-def as_prescribed(name: str) -> tuple[str | None, list[str], str | None]:
+def as_prescribed(name: str, models_dir: Path | None = None) -> tuple[str | None, list[str], str | None]:
     """A drug typed by hand is named and coded as a dictated one: (brand, INNs, ATC). A brand
     keeps its INNs (« Ozempic » → Ozempic, [sémaglutide]), as does the printed form « KARDÉGIC
     (acide acétylsalicylique) »; anything else stays as typed, lower case."""
@@ -508,7 +509,7 @@ def as_prescribed(name: str) -> tuple[str | None, list[str], str | None]:
     if (printed := BRAND_WITH_INNS.fullmatch(name.strip())) is not None:
         inns = [inn.strip().lower() for inn in printed.group("inns").split(",") if inn.strip()]
         return printed.group("brand").strip().capitalize(), inns, None
-    found = drug_lexicon().find(name)
+    found = drug_lexicon(models_dir).find(name)  # the practice's updated BDPM, as the pipeline reads it
     whole = len(found) == 1 and found[0].match.end - found[0].match.start == len(name.strip())
     if whole:
         inns = list(found[0].inns)

@@ -279,7 +279,7 @@ async def _typed(request: Request) -> dict[str, str]:
 def _save(request: Request, job_id: str, form: dict[str, str], reviewer, session) -> None:
     """Save what the reviewer typed (raises ReviewError, StaleEdit); regenerate and audit if it changed."""
     settings, outbox = request.app.state.settings, request.app.state.outbox
-    changes = jobs.apply_edits(outbox, job_id, form, username=reviewer.username)
+    changes = jobs.apply_edits(outbox, job_id, form, username=reviewer.username, models_dir=settings.models_dir)
     drop_working_copy(outbox, job_id, reviewer.username)  # saved: her working copy is the draft now
     if changes:
         jobs.regenerate(job_id, settings, outbox)
