@@ -649,6 +649,34 @@ def purge(
     out.print(f"{len(report.files)} fichier(s) audio {verb}, {report.bytes / 1e6:.1f} MB")
 
 
+@app.command()
+def statement(
+    month: Optional[str] = typer.Option(None, "--month", help="AAAA-MM (défaut : le mois dernier)"),
+    to: Path = typer.Option(Path("."), "--to", help="Dossier où écrire releve-AAAA-MM.csv et .pdf"),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Aussi en PDF/A (LibreOffice)"),
+    outbox: Optional[Path] = typer.Option(None, "--outbox"),
+) -> None:
+    """Relevé d'activité du mois par praticien, pour la facture / monthly statement per
+    practitioner: letters drafted and signed, audio minutes, lines of 65 characters, corrections,
+    turnaround. Counts only, no patient."""
+    import datetime as dt
+
+    from pipeline.statement import HEADERS, previous_month, row_values, totals, write_statement
+
+    settings = _settings(outbox=outbox)
+    month = month or previous_month(dt.date.today())
+    rows, written = write_statement(settings, settings.store(), month, to, pdf=pdf)
+    table = Table(*HEADERS, title=f"Relevé / statement {month}")
+    for row in [*rows, totals(rows)]:
+        table.add_row(*(str(value) for value in row_values(row)))
+    out.print(table)
+    for path in written:
+        out.print(f"→ {path}")
+    if pdf and len(written) == 1:
+        out.print("PDF non produit : LibreOffice introuvable ou en échec ; le CSV est complet / "
+                  "no PDF: LibreOffice missing or failed; the CSV is complete")
+
+
 @lexicons_app.command("update")
 def lexicons_update(
     bdpm: Path = typer.Option(..., "--bdpm", help="Dossier des fichiers BDPM de l'ANSM (CIS_bdpm.txt, CIS_COMPO_bdpm.txt)"),

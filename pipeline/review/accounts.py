@@ -51,3 +51,25 @@ def account_change(request: Request, reviewer: CheckedReviewer, username: str, a
     audit(session, username=reviewer.username, action=logged, account=username, **({"role": role} if role else {}))
     session.commit()
     return RedirectResponse("/comptes", status_code=303)
+
+
+@accounts_router.get("/releve.csv")
+def statement_csv(request: Request, reviewer: CurrentReviewer, month: str = "", session=Depends(db)):
+    """The month's statement per practitioner (pipeline/statement.py), for the invoice."""
+    import datetime as dt
+
+    from fastapi.responses import Response
+
+    from pipeline.errors import DicteeError
+    from pipeline.statement import as_csv, monthly_statement, previous_month
+
+    require_admin(reviewer)
+    month = month or previous_month(dt.date.today())
+    try:
+        rows = monthly_statement(request.app.state.settings, request.app.state.outbox, month)
+    except DicteeError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    audit(session, username=reviewer.username, action="statement", month=month)
+    session.commit()
+    return Response(as_csv(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="releve-{month}.csv"'})

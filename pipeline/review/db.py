@@ -27,7 +27,7 @@ AUDIT_LABELS = {
     "view": "consulté", "listen": "écouté", "download": "téléchargé", "edit": "modifié",
     "submit": "transmis pour signature", "sign": "signé et classé", "approve": "approuvé et classé",
     "reject": "renvoyé au praticien", "send_back": "renvoyé pour correction", "reopen": "remis à relire", "preview": "aperçu ouvert", "autotext_add": "autotexte ajouté", "autotext_remove": "autotexte retiré",
-    "login": "connexion", "logout": "déconnexion", "login_failed": "connexion refusée",
+    "login": "connexion", "logout": "déconnexion", "login_failed": "connexion refusée", "statement": "relevé mensuel",
     "login_throttled": "connexion retardée", "lexicon_remove": "mot retiré du lexique",
     "user_add": "compte créé", "user_disable": "compte désactivé", "user_enable": "compte réactivé",
     "user_reset_password": "mot de passe changé", "user_set_role": "rôle changé",
