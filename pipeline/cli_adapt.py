@@ -77,11 +77,12 @@ def adapt_run(
         result = run_adaptation(settings, options, quantization=quantization, on_stage=stage, on_progress=step)
     verdict, training = result.verdict, result.training
     table = Table(title=f"Adaptation {result.version}")
-    for column in ("", "WER", "termes médicaux / term recall", "clips"):
+    for column in ("", "WER", "termes médicaux / term recall", "français courant / general French (WER)", "clips"):
         table.add_column(column)
     for label, scores in (("modèle actuel / current", verdict.current), ("candidat / candidate", verdict.candidate)):
         recall = "—" if scores.term_recall is None else f"{scores.term_recall:.2f} ({scores.terms})"
-        table.add_row(label, f"{scores.wer:.3f}", recall, str(scores.clips))
+        general = "—" if scores.general_wer is None else f"{scores.general_wer:.3f}"
+        table.add_row(label, f"{scores.wer:.3f}", recall, general, str(scores.clips))
     cli.out.print(table)
     cli.out.print(f"Entraînement / training: {result.train_examples} lettres, {training.clips} clips, {training.steps} pas, "
                   f"{duration_text(training.seconds)} ({training.seconds_per_clip_epoch:.2f} s par clip et passe)"
@@ -144,16 +145,19 @@ def models_list() -> None:
     settings = cli._settings(check_key=False)
     versions = practice_versions(settings.models_dir)
     table = Table(title="Versions du modèle / model versions")
-    for column in ("version", "en service / in use", "WER avant → après", "termes / term recall", "exemples"):
+    for column in ("version", "en service / in use", "WER avant → après", "termes / term recall",
+                   "français courant (WER)", "exemples"):
         table.add_column(column)
     table.add_row(BASE_VERSION, "✓" if not any(v.in_use for v in versions) and settings.whisper_model is None else "",
-                  "", "", "")
+                  "", "", "", "")
     for version in versions:
         report = version.report
         recall = [report[key]["term_recall"] for key in ("current", "candidate")]
         table.add_row(version.name, "✓" if version.in_use else "",
                       f"{report['current']['wer']:.3f} → {report['candidate']['wer']:.3f}",
                       " → ".join("—" if r is None else f"{r:.2f}" for r in recall),
+                      " → ".join("—" if g is None else f"{g:.3f}"
+                                 for g in (report[key].get("general_wer") for key in ("current", "candidate"))),
                       str(report["examples"]["train"]))
     cli.out.print(table)
 

@@ -134,6 +134,7 @@ def wrong_targets(settings) -> None:
 
 
 def test_the_gate_refuses_a_worse_model_and_the_current_one_stays(practice):
+    from pipeline.adapt import run
     from pipeline.adapt.run import REFUSED_LOG, run_adaptation
     from pipeline.adapt.train import TrainingOptions
     from pipeline.modelstore import practice_dir, practice_versions
@@ -145,6 +146,10 @@ def test_the_gate_refuses_a_worse_model_and_the_current_one_stays(practice):
     assert practice.uses_bundled_model and practice_versions(practice.models_dir) == []
     refused = json.loads((practice_dir(practice.models_dir) / REFUSED_LOG).read_text().splitlines()[-1])
     assert refused["promoted"] is False and refused["examples"]["held_out"] >= 1
+    # every mix with the bundled weights was tried, each measured on general French too
+    assert [mix["share"] for mix in refused["mixes_tried"]] == list(run.MIX_SHARES)
+    assert refused["current"]["general_wer"] is not None and all(
+        mix["candidate"]["general_wer"] is not None for mix in refused["mixes_tried"])
     assert not list(practice_dir(practice.models_dir).glob(".*.partial"))
 
 

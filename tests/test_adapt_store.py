@@ -73,7 +73,8 @@ def make_version(models, name: str) -> None:
     for item in (REPO / "models" / BUNDLED_NAME).iterdir():
         (version / item.name).symlink_to(item)
     (version / VERSION_REPORT).write_text(json.dumps({
-        "current": {"wer": 0.4, "term_recall": 0.3}, "candidate": {"wer": 0.3, "term_recall": 0.6},
+        "current": {"wer": 0.4, "term_recall": 0.3, "general_wer": 0.305},
+        "candidate": {"wer": 0.3, "term_recall": 0.6, "general_wer": 0.312},
         "examples": {"train": 150}}))
 
 
@@ -110,14 +111,14 @@ def test_models_list_and_use_from_the_command_line(settings, models, monkeypatch
     make_version(models, "20261201-020000")
     runner = CliRunner()
     assert runner.invoke(app, ["models", "use", "20261201-020000"]).exit_code == 0
-    listed = runner.invoke(app, ["models", "list"]).output
-    assert "20261201" in listed and "0.400 → 0.300" in listed
+    listed = runner.invoke(app, ["models", "list"], env={"COLUMNS": "160"}).output
+    assert "20261201" in listed and "0.400 → 0.300" in listed and "0.305 → 0.312" in listed
     assert runner.invoke(app, ["models", "use", "base"]).exit_code == 0
     assert practice_model_in_use(models) is None
 
 
-def scores(wer: float, recall: float | None) -> Scores:
-    return Scores(wer, recall, 10, 5)
+def scores(wer: float, recall: float | None, general: float | None = None) -> Scores:
+    return Scores(wer, recall, 10, 5, general)
 
 
 @pytest.mark.parametrize("current, candidate, promote", [
@@ -127,6 +128,9 @@ def scores(wer: float, recall: float | None) -> Scores:
     (scores(0.40, 0.30), scores(0.20, 0.25), False),  # fewer terms right: refused
     (scores(0.40, 0.30), scores(0.40, 0.30), False),  # not better
     (scores(0.40, None), scores(0.35, None), True),
+    # far better on the practice's letters, but ordinary French lost 5.8 points: refused
+    (scores(0.43, 0.35, general=0.305), scores(0.21, 0.65, general=0.363), False),
+    (scores(0.43, 0.35, general=0.305), scores(0.21, 0.65, general=0.314), True),  # within a point
 ])
 def test_the_gate_promotes_only_a_better_model(current, candidate, promote):
     assert judge(current, candidate).promote is promote
@@ -186,3 +190,28 @@ def test_an_archive_is_imported_and_bad_pairs_are_skipped_with_their_reason(sett
     assert "Il est traité par amlodipine 5 mg par jour.\nPas de dyspnée." in texts
     again = import_archive(archive, settings, recognizer=FakeTranscriber(said))
     assert again.imported == 0 and len(again.skipped["already_imported"]) == 2
+
+
+def test_the_general_french_check_set_ships_with_its_references_and_licence():
+    from pipeline.adapt.gate import GENERAL_FRENCH, general_french_clips
+
+    clips = general_french_clips()
+    assert len(clips) == 10 and all(text and text == text.lower() for _, text in clips)
+    assert 100 < sum(len(samples) for samples, _ in clips) / 16_000 < 130  # 110 s of read French
+    assert "CC BY 4.0" in (GENERAL_FRENCH / "PROVENANCE.txt").read_text(encoding="utf-8")
+
+
+def test_a_candidate_losing_general_french_is_refused_and_says_why():
+    verdict = judge(scores(0.43, 0.35, general=0.305), scores(0.21, 0.65, general=0.363))
+    assert not verdict.promote and "general French" in verdict.reason and "0.305 → 0.363" in verdict.reason
+
+
+def test_a_mix_is_the_share_of_the_way_from_the_bundled_weights_to_the_fine_tuned_ones():
+    torch = pytest.importorskip("torch")
+    from pipeline.adapt.run import mixed
+
+    before = {"w": torch.tensor([0.0, 2.0]), "steps": torch.tensor([3])}
+    after = {"w": torch.tensor([1.0, 4.0]), "steps": torch.tensor([5])}
+    assert torch.equal(mixed(before, after, 0.5)["w"], torch.tensor([0.5, 3.0]))
+    assert torch.equal(mixed(before, after, 1.0)["w"], after["w"])
+    assert torch.equal(mixed(before, after, 0.5)["steps"], torch.tensor([5]))  # counters are not averaged

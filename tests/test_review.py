@@ -301,7 +301,7 @@ def test_the_worklist_names_the_author(client, settings):
 
 
 def test_the_eta_counts_side_by_side_decodings_once(settings, fake_transcriber):
-    from pipeline.review.jobs import processing_rate
+    from pipeline.review.worklist import processing_rate
 
     side_by_side = settings.model_copy(update={"workers": 2})
     for name, seconds in (("a.wav", 4.0), ("b.wav", 6.0)):
@@ -345,10 +345,10 @@ def test_one_click_puts_back_the_words_heard_in_place_of_a_repair(client, app, s
 def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(app, settings, drafted, decision):
     import threading
 
-    from pipeline.review import decisions, jobs
+    from pipeline.review import decisions, jobs, worklist
 
     with app.state.sessions() as session:
-        jobs.sync_jobs(session, app.state.outbox)  # as the worklist does
+        worklist.sync_jobs(session, app.state.outbox)  # as the worklist does
         session.commit()
     barrier = threading.Barrier(2)
     outcomes: list = []

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from pipeline.review import decisions, jobs
-from pipeline.review.db import AuditEvent
+from pipeline.review.db import AuditEvent, Job
 from pipeline.review.deps import CheckedReviewer, Reviewer, ScopedJobs, db
 from pipeline.review.routes import french_part
 from pipeline.review.working import drop_working_copy
@@ -38,7 +38,7 @@ def previewed_since_last_change(session, job_id: str, username: str) -> bool:
 def refusal(session, request: Request, reviewer: Reviewer, job_id: str) -> str | None:
     """Why this letter, in the reviewer's scope, cannot go into the batch, or None."""
     settings, outbox = request.app.state.settings, request.app.state.outbox
-    if session.get(jobs.Job, job_id).state != TO_SIGN:
+    if session.get(Job, job_id).state != TO_SIGN:
         return "n'est plus à signer"
     problem = decisions.signing_refusal(jobs.load_result(outbox, job_id), reviewer.signs_for,
                                         colleagues_sign=settings.colleagues_sign)

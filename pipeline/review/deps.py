@@ -57,7 +57,7 @@ class Reviewer:
         return self.login.csrf_token
 
     def may_reach(self, job: Job | None, outbox: Outbox) -> bool:
-        from pipeline.review.jobs import folder_of  # jobs reads drafts; deps stays below it
+        from pipeline.review.worklist import folder_of  # the worklist reads drafts; deps stays below it
 
         return job is not None and (self.folders is None or folder_of(job, outbox) in self.folders)
 
@@ -107,7 +107,7 @@ def require_admin(reviewer: Reviewer) -> None:
 
 def scoped_job(request: Request, reviewer: CurrentReviewer, job_id: Annotated[str, Path()], session=Depends(db)) -> str:
     """The id of a draft this reviewer may reach; 404 for any other, and for what is no id."""
-    from pipeline.review.jobs import sync_jobs
+    from pipeline.review.worklist import sync_jobs
 
     if re.fullmatch(JOB_ID_PATTERN, job_id) is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)

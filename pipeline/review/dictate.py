@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from pipeline import hints, upload
-from pipeline.review import jobs
+from pipeline.review import worklist
 from pipeline.review.db import BrowserDictation, Job, audit, utcnow
 from pipeline.review.deps import CurrentReviewer, Reviewer, db, require_csrf
 from pipeline.review.routes import STATE_LABELS, render
@@ -44,7 +44,7 @@ UploadingPractitioner = Annotated[Reviewer, Depends(with_csrf_header)]
 @dictate_router.get("/dicter", response_class=HTMLResponse)
 def dictate_page(request: Request, reviewer: Practitioner, session=Depends(db)):
     user, folder = reviewer.account, reviewer.signs_for
-    jobs.sync_jobs(session, request.app.state.outbox)  # as the worklist does
+    worklist.sync_jobs(session, request.app.state.outbox)  # as the worklist does
     sent = list(session.scalars(select(BrowserDictation.job_id).where(BrowserDictation.user_id == user.id)
                                 .order_by(BrowserDictation.uploaded_at.desc()).limit(RECENT)))
     drafted = {job.job_id: job for job in session.scalars(select(Job).where(Job.folder == folder)

@@ -19,9 +19,9 @@ from pipeline import autotext, store
 from pipeline.documents import DOCUMENT_TYPES, kind_of
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.result import FLAG_LABELS_FR
-from pipeline.review import decisions, jobs
+from pipeline.review import decisions, jobs, worklist
 from pipeline.review.correspondents import choose_correspondent, copy_lines
-from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, audit
+from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, Job, audit
 from pipeline.review.deps import CheckedReviewer, CurrentReviewer, Reviewer, ScopedJob, db
 from pipeline.review.ranges import ranged_response
 from pipeline.review.working import cleaned, drop_working_copy, load_working_copy, save_working_copy
@@ -69,25 +69,25 @@ def script(reviewer: CurrentReviewer):
 
 
 @jobs_router.get("/", response_class=HTMLResponse)
-def worklist(request: Request, reviewer: CurrentReviewer, state: str = "", document_type: str = "", author: str = "", q: str = "",
+def worklist_page(request: Request, reviewer: CurrentReviewer, state: str = "", document_type: str = "", author: str = "", q: str = "",
              batch: str = "", session=Depends(db)):
     settings, outbox = request.app.state.settings, request.app.state.outbox
-    jobs.sync_jobs(session, outbox)
+    worklist.sync_jobs(session, outbox)
     # A practitioner opens on the letters waiting for a signature, their own first.
     own_folder = reviewer.signs_for
     state = state or (decisions.TO_SIGN if reviewer.role == "practitioner" else "pending_review")
     folders = reviewer.folders
-    items = jobs.worklist(session, outbox, state=state, document_type=document_type or None,
+    items = worklist.worklist(session, outbox, state=state, document_type=document_type or None,
                           author=author or None, first_folder=own_folder, folders=folders, search=q[:200])
-    inbox = jobs.waiting_in_inbox(settings)
-    loads = jobs.practitioner_loads(session, settings, folders, inbox)
+    inbox = worklist.waiting_in_inbox(settings)
+    loads = worklist.practitioner_loads(session, settings, folders, inbox)
     # A practitioner is told, on landing, of his dictations the secretary sent back to him.
-    sent_back = jobs.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
+    sent_back = worklist.worklist(session, outbox, state=store.REJECTED, folders=frozenset({own_folder})) \
         if own_folder is not None and state != store.REJECTED else []
     return render(request, "worklist.html", user=reviewer.account, csrf=reviewer.csrf, items=items, state=state,
                   sent_back=sent_back, present=request.app.state.presence.by_job(), q=q[:200], notice=batch[:2000] or None,
-                  document_type=document_type, document_types=DOCUMENT_TYPES, figures=jobs.turnaround(session),
-                  backlog=jobs.backlog(settings, outbox, inbox, folders), author=author,
+                  document_type=document_type, document_types=DOCUMENT_TYPES, figures=worklist.turnaround(session),
+                  backlog=worklist.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
 
 
@@ -102,8 +102,8 @@ def _job_page(request: Request, job_id: str, reviewer, session, *, error: str = 
     (`conflict`: because someone else saved meanwhile: both are shown, field by field). Opened
     afresh, it shows her autosaved working copy if she has one, and who else has it open."""
     settings = request.app.state.settings
-    jobs.sync_jobs(session, request.app.state.outbox)
-    job = session.get(jobs.Job, job_id)
+    worklist.sync_jobs(session, request.app.state.outbox)
+    job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
     if job.state in OPEN_STATES and (emptied := jobs.repair_unreadable(request.app.state.outbox, job_id,
@@ -186,8 +186,8 @@ def _back(job_id: str, error: str = "") -> RedirectResponse:
     return RedirectResponse(f"/jobs/{job_id}" + (f"?error={quote(error)}" if error else ""), status_code=303)
 
 
-def _open(session, job_id: str, states: frozenset[str] = OPEN_STATES) -> jobs.Job:
-    job = session.get(jobs.Job, job_id)
+def _open(session, job_id: str, states: frozenset[str] = OPEN_STATES) -> Job:
+    job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
     if job.state not in states:
@@ -419,7 +419,7 @@ def _next_draft(request: Request, session, reviewer: Reviewer, *, after: str) ->
     """The next draft of her worklist as she lands on it (urgent first, then oldest; a
     practitioner's own letters to sign first), other than the one just decided."""
     state = decisions.TO_SIGN if reviewer.role == "practitioner" else store.STATE_PENDING
-    items = jobs.worklist(session, request.app.state.outbox, state=state, first_folder=reviewer.signs_for,
+    items = worklist.worklist(session, request.app.state.outbox, state=state, first_folder=reviewer.signs_for,
                           folders=reviewer.folders)
     return next((item.job.job_id for item in items if item.job.job_id != after), None)
 
