@@ -105,3 +105,13 @@ def test_a_drug_typed_on_the_desk_is_read_against_the_practice_s_updated_drug_li
     assert (typed["name"], typed["brand"]) == ("sémaglutide", "Zorvalix")
     [bundled] = parse_drug_lines("Zorvalix ; 0,5 mg", previous=[])
     assert bundled["name"] == "zorvalix" and bundled["brand"] is None  # the bundled list does not know it
+
+
+def test_absurd_prescription_lines_are_refused_or_read_never_a_crash():
+    from pipeline.review.jobs import MAX_DRUG_LINE, ReviewError
+
+    assert parse_drug_lines(" ; ; ;\n — \n", previous=[]) == []  # separators alone: nothing to print (was a 500)
+    [spaced] = parse_drug_lines("amlodipine" + " " * 1500 + "; 5 mg", previous=[])
+    assert (spaced["name"], spaced["dose"]) == ("amlodipine", "5 mg")
+    with pytest.raises(ReviewError, match="plus de 2000 caractères"):  # her text comes back with the reason
+        parse_drug_lines("x" * (MAX_DRUG_LINE + 1), previous=[])

@@ -23,6 +23,7 @@ from pipeline.store import Outbox
 
 JOB_ID_PATTERN = r"^[0-9a-f]{16}$"
 NOT_FOUND = "brouillon introuvable / draft not found"
+MAX_PICKED = 200  # drafts picked on one list (a batch signs at most 50 of them)
 
 
 class LoginRequired(Exception):
@@ -124,7 +125,7 @@ def scoped_jobs(request: Request, reviewer: CurrentReviewer, job: Annotated[list
     """Several drafts picked on a list (a batch): each id with whether this reviewer may reach
     it, in the order given, repeats dropped. An id out of scope is said no more than unknown."""
     outbox = request.app.state.outbox
-    picked = list(dict.fromkeys(job))
+    picked = list(dict.fromkeys(job))[:MAX_PICKED]  # one look-up each: bounded whatever is posted
     return [(job_id, re.fullmatch(JOB_ID_PATTERN, job_id) is not None
              and reviewer.may_reach(session.get(Job, job_id), outbox)) for job_id in picked]
 

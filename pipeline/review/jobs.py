@@ -261,6 +261,7 @@ def printed_products(drugs: list[dict]) -> list[tuple[str, list[dict]]]:
     return found
 
 
+MAX_DRUG_LINE = 2000  # characters: a prescription line is a few dozen
 POSOLOGY_FIELDS = ("dose", "unit_dose", "route", "frequency", "condition", "duration", "renewal")
 
 
@@ -275,6 +276,12 @@ def parse_drug_lines(text: str, *, previous: list[dict], models_dir: Path | None
         if line in unchanged:
             drugs.extend(unchanged[line])
             continue
+        if len(line) > MAX_DRUG_LINE:
+            raise ReviewError(f"ligne d'ordonnance de plus de {MAX_DRUG_LINE} caractères : coupez-la / "
+                              f"prescription line over {MAX_DRUG_LINE} characters: split it")
+        line = " ".join(line.split())  # one space between words: every reading below stays linear
+        if not any(char.isalnum() for char in line):
+            continue  # separators alone (« ; ; »): nothing to print
         name, fields, understood = typed_line(line)
         brand, inns, atc = as_prescribed(name, models_dir)
         for inn in inns:
@@ -285,7 +292,7 @@ def parse_drug_lines(text: str, *, previous: list[dict], models_dir: Path | None
     return drugs
 
 
-BRAND_WITH_INNS = re.compile(r"(?P<brand>[^()]+?)\s*\((?P<inns>[^()]+)\)")
+BRAND_WITH_INNS = re.compile(r"(?P<brand>[^()]*[^()\s])\s*\((?P<inns>[^()]+)\)")  # linear: the brand ends on a letter
 
 
 def as_prescribed(name: str, models_dir: Path | None = None) -> tuple[str | None, list[str], str | None]:
