@@ -68,6 +68,7 @@ KINDS: tuple[DocumentKind, ...] = (
 )
 BY_KEY = {kind.key: kind for kind in KINDS}
 DOCUMENT_TYPES: tuple[str, ...] = tuple(BY_KEY)
+AS_LISTED: tuple[str, ...] = tuple(sorted(BY_KEY, key=lambda key: BY_KEY[key].title))  # on the desk's menus
 FALLBACK = BY_KEY["autre"]  # what a draft of no recognised type is laid out as
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy import select
 
 from pipeline import autotext, store
-from pipeline.documents import DOCUMENT_TYPES, kind_of
+from pipeline.documents import AS_LISTED, kind_of
 from pipeline.draft import DOCUMENT_TITLES
 from pipeline.result import FLAG_LABELS_FR
 from pipeline.review import decisions, jobs, worklist
@@ -86,7 +86,7 @@ def worklist_page(request: Request, reviewer: CurrentReviewer, state: str = "", 
         if own_folder is not None and state != store.REJECTED else []
     return render(request, "worklist.html", user=reviewer.account, csrf=reviewer.csrf, items=items, state=state,
                   sent_back=sent_back, present=request.app.state.presence.by_job(), q=q[:200], notice=batch[:2000] or None,
-                  document_type=document_type, document_types=DOCUMENT_TYPES, figures=worklist.turnaround(session),
+                  document_type=document_type, document_types=AS_LISTED, figures=worklist.turnaround(session),
                   backlog=worklist.backlog(settings, outbox, inbox, folders), author=author,
                   authors=[load.name for load in loads], loads=loads)
 
@@ -156,7 +156,7 @@ def _job_page(request: Request, job_id: str, reviewer, session, *, error: str = 
                   sign_refusal=decisions.signing_refusal(result, reviewer.signs_for, colleagues_sign=settings.colleagues_sign)
                   if reviewer.role == "practitioner" else None,
                   export_status=request.app.state.exports.status(job_id) if job.state == store.FILED else None,
-                  result=result, words=words, document_types=DOCUMENT_TYPES, error=error, history=history,
+                  result=result, words=words, document_types=AS_LISTED, error=error, history=history,
                   values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
                   patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS,
