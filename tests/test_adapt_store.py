@@ -215,3 +215,12 @@ def test_a_mix_is_the_share_of_the_way_from_the_bundled_weights_to_the_fine_tune
     assert torch.equal(mixed(before, after, 0.5)["w"], torch.tensor([0.5, 3.0]))
     assert torch.equal(mixed(before, after, 1.0)["w"], after["w"])
     assert torch.equal(mixed(before, after, 0.5)["steps"], torch.tensor([5]))  # counters are not averaged
+
+
+def test_mixes_are_tried_only_for_a_model_better_on_its_letters_that_lost_general_french():
+    from pipeline.adapt.gate import only_general_french_lost
+
+    base = scores(0.43, 0.35, general=0.305)
+    assert only_general_french_lost(base, scores(0.21, 0.65, general=0.363))
+    assert not only_general_french_lost(base, scores(0.50, 0.30, general=0.363))  # worse on its letters too
+    assert not only_general_french_lost(base, scores(0.21, 0.65, general=0.310))  # nothing lost: no mix needed

@@ -117,10 +117,23 @@ def general_wer(transcribe: Callable[[np.ndarray], str], clips: Sequence[tuple[n
     return round(corpus_wer([(text, transcribe(samples)) for samples, text in clips]), 4)
 
 
+def loses_general_french(current: Scores, candidate: Scores) -> bool:
+    return None not in (current.general_wer, candidate.general_wer) and \
+        candidate.general_wer > current.general_wer + MAX_GENERAL_LOSS
+
+
+def only_general_french_lost(current: Scores, candidate: Scores) -> bool:
+    """Better on the practice's letters, refused for the general French it lost: a mix of it with
+    the bundled weights may keep both."""
+    from dataclasses import replace
+
+    return loses_general_french(current, candidate) and \
+        judge(replace(current, general_wer=None), replace(candidate, general_wer=None)).promote
+
+
 def judge(current: Scores, candidate: Scores) -> Verdict:
     recall_now, recall_new = current.term_recall or 0.0, candidate.term_recall or 0.0
-    if None not in (current.general_wer, candidate.general_wer) and \
-            candidate.general_wer > current.general_wer + MAX_GENERAL_LOSS:
+    if loses_general_french(current, candidate):
         return Verdict(current, candidate, False,
                        f"moins bon en français courant / worse on general French (WER {current.general_wer:.3f} → "
                        f"{candidate.general_wer:.3f}, plus de {MAX_GENERAL_LOSS * 100:.0f} point)")

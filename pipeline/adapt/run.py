@@ -23,7 +23,8 @@ from filelock import FileLock, Timeout
 
 from pipeline.adapt.examples import Example, ExampleStore
 from pipeline.adapt.gate import (
-    Verdict, clip_transcriber, general_french_clips, general_wer, judge, score, term_vocabulary,
+    Verdict, clip_transcriber, general_french_clips, general_wer, judge, only_general_french_lost, score,
+    term_vocabulary,
 )
 from pipeline.adapt.learned import learned_words
 from pipeline.adapt.train import Progress, TrainingOptions, TrainingReport
@@ -153,7 +154,9 @@ def _run(settings: Settings, options: TrainingOptions, root: Path, quantization:
         export_ct2(whisper, base, staging, quantization=quantization)
         verdict = judge(current, measure(staging))
         tried.append({"share": share, "candidate": verdict.candidate.as_dict(), "reason": verdict.reason})
-        if verdict.promote:
+        # A mix is the remedy for general French lost, not a search: a model no better on the
+        # practice's own letters is refused as it is (trying mixes of it would only try noise).
+        if verdict.promote or not only_general_french_lost(current, verdict.candidate):
             break
     del whisper, before, after
     gc.collect()
