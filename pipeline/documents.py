@@ -30,10 +30,15 @@ class DocumentKind:
     with_subject: bool = True  # an « Objet : » line under the title
     author_signs_only: bool = False  # signed by its own practitioner, never by a colleague for them
     sections: tuple[str, ...] = ()  # the headings a report is laid out under, where dictated
+    # A more precise LOINC code where the text says what kind it is: (what it says, code).
+    precise_loinc: tuple[tuple[re.Pattern[str], tuple[str, str]], ...] = ()
 
     @property
     def template(self) -> str:
         return f"{self.key}.docx"
+
+    def loinc_for(self, text: str) -> tuple[str, str]:
+        return next((code for said, code in self.precise_loinc if said.search(text)), self.loinc)
 
 
 KINDS: tuple[DocumentKind, ...] = (
@@ -53,7 +58,10 @@ KINDS: tuple[DocumentKind, ...] = (
     DocumentKind(
         "certificat", "Certificat médical", ("34109-9", "Note"),
         re.compile(r"\bcertificat\b|\bje\s+soussignée?\b[^.]*\bcertifie\b", re.I),
-        with_subject=False, author_signs_only=True),
+        with_subject=False, author_signs_only=True,
+        # « absence de contre-indication à la pratique du judo », « apte à … »: a fitness certificate
+        precise_loinc=((re.compile(r"\bcontre-?\s?indications?\b|\baptes?\s+(?:à|au|aux)\b", re.I),
+                        ("104988-1", "Medical fitness certificate")),)),
     DocumentKind(
         "ordonnance", "Ordonnance", ("57833-6", "Prescription for medication"),
         re.compile(r"^\W*(?:ordonnance|prescription\s+médicale)\b", re.I),

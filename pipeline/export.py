@@ -92,7 +92,8 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ip
 
     patient, practitioner = result["patient"], result.get("practitioner") or {}
     filed = next(step for step in reversed(state["history"]) if step["state"] == FILED)
-    code, display = kind_of(result.get("document_type")).loinc
+    body = result.get("body") or (result.get("transcript") or {}).get("text") or ""
+    code, display = kind_of(result.get("document_type")).loinc_for(body)
     identifiers = [{"system": system, "value": value} for system, value in (
         (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (ipp_system or IPP_SYSTEM, patient.get("ipp")))
         if value]

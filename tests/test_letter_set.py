@@ -49,11 +49,11 @@ LETTERS = {
     "certificate": (
         "Certificat médical. Je soussigné certifie avoir examiné Madame Anne Roux, née le 3 avril 1980, qui ne "
         "présente pas de contre-indication à la pratique du tennis.",
-        "34109-9", ["Certificat établi à la demande de l'intéressé(e)", "Fait à Paris"], ["Objet"]),
+        "104988-1", ["Certificat établi à la demande de l'intéressé(e)", "Fait à Paris"], ["Objet"]),
     "certificate-child": (
         "Certificat médical. Je soussigné certifie avoir examiné l'enfant Léo Martin, né le 5 mars 2020, qui ne "
         "présente pas de contre-indication à la pratique du judo.",
-        "34109-9", ["L'enfant Léo MARTIN", "à la demande de son représentant légal"], []),
+        "104988-1", ["L'enfant Léo MARTIN", "à la demande de son représentant légal"], []),
     "operative": (
         "Compte rendu opératoire du 18 novembre 2026. Patient Monsieur Karim Saidi, né le 7 juin 1985. "
         "Intervention : cure de hernie inguinale droite selon Lichtenstein. Suites simples.",
