@@ -258,9 +258,10 @@ def without_identity_sentences(paragraphs: tuple[str, ...], patient: Patient) ->
     Madame Claire Dumas, née le 29 février 1964. »), printed once on the « Patient : » line."""
     if not paragraphs:
         return paragraphs
-    kept = [m.group() for m in SENTENCE.finditer(paragraphs[0]) if m.group().strip()
-            and not is_identity_only(m.group(), patient)]
-    first = " ".join(sentence.strip() for sentence in kept)
+    first = paragraphs[0]
+    for found in reversed([m for m in SENTENCE.finditer(first) if m.group().strip()]):
+        if is_identity_only(found.group(), patient):  # cut out as it stands: the rest keeps its own text
+            first = (first[:found.start()] + first[found.end():]).strip()
     return ((first,) if first else ()) + paragraphs[1:]
 
 

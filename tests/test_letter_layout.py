@@ -183,3 +183,14 @@ def test_a_sentence_that_says_more_than_who_the_patient_is_stays():
     assert not is_identity_only("Monsieur Jean Dupont, né le 12 mars 1956, consulte pour une toux.", dupont)
     assert not is_identity_only("Je vous adresse Monsieur Jean Dupont.", dupont)
     assert not is_identity_only("Patient Monsieur Paul Martin.", dupont)
+
+
+def test_taking_out_the_identity_sentence_leaves_the_rest_as_written():
+    from pipeline.letter import without_identity_sentences
+    from pipeline.records import Patient
+
+    dumas = Patient(sex="F", first_name="Claire", last_name="Dumas")
+    assert without_identity_sentences(("Patiente Madame Claire Dumas, née le 29 février 1964. TSH à 13.5 mUI/l.",
+                                       "Suite."), dumas) == ("TSH à 13.5 mUI/l.", "Suite.")
+    untouched = ("Vu le 3.12 par le Dr. Martin : RAS.",)
+    assert without_identity_sentences(untouched, dumas) == untouched
