@@ -99,6 +99,7 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
     signed letter (« Signé électroniquement par … »), None on a draft."""
     letter = split_letter(extraction.body)
     kind = kind_of(extraction.document_type)
+    grouped = products(extraction.drugs)
     title, paragraphs = dated_title(letter.paragraphs, kind.title, kind.cue)
     paragraphs = without_identity_sentences(paragraphs, extraction.patient)
     return {
@@ -115,11 +116,11 @@ def draft_context(extraction: Extraction, settings: Settings, *, today: dt.date,
         "recipient": recipient_context(extraction.recipient),
         "patient_line": patient_line(extraction.patient, today=today),
         "body": [paragraph.strip() for paragraph in extraction.body.split("\n") if paragraph.strip()],
-        "prescriptions": prescription_lines(extraction.drugs),
-        "prescription_count": len(products(extraction.drugs)),
+        "prescriptions": [product_line(product) for product in grouped],
+        "prescription_count": len(grouped),
         "copies": [copy_line(copy) for copy in extraction.copies if copy.last_name],
         "child": child_context(extraction, today),
-        "bizone": bizone_context(extraction),
+        "bizone": bizone_context(extraction, grouped),
         "certificate_formula": certificate_formula(extraction.body, minor=age_line(extraction.patient.birth_date, today)
                                                    is not None) if extraction.document_type == "certificat" else None,
         "signature_image": None,  # set by render_draft on a signed letter, when the practitioner has one
@@ -132,12 +133,11 @@ def child_context(extraction: Extraction, today: dt.date) -> dict | None:
     return {"age": age, "weight": weight_kg(extraction.body)} if age else None
 
 
-def bizone_context(extraction: Extraction) -> dict | None:
+def bizone_context(extraction: Extraction, grouped: list[list[Drug]]) -> dict | None:
     """The two zones of a prescription for a long-term condition (ALD), when the dictation puts
     drugs under it; None for an ordinary prescription."""
     if extraction.document_type != "ordonnance":
         return None
-    grouped = products(extraction.drugs)
     zones = ald_zones(extraction.body, [product[0].text for product in grouped])
     if zones is None:
         return None

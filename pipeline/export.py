@@ -17,7 +17,6 @@ mid-conversion) is removed at the next start.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -33,8 +32,9 @@ from pathlib import Path
 from pipeline.documents import kind_of
 from pipeline.errors import DicteeError
 from pipeline.files import EXPORT_SCRATCH_PREFIX
+from pipeline.result import letter_text
 from pipeline.settings import Settings
-from pipeline.store import DRAFT, FILED, RESULT, Outbox
+from pipeline.store import DRAFT, FILED, RESULT, Outbox, parse_instant
 
 log = logging.getLogger("dictee.export")
 PDF_NAME = "letter.pdf"
@@ -92,8 +92,7 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ip
 
     patient, practitioner = result["patient"], result.get("practitioner") or {}
     filed = next(step for step in reversed(state["history"]) if step["state"] == FILED)
-    body = result.get("body") or (result.get("transcript") or {}).get("text") or ""
-    code, display = kind_of(result.get("document_type")).loinc_for(body)
+    code, display = kind_of(result.get("document_type")).loinc_for(letter_text(result))
     identifiers = [{"system": system, "value": value} for system, value in (
         (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (ipp_system or IPP_SYSTEM, patient.get("ipp")))
         if value]
@@ -140,8 +139,7 @@ def _practitioner_resource(resource_id: str, name: str | None, rpps: str | None)
 
 
 def _instant(at: str) -> str:
-    parsed = dt.datetime.fromisoformat(at)
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).isoformat()
+    return parse_instant(at).isoformat()
 
 
 def export_filed(job_id: str, settings: Settings, outbox: Outbox) -> Path | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pipeline.extract.doctype import SENTENCE
 from pipeline.extract.patterns import GREETING
-from pipeline.french import MONTHS
+from pipeline.french import MONTHS, fold
 from pipeline.records import Condition, Patient
 
 # The salutation opens the letter, ending at its comma.
@@ -64,7 +64,7 @@ def report_sections(paragraphs: tuple[str, ...], headings: tuple[str, ...]) -> l
     if not headings:
         return []
     def key(said: str) -> str:
-        return said.lower().replace("é", "e").rstrip("s")
+        return fold(said).rstrip("s")
 
     named = {key(heading): heading for heading in headings}
     cue = re.compile(r"(?:^|(?<=[.!?])[ \t]+)(?P<heading>" + "|".join(map(_heading_pattern, headings))

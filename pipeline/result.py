@@ -47,6 +47,11 @@ FLAG_LABELS_FR = {
 }
 
 
+def letter_text(result: dict) -> str:
+    """The letter's text as it stands in a result.json: as corrected on the desk, else as dictated."""
+    return result.get("body") or (result.get("transcript") or {}).get("text") or ""
+
+
 class Part(BaseModel):
     # Older and newer files keep the fields this version does not know.
     model_config = ConfigDict(extra="allow")

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from pipeline.errors import DicteeError
 from pipeline.settings import Settings
-from pipeline.store import FILED, RESULT, Outbox
+from pipeline.result import letter_text
+from pipeline.store import FILED, RESULT, Outbox, parse_instant
 
 LINE_CHARS = 65
 MONTH = re.compile(r"(?P<year>20\d\d)-(?P<month>0[1-9]|1[0-2])")
@@ -44,7 +45,7 @@ class AuthorFigures:
 
 def month_span(month: str) -> tuple[dt.datetime, dt.datetime]:
     """« 2026-11 » → its first instant and the next month's, in the machine's time zone."""
-    found = MONTH.fullmatch(month.strip())
+    found = MONTH.fullmatch(month)  # as written: it goes into a file name and a download header
     if found is None:
         raise DicteeError(f"mois attendu sous la forme AAAA-MM, par exemple 2026-11 / month expected as YYYY-MM, "
                           f"e.g. 2026-11 (got {month[:20]!r})")
@@ -60,22 +61,19 @@ def previous_month(today: dt.date) -> str:
 
 
 def _instant(at: str | None) -> dt.datetime | None:
-    if not at:
-        return None
     try:
-        parsed = dt.datetime.fromisoformat(at)
+        return parse_instant(at) if at else None
     except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        return None  # a time no one could read: not counted rather than a failed statement
 
 
 def typed_characters(result: dict) -> int:
     """The letter's own text as filed: its body (as corrected) and its prescription lines."""
     from pipeline.review.jobs import drug_lines
 
-    body = result.get("body") or (result.get("transcript") or {}).get("text") or ""
     prescription = drug_lines(result.get("drugs") or []) if result.get("document_type") == "ordonnance" else ""
-    return sum(len(paragraph.strip()) for paragraph in f"{body}\n{prescription}".splitlines() if paragraph.strip())
+    return sum(len(paragraph.strip()) for paragraph in f"{letter_text(result)}\n{prescription}".splitlines()
+               if paragraph.strip())
 
 
 def monthly_statement(settings: Settings, outbox: Outbox, month: str) -> list[AuthorFigures]:
@@ -131,13 +129,18 @@ def totals(rows: list[AuthorFigures]) -> AuthorFigures:
     return total
 
 
+def _french(value) -> str | int:
+    """A figure as a French reader writes it: « 2,5 »."""
+    return str(value).replace(".", ",") if isinstance(value, float) else value
+
+
 def as_csv(rows: list[AuthorFigures]) -> str:
     """Semicolon-separated with a decimal comma, as French spreadsheets open it."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
     writer.writerow(HEADERS)
     for row in [*rows, totals(rows)]:
-        writer.writerow([str(value).replace(".", ",") if isinstance(value, float) else value for value in row_values(row)])
+        writer.writerow([_french(value) for value in row_values(row)])
     return out.getvalue()
 
 
@@ -156,7 +159,7 @@ def as_docx(rows: list[AuthorFigures], *, practice: str, month: str) -> bytes:
         cell.text = header
     for row in [*rows, totals(rows)]:
         for cell, value in zip(table.add_row().cells, row_values(row)):
-            cell.text = str(value).replace(".", ",") if isinstance(value, float) else str(value)
+            cell.text = str(_french(value))
     document.add_paragraph(f"Lignes de {LINE_CHARS} caractères, espaces compris, comptées sur le texte de chaque "
                            "courrier signé (corps corrigé et lignes d'ordonnance, hors en-tête et formules), "
                            "arrondies à la ligne supérieure par courrier. Délai : de la réception de la dictée à "

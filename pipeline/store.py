@@ -293,3 +293,9 @@ def _mtime(path: Path) -> float:
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_instant(at: str) -> dt.datetime:
+    """An ISO time as the outbox's files write it; one without a zone is UTC, as `now_iso` writes."""
+    parsed = dt.datetime.fromisoformat(at)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

@@ -58,7 +58,7 @@ def test_each_practitioner_s_letters_lines_audio_and_turnaround_are_counted(prac
 
 
 def test_a_month_not_written_as_one_is_refused_in_both_languages():
-    for wrong in ("2026-13", "novembre", "2026-1", "", "2026-11-01"):
+    for wrong in ("2026-13", "novembre", "2026-1", "", "2026-11-01", " 2026-11", "2026-11\n", "2026-11\r\nX: y"):
         with pytest.raises(Exception, match="AAAA-MM.*YYYY-MM"):
             statement.month_span(wrong)
     start, end = statement.month_span("2026-12")
@@ -101,5 +101,6 @@ def test_the_admin_downloads_the_statement_from_the_desk_and_no_one_else_does(pr
         assert answer.status_code == 200 and answer.headers["content-disposition"].endswith(f'releve-{month}.csv"')
         assert "Dr Anne Dupont;1;1;" in answer.text
         assert client.get("/releve.csv?month=2026-13").status_code == 422
+        assert client.get("/releve.csv?month=2026-11%0D%0AX-Injected:%201").status_code == 422  # never into a header
     with signed_in(practice, "sophie") as client:
         assert client.get(f"/releve.csv?month={month}").status_code == 403

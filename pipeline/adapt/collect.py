@@ -23,6 +23,7 @@ from pipeline.adapt.align import distance, heard_tokens, letter_segments
 from pipeline.adapt.examples import ExampleStore, decode_bytes
 from pipeline.adapt.learned import PracticeLexicon, corrected_words, learned_words
 from pipeline.errors import BadInput
+from pipeline.result import letter_text
 from pipeline.french import fold
 from pipeline.records import TimedSpan
 from pipeline.settings import Settings
@@ -68,7 +69,7 @@ def learn_from_approved(settings: Settings, outbox: Outbox, job_folder: Path, re
     """The lexicon first (cheap, and what the next dictation needs), then the example."""
     job_id = result["job_id"]
     try:
-        heard, final = result["transcript"]["text"], result.get("body") or result["transcript"]["text"]
+        heard, final = result["transcript"]["text"], letter_text(result)
         practice = _practice_words(settings, outbox)
         found = corrected_words(heard, final, is_known=lambda word: is_known_word(word, settings.models_dir, practice))
         new = PracticeLexicon(outbox).add(found, job_id=job_id)

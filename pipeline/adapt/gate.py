@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -125,8 +125,6 @@ def loses_general_french(current: Scores, candidate: Scores) -> bool:
 def only_general_french_lost(current: Scores, candidate: Scores) -> bool:
     """Better on the practice's letters, refused for the general French it lost: a mix of it with
     the bundled weights may keep both."""
-    from dataclasses import replace
-
     return loses_general_french(current, candidate) and \
         judge(replace(current, general_wer=None), replace(candidate, general_wer=None)).promote
 

@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
-from pipeline.review.deps import LoginRequired, unscoped_routes
+from pipeline.review.deps import JOB_ID, LoginRequired, unscoped_routes
 from pipeline.review.accounts import accounts_router
 from pipeline.review.dictate import dictate_router
 from pipeline.review.lexicon import lexicon_router
@@ -44,7 +44,7 @@ SECURITY_HEADERS = {
 
 
 HSTS = "max-age=31536000; includeSubDomains"
-DRAFT_PATH = re.compile(r"^/jobs/[0-9a-f]{16}")  # where a login may send her back to, and nowhere else
+DRAFT_PATH = re.compile(rf"^/jobs/{JOB_ID}")  # where a login may send her back to, and nowhere else
 
 ERROR_TITLES = {403: "Accès refusé", 404: "Introuvable", 405: "Action non permise", 409: "Conflit",
                 422: "Saisie refusée", 500: "Erreur interne", 503: "Brouillons illisibles"}

@@ -21,7 +21,7 @@ from pipeline.review import auth
 from pipeline.review.db import Job, LoginSession, User, audit
 from pipeline.store import Outbox
 
-JOB_ID_PATTERN = r"^[0-9a-f]{16}$"
+JOB_ID = "[0-9a-f]{16}"  # what a job id looks like (the start of its audio's sha256)
 NOT_FOUND = "brouillon introuvable / draft not found"
 MAX_PICKED = 200  # drafts picked on one list (a batch signs at most 50 of them)
 
@@ -110,7 +110,7 @@ def scoped_job(request: Request, reviewer: CurrentReviewer, job_id: Annotated[st
     """The id of a draft this reviewer may reach; 404 for any other, and for what is no id."""
     from pipeline.review.worklist import sync_jobs
 
-    if re.fullmatch(JOB_ID_PATTERN, job_id) is None:
+    if re.fullmatch(JOB_ID, job_id) is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
     outbox = request.app.state.outbox
     if (job := session.get(Job, job_id)) is None and sync_jobs(session, outbox):  # drafted since the last look
@@ -126,7 +126,7 @@ def scoped_jobs(request: Request, reviewer: CurrentReviewer, job: Annotated[list
     it, in the order given, repeats dropped. An id out of scope is said no more than unknown."""
     outbox = request.app.state.outbox
     picked = list(dict.fromkeys(job))[:MAX_PICKED]  # one look-up each: bounded whatever is posted
-    return [(job_id, re.fullmatch(JOB_ID_PATTERN, job_id) is not None
+    return [(job_id, re.fullmatch(JOB_ID, job_id) is not None
              and reviewer.may_reach(session.get(Job, job_id), outbox)) for job_id in picked]
 
 

@@ -22,7 +22,7 @@ from pipeline.french import iso_date
 from pipeline.plain import desk_value
 from pipeline.store import now_iso
 from pipeline.records import Drug, Extraction, Patient
-from pipeline.result import DictationResult, PatientOut, RecipientOut
+from pipeline.result import DictationResult, PatientOut, RecipientOut, letter_text
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.settings import Practitioner, Settings
 from pipeline.store import Outbox
@@ -200,7 +200,7 @@ def revert_correction(outbox: Outbox, job_id: str, index: int, *, username: str)
     if not 0 <= index < len(flags) or not flags[index].get("heard") or flags[index].get("reverted"):
         raise ReviewError("cette correction ne peut pas être annulée / this correction cannot be reverted")
     flag = flags[index]
-    body = result.get("body") or result["transcript"]["text"]
+    body = letter_text(result)
     found = re.search(re.escape(flag["written"]), body, flags=re.IGNORECASE)
     if found is None:
         raise ReviewError("le texte ne contient plus ce mot : corrigez-le à la main / "

@@ -12,13 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipeline.review import auth, twofactor
 from pipeline.review.db import audit
-from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db
+from pipeline.review.deps import JOB_ID, CheckedReviewer, CurrentReviewer, db
 from pipeline.review.routes import TYPED_USERNAME, render
 
 login_router = APIRouter()
 PENDING_COOKIE = "dictee_pending"
 RETURN_COOKIE = "dictee_return"  # the draft a session expiry took her from
-RETURN_PATH = re.compile(r"^/jobs/[0-9a-f]{16}$")
+RETURN_PATH = re.compile(rf"^/jobs/{JOB_ID}$")
 
 
 def _client(request: Request) -> str | None:

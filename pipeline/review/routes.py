@@ -18,7 +18,7 @@ from sqlalchemy import select
 from pipeline import autotext, store
 from pipeline.documents import AS_LISTED, kind_of
 from pipeline.draft import DOCUMENT_TITLES
-from pipeline.result import FLAG_LABELS_FR
+from pipeline.result import FLAG_LABELS_FR, letter_text
 from pipeline.review import decisions, jobs, worklist
 from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, Job, audit
@@ -134,7 +134,7 @@ def _job_page(request: Request, job_id: str, reviewer, session, *, error: str = 
         **{f"patient.{key}": result["patient"].get(key) or "" for key in jobs.PATIENT_FIELDS},
         **{f"recipient.{key}": (result["recipient"] or {}).get(key) or "" for key in jobs.RECIPIENT_FIELDS},
         "document_type": result["document_type"] or "", "drugs": jobs.drug_lines(result["drugs"]),
-        "conditions": jobs.condition_lines(result["conditions"]), "body": result.get("body") or result["transcript"]["text"],
+        "conditions": jobs.condition_lines(result["conditions"]), "body": letter_text(result),
         "copies": copy_lines(result.get("copies") or []),
     }
     restored = None

@@ -16,7 +16,7 @@ from pipeline import audio, ingest, store
 from pipeline.review.db import Job, utcnow
 from pipeline.review.jobs import ReviewError, load_result
 from pipeline.settings import Settings
-from pipeline.store import Outbox
+from pipeline.store import Outbox, parse_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +34,8 @@ class WorkItem:
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+    """Naive UTC, as the review database keeps times."""
+    return parse_instant(value).astimezone(dt.timezone.utc).replace(tzinfo=None) if value else None
 
 
 def sync_jobs(session: Session, outbox: Outbox) -> int:
