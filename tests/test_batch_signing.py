@@ -58,3 +58,12 @@ def test_only_a_practitioner_signs_a_batch(desk, practice):  # noqa: F811
     assert secretary.post("/sign-selected", data={"csrf": secretary.csrf, "job": [job_id]}).status_code == 403
     assert secretary.post("/sign-selected", data={"csrf": "forged", "job": [job_id]}).status_code == 403
     assert state_of(practice, job_id)["state"] == "to_sign"
+
+
+def test_a_flood_of_picked_ids_is_bounded_and_signs_nothing(desk, practice):  # noqa: F811
+    author = desk("dr_dupont")
+    flood = [f"{n:016x}" for n in range(900)] + ["\x00\x0b", "é" * 16]
+    answer = author.post("/sign-selected", data={"csrf": author.csrf, "job": flood})
+    assert answer.status_code == 303
+    summary = author.get(answer.headers["location"]).text
+    assert "0 courrier(s) signé(s)" in summary and summary.count(": introuvable") <= 50
