@@ -379,10 +379,10 @@ def _draft_notes(settings: Settings, data: bytes, *, name: str, author: str | No
     dictation = ingest.claim_bytes(data, name=name, work_dir=settings.work_dir, outbox=settings.outbox, author=author)
     if dictation is None:
         job_id = ingest.job_id_for(hashlib.sha256(data).hexdigest())
-        store = settings.store()
-        for folder in (store.job_folder(job_id), store.filed_folder(job_id)):
-            if (folder / "draft.docx").exists():
-                out.print(f"Déjà rédigé / already drafted: {folder / 'draft.docx'}")
+        outbox = settings.store()
+        for files in (outbox.job(job_id), outbox.filed_job(job_id)):
+            if files.draft.exists():
+                out.print(f"Déjà rédigé / already drafted: {files.draft}")
                 return
         raise DicteeError("ces notes sont en cours de traitement ailleurs / these notes are being drafted elsewhere")
     try:
@@ -390,7 +390,7 @@ def _draft_notes(settings: Settings, data: bytes, *, name: str, author: str | No
     except BaseException:
         ingest.abandon_claim(dictation)  # nothing left claimed: the same command can simply be run again
         raise
-    out.print(f"{outcome.job_id}: {outcome.status} → {settings.outbox / outcome.job_id / 'draft.docx'}"
+    out.print(f"{outcome.job_id}: {outcome.status} → {settings.store().job(outcome.job_id).draft}"
               if outcome.status == "drafted" else f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}")
 
 

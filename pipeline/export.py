@@ -34,7 +34,7 @@ from pipeline.errors import DicteeError
 from pipeline.files import EXPORT_SCRATCH_PREFIX
 from pipeline.result import letter_text
 from pipeline.settings import Settings
-from pipeline.store import DRAFT, FILED, RESULT, Outbox, parse_instant
+from pipeline.store import JobState, Outbox, parse_instant
 
 log = logging.getLogger("dictee.export")
 PDF_NAME = "letter.pdf"
@@ -85,13 +85,13 @@ def to_pdfa(docx: bytes, *, scratch_root: Path) -> bytes:
         return produced.read_bytes()
 
 
-def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ipp_system: str | None = None) -> dict:
+def document_reference(result: dict, state: JobState, pdf: bytes, *, job_id: str, ipp_system: str | None = None) -> dict:
     """The FHIR DocumentReference for a filed letter: patient (INS, IPP, name, birth date, sex)
     and author (RPPS) as contained resources, type, date, and the PDF attached inline."""
     from fhir.resources.R4B.documentreference import DocumentReference
 
     patient, practitioner = result["patient"], result.get("practitioner") or {}
-    filed = next(step for step in reversed(state["history"]) if step["state"] == FILED)
+    filed = state.filed
     code, display = kind_of(result.get("document_type")).loinc_for(letter_text(result))
     identifiers = [{"system": system, "value": value} for system, value in (
         (INS_NIR_SYSTEM, (patient.get("nir") or "").replace(" ", "")), (ipp_system or IPP_SYSTEM, patient.get("ipp")))
@@ -109,8 +109,8 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ip
     # The author is the practitioner whose letter it is (its letterhead); who signed it is the
     # authenticator, each with their own RPPS (the same person where the author signed).
     author = _practitioner_resource("author", practitioner.get("name"), practitioner.get("rpps"))
-    signer_name = filed.get("signed_by")
-    signer = _practitioner_resource("signer", signer_name, filed.get("signed_by_rpps")) \
+    signer_name = filed.signed_by
+    signer = _practitioner_resource("signer", signer_name, filed.signed_by_rpps) \
         if signer_name and signer_name != practitioner.get("name") else None
     resource = {
         "resourceType": "DocumentReference",
@@ -120,7 +120,7 @@ def document_reference(result: dict, state: dict, pdf: bytes, *, job_id: str, ip
         "status": "current", "docStatus": "final",
         "type": {"coding": [{"system": LOINC, "code": code, "display": display}]},
         "subject": {"reference": "#patient"},
-        "date": _instant(filed["at"]),
+        "date": _instant(filed.at),
         "author": [{"reference": "#author"}],
         **({"authenticator": {"reference": "#signer" if signer else "#author"}} if signer_name else {}),
         "content": [{"attachment": {
@@ -147,9 +147,9 @@ def export_filed(job_id: str, settings: Settings, outbox: Outbox) -> Path | None
     no export configured). Returns the letter's export folder."""
     if settings.export_dir is None:
         return None
-    filed = outbox.filed_folder(job_id)
-    result, state = outbox.read_json(filed / RESULT), outbox.read_state(filed)
-    pdf = to_pdfa(outbox.read_bytes(filed / DRAFT), scratch_root=outbox.work_folder())
+    filed = outbox.filed_job(job_id)
+    result, state = filed.result_data(), filed.state()
+    pdf = to_pdfa(outbox.read_bytes(filed.draft), scratch_root=outbox.work_folder())
     reference = document_reference(result, state, pdf, job_id=job_id, ipp_system=settings.ipp_system)
     target = settings.export_dir / job_id
     staging = settings.export_dir / f".{job_id}.partial"

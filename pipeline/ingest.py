@@ -164,8 +164,7 @@ def supersede_quarantine(job_id: str, *, outbox: Path) -> None:
 def retry_quarantined(job_id: str, *, settings: Settings) -> Path:
     """Put a quarantined recording back into the inbox (opened if sealed, under its original
     name's extension) so the next run processes it under the current settings."""
-    folder = settings.quarantine_dir / job_id
-    audio = next(folder.glob("audio.*"), None) if job_id.isalnum() and folder.is_dir() else None
+    audio = settings.store().quarantined_job(job_id).audio if job_id.isalnum() else None
     if audio is None:
         raise DicteeError(f"aucun enregistrement en quarantaine sous cet identifiant / no quarantined recording "
                           f"with this id: {job_id}")
@@ -216,7 +215,7 @@ def claim_dictation(path: Path, *, work_dir: Path, outbox: Path, author: str | N
     except FileNotFoundError:
         return None  # claimed by someone else meanwhile
     job_id = job_id_for(sha256)
-    if (store.Outbox(outbox).job_folder(job_id) / store.RESULT).exists():
+    if store.Outbox(outbox).job(job_id).exists():
         path.unlink(missing_ok=True)  # identical content already drafted
         return None
     supersede_quarantine(job_id, outbox=outbox)  # dropped again: heard again under today's settings

@@ -52,6 +52,12 @@ def letter_text(result: dict) -> str:
     return result.get("body") or (result.get("transcript") or {}).get("text") or ""
 
 
+def version_of(result: dict) -> int:
+    """How many times a draft was saved on the desk (its « review » block): each form carries the
+    version it was based on."""
+    return int((result.get("review") or {}).get("version", 0))
+
+
 class Part(BaseModel):
     # Older and newer files keep the fields this version does not know.
     model_config = ConfigDict(extra="allow")
@@ -196,6 +202,15 @@ class IdentityLinkOut(Part):
     candidates: list[RegisteredPatientOut] = Field(default_factory=list)
 
 
+class ReviewOut(Part):
+    """The draft's last save on the desk: each form carries the version it was based on, so a save
+    made meanwhile by someone else is never overwritten."""
+
+    edited_by: str
+    edited_at: str
+    version: int = Field(ge=1, description="how many times reviewers saved the draft")
+
+
 class QuantityOut(Part):
     value: str
     unit: str
@@ -273,6 +288,7 @@ class DictationResult(ExtractionFields):
                                    description="dictations transcribed side by side with this one (their timings overlap)")
     identity_link: IdentityLinkOut | None = Field(default=None, description="null: no patient register imported")
     correspondent_links: CorrespondentLinksOut | None = Field(default=None, description="null: no address book imported")
+    review: ReviewOut | None = Field(default=None, description="null: not yet saved on the desk")
 
     @classmethod
     def build(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.adapt.examples import EXAMPLES_DIR
-from pipeline.store import ERROR, FILED, Outbox
+from pipeline.store import ERROR, Outbox
 
 
 @dataclass(slots=True)
@@ -29,14 +29,16 @@ def _when(iso: str) -> dt.datetime:
 def expired_audio(outbox: Outbox, *, days: int, now: dt.datetime | None = None) -> list[Path]:
     limit = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=days)
     expired: list[Path] = []
-    for state_file in outbox.job_states():
-        history = outbox.read_json(state_file)["history"]
-        filed = [entry for entry in history if entry["state"] == FILED]
-        if filed and _when(filed[-1]["at"]) < limit:
-            expired += state_file.parent.glob("audio.*")
+    for files in outbox.jobs():
+        filed = files.state().filed
+        if filed and _when(filed.at) < limit and files.audio:
+            expired.append(files.audio)
     for error_file in outbox.quarantine_folder().glob(f"*/{ERROR}"):
-        if _when(outbox.read_json(error_file)["at"]) < limit:
-            expired += error_file.parent.glob("audio.*")
+        if not error_file.parent.name.isalnum():
+            continue  # not a job's folder
+        quarantined = outbox.quarantined_job(error_file.parent.name)
+        if _when(outbox.read_json(error_file)["at"]) < limit and quarantined.audio:
+            expired.append(quarantined.audio)
     # Training examples keep a letter's audio and text: they go with the same delay.
     for example_file in (outbox.adaptation_folder() / EXAMPLES_DIR).glob("*/example.json"):
         if _when(outbox.read_json(example_file)["created_at"]) < limit:

@@ -21,7 +21,7 @@ from pathlib import Path
 from pipeline.errors import DicteeError
 from pipeline.settings import Settings
 from pipeline.result import letter_text
-from pipeline.store import FILED, RESULT, Outbox, parse_instant
+from pipeline.store import FILED, Outbox, parse_instant
 
 LINE_CHARS = 65
 MONTH = re.compile(r"(?P<year>20\d\d)-(?P<month>0[1-9]|1[0-2])")
@@ -80,22 +80,22 @@ def monthly_statement(settings: Settings, outbox: Outbox, month: str) -> list[Au
     """One row per practitioner who had a letter drafted or signed in `month`, by name."""
     start, end = month_span(month)
     rows: dict[str, AuthorFigures] = {}
-    folders = {state.parent.name: state.parent for state in outbox.job_states()}
+    jobs = {files.job_id: files for files in outbox.jobs()}
     if outbox.filed_folder().is_dir():  # a filed letter's copy, where its draft folder also stands
-        folders |= {folder.name: folder for folder in sorted(outbox.filed_folder().iterdir()) if folder.is_dir()}
-    for folder in folders.values():
+        jobs |= {folder.name: outbox.filed_job(folder.name) for folder in sorted(outbox.filed_folder().iterdir())
+                 if folder.is_dir() and folder.name.isalnum()}
+    for files in jobs.values():
         try:
-            state, result = outbox.read_state(folder), outbox.read_json(folder / RESULT)
-        except (OSError, ValueError):
+            state, result = files.state(), files.result_data()
+        except (OSError, ValueError, KeyError, TypeError):
             continue  # a folder being written, or unreadable without its key: not counted
         name = settings.practitioner(result.get("author_folder") or None).name
         row = rows.setdefault(name, AuthorFigures(name))
-        history = state.get("history") or []
-        drafted = _instant(history[0].get("at")) if history else None
+        drafted = _instant(state.drafted_at) if state.history else None
         if drafted and start <= drafted < end:
             row.drafted += 1
-        filed = next((_instant(step.get("at")) for step in reversed(history) if step.get("state") == FILED), None)
-        if state.get("state") == FILED and filed and start <= filed < end:
+        filed = _instant(state.filed.at) if state.filed else None
+        if state.state == FILED and filed and start <= filed < end:
             characters = typed_characters(result)
             row.signed += 1
             row.audio_s += float((result.get("source") or {}).get("duration_s") or 0.0)

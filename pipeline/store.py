@@ -19,18 +19,20 @@ sealed bytes.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from pipeline.errors import BadInput, TransientError
 from pipeline.files import process_token, token_alive
 from pipeline.records import Dictation
+from pipeline.result import DictationResult, version_of
 from pipeline.typed import is_typed
 from pipeline.vault import PLAIN, Vault
 
@@ -44,6 +46,52 @@ ABSURD_SAMPLE, ABSURD_SAMPLE_BYTES = "debut-du-fichier.bin", 64 * 1024
 
 class MovedOn(Exception):
     """Another transition of this job went through first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of a job's history: the state reached, when, by whom, and what the step records."""
+
+    state: str
+    at: str
+    by: str
+    comment: str | None = None
+    signature: str | None = None  # the line a signed letter bears
+    signed_by: str | None = None
+    signed_by_rpps: str | None = None
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Step:
+        return cls(**{field.name: data.get(field.name) for field in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """state.json: where a job stands, and how it got there."""
+
+    state: str
+    history: tuple[Step, ...]
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> JobState:
+        history = tuple(Step.read(step) for step in data["history"])
+        return cls(data.get("state") or history[-1].state, history)
+
+    @property
+    def drafted_at(self) -> str:
+        return self.history[0].at
+
+    @property
+    def filed(self) -> Step | None:
+        return next((step for step in reversed(self.history) if step.state == FILED), None)
+
+    @property
+    def last_comment(self) -> Step | None:
+        return next((step for step in reversed(self.history) if step.comment), None)
+
+    @property
+    def signature(self) -> str | None:
+        return next((step.signature for step in reversed(self.history) if step.signature), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +123,22 @@ class Outbox:
         """What the practice's recognizer learns from: examples and learned words."""
         return self.root / "adaptation"
 
-    def job_states(self) -> list[Path]:
-        """The state.json of every job under review (not filed, not quarantined)."""
-        return sorted(self.root.glob(f"*/{STATE}"))
+    def job(self, job_id: str) -> JobFiles:
+        """A draft's files (under review). Raises ValueError for what is no job id."""
+        return JobFiles(self, job_id, self.job_folder(_checked_id(job_id)))
+
+    def filed_job(self, job_id: str) -> JobFiles:
+        """A filed letter's files, read-only."""
+        return JobFiles(self, job_id, self.filed_folder(_checked_id(job_id)))
+
+    def quarantined_job(self, job_id: str) -> JobFiles:
+        """A recording set aside: its audio, error.json and reason."""
+        return JobFiles(self, job_id, self.quarantine_folder(_checked_id(job_id)))
+
+    def jobs(self) -> list[JobFiles]:
+        """Every job under review or decided (not the filed copies, not quarantined), by id."""
+        return [JobFiles(self, state.parent.name, state.parent) for state in sorted(self.root.glob(f"*/{STATE}"))
+                if state.parent.name.isalnum()]
 
     # --- files, through the vault ---------------------------------------------------------
 
@@ -236,6 +297,63 @@ class Outbox:
         release_claim(dictation)
         drop_superseded(dictation.job_id, outbox=self.root)
         return target
+
+
+def _checked_id(job_id: str) -> str:
+    if not job_id.isalnum():  # never a path: no separator, no « .. »
+        raise ValueError("identifiant invalide / invalid id")
+    return job_id
+
+
+class JobFiles:
+    """One job's files, read and written through the outbox's vault; only the store knows their
+    names. A request holds one: result.json is read once, and what is saved is what it reads next."""
+
+    def __init__(self, outbox: Outbox, job_id: str, folder: Path) -> None:
+        self.outbox, self.job_id, self.folder = outbox, job_id, folder
+        self._result: dict[str, Any] | None = None
+
+    @property
+    def audio(self) -> Path | None:
+        """The recording the draft was made from (None for typed notes)."""
+        return next(self.folder.glob("audio.*"), None)
+
+    @property
+    def draft(self) -> Path:
+        return self.folder / DRAFT
+
+    def exists(self) -> bool:
+        return (self.folder / RESULT).is_file()
+
+    def modified(self) -> float:
+        """When result.json was last written (0 if it is gone)."""
+        return _mtime(self.folder / RESULT)
+
+    def result_data(self) -> dict[str, Any]:
+        """result.json as stored (a copy: editing it changes nothing until `save`)."""
+        if self._result is None:
+            self._result = self.outbox.read_json(self.folder / RESULT)
+        return copy.deepcopy(self._result)
+
+    def result(self) -> DictationResult:
+        """result.json through the model (raises pydantic's ValidationError for a file it refuses)."""
+        return DictationResult.read(self.result_data())
+
+    def save(self, result: dict[str, Any], *, by: str) -> DictationResult:
+        """result.json as edited, one version further, saying who edited it and when — only if the
+        model reads it back (the one validation: raises ValidationError, and nothing is written)."""
+        review = {"edited_by": by, "edited_at": now_iso(), "version": version_of(self.result_data()) + 1}
+        checked = DictationResult.read({**result, "review": {**(result.get("review") or {}), **review}})
+        data = checked.to_json()
+        self.outbox.write_json(self.folder / RESULT, data)
+        self._result = data
+        return checked
+
+    def write_draft(self, docx: bytes) -> None:
+        self.outbox.write_bytes(self.draft, docx)
+
+    def state(self) -> JobState:
+        return JobState.read(self.outbox.read_state(self.folder))
 
 
 # The work area and quarantine, as ingest leaves them: a claim's record beside the claimed

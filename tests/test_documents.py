@@ -69,20 +69,22 @@ def test_an_imaging_report_without_headings_keeps_its_paragraphs(settings):
 
 def test_its_export_carries_the_imaging_code():
     from pipeline.export import document_reference
+    from pipeline.store import JobState
 
     result = {"document_type": "compte_rendu_imagerie", "patient": {"last_name": "Dumas"}, "practitioner": {}}
     state = {"history": [{"state": "filed", "at": "2026-12-07T10:00:00+00:00", "by": "dr"}]}
-    reference = document_reference(result, state, b"%PDF-1.4", job_id="0123456789abcdef")
+    reference = document_reference(result, JobState.read(state), b"%PDF-1.4", job_id="0123456789abcdef")
     assert reference["type"]["coding"][0]["code"] == "18748-4"
 
 
 def test_a_fitness_certificate_gets_its_own_code_and_another_certificate_the_generic_one():
     from pipeline.export import document_reference
+    from pipeline.store import JobState
 
     state = {"history": [{"state": "filed", "at": "2026-12-07T10:00:00+00:00", "by": "dr"}]}
     for body, code in (("Absence de contre-indication à la pratique du judo.", "104988-1"),
                        ("Il est apte à reprendre le travail.", "104988-1"),
                        ("Son état nécessite la présence d'un parent.", "34109-9")):
         result = {"document_type": "certificat", "body": body, "patient": {"last_name": "Roux"}, "practitioner": {}}
-        reference = document_reference(result, state, b"%PDF-1.4", job_id="0123456789abcdef")
+        reference = document_reference(result, JobState.read(state), b"%PDF-1.4", job_id="0123456789abcdef")
         assert reference["type"]["coding"][0]["code"] == code, body

@@ -15,6 +15,7 @@ import pytest
 
 from pipeline import export
 from pipeline.export import document_reference
+from pipeline.store import JobState
 from tests.conftest import REPO, signed_in
 
 SCREENSHOTS = REPO / "test-output"
@@ -33,12 +34,12 @@ def test_the_document_reference_names_patient_author_type_and_carries_the_pdf():
     from fhir.resources.R4B.documentreference import DocumentReference
 
     pdf = b"%PDF-1.7 fictitious"
-    resource = document_reference(RESULT, STATE, pdf, job_id="abc123")
+    resource = document_reference(RESULT, JobState.read(STATE), pdf, job_id="abc123")
     parsed = DocumentReference.model_validate(resource)
     patient, author = resource["contained"]
     assert {"system": export.INS_NIR_SYSTEM, "value": "288057512345678"} in patient["identifier"]
     assert {"system": export.IPP_SYSTEM, "value": "IPP0042"} in patient["identifier"]
-    own = document_reference(RESULT, STATE, pdf, job_id="abc123", ipp_system="urn:oid:1.2.250.1.999.1")
+    own = document_reference(RESULT, JobState.read(STATE), pdf, job_id="abc123", ipp_system="urn:oid:1.2.250.1.999.1")
     assert {"system": "urn:oid:1.2.250.1.999.1", "value": "IPP0042"} in own["contained"][0]["identifier"]
     assert patient["name"][0] == {"use": "official", "family": "Roche", "given": ["Inès"]}  # the birth name, as INS asks
     assert patient["name"][1] == {"use": "usual", "family": "Martin"}
@@ -55,7 +56,7 @@ def test_fhir_validation_is_real_a_malformed_reference_is_refused():
     from fhir.resources.R4B.documentreference import DocumentReference
     from pydantic import ValidationError
 
-    resource = document_reference(RESULT, STATE, b"%PDF", job_id="abc123")
+    resource = document_reference(RESULT, JobState.read(STATE), b"%PDF", job_id="abc123")
     for field, wrong in (("date", "hier"), ("stauts", "current"), ("content", [{"attachment": {"size": "big"}}])):
         broken = copy.deepcopy(resource)
         broken[field] = wrong  # not an instant; no such element; not an integer

@@ -93,18 +93,17 @@ def test_a_filed_letter_keeps_the_date_it_was_signed(settings, fake_transcriber)
     from pipeline import ingest
     from pipeline.job import run_job
     from pipeline.review.decisions import letter_date
-    from pipeline.review.jobs import job_dir
     from tests.conftest import write_tone
 
     source = write_tone(settings.inbox / "dictee.wav", seconds=4.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     run_job(dictation, settings)
     job_id = dictation.job_id
-    assert letter_date(settings.store(), job_id) == dt.date.today()
+    assert letter_date(settings.store().job(job_id)) == dt.date.today()
     with signed_in(settings, "dr_claire", role="practitioner") as client:
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/?state=pending_review").text).group(1)
         assert client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf}).status_code == 303
-        state_file = job_dir(settings.store(), job_id) / "state.json"
+        state_file = settings.store().job(job_id).folder / "state.json"
         state = json.loads(state_file.read_text(encoding="utf-8"))
         state["history"][-1]["at"] = "2026-01-15T10:00:00+00:00"  # as if signed in January
         state_file.write_text(json.dumps(state), encoding="utf-8")

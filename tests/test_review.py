@@ -358,10 +358,9 @@ def test_of_two_simultaneous_decisions_exactly_one_wins_and_the_other_is_told(ap
             barrier.wait()
             try:
                 if decision == "approve":
-                    decisions.approve(session, drafted, settings, app.state.outbox, username=username)
+                    decisions.approve(session, app.state.outbox.job(drafted), settings, username=username)
                 else:
-                    decisions.reject(session, app.state.outbox, drafted, username=username,
-                                     comment="revoir")
+                    decisions.reject(session, app.state.outbox.job(drafted), username=username, comment="revoir")
                 outcomes.append("won")
             except jobs.ReviewError as error:
                 outcomes.append(str(error))

@@ -141,6 +141,7 @@ def test_where_the_practice_allows_it_a_colleague_signs_for_the_author_and_both_
     import base64
 
     from pipeline.export import document_reference
+    from pipeline.store import JobState
 
     allowing = practice.model_copy(update={"colleagues_sign": True, "practitioners": {
         "dupont": DUPONT.model_copy(update={"rpps": "10101010101"}), "martin": MARTIN.model_copy(update={"rpps": "20202020202"})}})
@@ -156,7 +157,7 @@ def test_where_the_practice_allows_it_a_colleague_signs_for_the_author_and_both_
     filed = allowing.outbox / "filed" / job_id
     assert "Signé électroniquement par Dr Paul Martin, pour le Dr Anne Dupont" in letter_text(filed / "draft.docx")
     result = json.loads((filed / "result.json").read_text(encoding="utf-8"))
-    reference = document_reference(result, state_of(allowing, job_id), b"%PDF-1.4", job_id=job_id)
+    reference = document_reference(result, JobState.read(state_of(allowing, job_id)), b"%PDF-1.4", job_id=job_id)
     contained = {item["id"]: item for item in reference["contained"]}
     assert reference["author"] == [{"reference": "#author"}] and reference["authenticator"] == {"reference": "#signer"}
     assert contained["author"]["name"][0]["text"] == "Dr Anne Dupont"
@@ -316,3 +317,24 @@ def test_an_app_served_a_second_time_in_the_same_process_still_signs(practice, f
         csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
         assert client.post(f"/jobs/{job_id}/approve", data={"csrf": csrf}).status_code == 303
     assert (practice.outbox / "filed" / job_id / "draft.docx").is_file()
+
+
+def test_a_signature_reads_the_draft_s_result_once(desk, practice, monkeypatch):
+    """One load and one save per request: « Enregistrer, signer et classer » with a correction
+    reads result.json once and writes it once, whatever the steps behind it (the check of who
+    signs, the save, the identity check, the letter regenerated, the filing)."""
+    from pipeline.store import Outbox
+
+    job_id = draft(practice, "dupont-once.wav", author="dupont")
+    practitioner = desk("dr_dupont")
+    practitioner.get(f"/jobs/{job_id}")
+    result_file = practice.outbox / job_id / "result.json"
+    reads, writes = [], []
+    read_json, write_json = Outbox.read_json, Outbox.write_json
+    monkeypatch.setattr(Outbox, "read_json", lambda self, path: (reads.append(path), read_json(self, path))[1])
+    monkeypatch.setattr(Outbox, "write_json", lambda self, path, data: (writes.append(path), write_json(self, path, data))[1])
+    signed = practitioner.post(f"/jobs/{job_id}/approve", data={"csrf": practitioner.csrf, "patient.first_name": "Lucie"})
+    assert signed.status_code == 303
+    assert reads.count(result_file) == 1 and writes.count(result_file) == 1
+    filed = json.loads((practice.outbox / "filed" / job_id / "result.json").read_text(encoding="utf-8"))
+    assert filed["patient"]["first_name"] == "Lucie" and filed["review"]["version"] == 1

@@ -57,3 +57,19 @@ def test_no_module_of_the_package_imports_itself_back():
 def test_the_cycle_check_sees_a_cycle():
     assert cycle_from({"a": {"b"}, "b": {"c"}, "c": {"a"}}, "a") == ["a", "b", "c", "a"]
     assert cycle_from({"a": {"b"}, "b": set()}, "a") is None
+
+
+JOB_FILE_NAMES = frozenset({"audio.*", "result.json", "state.json", "draft.docx"})
+
+
+def test_only_the_store_spells_a_job_file_s_name():
+    """A job's files are reached through `Outbox.job(id)` (`.result()`, `.save()`, `.state()`,
+    `.audio`, `.draft`): only the store knows what they are called."""
+    spelled = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "store.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip("/' ") in JOB_FILE_NAMES:
+                spelled.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.value!r}")
+    assert spelled == []

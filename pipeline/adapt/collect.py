@@ -29,7 +29,7 @@ from pipeline.records import TimedSpan
 from pipeline.settings import Settings
 from pipeline.transcribe import Recognizer
 from pipeline.typed import read_typed
-from pipeline.store import Outbox
+from pipeline.store import JobFiles, Outbox
 from pipeline.vocabulary.corrector import practice_terms
 
 log = logging.getLogger("dictee.adapt")
@@ -65,8 +65,9 @@ def _spans(result: dict) -> list[TimedSpan]:
             for s in result["transcript"].get("spans", [])]
 
 
-def learn_from_approved(settings: Settings, outbox: Outbox, job_folder: Path, result: dict) -> None:
+def learn_from_approved(settings: Settings, files: JobFiles, result: dict) -> None:
     """The lexicon first (cheap, and what the next dictation needs), then the example."""
+    outbox = files.outbox
     job_id = result["job_id"]
     try:
         heard, final = result["transcript"]["text"], letter_text(result)
@@ -75,7 +76,7 @@ def learn_from_approved(settings: Settings, outbox: Outbox, job_folder: Path, re
         new = PracticeLexicon(outbox).add(found, job_id=job_id)
         if new:
             log.info("job %s: %d word(s) added to the practice lexicon", job_id, len(new))
-        recording = next(job_folder.glob("audio.*"), None)
+        recording = files.audio
         if recording is None:
             return  # typed notes: nothing to hear
         samples = decode_bytes(outbox.read_bytes(recording))

@@ -20,7 +20,7 @@ from pipeline.review.db import AuditEvent, Job
 from pipeline.review.deps import CheckedReviewer, Reviewer, ScopedJobs, db
 from pipeline.review.routes import french_part
 from pipeline.review.working import drop_working_copy
-from pipeline.store import TO_SIGN
+from pipeline.store import TO_SIGN, JobFiles
 
 batch_router = APIRouter()
 MAX_BATCH = 50
@@ -35,16 +35,15 @@ def previewed_since_last_change(session, job_id: str, username: str) -> bool:
     return any(action == "preview" and who == username for action, who in rows[last_change + 1:])
 
 
-def refusal(session, request: Request, reviewer: Reviewer, job_id: str) -> str | None:
+def refusal(session, request: Request, reviewer: Reviewer, files: JobFiles) -> str | None:
     """Why this letter, in the reviewer's scope, cannot go into the batch, or None."""
-    settings, outbox = request.app.state.settings, request.app.state.outbox
-    if session.get(Job, job_id).state != TO_SIGN:
+    if session.get(Job, files.job_id).state != TO_SIGN:
         return "n'est plus à signer"
-    problem = decisions.signing_refusal(jobs.load_result(outbox, job_id), reviewer.signs_for,
-                                        colleagues_sign=settings.colleagues_sign)
+    problem = decisions.signing_refusal(jobs.load_result(files), reviewer.signs_for,
+                                        colleagues_sign=request.app.state.settings.colleagues_sign)
     if problem:
         return french_part(problem)
-    if not previewed_since_last_change(session, job_id, reviewer.username):
+    if not previewed_since_last_change(session, files.job_id, reviewer.username):
         return "aperçu non ouvert depuis la dernière modification"
     return None
 
@@ -58,16 +57,17 @@ def sign_selected(request: Request, reviewer: CheckedReviewer, picked: ScopedJob
     signed, left = 0, []
     for job_id, reachable in picked[:MAX_BATCH]:
         # An id out of scope is « introuvable », as on every route of a draft.
-        why = refusal(session, request, reviewer, job_id) if reachable else "introuvable"
+        files = outbox.job(job_id) if reachable else None
+        why = refusal(session, request, reviewer, files) if files else "introuvable"
         if why is None:
             try:
-                decisions.approve(session, job_id, settings, outbox, username=reviewer.username, signer=signer)
+                decisions.approve(session, files, settings, username=reviewer.username, signer=signer)
             except jobs.ReviewError as error:
                 why = french_part(str(error))
         if why is None:
             signed += 1
             drop_working_copy(outbox, job_id)
-            request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, outbox, job_id))
+            request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, files))
         else:
             left.append(f"{job_id[:8]} : {why}")
     summary = f"{signed} courrier(s) signé(s)" + (f" ; non signé(s) : {' ; '.join(left)}" if left else "")

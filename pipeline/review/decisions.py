@@ -28,9 +28,9 @@ from pipeline.documents import kind_of
 from pipeline.draft import french_date
 from pipeline.filing import file_job
 from pipeline.review.db import Job, audit, utcnow
-from pipeline.review.jobs import ReviewError, extraction_of, job_dir, load_result, regenerate
+from pipeline.review.jobs import ReviewError, extraction_of, load_result, regenerate
 from pipeline.settings import Practitioner, Settings
-from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, Outbox
+from pipeline.store import FILED, REJECTED, STATE_PENDING, TO_SIGN, JobFiles, Step
 
 # Who takes each step: the secretary submits or sends a draft back to its author; the
 # practitioner signs, or sends a letter to sign back for correction. The admin acts as a secretary.
@@ -54,10 +54,10 @@ HANDLED_BY_SOMEONE_ELSE = ("ce brouillon vient d'être traité par quelqu'un d'a
 
 
 @contextmanager
-def transition(outbox: Outbox, folder: Path, *, expected: frozenset[str]) -> Iterator[None]:
+def transition(files: JobFiles, *, expected: frozenset[str]) -> Iterator[None]:
     """`Outbox.transition`, told to the reviewer who came second."""
     try:
-        with outbox.transition(folder, expected=expected):
+        with files.outbox.transition(files.folder, expected=expected):
             yield
     except store.MovedOn:
         raise ReviewError(HANDLED_BY_SOMEONE_ELSE) from None
@@ -106,13 +106,12 @@ def signing_refusal(result: dict, signer_folder: str | None, *, colleagues_sign:
     return None
 
 
-def submit_for_signature(session: Session, job_id: str, outbox: Outbox, *, username: str) -> None:
+def submit_for_signature(session: Session, files: JobFiles, *, username: str) -> None:
     """The secretary has corrected the draft: it waits for its practitioner's signature."""
-    job = _job_in(session, job_id, frozenset({STATE_PENDING}))
-    _require_identity(load_result(outbox, job_id))
-    folder = job_dir(outbox, job_id)
-    with transition(outbox, folder, expected=frozenset({STATE_PENDING})):
-        outbox.set_state(folder, TO_SIGN, username)
+    job = _job_in(session, files.job_id, frozenset({STATE_PENDING}))
+    _require_identity(load_result(files))
+    with transition(files, expected=frozenset({STATE_PENDING})):
+        files.outbox.set_state(files.folder, TO_SIGN, username)
     job.state = TO_SIGN
     session.commit()
 
@@ -123,88 +122,82 @@ def signature_line(signer: Practitioner, when: dt.datetime, *, on_behalf_of: Pra
     return f"Signé électroniquement par {signer.name}{behalf} le {french_date(when.date())} à {when:%H:%M}"
 
 
-def approve(session: Session, job_id: str, settings: Settings, outbox: Outbox, *, username: str,
+def approve(session: Session, files: JobFiles, settings: Settings, *, username: str,
             signer: Practitioner | None = None) -> Path:
     """File the letter: final docx + result.json copied (sealed as they are) into
     outbox/filed/<job_id>/, read-only. With `signer`, the letter says who signed it and when.
     The audit row (« sign » or « approve ») is committed with the filing, inside the
     transition: no export or other slow step stands between them."""
+    job_id = files.job_id
     job = _job_in(session, job_id, frozenset({STATE_PENDING, TO_SIGN}))
-    result = load_result(outbox, job_id)  # as filed: regenerating the letter does not change it
+    result = load_result(files)  # as filed: regenerating the letter does not change it
     _require_identity(result)
-    folder = job_dir(outbox, job_id)
-    with transition(outbox, folder, expected=frozenset({STATE_PENDING, TO_SIGN})):
+    with transition(files, expected=frozenset({STATE_PENDING, TO_SIGN})):
         author = settings.practitioner(result.get("author_folder") or None)
         signature = signature_line(signer, dt.datetime.now(), on_behalf_of=author) if signer else None
-        regenerate(job_id, settings, outbox, signature=signature)
+        regenerate(files, settings, signature=signature)
         step = {"signed_by": signer.name, "signed_by_rpps": signer.rpps, "signature": signature} if signer else {}
-        filed = file_job(outbox, job_id, username=username, **step)
+        filed = file_job(files.outbox, job_id, username=username, **step)
         job.state, job.decided_at, job.decided_by = FILED, utcnow(), username
         audit(session, username=username, action="sign" if signer else "approve", job_id=job_id)
         session.commit()
     return filed  # learning from it, and its export, follow in the background (`after_filing`)
 
 
-def after_filing(settings: Settings, outbox: Outbox, job_id: str) -> Callable[[], None]:
+def after_filing(settings: Settings, files: JobFiles) -> Callable[[], None]:
     """What learns from a filed letter (the practice lexicon, a training example): run after the
     signature has answered, never inside it — the first one of the day loads the lexicons."""
-    folder = job_dir(outbox, job_id)
-    result = outbox.read_json(outbox.filed_folder(job_id) / store.RESULT)
-    return lambda: learn_from_approved(settings, outbox, folder, result)
+    result = files.outbox.filed_job(files.job_id).result_data()
+    return lambda: learn_from_approved(settings, files, result)
 
 
-def _back_with_comment(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str,
+def _back_with_comment(session: Session, files: JobFiles, *, username: str, comment: str,
                        from_state: str, to_state: str) -> Job:
     """A draft sent back, with the reason why (sealed in the database: it may name the patient)."""
-    job = _job_in(session, job_id, frozenset({from_state}))
+    job = _job_in(session, files.job_id, frozenset({from_state}))
     comment = comment.strip()
     if not comment:
         raise ReviewError("un commentaire est nécessaire pour renvoyer / a comment is needed to send it back")
-    folder = job_dir(outbox, job_id)
-    with transition(outbox, folder, expected=frozenset({from_state})):
-        outbox.set_state(folder, to_state, username, comment=comment)
+    with transition(files, expected=frozenset({from_state})):
+        files.outbox.set_state(files.folder, to_state, username, comment=comment)
     job.state = to_state
-    job.comment = outbox.sealed_text(comment)
+    job.comment = files.outbox.sealed_text(comment)
     return job
 
 
-def reject(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str) -> None:
+def reject(session: Session, files: JobFiles, *, username: str, comment: str) -> None:
     """The secretary cannot make a letter of it (inaudible, wrong patient): back to the practitioner."""
-    job = _back_with_comment(session, outbox, job_id, username=username, comment=comment,
+    job = _back_with_comment(session, files, username=username, comment=comment,
                              from_state=STATE_PENDING, to_state=REJECTED)
     job.decided_at, job.decided_by = utcnow(), username
     session.commit()
 
 
-def send_back(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str) -> None:
+def send_back(session: Session, files: JobFiles, *, username: str, comment: str) -> None:
     """The practitioner wants a correction before signing: back to « à relire », the comment shown."""
-    _back_with_comment(session, outbox, job_id, username=username, comment=comment,
+    _back_with_comment(session, files, username=username, comment=comment,
                        from_state=TO_SIGN, to_state=STATE_PENDING)
     session.commit()
 
 
-def reopen(session: Session, outbox: Outbox, job_id: str, *, username: str, comment: str) -> None:
+def reopen(session: Session, files: JobFiles, *, username: str, comment: str) -> None:
     """The practitioner answers a draft sent back to him: back to « à relire », his precisions shown."""
-    _back_with_comment(session, outbox, job_id, username=username, comment=comment,
+    _back_with_comment(session, files, username=username, comment=comment,
                        from_state=REJECTED, to_state=STATE_PENDING)
     session.commit()
 
 
-def last_comment(outbox: Outbox, job_id: str) -> dict | None:
-    """The latest comment in the draft's history ({"by", "at", "comment"}), for the page."""
-    history = outbox.read_state(job_dir(outbox, job_id))["history"]
-    return next(({"by": step["by"], "at": step["at"], "comment": step["comment"]}
-                 for step in reversed(history) if step.get("comment")), None)
+def last_comment(files: JobFiles) -> Step | None:
+    """The latest comment in the draft's history (who, when, what), for the page."""
+    return files.state().last_comment
 
 
-def letter_date(outbox: Outbox, job_id: str) -> dt.date:
+def letter_date(files: JobFiles) -> dt.date:
     """A letter is dated the day it is signed and filed; a draft, today."""
-    history = outbox.read_state(job_dir(outbox, job_id))["history"]
-    filed = next((step["at"] for step in reversed(history) if step.get("state") == FILED), None)
-    return dt.datetime.fromisoformat(filed).astimezone().date() if filed else dt.date.today()
+    filed = files.state().filed
+    return dt.datetime.fromisoformat(filed.at).astimezone().date() if filed else dt.date.today()
 
 
-def signature_of(outbox: Outbox, job_id: str) -> str | None:
+def signature_of(files: JobFiles) -> str | None:
     """The signature line a signed letter bears, None while it is a draft."""
-    history = outbox.read_state(job_dir(outbox, job_id))["history"]
-    return next((step["signature"] for step in reversed(history) if step.get("signature")), None)
+    return files.state().signature

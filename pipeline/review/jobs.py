@@ -13,7 +13,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline import store
 from pipeline.draft import product_line, products, render_draft
 from pipeline.extract.posology import typed_line
 from pipeline.extract.dates import nir_key_is_valid
@@ -22,10 +21,10 @@ from pipeline.french import iso_date
 from pipeline.plain import desk_value
 from pipeline.store import now_iso
 from pipeline.records import Drug, Extraction, Patient
-from pipeline.result import DictationResult, PatientOut, RecipientOut, letter_text
+from pipeline.result import DictationResult, PatientOut, RecipientOut, letter_text, version_of
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.settings import Practitioner, Settings
-from pipeline.store import Outbox
+from pipeline.store import JobFiles, Outbox
 
 # The form's fields are the contract's: every patient and recipient field can be corrected.
 PATIENT_LABELS = {"sex": "Sexe (M/F)", "last_name": "Nom", "first_name": "Prénom", "birth_date": "Naissance (JJ/MM/AAAA)",
@@ -45,35 +44,34 @@ class StaleEdit(ReviewError):
     """The draft was saved by someone else since this form was loaded: nothing was overwritten."""
 
 
-def version_of(result: dict) -> int:
-    """How many times the draft was saved by a reviewer: each form carries the one it was based on."""
-    return int((result.get("review") or {}).get("version", 0))
+def job_files(outbox: Outbox, job_id: str) -> JobFiles:
+    """The draft's files; a request reads result.json through them once."""
+    try:
+        return outbox.job(job_id)
+    except ValueError:
+        raise ReviewError("identifiant invalide / invalid id") from None
 
 
-def job_dir(outbox: Outbox, job_id: str) -> Path:
-    if not job_id.isalnum():
-        raise ReviewError("identifiant invalide / invalid id")
-    return outbox.job_folder(job_id)
-
-
-def load_result(outbox: Outbox, job_id: str) -> dict:
-    path = job_dir(outbox, job_id) / store.RESULT
-    if not path.is_file():
+def load_result(files: JobFiles) -> dict:
+    """result.json as stored, to be edited and saved back with `save_result`."""
+    if not files.exists():
         raise ReviewError("brouillon introuvable / draft not found")
-    return outbox.read_json(path)
+    return files.result_data()
 
 
-def save_result(outbox: Outbox, job_id: str, result: dict, *, username: str) -> None:
-    """result.json as edited, one version further, saying who edited it and when."""
-    result["review"] = {**(result.get("review") or {}), "edited_by": username, "edited_at": now_iso(),
-                        "version": version_of(result) + 1}
-    outbox.write_json(job_dir(outbox, job_id) / store.RESULT, result)
+def save_result(files: JobFiles, result: dict, *, username: str) -> DictationResult:
+    """Saved one version further, through the model that reads it back (the one validation), or
+    a ReviewError naming the field it refuses — and nothing written."""
+    try:
+        return files.save(result, by=username)
+    except ValidationError as error:
+        raise ReviewError(unreadable_fields(error)) from None
 
 
-def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: str,
+def apply_edits(files: JobFiles, form: dict[str, str], *, username: str,
                 models_dir: Path | None = None) -> dict[str, list]:
     """Update the editable fields; returns {field: [old, new]} for the audit trail."""
-    result = load_result(outbox, job_id)
+    outbox, result = files.outbox, load_result(files)
     if "version" in form and form["version"] != str(version_of(result)):
         review = result.get("review") or {}
         raise StaleEdit(
@@ -122,9 +120,8 @@ def apply_edits(outbox: Outbox, job_id: str, form: dict[str, str], *, username: 
             changes["conditions"] = [condition_lines(result["conditions"]), condition_lines(conditions)]
             result["conditions"] = conditions
     refresh_identity_flags(result)
-    validated(result)  # the one validation: the model that reads result.json back
     if changes:
-        save_result(outbox, job_id, result, username=username)
+        save_result(files, result, username=username)
     return changes
 
 
@@ -154,25 +151,17 @@ FIELD_NAMES = {"patient": "patient", "recipient": "destinataire", "document_type
                "drugs": "médicaments", "conditions": "pathologies", "copies": "copies"}
 
 
-def validated(result: dict) -> DictationResult:
-    """`result` through the model that reads it back, or a ReviewError naming what it refuses."""
-    try:
-        return DictationResult.read(result)
-    except ValidationError as error:
-        raise ReviewError(unreadable_fields(error)) from None
-
-
 def unreadable_fields(error: ValidationError) -> str:
     fields = sorted({".".join(str(part) for part in item["loc"][:2]) for item in error.errors()})
     return (f"valeur refusée : {', '.join(fields)} — corrigez ce champ / value refused: {', '.join(fields)} "
             "— correct this field")
 
 
-def repair_unreadable(outbox: Outbox, job_id: str, *, username: str) -> list[str]:
+def repair_unreadable(files: JobFiles, *, username: str) -> list[str]:
     """A result.json the model cannot read (saved by an earlier version, or edited by hand): the
     patient and recipient fields it refuses are emptied, to be typed again — the page opens with
     the reason rather than failing at every load. Returns the fields emptied."""
-    result = load_result(outbox, job_id)
+    result = load_result(files)
     try:
         DictationResult.read(result)
         return []
@@ -187,15 +176,14 @@ def repair_unreadable(outbox: Outbox, job_id: str, *, username: str) -> list[str
         raise ReviewError(f"brouillon illisible ({', '.join('.'.join(map(str, loc)) for loc in locations)}) : "
                           "ouvrez le .docx ou demandez à l'administrateur / unreadable draft: open the .docx or ask "
                           "the administrator")
-    validated(result)
-    save_result(outbox, job_id, result, username=username)
+    save_result(files, result, username=username)
     return emptied
 
 
-def revert_correction(outbox: Outbox, job_id: str, index: int, *, username: str) -> dict[str, list]:
+def revert_correction(files: JobFiles, index: int, *, username: str) -> dict[str, list]:
     """Put back the words as heard in place of a vocabulary correction (the flag at `index`).
     Returns {field: [old, new]} for the audit trail."""
-    result = load_result(outbox, job_id)
+    result = load_result(files)
     flags = result["flags"]
     if not 0 <= index < len(flags) or not flags[index].get("heard") or flags[index].get("reverted"):
         raise ReviewError("cette correction ne peut pas être annulée / this correction cannot be reverted")
@@ -207,16 +195,16 @@ def revert_correction(outbox: Outbox, job_id: str, index: int, *, username: str)
                           "the text no longer holds this word: correct it by hand")
     new_body = body[:found.start()] + flag["heard"] + body[found.end():]
     result["body"], flag["reverted"] = new_body, True
-    save_result(outbox, job_id, result, username=username)
+    save_result(files, result, username=username)
     return {"body": [body, new_body]}
 
 
-def choose_patient(outbox: Outbox, job_id: str, choice: str, *, username: str) -> dict[str, list]:
+def choose_patient(files: JobFiles, choice: str, *, username: str) -> dict[str, list]:
     """The secretary picks the patient among the register's candidates (`choice`: its rank), or
     declares a new patient (« new »). The link records who chose and when; returns the changes."""
     from pipeline.directory.patients import RegisterEntry, registered_patient
 
-    result = load_result(outbox, job_id)
+    result = load_result(files)
     link = result.get("identity_link")
     if not link or link["status"] != "to_choose":
         raise ReviewError("aucun patient à choisir / no patient to choose")
@@ -235,7 +223,7 @@ def choose_patient(outbox: Outbox, job_id: str, choice: str, *, username: str) -
     link.update(by=username, at=now_iso())
     result["flags"] = [flag for flag in result["flags"] if flag["kind"] != "patient_to_choose"]
     refresh_identity_flags(result)
-    save_result(outbox, job_id, result, username=username)
+    save_result(files, result, username=username)
     return {f"patient.{key}": [before.get(key), value] for key, value in result["patient"].items()
             if before.get(key) != value} | {"identity_link": [ "to_choose", link["status"]]}
 
@@ -359,10 +347,8 @@ def letterhead_of(result: dict, settings: Settings) -> Practitioner:
             else settings.practitioner(result.get("author_folder")))
 
 
-def regenerate(job_id: str, settings: Settings, outbox: Outbox, *, signature: str | None = None) -> Path:
+def regenerate(files: JobFiles, settings: Settings, *, signature: str | None = None) -> None:
     """The letter again from result.json as edited; `signature`: the line a signed letter bears."""
-    target = job_dir(outbox, job_id) / store.DRAFT
-    result = load_result(outbox, job_id)
-    outbox.write_bytes(target, render_draft(extraction_of(result), settings, practitioner=letterhead_of(result, settings),
-                                           signature=signature))
-    return target
+    result = load_result(files)
+    files.write_draft(render_draft(extraction_of(result), settings, practitioner=letterhead_of(result, settings),
+                                   signature=signature))

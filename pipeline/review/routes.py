@@ -18,13 +18,14 @@ from sqlalchemy import select
 from pipeline import autotext, store
 from pipeline.documents import AS_LISTED, kind_of
 from pipeline.draft import DOCUMENT_TITLES
-from pipeline.result import FLAG_LABELS_FR, letter_text
+from pipeline.result import FLAG_LABELS_FR, letter_text, version_of
 from pipeline.review import decisions, jobs, worklist
 from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, Job, audit
 from pipeline.review.deps import CheckedReviewer, CurrentReviewer, Reviewer, ScopedJob, db
 from pipeline.review.ranges import ranged_response
 from pipeline.review.working import cleaned, drop_working_copy, load_working_copy, save_working_copy
+from pipeline.store import JobFiles
 
 auth_router = APIRouter()
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -93,28 +94,32 @@ def worklist_page(request: Request, reviewer: CurrentReviewer, state: str = "", 
 
 @jobs_router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, error: str = "", session=Depends(db)):
-    return _job_page(request, job_id, reviewer, session, error=error)
+    return _job_page(request, _files(request, job_id), reviewer, session, error=error)
 
 
-def _job_page(request: Request, job_id: str, reviewer, session, *, error: str = "", typed: dict | None = None,
+def _files(request: Request, job_id: str) -> JobFiles:
+    """The draft's files, for this request: its result.json is read once."""
+    return request.app.state.outbox.job(job_id)
+
+
+def _job_page(request: Request, files: JobFiles, reviewer, session, *, error: str = "", typed: dict | None = None,
               status_code: int = 200, conflict: bool = False) -> HTMLResponse:
     """The draft page; `typed`: what the reviewer entered, shown again when it was not saved
     (`conflict`: because someone else saved meanwhile: both are shown, field by field). Opened
     afresh, it shows her autosaved working copy if she has one, and who else has it open."""
-    settings = request.app.state.settings
+    settings, job_id = request.app.state.settings, files.job_id
     worklist.sync_jobs(session, request.app.state.outbox)
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")
-    if job.state in OPEN_STATES and (emptied := jobs.repair_unreadable(request.app.state.outbox, job_id,
-                                                                        username=reviewer.username)):
+    if job.state in OPEN_STATES and (emptied := jobs.repair_unreadable(files, username=reviewer.username)):
         # Never a 500 at every load: what the model refuses is emptied, said, and audited.
         audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
               changes={field: ["(illisible / unreadable)", None] for field in emptied})
         session.commit()
         error = error or (f"champ(s) illisible(s) vidé(s), à ressaisir : {', '.join(emptied)} / unreadable field(s) "
                           f"emptied, to be typed again")
-    result = jobs.load_result(request.app.state.outbox, job_id)
+    result = jobs.load_result(files)
     if typed is None:
         audit(session, username=reviewer.username, action="view", job_id=job_id)
         session.commit()
@@ -152,12 +157,12 @@ def _job_page(request: Request, job_id: str, reviewer, session, *, error: str = 
                   marks=_letter_marks(result, settings.low_confidence),
                   others=request.app.state.presence.others(job_id, reviewer.username),
                   action=_decision_for(reviewer, settings), open_states=OPEN_STATES,
-                  comment=decisions.last_comment(request.app.state.outbox, job_id),
+                  comment=decisions.last_comment(files),
                   sign_refusal=decisions.signing_refusal(result, reviewer.signs_for, colleagues_sign=settings.colleagues_sign)
                   if reviewer.role == "practitioner" else None,
                   export_status=request.app.state.exports.status(job_id) if job.state == store.FILED else None,
                   result=result, words=words, document_types=AS_LISTED, error=error, history=history,
-                  values={**saved, **(typed or {})}, unsaved=typed is not None, version=jobs.version_of(result),
+                  values={**saved, **(typed or {})}, unsaved=typed is not None, version=version_of(result),
                   complete=jobs.extraction_of(result).patient.is_complete,
                   patient_labels=jobs.PATIENT_LABELS, recipient_labels=jobs.RECIPIENT_LABELS,
                   flag_labels={kind.value: label for kind, label in FLAG_LABELS_FR.items()})
@@ -217,8 +222,7 @@ def _decision_for(reviewer: Reviewer, settings) -> str:
 
 @jobs_router.get("/jobs/{job_id}/audio")
 def job_audio(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, session=Depends(db)):
-    folder = jobs.job_dir(request.app.state.outbox, job_id)
-    audio = next(folder.glob("audio.*"), None)
+    audio = _files(request, job_id).audio
     if audio is None:
         raise HTTPException(status_code=404)
     # Not audited here: the player fetches on page load and at every seek. The page reports an
@@ -233,7 +237,7 @@ def job_audio(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, se
 @jobs_router.post("/jobs/{job_id}/listened", status_code=204)
 def job_listened(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """The reviewer pressed play: « listen » goes to the audit trail once per page."""
-    if next(jobs.job_dir(request.app.state.outbox, job_id).glob("audio.*"), None) is None:
+    if _files(request, job_id).audio is None:
         raise HTTPException(status_code=404)
     audit(session, username=reviewer.username, action="listen", job_id=job_id)
     session.commit()
@@ -246,13 +250,13 @@ def job_preview(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, 
     order): a signed letter shows its signature line."""
     from pipeline.draft import draft_context, signature_data_uri
 
-    settings, outbox = request.app.state.settings, request.app.state.outbox
+    settings = request.app.state.settings
     _open(session, job_id, frozenset(STATE_LABELS))
-    result = jobs.load_result(outbox, job_id)
+    files = _files(request, job_id)
+    result = jobs.load_result(files)
     extraction = jobs.extraction_of(result)
-    letter = draft_context(extraction, settings, today=decisions.letter_date(outbox, job_id),
-                           practitioner=jobs.letterhead_of(result, settings),
-                           signature=decisions.signature_of(outbox, job_id))
+    letter = draft_context(extraction, settings, today=decisions.letter_date(files),
+                           practitioner=jobs.letterhead_of(result, settings), signature=decisions.signature_of(files))
     if letter["signature"]:
         letter["signature_image"] = signature_data_uri(letter["practitioner"].get("signature_image"))
     audit(session, username=reviewer.username, action="preview", job_id=job_id)  # what a batch signature asks for
@@ -263,12 +267,12 @@ def job_preview(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, 
 
 @jobs_router.get("/jobs/{job_id}/draft.docx")
 def job_docx(request: Request, job_id: ScopedJob, reviewer: CurrentReviewer, session=Depends(db)):
-    folder = jobs.job_dir(request.app.state.outbox, job_id)
-    if not (folder / store.DRAFT).is_file():
+    draft = _files(request, job_id).draft
+    if not draft.is_file():
         raise HTTPException(status_code=404, detail="brouillon introuvable / draft not found")  # and not audited
     audit(session, username=reviewer.username, action="download", job_id=job_id)
     session.commit()
-    return Response(request.app.state.outbox.read_bytes(folder / store.DRAFT), media_type=DOCX_TYPE,
+    return Response(request.app.state.outbox.read_bytes(draft), media_type=DOCX_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{job_id}.docx"'})
 
 
@@ -276,14 +280,14 @@ async def _typed(request: Request) -> dict[str, str]:
     return {k: v for k, v in (await request.form()).items() if k != "csrf" and isinstance(v, str)}
 
 
-def _save(request: Request, job_id: str, form: dict[str, str], reviewer, session) -> None:
+def _save(request: Request, files: JobFiles, form: dict[str, str], reviewer, session) -> None:
     """Save what the reviewer typed (raises ReviewError, StaleEdit); regenerate and audit if it changed."""
-    settings, outbox = request.app.state.settings, request.app.state.outbox
-    changes = jobs.apply_edits(outbox, job_id, form, username=reviewer.username, models_dir=settings.models_dir)
-    drop_working_copy(outbox, job_id, reviewer.username)  # saved: her working copy is the draft now
+    settings = request.app.state.settings
+    changes = jobs.apply_edits(files, form, username=reviewer.username, models_dir=settings.models_dir)
+    drop_working_copy(files.outbox, files.job_id, reviewer.username)  # saved: her working copy is the draft now
     if changes:
-        jobs.regenerate(job_id, settings, outbox)
-        audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
+        jobs.regenerate(files, settings)
+        audit(session, username=reviewer.username, action="edit", job_id=files.job_id, vault=request.app.state.vault,
               changes=changes)
         session.commit()
 
@@ -298,15 +302,15 @@ def _keep_refused(request: Request, job_id: str, reviewer, form: dict[str, str])
 @jobs_router.post("/jobs/{job_id}/edit")
 async def job_edit(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     _open(session, job_id)
-    form = await _typed(request)
+    form, files = await _typed(request), _files(request, job_id)
     try:
-        _save(request, job_id, form, reviewer, session)
+        _save(request, files, form, reviewer, session)
     except jobs.ReviewError as error:
         # Nothing she typed is lost: the page comes back with her entries and the reason; where
         # someone else saved meanwhile, with what they saved beside what she typed.
         stale = isinstance(error, jobs.StaleEdit)
         _keep_refused(request, job_id, reviewer, form)
-        return _job_page(request, job_id, reviewer, session, error=str(error), typed=form,
+        return _job_page(request, files, reviewer, session, error=str(error), typed=form,
                          status_code=409 if stale else 422, conflict=stale)
     return _back(job_id)
 
@@ -315,10 +319,10 @@ async def job_edit(request: Request, job_id: ScopedJob, reviewer: CheckedReviewe
 def job_revert_correction(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, index: int, session=Depends(db)):
     """One click puts back what the recognizer heard in place of a vocabulary correction."""
     _open(session, job_id)
-    settings, outbox = request.app.state.settings, request.app.state.outbox
+    files = _files(request, job_id)
     try:
-        changes = jobs.revert_correction(outbox, job_id, index, username=reviewer.username)
-        jobs.regenerate(job_id, settings, outbox)
+        changes = jobs.revert_correction(files, index, username=reviewer.username)
+        jobs.regenerate(files, request.app.state.settings)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
     audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
@@ -330,8 +334,8 @@ def job_revert_correction(request: Request, job_id: ScopedJob, reviewer: Checked
 @jobs_router.post("/jobs/{job_id}/patient")
 async def job_choose_patient(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """One click: the patient among the register's candidates, or « nouveau patient »."""
-    def choose(outbox, choice: str, username: str) -> dict:
-        return jobs.choose_patient(outbox, job_id, choice, username=username)
+    def choose(files: JobFiles, choice: str, username: str) -> dict:
+        return jobs.choose_patient(files, choice, username=username)
 
     return await _choose(request, job_id, reviewer, session, choose, action="identity_choose")
 
@@ -339,13 +343,13 @@ async def job_choose_patient(request: Request, job_id: ScopedJob, reviewer: Chec
 @jobs_router.post("/jobs/{job_id}/correspondent")
 async def job_choose_correspondent(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, session=Depends(db)):
     """One click: the recipient, or a « copie à », among the address book's candidates."""
-    def choose(outbox, choice: str, username: str) -> dict:
-        result = jobs.load_result(outbox, job_id)
+    def choose(files: JobFiles, choice: str, username: str) -> dict:
+        result = jobs.load_result(files)
         try:
             changes = choose_correspondent(result, choice, username=username)
         except ValueError as error:
             raise jobs.ReviewError(str(error)) from None
-        jobs.save_result(outbox, job_id, result, username=username)
+        jobs.save_result(files, result, username=username)
         return changes
 
     return await _choose(request, job_id, reviewer, session, choose, action="correspondent_choose")
@@ -354,16 +358,15 @@ async def job_choose_correspondent(request: Request, job_id: ScopedJob, reviewer
 async def _choose(request: Request, job_id: str, reviewer, session, choose, *, action: str):
     """A choice among candidates. What she typed on the page is saved first, as with « Approuver »."""
     _open(session, job_id)
-    settings, outbox = request.app.state.settings, request.app.state.outbox
-    form = await _typed(request)
+    form, files = await _typed(request), _files(request, job_id)
     choice = form.pop("choice", "")
     try:
         if form:
-            _save(request, job_id, form, reviewer, session)
-        changes = choose(outbox, choice, reviewer.username)
-        jobs.regenerate(job_id, settings, outbox)
+            _save(request, files, form, reviewer, session)
+        changes = choose(files, choice, reviewer.username)
+        jobs.regenerate(files, request.app.state.settings)
     except jobs.ReviewError as error:
-        return _job_page(request, job_id, reviewer, session, error=str(error), typed=form or None,
+        return _job_page(request, files, reviewer, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
     audit(session, username=reviewer.username, action=action, job_id=job_id, vault=request.app.state.vault,
           changes=changes)
@@ -376,14 +379,14 @@ async def job_approve(request: Request, job_id: ScopedJob, reviewer: CheckedRevi
     """Saves what is on screen, then takes the next step in one go (nothing typed is left
     behind): a secretary submits it for signature (or files it), a practitioner signs and files."""
     _open(session, job_id)
-    form = await _typed(request)
+    form, files = await _typed(request), _files(request, job_id)
     then = form.pop("then", "next")  # her choice, kept by the page: the next draft, or the list
     settings, outbox = request.app.state.settings, request.app.state.outbox
     decision = _decision_for(reviewer, settings)
     _require_role(decision, reviewer)
     try:
         if decision == SIGN:  # who may sign is decided from the stored draft, before anything is saved
-            stored = jobs.load_result(outbox, job_id)
+            stored = jobs.load_result(files)
             refusal = decisions.signing_refusal(stored, reviewer.signs_for,
                                                 colleagues_sign=settings.colleagues_sign)
             if refusal:
@@ -392,25 +395,25 @@ async def job_approve(request: Request, job_id: ScopedJob, reviewer: CheckedRevi
                 raise jobs.ReviewError("le type de document a changé : enregistrez, puis signez / "
                                        "the document type changed: save, then sign")
         if form:
-            _save(request, job_id, form, reviewer, session)
+            _save(request, files, form, reviewer, session)
         if decision == SUBMIT:
-            decisions.submit_for_signature(session, job_id, outbox, username=reviewer.username)
+            decisions.submit_for_signature(session, files, username=reviewer.username)
         elif decision == SIGN:
             signer = settings.practitioner(reviewer.signs_for or None)
-            decisions.approve(session, job_id, settings, outbox, username=reviewer.username, signer=signer)
+            decisions.approve(session, files, settings, username=reviewer.username, signer=signer)
         else:
-            decisions.approve(session, job_id, settings, outbox, username=reviewer.username)
+            decisions.approve(session, files, settings, username=reviewer.username)
     except jobs.ReviewError as error:
         if form:
             _keep_refused(request, job_id, reviewer, form)
-        return _job_page(request, job_id, reviewer, session, error=str(error), typed=form or None,
+        return _job_page(request, files, reviewer, session, error=str(error), typed=form or None,
                          status_code=409 if isinstance(error, jobs.StaleEdit) else 422)
     drop_working_copy(outbox, job_id, None if decision != SUBMIT else reviewer.username)
     if decision == SUBMIT:
         audit(session, username=reviewer.username, action="submit", job_id=job_id)
         session.commit()
     else:  # filed, its audit row committed with it: learning, PDF/A + FHIR after the answer, never inside it
-        request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, outbox, job_id))
+        request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, files))
     following = _next_draft(request, session, reviewer, after=job_id) if then != "list" else None
     return RedirectResponse(f"/jobs/{following}" if following else "/", status_code=303)
 
@@ -439,7 +442,7 @@ def job_reopen(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, c
     _open(session, job_id, frozenset({store.REJECTED}))
     _require_role("reopen", reviewer)
     try:
-        decisions.reopen(session, request.app.state.outbox, job_id, username=reviewer.username, comment=comment)
+        decisions.reopen(session, _files(request, job_id), username=reviewer.username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
     audit(session, username=reviewer.username, action="reopen", job_id=job_id, vault=request.app.state.vault,
@@ -453,11 +456,10 @@ def job_reject(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, c
     """« à relire » → back to the practitioner (the secretary cannot make a letter of it); « à
     signer » → back to « à relire » (the practitioner wants a correction). The comment is shown."""
     job = _open(session, job_id)
-    outbox = request.app.state.outbox
     back = decisions.send_back if job.state == decisions.TO_SIGN else decisions.reject
     _require_role("send_back" if back is decisions.send_back else "reject", reviewer)
     try:
-        back(session, outbox, job_id, username=reviewer.username, comment=comment)
+        back(session, _files(request, job_id), username=reviewer.username, comment=comment)
     except jobs.ReviewError as error:
         return _back(job_id, str(error))
     audit(session, username=reviewer.username, action="send_back" if back is decisions.send_back else "reject",

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import audio, ingest, store
 from pipeline.review.db import Job, utcnow
-from pipeline.review.jobs import ReviewError, load_result
+from pipeline.review.jobs import ReviewError, job_files, load_result
 from pipeline.settings import Settings
 from pipeline.store import Outbox, parse_instant
 
@@ -42,16 +42,15 @@ def sync_jobs(session: Session, outbox: Outbox) -> int:
     """Register drafts the pipeline wrote since the last look. Returns how many are new."""
     known = set(session.scalars(select(Job.job_id)))
     added = 0
-    for state_file in outbox.job_states():
-        job_id = state_file.parent.name
-        if job_id in known or not job_id.isalnum():
+    for files in outbox.jobs():
+        job_id = files.job_id
+        if job_id in known:
             continue
-        state = outbox.read_json(state_file)
-        result = outbox.read_json(state_file.parent / store.RESULT)
+        state, result = files.state(), files.result_data()
         session.add(Job(
-            job_id=job_id, state=state["state"],
+            job_id=job_id, state=state.state,
             received_at=_parse_time(result["source"].get("received_at")),
-            drafted_at=_parse_time(state["history"][0]["at"]),
+            drafted_at=_parse_time(state.drafted_at),
             priority=1 if result.get("priority") == "urgent" else 0,
             folder=result.get("author_folder") or "",
         ))
@@ -67,21 +66,21 @@ def _follow_states(session: Session, outbox: Outbox) -> None:
     """The database is an index of the jobs' state.json: an open job whose file moved on (a desk
     that stopped between the two writes, another desk on the same outbox) takes the file's state."""
     for job in session.scalars(select(Job).where(Job.state.in_((store.STATE_PENDING, store.TO_SIGN)))):
-        folder = outbox.job_folder(job.job_id)
-        if not (folder / store.STATE).is_file():
+        files = outbox.job(job.job_id)
+        if not (files.folder / store.STATE).is_file():
             continue
-        state = outbox.read_state(folder)
-        if state["state"] != job.state:
-            job.state, last = state["state"], state["history"][-1]
+        state = files.state()
+        if state.state != job.state:
+            job.state, last = state.state, state.history[-1]
             if job.state in (store.FILED, store.REJECTED):
-                job.decided_at, job.decided_by = _parse_time(last["at"]), last.get("by")
+                job.decided_at, job.decided_by = _parse_time(last.at), last.by
 
 
 def folder_of(job: Job, outbox: Outbox) -> str:
     """The practitioner's inbox folder a job came from ("" the main one), read once from its result."""
     if job.folder is None:
         try:
-            job.folder = load_result(outbox, job.job_id).get("author_folder") or ""
+            job.folder = load_result(job_files(outbox, job.job_id)).get("author_folder") or ""
         except ReviewError:
             job.folder = ""
     return job.folder
@@ -117,7 +116,7 @@ def worklist(session: Session, outbox: Outbox, *, state: str = "pending_review",
     for job in session.scalars(query):
         if folders is not None and job.folder not in folders:
             continue  # another practitioner's, whom this account does not serve
-        result = load_result(outbox, job.job_id)
+        result = load_result(job_files(outbox, job.job_id))
         if (document_type and result["document_type"] != document_type) or (author and result.get("author") != author):
             continue
         if not matches(result, job.job_id, search):
@@ -204,11 +203,10 @@ def practitioner_loads(session: Session, settings: Settings, folders: frozenset[
 def processing_rate(outbox: Outbox) -> float:
     """Wall seconds of processing per second of audio, over the most recent drafts. Drafts
     transcribed side by side each took longer, but together: their time is shared."""
-    recent = sorted((path.parent / store.RESULT for path in outbox.job_states()),
-                    key=lambda p: p.stat().st_mtime)[-RATE_SAMPLE:]
+    recent = sorted(outbox.jobs(), key=lambda files: files.modified())[-RATE_SAMPLE:]
     audio_s = work_s = 0.0
-    for path in recent:
-        result = outbox.read_json(path)
+    for files in recent:
+        result = files.result_data()
         audio_s += result["source"]["duration_s"]
         work_s += sum(result["timings"].values()) / result.get("decodings_at_once", 1)
     return work_s / audio_s if audio_s else DEFAULT_PROCESSING_RATE
