@@ -77,6 +77,12 @@ def explain_settings_errors(error) -> str:
     return "\n".join(lines)
 
 
+def _say_without_orchestration() -> None:
+    """Prefect's server is down: the same stages still run, without orchestration."""
+    console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
+                  "Prefect unavailable, processing without orchestration[/yellow]")
+
+
 def _warn_if_open_to_others(settings: Settings) -> None:
     """Drafts, audio and the register are medical data: an outbox other local accounts can read
     is said at start (files written from now on are owner-only whatever the umask)."""
@@ -185,7 +191,7 @@ def batch(
     settings = _settings(inbox=inbox, outbox=outbox, whisper_model=model, workers=workers)
     _configure_logging(settings)
     from pipeline import ingest, progress
-    from pipeline.flows import ServerUnreachable, run_backlog_flow
+    from pipeline.flows import backlog_with_fallback
 
     ingest.require_inbox(settings.inbox)
     ingest.require_writable(settings.outbox, room_for=ingest.room_needed(settings))
@@ -200,15 +206,8 @@ def batch(
     listener = BatchProgress()
     started = time.perf_counter()
     with ingest.exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
-        try:
-            outcomes = run_backlog_flow(settings, whisper_model=str(model) if model else None, workers=workers)
-        except ServerUnreachable:
-            # Prefect's server is down: the same stages still run, without orchestration.
-            console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
-                          "Prefect unavailable, processing without orchestration[/yellow]")
-            from pipeline.job import run_backlog
-
-            outcomes = run_backlog(settings)
+        outcomes = backlog_with_fallback(settings, whisper_model=str(model) if model else None, workers=workers,
+                                         on_fallback=_say_without_orchestration)
     out.print(summary_table(outcomes, time.perf_counter() - started))
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)
@@ -259,33 +258,16 @@ def watch(
     # One dictation at a time, as it arrives: all cores go to it (the shortest wait for each).
     settings = _settings(inbox=inbox, outbox=outbox, workers=1)
     _configure_logging(settings)
-    from pipeline.flows import ServerUnreachable, StopRequested, watch_dictation, watch_inbox
-    from pipeline.job import deferred, load_models, run_job_or_defer
+    from pipeline.flows import WatchedDictations
+    from pipeline.job import load_models
     from pipeline.watch import InboxWatcher, stop_on_signals
 
-    orchestrated = True
-
-    def without_orchestration() -> None:
-        nonlocal orchestrated
-        orchestrated = False  # said once; runs are not recorded afterwards, nor retroactively
-        console.print("[yellow]Prefect indisponible, traitement sans orchestration / "
-                      "Prefect unavailable, processing without orchestration[/yellow]")
+    dictations = WatchedDictations(settings, on_fallback=_say_without_orchestration)
 
     def process(dictation) -> JobOutcome | None:
-        outcome = None
-        if orchestrated:
-            try:
-                outcome = watch_dictation(dictation, settings)
-            except StopRequested:
-                watcher.stop_event.set()
-                return None
-            except ServerUnreachable:
-                without_orchestration()
-            except Exception as error:  # failed twice in Prefect: left claimed, tried again later
-                outcome = deferred(dictation.job_id, error)
-        if outcome is None:
-            outcome = run_job_or_defer(dictation, settings)
-        console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
+        outcome = dictations(dictation, watcher.stop_event)
+        if outcome is not None:
+            console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
         return outcome
 
     from pipeline import ingest
@@ -300,14 +282,7 @@ def watch(
             load_models(settings)
         _warn_about_files_left(settings)
         console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
-        try:
-            watch_inbox(watcher, max_seconds=max_seconds)  # the day as one flow run, a run per dictation in it
-        except ServerUnreachable:
-            if orchestrated:  # at start; a server lost during the day was said when it happened
-                without_orchestration()
-            if not watcher.started:
-                stop_on_signals(watcher.stop_event)
-                watcher.run(max_seconds=max_seconds)
+        dictations.watch(watcher, max_seconds=max_seconds)
     console.print("Arrêt / stopped")
 
 

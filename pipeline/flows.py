@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 # Before Prefect is imported: no telemetry, quiet console, embedded ephemeral server.
@@ -180,6 +181,17 @@ def api_url() -> str | None:
     return PREFECT_API_URL.value()
 
 
+def backlog_with_fallback(settings: Settings, *, whisper_model: str | None, workers: int | None,
+                          on_fallback: Callable[[], None]) -> list[JobOutcome]:
+    """The backlog through Prefect; when its server does not answer, the same stages without
+    orchestration (`on_fallback` says so first)."""
+    try:
+        return run_backlog_flow(settings, whisper_model=whisper_model, workers=workers)
+    except ServerUnreachable:
+        on_fallback()
+        return job.run_backlog(settings)
+
+
 def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: int | None) -> list[JobOutcome]:
     """The backlog through Prefect; ServerUnreachable when the configured server does not answer,
     so the caller can fall back to the same stages without orchestration."""
@@ -310,6 +322,45 @@ def mark_abandoned_runs(job_ids: list[str]) -> int:
     except Exception as error:  # bookkeeping only: never in the way of the dictations themselves
         log.warning("could not mark abandoned runs: %s", type(error).__name__)
     return marked
+
+
+class WatchedDictations:
+    """`dictee watch`'s hand-off of each claimed dictation: a Prefect run while the server answers;
+    from the first time it does not, the same stages without orchestration (`on_fallback` says so,
+    once). Returns None when a stop was asked mid-run (the claim stays, resumed at the next start)."""
+
+    def __init__(self, settings: Settings, *, on_fallback: Callable[[], None]) -> None:
+        self.settings, self.on_fallback, self.orchestrated = settings, on_fallback, True
+
+    def without_orchestration(self) -> None:
+        if self.orchestrated:  # said once; runs are not recorded afterwards, nor retroactively
+            self.orchestrated = False
+            self.on_fallback()
+
+    def __call__(self, dictation: Dictation, stop_event) -> JobOutcome | None:
+        if self.orchestrated:
+            try:
+                return watch_dictation(dictation, self.settings)
+            except StopRequested:
+                stop_event.set()
+                return None
+            except ServerUnreachable:
+                self.without_orchestration()
+            except Exception as error:  # failed twice in Prefect: left claimed, tried again later
+                return job.deferred(dictation.job_id, error)
+        return job.run_job_or_defer(dictation, self.settings)
+
+    def watch(self, watcher, *, max_seconds: float | None = None) -> None:
+        """The day as one flow run, a run per dictation in it; without a server, the watcher alone."""
+        from pipeline.watch import stop_on_signals
+
+        try:
+            watch_inbox(watcher, max_seconds=max_seconds)
+        except ServerUnreachable:
+            self.without_orchestration()  # at start; a server lost during the day was said when it happened
+            if not watcher.started:
+                stop_on_signals(watcher.stop_event)
+                watcher.run(max_seconds=max_seconds)
 
 
 def watch_inbox(watcher, *, max_seconds: float | None = None) -> dict:

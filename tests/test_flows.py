@@ -216,3 +216,56 @@ def test_a_dictation_run_starts_no_heartbeat_thread_but_the_watchers_run_keeps_t
                         lambda **_: seen.append(get_current_settings().flows.heartbeat_frequency) or "drafted")
     assert flows.watch_dictation(SimpleNamespace(job_id="0123456789abcdef"), settings) == "drafted"
     assert seen == [None] and get_current_settings().flows.heartbeat_frequency == 180
+
+
+def test_with_the_server_lost_mid_day_the_dictations_run_without_it_said_once(monkeypatch, settings):
+    """The orchestration's fallback lives with the flows: a dictation whose run cannot reach the
+    server runs the same stages in this process, and so do the next ones, without asking again."""
+    import threading
+    from types import SimpleNamespace
+
+    from pipeline import flows
+
+    asked = []
+
+    def unreachable(dictation, _settings):
+        asked.append(dictation.job_id)
+        raise flows.ServerUnreachable("RuntimeError")
+
+    monkeypatch.setattr(flows, "watch_dictation", unreachable)
+    monkeypatch.setattr(flows.job, "run_job_or_defer", lambda dictation, _settings: f"drafted {dictation.job_id}")
+    said = []
+    dictations = flows.WatchedDictations(settings, on_fallback=lambda: said.append("unavailable"))
+    stop = threading.Event()
+    outcomes = [dictations(SimpleNamespace(job_id=job_id), stop) for job_id in ("a1", "b2", "c3")]
+    assert outcomes == ["drafted a1", "drafted b2", "drafted c3"]
+    assert asked == ["a1"] and said == ["unavailable"] and not stop.is_set()
+
+
+def test_a_stop_asked_during_a_dictation_s_run_stops_the_watcher_and_leaves_the_claim(monkeypatch, settings):
+    import threading
+    from types import SimpleNamespace
+
+    from pipeline import flows
+
+    def stopped(_dictation, _settings):
+        raise flows.StopRequested
+
+    monkeypatch.setattr(flows, "watch_dictation", stopped)
+    monkeypatch.setattr(flows.job, "run_job_or_defer", lambda *_: pytest.fail("run again after a stop"))
+    stop = threading.Event()
+    assert flows.WatchedDictations(settings, on_fallback=list)(SimpleNamespace(job_id="a1"), stop) is None
+    assert stop.is_set()
+
+
+def test_with_the_server_down_the_backlog_runs_the_same_stages_and_says_so(monkeypatch, settings):
+    from pipeline import flows
+
+    def unreachable(*_args, **_kwargs):
+        raise flows.ServerUnreachable("RuntimeError")
+
+    monkeypatch.setattr(flows, "run_backlog_flow", unreachable)
+    monkeypatch.setattr(flows.job, "run_backlog", lambda _settings: ["drafted"])
+    said = []
+    outcomes = flows.backlog_with_fallback(settings, whisper_model=None, workers=None, on_fallback=lambda: said.append(1))
+    assert outcomes == ["drafted"] and said == [1]
