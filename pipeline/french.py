@@ -39,6 +39,12 @@ MONTHS = (
 # « 12 fevrier » as dictated or typed without accents is still February.
 MONTH_NUMBERS = {name: number for number, month in enumerate(MONTHS, start=1) for name in dict.fromkeys((month, fold(month)))}
 
+# Words text2num reads as (parts of) French cardinals (« et » inside one: « vingt et un »).
+NUMBER_WORDS = frozenset(
+    """zéro un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize
+    vingt vingts trente quarante cinquante soixante cent cents mille million millions et""".split()
+)
+
 # Units spoken after a number → their symbol (normalize writes the symbol; extract reads it back).
 UNITS: dict[str, str] = {
     "milligrammes": "mg", "milligramme": "mg",

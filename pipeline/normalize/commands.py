@@ -3,7 +3,7 @@ and units are French shared with extract and the letter: pipeline.french."""
 
 from __future__ import annotations
 
-from pipeline.french import MONTHS, UNITS  # noqa: F401  (part of this vocabulary, kept in one home)
+from pipeline.french import MONTHS, NUMBER_WORDS, UNITS  # noqa: F401  (part of this vocabulary, kept in one home)
 
 # Spoken punctuation and layout → what it writes. Longest phrases are matched first.
 # "\n" is a line break, "\n\n" a new paragraph.
@@ -69,17 +69,11 @@ NO_SPACE_BEFORE = frozenset({",", ".", ")", "…", "°"})  # « n° 12 »
 
 # Units spoken after a number → symbol (pipeline.french). Longest phrases first at match time.
 
-# Words text2num understands as (parts of) French cardinals.
-NUMBER_WORDS = frozenset(
-    """zéro un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize
-    vingt vingts trente quarante cinquante soixante cent cents mille million millions et""".split()
-)
 # Small numbers stay in words ("deux fois par jour") unless one of these follows.
 NUMERIC_CONTEXT_AFTER = frozenset(
     """ans an mois jours jour semaines semaine heures heure minutes minute secondes ans
-    janvier février mars avril mai juin juillet août septembre octobre novembre décembre
     comprimés comprimé gélules gélule sachets sachet gouttes goutte ampoules ampoule bouffées""".split()
-)
+) | frozenset(MONTHS)
 # Between two numbers of a pair ("12 sur 7", "de 10 à 12").
 NUMBER_PAIR_LINKS = frozenset({"sur", "à", "ou", "et"})
 # "tension 13 8" / "TA 12 sur 7" → 13/8, 12/7; "TA mesurée à 13/8": within this many words of the cue.

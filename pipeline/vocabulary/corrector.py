@@ -14,7 +14,7 @@ from typing import Sequence
 
 import jellyfish
 
-from pipeline.french import fold
+from pipeline.french import NUMBER_WORDS, fold
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
 
@@ -41,7 +41,7 @@ def _plain(word: Word) -> str:
 
 
 def _is_number(text: str) -> bool:
-    return text.replace(",", "").isdigit() or all(part in P.NUMBER_WORDS for part in text.split("-"))
+    return text.replace(",", "").isdigit() or all(part in NUMBER_WORDS for part in text.split("-"))
 
 
 class Corrector:

@@ -38,7 +38,6 @@ DOSE_UNITS = frozenset(
     """mg g µg ml milligrammes milligramme grammes gramme microgrammes microgramme gammas
     gouttes goutte comprimés comprimé gélules gélule sachets sachet unités ui""".split()
 )
-NUMBER_WORDS = frozenset("un une deux trois quatre cinq six sept huit neuf dix vingt cent mille".split())
 # … or words before it: "traité par …", "sous …".
 DRUG_CUES = (
     ("traité", "par"), ("traitée", "par"), ("traitement", "par"), ("relais", "par"), ("sous",),
