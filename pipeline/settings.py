@@ -64,6 +64,8 @@ class Settings(BaseSettings):
                           "bfloat16", "float32", "default", "auto"] = "int8"
     # Where the recognizer runs: "auto" takes a CUDA GPU when CTranslate2 sees one, else the CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Which recognizer (pipeline/transcribe.py ENGINES): one class behind the Recognizer protocol each.
+    engine: Literal["faster-whisper"] = "faster-whisper"
     beam_size: int = Field(default=5, ge=1, le=10)
     # Chunks (≤ 30 s, cut at pauses) of one dictation decoded together.
     chunk_batch_size: int = Field(default=8, ge=1, le=64)

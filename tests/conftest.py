@@ -78,9 +78,15 @@ SAMPLE_DICTATION = (
 
 @pytest.fixture
 def fake_transcriber(monkeypatch):
+    """A fake recognizer, put in through the pipeline's own seam (the engine registry): every
+    step that asks for a recognizer in this process gets it."""
+    from pipeline import transcribe
+
     fake = FakeTranscriber(SAMPLE_DICTATION)
-    monkeypatch.setattr("pipeline.job.get_transcriber", lambda config: fake)
-    return fake
+    transcribe.get_transcriber.cache_clear()  # nothing loaded before stands in for it
+    monkeypatch.setitem(transcribe.ENGINES, "faster-whisper", lambda config: fake)
+    yield fake
+    transcribe.get_transcriber.cache_clear()  # nor does it stand in for a real one afterwards
 
 
 def require(path: Path) -> Path:

@@ -73,3 +73,26 @@ def test_only_the_store_spells_a_job_file_s_name():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip("/' ") in JOB_FILE_NAMES:
                 spelled.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.value!r}")
     assert spelled == []
+
+
+def test_a_recognizer_is_chosen_by_its_engine_setting_through_the_registry(settings, monkeypatch):
+    """A second recognizer is one class behind the Recognizer protocol and one ENGINES entry;
+    every step gets it through get_transcriber, loaded once per process."""
+    from pipeline import transcribe
+    from pipeline.transcribe import ENGINES, TranscriberConfig, get_transcriber
+
+    built = []
+
+    class Other:
+        def __init__(self, config):
+            built.append(config.engine)
+
+    monkeypatch.setitem(ENGINES, "faster-whisper", Other)
+    transcribe.get_transcriber.cache_clear()
+    try:
+        config = TranscriberConfig.from_settings(settings)
+        assert isinstance(get_transcriber(config), Other) and get_transcriber(config) is get_transcriber(config)
+        assert built == ["faster-whisper"]
+    finally:
+        transcribe.get_transcriber.cache_clear()
+    assert settings.engine == "faster-whisper" and set(ENGINES) >= {"faster-whisper"}
