@@ -14,7 +14,6 @@ import numpy as np
 
 from pipeline import audio, guards, hints, ingest, progress, typed
 from pipeline.directory import appointments, correspondents, patients
-from pipeline.adapt.learned import learned_words
 from pipeline.draft import render_draft
 from pipeline.errors import BadInput
 from pipeline.extract import FLAG_MENTION, extract, warm_up
@@ -24,10 +23,8 @@ from pipeline.records import Dictation, Extraction, Flag, FlagKind, JobOutcome, 
 from pipeline.result import DictationResult
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
-from pipeline.vocabulary import (
-    Corrector, Repairer, echoes_prompt, get_corrector, get_repairer, hotwords, initial_prompt,
-)
-from pipeline.vocabulary.corrector import Term, name_terms, practice_terms
+from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, hotwords, initial_prompt
+from pipeline.vocabulary.handle import Vocabulary
 
 log = logging.getLogger("dictee.job")
 
@@ -67,45 +64,36 @@ def load_models(settings: Settings) -> None:
     settings.vault()  # a bad key stops the run before any work, not one job at a time
     get_transcriber(config)
     warm_up(settings.models_dir)
-    corrector_for(settings)
-    repairer_for(settings)
+    vocabulary = Vocabulary.from_settings(settings)
+    corrector_for(settings, vocabulary)
+    repairer_for(settings, vocabulary)
     gc.freeze()
     _loaded.add(config)
 
 
-def learned_names(settings: Settings) -> tuple[str, ...]:
-    """Names the practice's secretary corrected (pipeline.adapt.learned)."""
-    return tuple(word.text for word in learned_words(settings.store()) if word.kind == "name")
-
-
-def corrector_for(settings: Settings) -> Corrector | None:
+def corrector_for(settings: Settings, vocabulary: Vocabulary | None = None) -> Corrector | None:
     if not settings.vocabulary_correction:
         return None
-    return get_corrector(str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
-                         settings.models_dir, learned_names(settings))
+    return (vocabulary or Vocabulary.from_settings(settings)).corrector()
 
 
-def repairer_for(settings: Settings) -> Repairer | None:
+def repairer_for(settings: Settings, vocabulary: Vocabulary | None = None) -> Repairer | None:
     if not settings.vocabulary_repair:
         return None
-    learned = tuple(word.text for word in learned_words(settings.store()))
-    return get_repairer(settings.models_dir, str(settings.practice_vocabulary) if settings.practice_vocabulary else None,
-                        learned)
+    return (vocabulary or Vocabulary.from_settings(settings)).repairer()
 
 
-def practice_names(settings: Settings) -> tuple[Term, ...]:
-    """The practice's correspondents and patients: its list, then the names its secretary corrected."""
-    return practice_terms(settings.practice_vocabulary) + name_terms(learned_names(settings))
-
-
-def hotwords_for(settings: Settings, author: str | None) -> str | None:
+def hotwords_for(settings: Settings, author: str | None, vocabulary: Vocabulary | None = None) -> str | None:
     if not settings.vocabulary_hotwords:
         return None
-    return hotwords(settings.practitioner(author).specialty, practice_names(settings)) or None
+    names = (vocabulary or Vocabulary.from_settings(settings)).spoken_names()
+    return hotwords(settings.practitioner(author).specialty, names) or None
 
 
-def prompt_for(settings: Settings) -> str | None:
-    return initial_prompt(practice_names(settings)) if settings.vocabulary_prompt else None
+def prompt_for(settings: Settings, vocabulary: Vocabulary | None = None) -> str | None:
+    if not settings.vocabulary_prompt:
+        return None
+    return initial_prompt((vocabulary or Vocabulary.from_settings(settings)).spoken_names())
 
 
 def decode_step(dictation: Dictation, settings: Settings) -> np.ndarray:
@@ -121,8 +109,9 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
         text = typed.read_typed(dictation.path.read_bytes(), dictation.path.suffix)
         return Heard(dictation, typed.typed_transcript(text), Timings(decode_s=decode_s))
     transcriber = get_transcriber(TranscriberConfig.from_settings(settings))
-    prompt = prompt_for(settings)
-    bias = hotwords_for(settings, dictation.author)
+    vocabulary = Vocabulary.from_settings(settings)
+    prompt = prompt_for(settings, vocabulary)
+    bias = hotwords_for(settings, dictation.author, vocabulary)
     transcript = transcriber.transcribe(samples, initial_prompt=prompt, hotwords=bias)
     flags: tuple[Flag, ...] = ()
     recognition_s = transcript.elapsed_s
@@ -150,11 +139,12 @@ def language_flags(detected: tuple[str, float], *, expected: str) -> tuple[Flag,
 def understand_step(heard: Heard, settings: Settings) -> Understood:
     started = time.perf_counter()
     words, flags = heard.transcript.words, heard.flags
-    corrector = corrector_for(settings)
+    vocabulary = Vocabulary.from_settings(settings)
+    corrector = corrector_for(settings, vocabulary)
     if corrector is not None:
         words, corrections = corrector.correct(words)
         flags += corrections
-    repairer = repairer_for(settings)
+    repairer = repairer_for(settings, vocabulary)
     if repairer is not None:
         words, repairs = repairer.repair(words)
         flags += repairs

@@ -151,3 +151,34 @@ def test_a_correction_never_swallows_the_words_beside_a_drug_heard_right(text):
     heard = " ".join(text.replace(":", " :").split())  # « : » a word of its own, as a recognizer may give it
     result = get_corrector(None).correct(words(heard))
     assert said(result) == heard and result[1] == ()
+
+
+def test_the_address_book_s_colleagues_fix_names_after_docteur_and_a_new_import_is_heard(settings):
+    """One vocabulary handle: the address book imported on the desk feeds the name corrector
+    (no separate CSV to keep in step), and a later import is used from the next dictation on."""
+    from pipeline.directory.correspondents import AddressBook, Correspondent
+    from pipeline.vocabulary.handle import Vocabulary
+
+    heard = words("adressé au docteur Vandenberg pour avis")
+    assert said(Vocabulary.from_settings(settings).corrector().correct(heard)) == "adressé au docteur Vandenberg pour avis"
+    AddressBook([Correspondent(last_name="Vandenberghe", title="Dr", specialty="Cardiologie")]).save(settings.store())
+    vocabulary = Vocabulary.from_settings(settings)
+    assert vocabulary.correspondent_names == ("Vandenberghe",)
+    fixed, flags = vocabulary.corrector().correct(heard)
+    assert said((fixed, flags)) == "adressé au docteur Vandenberghe pour avis"
+    assert [flag.written for flag in flags] == ["Vandenberghe"]
+    # The address book does not crowd the recognizer's prompt: its own list and learned names do.
+    assert "Vandenberghe" not in " ".join(term.text for term in vocabulary.spoken_names())
+
+
+def test_a_patient_s_name_is_never_rewritten_towards_the_register(settings):
+    """Patients are linked by the identity link, where the secretary chooses: the register does
+    not feed the corrector, so a new patient who sounds like a registered one keeps his name."""
+    from pipeline.directory.patients import PatientRegister, RegisterEntry
+    from pipeline.vocabulary.handle import Vocabulary
+
+    PatientRegister([RegisterEntry(birth_name="Vandenberghe", first_names="Paul", birth_date="1950-01-02")]).save(
+        settings.store())
+    heard = words("je revois monsieur Vandenberg et le docteur Vandenberg")
+    assert said(Vocabulary.from_settings(settings).corrector().correct(heard)) == \
+        "je revois monsieur Vandenberg et le docteur Vandenberg"
