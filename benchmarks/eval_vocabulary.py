@@ -160,6 +160,7 @@ def speech_figures(repeat: int) -> dict:
 
     base = Settings(models_dir=REPO / "models", workers=1)
     plain = base.model_copy(update={"vocabulary_hotwords": False, "vocabulary_repair": False})
+    again = base.model_copy(update={"vocabulary_redecode": True})
     load_models(base)
     load_models(plain)
     sets = {"clips": FLEURS, "minute-long": joined_set(FLEURS, Path(tempfile.mkdtemp()) / "joined",
@@ -168,9 +169,9 @@ def speech_figures(repeat: int) -> dict:
     for name, folder in sets.items():
         files = audio_files(folder)
         audio = {path: decode_audio(str(path), sampling_rate=16_000) for path in files}
-        runs: dict[str, list] = {"without": [], "with": []}
+        runs: dict[str, list] = {"without": [], "with": [], "redecode": []}
         for _ in range(repeat):
-            for mode, settings in (("without", plain), ("with", base)):
+            for mode, settings in (("without", plain), ("with", base), ("redecode", again)):
                 started = time.perf_counter()
                 pairs, repairs = [], 0
                 for path in files:
@@ -178,11 +179,13 @@ def speech_figures(repeat: int) -> dict:
                     repairs += sum(flag.kind == "vocabulary_correction" for flag in understood.flags)
                     pairs.append((path.with_suffix(".txt").read_text(encoding="utf-8"), understood.normalized.text))
                 runs[mode].append((time.perf_counter() - started, corpus_wer(pairs), repairs))
-        without, with_ = (statistics.median(r[0] for r in runs[m]) for m in ("without", "with"))
+        without, with_, redecoded = (statistics.median(r[0] for r in runs[m]) for m in ("without", "with", "redecode"))
         figures[name] = {
             "files": len(files), "wer_without": runs["without"][0][1], "wer_with": runs["with"][0][1],
             "time_without_s": without, "time_with_s": with_, "time_ratio": with_ / without,
             "repairs_with": runs["with"][0][2],
+            "wer_redecode": runs["redecode"][0][1], "time_redecode_s": redecoded,
+            "redecode_time_ratio": redecoded / with_, "changes_redecode": runs["redecode"][0][2],
         }
     return figures
 
@@ -208,16 +211,18 @@ def medical_speech_figures(count: int) -> dict:
     clips = [(decode_audio(str(speech.synthesize(d, folder)), sampling_rate=16_000), d.text) for d in dictations]
     on = Settings(models_dir=REPO / "models", workers=1)
     off = on.model_copy(update={"vocabulary_repair": False})
+    again = on.model_copy(update={"vocabulary_redecode": True})
     load_models(on)
     vocabulary = term_vocabulary(REPO / "models")
     figures = {}
-    for mode, settings in (("repair_off", off), ("repair_on", on)):
-        pairs = []
+    for mode, settings in (("repair_off", off), ("repair_on", on), ("repair_and_redecode", again)):
+        pairs, started = [], time.perf_counter()
         for index, (samples, text) in enumerate(clips):
             understood = understood_clip(folder / f"{index:03d}.wav", samples, settings)
             pairs.append((text, understood.normalized.text))
         recall, terms = term_recall(pairs, vocabulary)
-        figures[mode] = {"wer": corpus_wer(pairs), "term_recall": recall, "terms": terms, "dictations": len(pairs)}
+        figures[mode] = {"wer": corpus_wer(pairs), "term_recall": recall, "terms": terms, "dictations": len(pairs),
+                         "time_s": time.perf_counter() - started}
     return figures
 
 

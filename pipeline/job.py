@@ -25,6 +25,7 @@ from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, hotwords, initial_prompt
 from pipeline.vocabulary.handle import Vocabulary
+from pipeline.vocabulary.redecode import redecode
 
 log = logging.getLogger("dictee.job")
 
@@ -123,9 +124,14 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
     if settings.language_check:
         flags += language_flags(transcriber.detect_language(samples), expected=settings.language)
     guarded_words, guard_flags = guards.guard(transcript.words, samples)
+    flags += guard_flags + guards.unheard_flags(transcript.unheard)
+    if settings.vocabulary_redecode and (repairer := repairer_for(settings, vocabulary)) is not None:
+        started = time.perf_counter()
+        guarded_words, heard_again, _ = redecode(guarded_words, samples, transcriber, repairer)
+        flags += heard_again
+        recognition_s += time.perf_counter() - started
     transcript = replace(transcript, words=guarded_words)
     timings = Timings(decode_s=decode_s, transcribe_s=recognition_s)
-    flags += guard_flags + guards.unheard_flags(transcript.unheard)
     return Heard(replace(dictation, duration_s=transcript.duration_s), transcript, timings, flags)
 
 

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Misheard medical terms repaired by sound against the medical lexicon, guarded by general
     # French (wordfreq); each repair is a flag the secretary can revert.
     vocabulary_repair: bool = True
+    # Doubtful spans (suspect words that sound like lexicon terms) heard again, primed with those
+    # terms (pipeline/vocabulary/redecode.py); needs vocabulary_repair.
+    vocabulary_redecode: bool = False
     practice_vocabulary: Path | None = None  # CSV of correspondents/patients (last_name, first_name)
 
     # Input guards

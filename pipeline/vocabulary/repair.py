@@ -79,6 +79,7 @@ class Repairer:
                     for article in P.ELIDED_ARTICLES:
                         candidates.setdefault(article + key, Candidate(f"{article}'{term}", article + key, term in strict))
         self.known = frozenset(known)
+        self._spellings = frozenset(without_article(candidate.written) for candidate in candidates.values())
         self._candidates = list(candidates.values())
         self._by_key = candidates
         self._keys = [candidate.key for candidate in self._candidates]
@@ -145,7 +146,7 @@ class Repairer:
                     continue  # « state de développement »: the unknown word is too small a part to tell
                 match = self._match(" ".join(w.word.strip().strip(P.PUNCTUATION) for w in span),
                                     sure=self._only_unsure(words, suspects, start, end))
-                loose = any(not suspects[i] and not self._may_join(words[i]) for i in range(start, end))
+                loose = any(not suspects[i] and not self.may_join(words[i]) for i in range(start, end))
                 if match is None or (loose and match[0] < P.REPAIR_EXACT_SIMILARITY):
                     continue
                 if best is None or match[0] > best[0]:
@@ -177,7 +178,7 @@ class Repairer:
                 return 1.0, index, end, candidate.written
         return None
 
-    def _may_join(self, word: Word) -> bool:
+    def may_join(self, word: Word) -> bool:
         """A word beside a suspect one may be a piece of the same split term when it is short
         (« la », « mes », « par », « en »), unsure, or unknown French (« Hermien Guinal »)."""
         text = plain(word)
@@ -204,6 +205,22 @@ class Repairer:
             return None  # already right, spelt another way (« séro-muqueuse »)
         return score, written
 
+
+    def neighbours(self, text: str, limit: int = 5, cutoff: float = P.REPAIR_MIN_SIMILARITY) -> list[tuple[float, str]]:
+        """Lexicon terms that sound like `text` ((similarity, term), closest first): what a second
+        listening of the span is primed with (pipeline/vocabulary/redecode.py)."""
+        hits = [hit for key in dict.fromkeys((phrase_key(text), phonetic_key(text))) if len(key) >= P.REPAIR_MIN_KEY_LENGTH
+                for hit in process.extract(key, self._keys, scorer=Levenshtein.normalized_similarity, limit=limit,
+                                           score_cutoff=cutoff)]
+        best: dict[str, float] = {}
+        for _, score, position in hits:
+            term = self._candidates[position].written.split("'")[-1]  # « l'appendicectomie »: the term
+            best[term] = max(score, best.get(term, 0.0))
+        return sorted(((score, term) for term, score in best.items()), reverse=True)[:limit]
+
+    def knows(self, text: str) -> bool:
+        """`text` is a lexicon term, up to accents, case, plural and a leading article."""
+        return without_article(text) in self._spellings
 
     def _closest(self, key: str) -> list:
         return process.extract(key, self._keys, scorer=Levenshtein.normalized_similarity, limit=4,
