@@ -20,7 +20,7 @@ from pipeline.extract import FLAG_MENTION, extract, warm_up
 from pipeline.extract.identity import with_current_identity_flags
 from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.records import Dictation, Extraction, Flag, FlagKind, JobOutcome, NormalizedText, Recipient, Timings, Transcript
-from pipeline.result import DictationResult
+from pipeline.result import DictationResult, IdentityLinkOut
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, hotwords, initial_prompt
@@ -219,7 +219,7 @@ def local_day(received_at: str | None) -> str:
 
 
 def checked_against_register(extraction: Extraction, settings: Settings, *, day: str | None = None
-                             ) -> tuple[Extraction, dict | None]:
+                             ) -> tuple[Extraction, IdentityLinkOut | None]:
     """The dictated patient against the practice's register, when one is imported: linked
     (the letter then names them as the register does), or candidates flagged for the desk."""
     register = patients.cached(settings.store())
@@ -232,7 +232,7 @@ def checked_against_register(extraction: Extraction, settings: Settings, *, day:
         patient = patients.registered_patient(link.patient, patient)
     elif link.status == "to_choose":
         flags.append(Flag(FlagKind.PATIENT_TO_CHOOSE, f"{len(link.candidates)} patient(s) possible(s) dans le registre"))
-    return replace(extraction, patient=patient, flags=tuple(flags)), link.as_json()
+    return replace(extraction, patient=patient, flags=tuple(flags)), link.out()
 
 
 def timed(flags: tuple[Flag, ...], mentions: dict[str, tuple[int, int]], normalized: NormalizedText

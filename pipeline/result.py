@@ -303,7 +303,7 @@ class DictationResult(ExtractionFields):
         practitioner: Practitioner,
         extra_flags: tuple[Flag, ...] = (),
         decodings_at_once: int = 1,
-        identity_link: dict | None = None,
+        identity_link: IdentityLinkOut | None = None,
         correspondent_links: dict | None = None,
     ) -> DictationResult:
         flags = (*extra_flags, *extraction.flags, *low_confidence_flags(transcript, threshold=low_confidence),

@@ -302,3 +302,21 @@ def test_an_appointment_moves_the_patient_seen_up_the_list():
     assert plain.status == seen.status == "to_choose"
     assert [c.entry.ipp for c in seen.candidates][0] == "B" and seen.candidates[0].appointment == "09:00"
     assert {c.entry.ipp for c in plain.candidates} == {"A", "B"}
+
+
+@pytest.mark.parametrize("choice", ["-1", "7", "¹", "1" * 5000, "", "0x1", " 0"])
+def test_a_choice_that_is_no_candidate_s_rank_changes_nothing(settings, fake_transcriber, monkeypatch, choice):
+    """« -1 » used to pick the last candidate, and 5,000 digits went to int(): only a rank shown
+    on the page chooses."""
+    import re
+
+    from tests.conftest import signed_in
+
+    import_register(settings, monkeypatch, REGISTER_CSV + "Dupont;;Jean;12/03/1956;M;;IPP79\n")
+    job_id = draft_sample(settings)["job_id"]
+    with signed_in(settings) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/jobs/{job_id}").text).group(1)
+        refused = client.post(f"/jobs/{job_id}/patient", data={"csrf": csrf, "choice": choice})
+        assert refused.status_code == 422 and "choix invalide" in refused.text
+    saved = draft_result(settings, job_id)
+    assert saved["identity_link"]["status"] == "to_choose" and saved["patient"]["ipp"] is None

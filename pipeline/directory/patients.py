@@ -25,6 +25,7 @@ from pipeline.directory.tables import (
     ImportFormatError, column_mapping, iso_day, load_entries, read_once, rows, save_entries,
 )
 from pipeline.records import Flag, FlagKind, Patient
+from pipeline.result import IdentityLinkOut, RegisteredPatientOut
 from pipeline.store import Outbox
 from pipeline.vocabulary.corrector import phonetic_key
 
@@ -62,6 +63,11 @@ class RegisterEntry:
     def first_given_name(self) -> str:
         return given_names(self.first_names)[0]
 
+    @classmethod
+    def of(cls, candidate: RegisteredPatientOut) -> RegisterEntry:
+        """The register's entry a candidate kept in result.json stands for."""
+        return cls(**{name: getattr(candidate, name) for name in cls.__slots__})
+
     def label(self) -> str:
         used = f" (nom utilisé {self.used_name.upper()})" if self.used_name and self.used_name != self.birth_name else ""
         return f"{self.birth_name.upper()}{used} {self.first_given_name}, né(e) le {_french(self.birth_date)}"
@@ -86,10 +92,12 @@ class IdentityLink:
     def patient(self) -> RegisterEntry | None:
         return self.candidates[0].entry if self.status == "automatic" else None
 
-    def as_json(self) -> dict:
-        return {"status": self.status, "score": round(self.candidates[0].score, 3) if self.candidates else None,
-                "candidates": [{**asdict(c.entry), "score": round(c.score, 3), "appointment": c.appointment}
-                               for c in self.candidates]}
+    def out(self) -> IdentityLinkOut:
+        """The link as result.json keeps it, and the desk reads it back: one type from here on."""
+        return IdentityLinkOut(
+            status=self.status, score=round(self.candidates[0].score, 3) if self.candidates else None,
+            candidates=[RegisteredPatientOut(**asdict(c.entry), score=round(c.score, 3), appointment=c.appointment)
+                        for c in self.candidates])
 
 
 def _french(iso: str) -> str:

@@ -21,7 +21,7 @@ from pipeline.french import iso_date
 from pipeline.plain import desk_value
 from pipeline.store import now_iso
 from pipeline.records import Drug, Extraction, Patient
-from pipeline.result import DictationResult, PatientOut, RecipientOut, letter_text, version_of
+from pipeline.result import DictationResult, IdentityLinkOut, PatientOut, RecipientOut, letter_text, version_of
 from pipeline.review.correspondents import copy_lines, parse_copy_lines, resolve_corrected_recipient
 from pipeline.settings import Practitioner, Settings
 from pipeline.store import JobFiles, Outbox
@@ -205,27 +205,27 @@ def choose_patient(files: JobFiles, choice: str, *, username: str) -> dict[str, 
     from pipeline.directory.patients import RegisterEntry, registered_patient
 
     result = load_result(files)
-    link = result.get("identity_link")
-    if not link or link["status"] != "to_choose":
+    link = IdentityLinkOut.model_validate(result["identity_link"]) if result.get("identity_link") else None
+    if link is None or link.status != "to_choose":
         raise ReviewError("aucun patient à choisir / no patient to choose")
     before = dict(result["patient"])
     if choice == "new":
-        link.update(status="new")
+        chosen = {"status": "new"}
     else:
-        try:
-            picked = link["candidates"][int(choice)]
-        except (ValueError, IndexError):
-            raise ReviewError("choix invalide / invalid choice") from None
-        entry = RegisterEntry(**{key: value for key, value in picked.items() if key in RegisterEntry.__slots__})
+        rank = int(choice) if choice.isascii() and choice.isdigit() and len(choice) <= 4 else -1
+        if not 0 <= rank < len(link.candidates):
+            raise ReviewError("choix invalide / invalid choice")
+        picked = link.candidates[rank]
         dictated = Patient(**{key: before.get(key) for key in Patient.__slots__})
-        result["patient"] = {**before, **asdict(registered_patient(entry, dictated))}
-        link.update(status="chosen", score=picked["score"])
-    link.update(by=username, at=now_iso())
+        result["patient"] = {**before, **asdict(registered_patient(RegisterEntry.of(picked), dictated))}
+        chosen = {"status": "chosen", "score": picked.score}
+    link = link.model_copy(update={**chosen, "by": username, "at": now_iso()})
+    result["identity_link"] = link.model_dump(mode="json")
     result["flags"] = [flag for flag in result["flags"] if flag["kind"] != "patient_to_choose"]
     refresh_identity_flags(result)
     save_result(files, result, username=username)
     return {f"patient.{key}": [before.get(key), value] for key, value in result["patient"].items()
-            if before.get(key) != value} | {"identity_link": [ "to_choose", link["status"]]}
+            if before.get(key) != value} | {"identity_link": ["to_choose", link.status]}
 
 
 # Drugs and conditions are edited as text, one per line:
