@@ -20,7 +20,7 @@ from pipeline.extract import FLAG_MENTION, extract, warm_up
 from pipeline.extract.identity import with_current_identity_flags
 from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.records import Dictation, Extraction, Flag, FlagKind, JobOutcome, NormalizedText, Recipient, Timings, Transcript
-from pipeline.result import DictationResult, IdentityLinkOut
+from pipeline.result import CorrespondentLinkOut, CorrespondentLinksOut, DictationResult, IdentityLinkOut
 from pipeline.settings import Settings
 from pipeline.transcribe import TranscriberConfig, get_transcriber
 from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, hotwords, initial_prompt
@@ -248,7 +248,8 @@ def timed(flags: tuple[Flag, ...], mentions: dict[str, tuple[int, int]], normali
     return tuple(at(flag) for flag in flags)
 
 
-def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tuple[Extraction, dict | None]:
+def resolved_in_address_book(extraction: Extraction, settings: Settings
+                             ) -> tuple[Extraction, CorrespondentLinksOut | None]:
     """The recipient and each « copie à » looked up in the practice's address book, when one is
     imported: resolved (the letter gets their address), or candidates flagged for the desk."""
     book = correspondents.cached(settings.store())
@@ -256,18 +257,18 @@ def resolved_in_address_book(extraction: Extraction, settings: Settings) -> tupl
         return extraction, None
     flags = list(extraction.flags)
 
-    def resolved(dictated: Recipient | None) -> tuple[Recipient | None, dict | None]:
+    def resolved(dictated: Recipient | None) -> tuple[Recipient | None, CorrespondentLinkOut | None]:
         if dictated is None or not dictated.last_name:
             return dictated, None
         recipient, link = book.lookup(dictated)
         if link.status == "to_choose":
             flags.append(Flag(FlagKind.CORRESPONDENT_TO_CHOOSE, f"{len(link.candidates)} correspondant(s) possible(s)"))
-        return recipient, link.as_json()
+        return recipient, link.out()
 
     recipient, recipient_link = resolved(extraction.recipient)
     copies, copy_links = zip(*(resolved(copy) for copy in extraction.copies)) if extraction.copies else ((), ())
     return (replace(extraction, recipient=recipient, copies=tuple(copies), flags=tuple(flags)),
-            {"recipient": recipient_link, "copies": list(copy_links)})
+            CorrespondentLinksOut(recipient=recipient_link, copies=list(copy_links)))
 
 
 # What a file still being written looks like: held back, not quarantined, while it is fresh.

@@ -42,3 +42,9 @@ MULTILINE_FIELDS = frozenset({"body", "drugs", "conditions", "copies"})
 def desk_value(field: str, value: str) -> str:
     """A desk form's value, cleaned as its field is: one line, or several."""
     return multiline(value) if field in MULTILINE_FIELDS else single_line(value)
+
+
+def shown_rank(text: str) -> int:
+    """A candidate's rank as the desk's page sends it back; -1 for anything else (« -1 » is no
+    rank, nor are 5,000 digits, nor « ¹ »)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else -1

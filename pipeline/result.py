@@ -304,7 +304,7 @@ class DictationResult(ExtractionFields):
         extra_flags: tuple[Flag, ...] = (),
         decodings_at_once: int = 1,
         identity_link: IdentityLinkOut | None = None,
-        correspondent_links: dict | None = None,
+        correspondent_links: CorrespondentLinksOut | None = None,
     ) -> DictationResult:
         flags = (*extra_flags, *extraction.flags, *low_confidence_flags(transcript, threshold=low_confidence),
                  *(Flag(FlagKind.SPOKEN_CORRECTION, note) for note in normalized.corrections))

@@ -198,3 +198,20 @@ def test_a_corrected_recipient_name_is_looked_up_again(settings, fake_transcribe
     saved = draft_result(settings, job_id)
     assert saved["recipient"]["address"] == "8 avenue Foch, Bâtiment B" and saved["recipient"]["first_name"] == "Marc"
     assert saved["correspondent_links"]["recipient"]["status"] == "automatic"
+
+
+def test_a_choice_that_is_no_rank_shown_on_the_page_chooses_nothing(settings, fake_transcriber, monkeypatch):
+    """« copy:-1:0 » and « copy:0:-1 » used to pick the last copy or the last candidate."""
+    from tests.test_register import draft_result, draft_sample
+
+    fake_transcriber.text = COPY_DICTATION
+    import_book(settings, monkeypatch, "carnet.csv", BOOK_CSV.encode())
+    job_id = draft_sample(settings)["job_id"]
+    with signed_in(settings) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/jobs/{job_id}").text).group(1)
+        for choice in ("copy:-1:0", "copy:0:-1", "copy:0:¹", "copy:0:" + "1" * 5000, "recipient:0", "copy:0",
+                       "copy:0:0:0", ":", ""):
+            refused = client.post(f"/jobs/{job_id}/correspondent", data={"csrf": csrf, "choice": choice})
+            assert refused.status_code == 422, choice
+    saved = draft_result(settings, job_id)
+    assert saved["correspondent_links"]["copies"][0]["status"] == "to_choose" and "by" not in str(saved["review"] or "")

@@ -21,6 +21,7 @@ from pipeline.extract import patterns as P
 from pipeline.extract.names import split_name
 from pipeline.french import fold
 from pipeline.records import Recipient
+from pipeline.result import CorrespondentLinkOut, CorrespondentOut
 from pipeline.store import Outbox
 
 DIRECTORY = "correspondents"
@@ -48,6 +49,11 @@ class Correspondent:
     rpps: str | None = None
     phone: str | None = None
 
+    @classmethod
+    def of(cls, candidate: CorrespondentOut) -> Correspondent:
+        """The address book's entry a candidate kept in result.json stands for."""
+        return cls(**{name: getattr(candidate, name) for name in cls.__slots__})
+
     def as_recipient(self, dictated: Recipient) -> Recipient:
         """The letter's recipient as the address book knows them (the dictated greeting kept)."""
         return replace(dictated, title=self.title or dictated.title, last_name=self.last_name,
@@ -71,9 +77,11 @@ class CorrespondentLink:
     def correspondent(self) -> Correspondent | None:
         return self.candidates[0].entry if self.status == "automatic" else None
 
-    def as_json(self) -> dict:
-        return {"status": self.status, "score": round(self.candidates[0].score, 3) if self.candidates else None,
-                "candidates": [{**asdict(c.entry), "score": round(c.score, 3)} for c in self.candidates]}
+    def out(self) -> CorrespondentLinkOut:
+        """The link as result.json keeps it, and the desk reads it back: one type from here on."""
+        return CorrespondentLinkOut(
+            status=self.status, score=round(self.candidates[0].score, 3) if self.candidates else None,
+            candidates=[CorrespondentOut(**asdict(c.entry), score=round(c.score, 3)) for c in self.candidates])
 
 
 def _title(value: str | None) -> str | None:

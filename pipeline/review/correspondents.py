@@ -9,7 +9,9 @@ from pipeline.directory import correspondents
 from pipeline.directory.correspondents import Correspondent
 from pipeline.extract.recipient import typed_recipient
 from pipeline.store import now_iso
+from pipeline.plain import shown_rank
 from pipeline.records import Recipient
+from pipeline.result import CorrespondentLinksOut
 from pipeline.store import Outbox
 
 def copy_line(copy: dict) -> str:
@@ -36,7 +38,7 @@ def parse_copy_lines(text: str, *, previous: list[dict], previous_links: list, o
             copy, link = _typed_copy(line), None
             if book is not None and copy["last_name"]:
                 resolved, found = book.lookup(Recipient(**copy))
-                copy, link = asdict(resolved), found.as_json()
+                copy, link = asdict(resolved), found.out().model_dump(mode="json")
         copies.append(copy)
         links.append(link)
     return copies, links
@@ -53,39 +55,31 @@ def _typed_copy(line: str) -> dict:
 def choose_correspondent(result: dict, choice: str, *, username: str) -> dict[str, list]:
     """`choice`: « recipient:N » or « copy:I:N », the N-th candidate of the recipient or of the I-th
     copy. The entry takes the address book's name and address; the link records who chose."""
-    links = result.get("correspondent_links") or {}
+    links = CorrespondentLinksOut.model_validate(result.get("correspondent_links") or {})
+    copies = result.get("copies") or []
     parts = choice.split(":")
-    try:
-        if parts[0] == "recipient" and len(parts) == 2:
-            link, where, rank = links.get("recipient"), ("recipient",), int(parts[1])
-        elif parts[0] == "copy" and len(parts) == 3:
-            index, rank = int(parts[1]), int(parts[2])
-            link, where = (links.get("copies") or [])[index], ("copies", index)
-        else:
-            raise ValueError(choice)
-        picked = link["candidates"][rank] if link and link["status"] == "to_choose" else None
-    except (ValueError, IndexError, TypeError):
-        picked = None
-    if picked is None:
+    index, link = None, None
+    if parts[0] == "recipient" and len(parts) == 2 and result.get("recipient"):
+        link, rank = links.recipient, shown_rank(parts[1])
+    elif parts[0] == "copy" and len(parts) == 3 and 0 <= (index := shown_rank(parts[1])) < min(len(copies), len(links.copies)):
+        link, rank = links.copies[index], shown_rank(parts[2])
+    if link is None or link.status != "to_choose" or not 0 <= rank < len(link.candidates):
         raise ValueError("choix invalide / invalid choice")
-    entry = Correspondent(**{key: value for key, value in picked.items() if key in Correspondent.__slots__})
-    before = result["recipient"] if where == ("recipient",) else result["copies"][where[1]]
+    picked = link.candidates[rank]
+    before = result["recipient"] if index is None else copies[index]
     dictated = Recipient(**{key: before.get(key) for key in Recipient.__slots__})
-    after = asdict(entry.as_recipient(dictated))
-    if where == ("recipient",):
-        result["recipient"] = after
+    after = asdict(Correspondent.of(picked).as_recipient(dictated))
+    chosen = link.model_copy(update={"status": "chosen", "score": picked.score, "by": username, "at": now_iso()})
+    if index is None:
+        result["recipient"], links.recipient = after, chosen
     else:
-        result["copies"][where[1]] = after
-    link.update(status="chosen", score=picked["score"], by=username, at=now_iso())
-    if not _left_to_choose(links):
+        copies[index], links.copies[index] = after, chosen
+    result["correspondent_links"] = links.model_dump(mode="json")
+    if not any(link and link.status == "to_choose" for link in (links.recipient, *links.copies)):
         result["flags"] = [flag for flag in result["flags"] if flag["kind"] != "correspondent_to_choose"]
-    label = "recipient" if where == ("recipient",) else f"copies.{where[1]}"
+    label = "recipient" if index is None else f"copies.{index}"
     return {f"{label}.{key}": [before.get(key), value] for key, value in after.items() if before.get(key) != value}
 
-
-def _left_to_choose(links: dict) -> bool:
-    every = [links.get("recipient"), *(links.get("copies") or [])]
-    return any(link and link["status"] == "to_choose" for link in every)
 
 
 ADDRESS_FIELDS = ("address", "postal_code", "mssante", "rpps")
@@ -104,5 +98,5 @@ def resolve_corrected_recipient(result: dict, changed: set[str], *, outbox: Outb
     resolved, found = book.lookup(dictated)
     after = result["recipient"] = asdict(resolved)
     links = result.get("correspondent_links") or {"copies": [None] * len(result.get("copies") or [])}
-    result["correspondent_links"] = {**links, "recipient": found.as_json()}
+    result["correspondent_links"] = {**links, "recipient": found.out().model_dump(mode="json")}
     return {f"recipient.{key}": [recipient.get(key), value] for key, value in after.items() if recipient.get(key) != value}

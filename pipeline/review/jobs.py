@@ -18,7 +18,7 @@ from pipeline.extract.posology import typed_line
 from pipeline.extract.dates import nir_key_is_valid
 from pipeline.extract.identity import IDENTITY_FLAG_KINDS, identity_flags
 from pipeline.french import iso_date
-from pipeline.plain import desk_value
+from pipeline.plain import desk_value, shown_rank
 from pipeline.store import now_iso
 from pipeline.records import Drug, Extraction, Patient
 from pipeline.result import DictationResult, IdentityLinkOut, PatientOut, RecipientOut, letter_text, version_of
@@ -212,7 +212,7 @@ def choose_patient(files: JobFiles, choice: str, *, username: str) -> dict[str, 
     if choice == "new":
         chosen = {"status": "new"}
     else:
-        rank = int(choice) if choice.isascii() and choice.isdigit() and len(choice) <= 4 else -1
+        rank = shown_rank(choice)
         if not 0 <= rank < len(link.candidates):
             raise ReviewError("choix invalide / invalid choice")
         picked = link.candidates[rank]
