@@ -80,3 +80,42 @@ def iso_date(value: str | None) -> str | None:
     """« 13/05/1988 » (the French way) → « 1988-05-13 »; anything else passes as it is."""
     found = FRENCH_DATE.match(value or "")
     return f"{found[3]}-{int(found[2]):02d}-{int(found[1]):02d}" if found else value
+
+
+# Rough French phonetic folding, applied in order to lower-case unaccented text. Sounds
+# Whisper confuses ("un L'Odi-Pin" / "amlodipine") end up with the same or close keys.
+PHONETIC_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"[^a-z]", ""),
+        (r"(?<=.)(?:es|e|s|x|ts|t|ds|d)$", ""),  # silent endings first, so "-ine" and "-in" meet
+        (r"ph", "f"),
+        (r"qu|q", "k"),
+        (r"ch(?=[rl])", "k"),  # « chronique », « chlore »
+        (r"sch|ch|sh", "S"),
+        (r"c(?=[eiy])", "s"),
+        (r"ck|c", "k"),
+        (r"z", "s"),
+        (r"g(?=[eiy])", "j"),
+        (r"gu(?=[eiy])", "g"),
+        (r"x", "ks"),
+        (r"y", "i"),
+        (r"h", ""),
+        (r"eau|au", "o"),
+        (r"ou", "U"),
+        (r"ai|ei", "e"),
+        (r"[ae][nm](?![aeiou])", "A"),
+        (r"o[nm](?![aeiou])", "O"),
+        (r"[iu][nm](?![aeiou])|ain|ein", "I"),  # "un" and "in" sound alike today
+        (r"(.)\1+", r"\1"),
+    )
+)
+
+
+def phonetic_key(text: str) -> str:
+    """How a word or phrase sounds, roughly: what the corrector, the repairer and the register
+    compare when the spelling heard is not the one written."""
+    key = fold(text)
+    for pattern, replacement in PHONETIC_RULES:
+        key = pattern.sub(replacement, key)
+    return key

@@ -9,7 +9,7 @@ from typing import Iterable
 from rapidfuzz.distance import JaroWinkler
 
 from pipeline.french import fold
-from pipeline.vocabulary.corrector import phonetic_key
+from pipeline.french import phonetic_key
 
 SAME, SOUNDS_ALIKE = 1.0, 0.9
 SPELLING_AT_MOST = 0.85  # a close spelling never scores as high as the same sound

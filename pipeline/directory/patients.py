@@ -27,7 +27,7 @@ from pipeline.directory.tables import (
 from pipeline.records import Flag, FlagKind, Patient
 from pipeline.result import IdentityLinkOut, RegisteredPatientOut
 from pipeline.store import Outbox
-from pipeline.vocabulary.corrector import phonetic_key
+from pipeline.french import phonetic_key
 
 DIRECTORY = "patients"
 # Our field → the column of the practice's export (dictee.toml [register_columns] overrides).

@@ -14,16 +14,9 @@ from typing import Sequence
 
 import jellyfish
 
-from pipeline.french import NUMBER_WORDS, fold
+from pipeline.french import NUMBER_WORDS, phonetic_key
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
-
-
-def phonetic_key(text: str) -> str:
-    key = fold(text)
-    for pattern, replacement in P.PHONETIC_RULES:
-        key = pattern.sub(replacement, key)
-    return key
 
 
 @dataclass(frozen=True, slots=True)

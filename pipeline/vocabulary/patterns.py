@@ -1,37 +1,6 @@
-"""Vocabulary data: French phonetic folding rules, context cues, the base of the Whisper prompt."""
+"""Vocabulary data: context cues, thresholds, the base of the Whisper prompt (the phonetic key is French: pipeline/french.py)."""
 
 from __future__ import annotations
-
-import re
-
-# Rough French phonetic folding, applied in order to lower-case unaccented text. Sounds
-# Whisper confuses ("un L'Odi-Pin" / "amlodipine") end up with the same or close keys.
-PHONETIC_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r"[^a-z]", ""),
-        (r"(?<=.)(?:es|e|s|x|ts|t|ds|d)$", ""),  # silent endings first, so "-ine" and "-in" meet
-        (r"ph", "f"),
-        (r"qu|q", "k"),
-        (r"ch(?=[rl])", "k"),  # « chronique », « chlore »
-        (r"sch|ch|sh", "S"),
-        (r"c(?=[eiy])", "s"),
-        (r"ck|c", "k"),
-        (r"z", "s"),
-        (r"g(?=[eiy])", "j"),
-        (r"gu(?=[eiy])", "g"),
-        (r"x", "ks"),
-        (r"y", "i"),
-        (r"h", ""),
-        (r"eau|au", "o"),
-        (r"ou", "U"),
-        (r"ai|ei", "e"),
-        (r"[ae][nm](?![aeiou])", "A"),
-        (r"o[nm](?![aeiou])", "O"),
-        (r"[iu][nm](?![aeiou])|ain|ein", "I"),  # "un" and "in" sound alike today
-        (r"(.)\1+", r"\1"),
-    )
-)
 
 # A dose after a word says it is a drug: "… 5 milligrammes", "… 1000 mg".
 DOSE_UNITS = frozenset(

@@ -18,10 +18,10 @@ from typing import Iterable, Sequence
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.french import fold, singular
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
-from pipeline.vocabulary.corrector import glue_pieces, phonetic_key
+from pipeline.french import fold, phonetic_key, singular
+from pipeline.vocabulary.corrector import glue_pieces
 
 
 @dataclass(frozen=True, slots=True)
