@@ -1,4 +1,5 @@
-"""Vocabulary data: context cues, thresholds, the base of the Whisper prompt (the phonetic key is French: pipeline/french.py)."""
+"""Vocabulary data: context cues, thresholds, the base of the Whisper prompt. (The phonetic key
+is French: pipeline/french.py.)"""
 
 from __future__ import annotations
 
