@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.extract.dates import DATE, iso_date
+from pipeline.extract.dates import DATE, matched_date
 from pipeline.extract.names import split_name
 from pipeline.extract.recipient import typed_recipient
 from pipeline.records import Extraction, Patient
@@ -40,7 +40,7 @@ def discard_hints(outbox: Outbox, job_id: str) -> None:
 def typed_patient(text: str) -> Patient:
     """« DUPONT Jean 12/03/1956 » or « Jean Dupont, né le 12 mars 1956 »: the name and birth date."""
     found = DATE.search(text)
-    birth = iso_date(found) if found else None
+    birth = matched_date(found) if found else None
     name = (text[:found.start()] + " " + text[found.end():]) if found else text
     name = re.sub(r"\b(?:née?|le|madame|monsieur|mme|m\.)\b|[,;]", " ", name, flags=re.IGNORECASE)
     words = " ".join(name.split())

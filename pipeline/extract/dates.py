@@ -11,7 +11,7 @@ DATE = re.compile(P.DATE, re.IGNORECASE)  # a date typed on the desk; dictated o
 CORSICA = {"2A": "19", "2B": "18"}  # the NIR key is computed with these substitutions
 
 
-def iso_date(match: re.Match[str]) -> str | None:
+def matched_date(match: re.Match[str]) -> str | None:
     """ISO date from a match of patterns.DATE; None when it is not a real calendar date."""
     groups = match.groupdict()
     if groups.get("day"):

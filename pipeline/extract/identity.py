@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from pipeline.extract import patterns as P
-from pipeline.extract.dates import iso_date, nir_digits, nir_key_is_valid
+from pipeline.extract.dates import matched_date, nir_digits, nir_key_is_valid
 from pipeline.extract.names import split_name
 from pipeline.records import Flag, FlagKind, Patient
 
@@ -106,7 +106,7 @@ def _birth_date(text: str, name_end: int) -> str | None:
     match = P.BIRTH_DATE.search(text, name_end)
     if match is None or match.start() - name_end > 120:
         match = P.BIRTH_DATE.search(text)
-    return iso_date(match) if match else None
+    return matched_date(match) if match else None
 
 
 def _nir(text: str, sex: str | None) -> tuple[str | None, list[Flag]]:
