@@ -59,6 +59,7 @@ def test_open_listen_fix_two_words_transmit(two_drafts):
         counted.click("#worklist a[href^='/jobs/']")  # the first draft of the day: one click
         for round_ in range(DRAFTS):
             started = time.perf_counter()
+            page.wait_for_url("**/jobs/*")  # loaded: its keys work once the page's script has run
             wait_until(page, "document.getElementById('player').readyState >= 1")
             assert page.evaluate(IN_VIEW), "player, letter and « transmettre » must be in view without scrolling"
             assert page.evaluate("() => window.scrollY") == 0

@@ -99,6 +99,7 @@ def test_a_secretary_reviews_corrects_and_files_a_letter(server, review_settings
         page.fill("#password", "correct horse battery")
         page.click("button[type=submit]")
         page.click(f"a[href='/jobs/{job_id}']")
+        page.wait_for_url(f"**/jobs/{job_id}")  # loaded: a word plays on a click once the script has run
         wait_until(page, "document.getElementById('player').readyState >= 1")
 
         word = page.locator("#words span").nth(5)
@@ -290,6 +291,9 @@ def test_the_secretary_submits_the_practitioner_signs_and_the_letter_follows_the
         assert practitioner.locator(f"a[href='/jobs/{job_id}']").count() == 1  # opens on « à signer »
         practitioner.screenshot(path=str(SCREENSHOTS / "review-worklist-to-sign-1366x768.png"))
         practitioner.click(f"a[href='/jobs/{job_id}']")
+        # Its keys work once the page's script has run, and a click does not wait for that: on a
+        # busy machine the keystroke came before the handler, and nothing happened.
+        practitioner.wait_for_url(f"**/jobs/{job_id}")
         assert practitioner.inner_text("#approve") == "Enregistrer, signer et classer"
         practitioner.keyboard.press("Control+Alt+KeyA")  # signs from the keyboard
         practitioner.wait_for_url(base + "/")
