@@ -331,9 +331,12 @@ class JobFiles:
 
     def result_data(self) -> dict[str, Any]:
         """result.json as stored (a copy: editing it changes nothing until `save`)."""
+        return copy.deepcopy(self._stored())
+
+    def _stored(self) -> dict[str, Any]:
         if self._result is None:
             self._result = self.outbox.read_json(self.folder / RESULT)
-        return copy.deepcopy(self._result)
+        return self._result
 
     def result(self) -> DictationResult:
         """result.json through the model (raises pydantic's ValidationError for a file it refuses)."""
@@ -342,7 +345,7 @@ class JobFiles:
     def save(self, result: dict[str, Any], *, by: str) -> DictationResult:
         """result.json as edited, one version further, saying who edited it and when — only if the
         model reads it back (the one validation: raises ValidationError, and nothing is written)."""
-        review = {"edited_by": by, "edited_at": now_iso(), "version": version_of(self.result_data()) + 1}
+        review = {"edited_by": by, "edited_at": now_iso(), "version": version_of(self._stored()) + 1}
         checked = DictationResult.read({**result, "review": {**(result.get("review") or {}), **review}})
         data = checked.to_json()
         self.outbox.write_json(self.folder / RESULT, data)

@@ -137,19 +137,21 @@ def practice_terms(path: Path | None) -> tuple[Term, ...]:
 def _read_practice_terms(path: str, mtime_ns: int, size: int) -> tuple[Term, ...]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return name_terms(sorted({row["last_name"].strip() for row in rows if row.get("last_name", "").strip()}))
+    return name_terms(tuple(sorted({row["last_name"].strip() for row in rows if row.get("last_name", "").strip()})))
 
 
-def name_terms(names) -> tuple[Term, ...]:
-    """Surnames as terms, but those too short to match by sound without false alarms."""
-    return tuple(Term(name, phonetic_key(name), "name") for name in names if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
+@functools.lru_cache(maxsize=8)
+def name_terms(names: tuple[str, ...]) -> tuple[Term, ...]:
+    """Surnames as terms, but those too short to match by sound without false alarms. Cached: an
+    address book's names are keyed once, not at every dictation."""
+    return tuple(Term(name, phonetic_key(name), "name") for name in names
+                 if len(phonetic_key(name)) >= P.MIN_KEY_LENGTH)
 
 
-def get_corrector(practice_csv: str | None, models_dir: Path | None = None, learned_names: tuple[str, ...] = ()) -> Corrector:
+def get_corrector(practice_csv: str | None, models_dir: Path | None = None, names: tuple[str, ...] = ()) -> Corrector:
     """`models_dir`: where a practice's updated drug index is (`dictee lexicons update`);
-    `learned_names`: names the practice's secretary corrected (pipeline.adapt.learned)."""
-    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None) + name_terms(learned_names),
-                          models_dir)
+    `names`: colleagues' names beside the practice's list (corrected by its secretary, in its address book)."""
+    return _corrector_for(practice_terms(Path(practice_csv) if practice_csv else None) + name_terms(names), models_dir)
 
 
 @functools.lru_cache(maxsize=4)

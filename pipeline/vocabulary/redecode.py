@@ -21,7 +21,7 @@ from pipeline.errors import NoSpeech
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import glue_pieces
-from pipeline.vocabulary.repair import Repairer, ends_clause, plain, without_article
+from pipeline.vocabulary.repair import Repairer, ends_clause, plain, trailing_punctuation, without_article
 
 MARGIN_S = 1.0  # audio kept each side of a doubtful span: the recognizer needs some context
 MAX_SHARE = 0.15  # of the recording, heard again at most…
@@ -142,8 +142,8 @@ def _better_reading(words: Sequence[Word], doubt: Doubt, heard: list[Word], repa
                 continue  # heard no surer than words general French knows
             old = "".join(word.word for word in words[start:end]).strip().rstrip(P.PUNCTUATION)
             written = " ".join(word.word.strip().strip(P.PUNCTUATION) for word in piece)
-            trailing = words[end - 1].word.rstrip()[len(words[end - 1].word.rstrip().rstrip(P.PUNCTUATION)):]
-            new = Word(words[start].start, words[end - 1].end, " " + written + trailing, round(probability, 3))
+            new = Word(words[start].start, words[end - 1].end, " " + written + trailing_punctuation(words[end - 1]),
+                       round(probability, 3))
             flag = Flag(FlagKind.VOCABULARY_CORRECTION, f"« {old} » → « {written} » (réécouté / heard again)",
                         words[start].start, heard=old, written=written)
             return start, end, new, flag

@@ -119,7 +119,7 @@ class Repairer:
             span = words[start:end]
             heard = "".join(w.word for w in span).strip().rstrip(P.PUNCTUATION)
             written = _cased_like(written if written in self.invariable else _plural_like(written, heard), heard)
-            out.append(Word(span[0].start, span[-1].end, " " + written + _trailing(span[-1]),
+            out.append(Word(span[0].start, span[-1].end, " " + written + trailing_punctuation(span[-1]),
                             min(w.probability for w in span)))
             flags.append(Flag(FlagKind.VOCABULARY_CORRECTION, f"« {heard} » → « {written} »", span[0].start,
                               heard=heard, written=written))
@@ -242,7 +242,7 @@ def _plural_like(written: str, heard: str) -> str:
                     for w, h in zip(written_words, heard_words))
 
 
-def _trailing(word: Word) -> str:
+def trailing_punctuation(word: Word) -> str:
     stripped = word.word.rstrip()
     return stripped[len(stripped.rstrip(P.PUNCTUATION)):]
 
