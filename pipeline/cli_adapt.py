@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,6 +13,14 @@ from pipeline.adapt.train import TrainingOptions
 from pipeline.errors import DicteeError
 
 DEFAULTS = TrainingOptions()
+AUTHOR_HELP = "Dossier du praticien dans la boîte de dépôt (inbox/DOSSIER/) / the practitioner's inbox folder"
+
+
+def _author(author: str | None) -> str | None:
+    """A folder name, checked before anything is read or trained."""
+    from pipeline.modelstore import check_author
+
+    return None if author is None else check_author(author)
 
 adapt_app = typer.Typer(no_args_is_help=True,
                         help="Apprendre des lettres relues / learn from reviewed letters (lexicon, recognizer).")
@@ -26,19 +35,21 @@ def _cli():
 
 
 @adapt_app.command("import")
-def adapt_import(folder: Path = typer.Argument(..., help="Dossier d'enregistrements avec leur lettre (nom.wav + nom.txt)")) -> None:
+def adapt_import(folder: Path = typer.Argument(..., help="Dossier d'enregistrements avec leur lettre (nom.wav + nom.txt)"),
+                 author: Optional[str] = typer.Option(None, "--author", help=AUTHOR_HELP + " — qui a dicté / who dictated")) -> None:
     """Importe les dictées archivées du cabinet / import the practice's archive: each recording
     with its typed letter beside it. Bad pairs are skipped with a reason."""
     from pipeline.adapt.collect import SKIP_REASONS, import_archive
 
     cli = _cli()
+    author = _author(author)
     settings = cli._settings()
     if not folder.is_dir():
         raise DicteeError(f"dossier introuvable / folder not found: {folder}")
     with Progress(TextColumn("Import"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=cli.console, transient=True) as bar:
         task = bar.add_task("import", total=None)
-        report = import_archive(folder, settings, on_file=lambda done, total: bar.update(task, completed=done, total=total))
+        report = import_archive(folder, settings, author=author, on_file=lambda done, total: bar.update(task, completed=done, total=total))
     cli.out.print(f"Importés / imported: {report.imported} enregistrement(s), {report.segments} segments, "
                   f"{report.audio_s / 60:.1f} min")
     for reason, names in report.skipped.items():
@@ -55,13 +66,16 @@ def adapt_run(
     learning_rate: float = typer.Option(DEFAULTS.learning_rate, "--learning-rate"),
     quantization: str = typer.Option("float16", "--quantization",
                                      help="float16 (quantifié en int8 au chargement, comme le modèle fourni) ou int8"),
+    author: Optional[str] = typer.Option(None, "--author", help=AUTHOR_HELP + " — son propre modèle / his own model"),
 ) -> None:
     """Adapte la reconnaissance au cabinet / adapt the recognizer to the practice: train, measure
-    on held-out letters, and put the new model in use only if it is better."""
+    on held-out letters, and put the new model in use only if it is better. With --author, a
+    practitioner's own model, trained from the practice's on his letters, used for his dictations."""
     from pipeline.adapt.run import run_adaptation
     from pipeline.audio import duration_text
 
     cli = _cli()
+    author = _author(author)
     settings = cli._settings()
     options = TrainingOptions(epochs=epochs, full=full, max_minutes=max_minutes, learning_rate=learning_rate)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -74,7 +88,8 @@ def adapt_run(
         def step(done: int, total: int, loss: float, eta: float) -> None:
             bar.update(task, completed=done, total=total, eta=f"perte/loss {loss:.3f} · reste/ETA {duration_text(eta)}")
 
-        result = run_adaptation(settings, options, quantization=quantization, on_stage=stage, on_progress=step)
+        result = run_adaptation(settings, options, author=author, quantization=quantization, on_stage=stage,
+                                on_progress=step)
     verdict, training = result.verdict, result.training
     table = Table(title=f"Adaptation {result.version}")
     for column in ("", "WER", "termes médicaux / term recall", "français courant / general French (WER)", "clips"):
@@ -88,8 +103,9 @@ def adapt_run(
                   f"{duration_text(training.seconds)} ({training.seconds_per_clip_epoch:.2f} s par clip et passe)"
                   + (" — arrêté au budget / stopped at the budget" if training.stopped_by_budget else ""))
     if result.promoted:
+        rollback = "dictee models use base" + (f" --author {author}" if author else "")
         cli.out.print(f"[green]En service / in use:[/green] {result.version} — {verdict.reason}. "
-                      "Retour arrière / rollback: dictee models use base")
+                      f"Retour arrière / rollback: {rollback}")
     else:
         cli.out.print(f"[yellow]Refusé / refused:[/yellow] {verdict.reason}; le modèle actuel reste en service / "
                       "the current model stays in use")
@@ -98,7 +114,10 @@ def adapt_run(
 @adapt_app.command("examples")
 def adapt_examples() -> None:
     """Exemples d'entraînement gardés / training examples kept (approved letters and imports)."""
+    from collections import Counter
+
     from pipeline.adapt.examples import ExampleStore
+    from pipeline.adapt.run import MIN_AUTHOR_EXAMPLES
 
     cli = _cli()
     settings = cli._settings()
@@ -108,6 +127,10 @@ def adapt_examples() -> None:
         listed = by_origin[origin]
         minutes = sum(s.end - s.start for e in listed for s in e.segments) / 60
         cli.out.print(f"{label}: {len(listed)} ({minutes:.1f} min)")
+    authors = Counter(example.author for example in examples if example.author is not None)
+    for author, count in sorted(authors.items()):
+        enough = "" if count >= MIN_AUTHOR_EXAMPLES else f" — {MIN_AUTHOR_EXAMPLES} pour son modèle / for his own model"
+        cli.out.print(f"  {author}: {count}{enough}")
 
 
 @words_app.command("list")
@@ -138,38 +161,47 @@ def words_remove(word: str = typer.Argument(..., help="Le mot à retirer, tel qu
 
 
 def models_list() -> None:
-    """Versions du modèle de reconnaissance / recognizer versions (base and adapted)."""
-    from pipeline.modelstore import BASE_VERSION, practice_versions
+    """Versions du modèle de reconnaissance / recognizer versions (base, the practice's, each author's)."""
+    from pipeline.modelstore import BASE_VERSION, authors_with_versions, practice_versions
 
     cli = _cli()
     settings = cli._settings(check_key=False)
-    versions = practice_versions(settings.models_dir)
     table = Table(title="Versions du modèle / model versions")
-    for column in ("version", "en service / in use", "WER avant → après", "termes / term recall",
+    for column in ("auteur / author", "version", "en service / in use", "WER avant → après", "termes / term recall",
                    "français courant (WER)", "exemples"):
         table.add_column(column)
-    table.add_row(BASE_VERSION, "✓" if not any(v.in_use for v in versions) and settings.whisper_model is None else "",
-                  "", "", "", "")
-    for version in versions:
-        report = version.report
-        recall = [report[key]["term_recall"] for key in ("current", "candidate")]
-        table.add_row(version.name, "✓" if version.in_use else "",
-                      f"{report['current']['wer']:.3f} → {report['candidate']['wer']:.3f}",
-                      " → ".join("—" if r is None else f"{r:.2f}" for r in recall),
-                      " → ".join("—" if g is None else f"{g:.3f}"
-                                 for g in (report[key].get("general_wer") for key in ("current", "candidate"))),
-                      str(report["examples"]["train"]))
+    practice = practice_versions(settings.models_dir)
+    table.add_row("cabinet / practice", BASE_VERSION,
+                  "✓" if not any(v.in_use for v in practice) and settings.whisper_model is None else "", "", "", "", "")
+    for author, versions in [(None, practice), *((a, practice_versions(settings.models_dir, a))
+                                                 for a in authors_with_versions(settings.models_dir))]:
+        for version in versions:
+            table.add_row("cabinet / practice" if author is None else author, *_version_row(version))
     cli.out.print(table)
 
 
-def models_use(version: str = typer.Argument(..., help="Une version de `dictee models list`, ou base")) -> None:
+def _version_row(version) -> tuple[str, ...]:
+    report = version.report
+    recall = [report[key]["term_recall"] for key in ("current", "candidate")]
+    return (version.name, "✓" if version.in_use else "",
+            f"{report['current']['wer']:.3f} → {report['candidate']['wer']:.3f}",
+            " → ".join("—" if r is None else f"{r:.2f}" for r in recall),
+            " → ".join("—" if g is None else f"{g:.3f}"
+                       for g in (report[key].get("general_wer") for key in ("current", "candidate"))),
+            str(report["examples"]["train"]))
+
+
+def models_use(version: str = typer.Argument(..., help="Une version de `dictee models list`, ou base"),
+               author: Optional[str] = typer.Option(None, "--author", help=AUTHOR_HELP + " (base : le modèle du cabinet / "
+                                                    "the practice's model)")) -> None:
     """Met une version en service (retour arrière compris) / put a version in use (rollback included)."""
     from pipeline.modelstore import use_practice_version
 
     cli = _cli()
+    author = _author(author)
     settings = cli._settings(check_key=False)
-    path = use_practice_version(settings.models_dir, version)
-    cli.out.print(f"En service / in use: {version} ({path})")
+    path = use_practice_version(settings.models_dir, version, author)
+    cli.out.print(f"En service / in use: {version} ({path.name})" + (f" — {author}" if author else ""))
     if settings.whisper_model is not None:
         cli.console.print("[yellow]Attention / note:[/yellow] le réglage whisper_model l'emporte / the whisper_model setting "
                           "takes precedence")

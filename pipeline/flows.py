@@ -204,19 +204,25 @@ def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: 
 
 @flow(name="dictee-adaptation", log_prints=False)
 def deployed_adaptation(outbox: str | None = None, models_dir: str | None = None):
-    """One adaptation of the recognizer (`dictee adapt run`), as the nightly deployment runs it.
-    The server gets the verdict and figures: no text, no name."""
-    from pipeline.adapt.run import AdaptationError, run_adaptation
+    """One adaptation of the recognizer (`dictee adapt run`), as the nightly deployment runs it,
+    then one per author with new letters of his own (`--author`). The server gets verdicts and
+    figures: no text, no name (authors are numbered, their folders stay on this machine)."""
+    from pipeline.adapt.run import AdaptationError, authors_due, run_adaptation
 
     settings = load_settings(outbox=outbox, models_dir=models_dir)
-    try:
-        result = run_adaptation(settings)
-    except AdaptationError as error:  # too few examples yet, or a run already going: not a failure
-        log.warning("%s", error)
-        return {"skipped": 1}
-    return {"version": result.version, "promoted": result.promoted, "reason": result.verdict.reason,
-            "current": result.verdict.current.as_dict(), "candidate": result.verdict.candidate.as_dict(),
-            "training_s": result.training.seconds}
+    summary: dict = {}
+    for index, author in enumerate([None, *authors_due(settings)]):
+        key = "practice" if author is None else f"author-{index}"
+        try:
+            result = run_adaptation(settings, author=author)
+        except AdaptationError as error:  # too few examples yet, or a run already going: not a failure
+            log.warning("%s: %s", key, error)
+            summary[key] = {"skipped": 1}
+            continue
+        summary[key] = {"version": result.version, "promoted": result.promoted, "reason": result.verdict.reason,
+                        "current": result.verdict.current.as_dict(), "candidate": result.verdict.candidate.as_dict(),
+                        "training_s": result.training.seconds}
+    return summary
 
 
 def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None) -> str:

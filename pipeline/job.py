@@ -109,7 +109,7 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
     if typed.is_typed(dictation.path):
         text = typed.read_typed(dictation.path.read_bytes(), dictation.path.suffix)
         return Heard(dictation, typed.typed_transcript(text), Timings(decode_s=decode_s))
-    transcriber = get_transcriber(TranscriberConfig.from_settings(settings))
+    transcriber = get_transcriber(TranscriberConfig.from_settings(settings, author=dictation.author))
     vocabulary = Vocabulary.from_settings(settings)
     prompt = prompt_for(settings, vocabulary)
     bias = hotwords_for(settings, dictation.author, vocabulary)

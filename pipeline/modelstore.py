@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -109,9 +110,12 @@ def require_model(path: Path, *, bundled: bool) -> Path:
 # models/practice/<version>/ with its report; `current` names the one in use. Switching is the
 # atomic replace of that one small file, so a running watcher picks the new model at its
 # next dictation, and a failed or killed training never touches it.
+# An author's own versions (`dictee adapt run --author FOLDER`) live the same way in
+# models/practice/authors/<folder>/: his dictations use his version in use, else the practice's.
 PRACTICE_DIR = "practice"
+AUTHORS_DIR = "authors"
 CURRENT_FILE = "current"
-BASE_VERSION = "base"  # the bundled model, always there to go back to
+BASE_VERSION = "base"  # the bundled model (for an author: the practice's), always there to go back to
 VERSION_REPORT = "version.json"
 
 
@@ -123,40 +127,63 @@ class PracticeVersion:
     in_use: bool
 
 
-def practice_dir(models_dir: Path) -> Path:
-    return models_dir / PRACTICE_DIR
+def check_author(author: str) -> str:
+    """An author is named by his inbox folder; anything else never becomes a path."""
+    from pipeline.settings import PRACTITIONER_FOLDER
+
+    if not isinstance(author, str) or not re.fullmatch(PRACTITIONER_FOLDER, author) or author.lower() == "urgent":
+        raise ModelError("auteur invalide : le nom de son dossier de la boîte de dépôt (lettres, chiffres, - et _) / "
+                         "invalid author: his inbox folder's name (letters, digits, - and _)")
+    return author
 
 
-def practice_model_in_use(models_dir: Path) -> Path | None:
-    """The practice version in use, if one is and its files are there."""
-    pointer = practice_dir(models_dir) / CURRENT_FILE
+def practice_dir(models_dir: Path, author: str | None = None) -> Path:
+    root = models_dir / PRACTICE_DIR
+    return root if author is None else root / AUTHORS_DIR / check_author(author)
+
+
+def authors_with_versions(models_dir: Path) -> list[str]:
+    """The authors who have a version of their own (in use or not)."""
+    folder = models_dir / PRACTICE_DIR / AUTHORS_DIR
+    return sorted({report.parent.parent.name for report in folder.glob(f"*/*/{VERSION_REPORT}")})
+
+
+def practice_model_in_use(models_dir: Path, author: str | None = None) -> Path | None:
+    """The version in use (the practice's, or the author's own), if one is and its files are there."""
+    folder = practice_dir(models_dir, author)
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
+        name = (folder / CURRENT_FILE).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
-    path = practice_dir(models_dir) / name
-    return path if name and check_model_dir(path, bundled=False).verified else None
+    path = folder / name
+    return path if _is_version_name(name) and check_model_dir(path, bundled=False).verified else None
 
 
-def practice_versions(models_dir: Path) -> list[PracticeVersion]:
-    in_use = practice_model_in_use(models_dir)
+def practice_versions(models_dir: Path, author: str | None = None) -> list[PracticeVersion]:
+    in_use = practice_model_in_use(models_dir, author)
     versions = []
-    for report_file in sorted(practice_dir(models_dir).glob(f"*/{VERSION_REPORT}")):
+    for report_file in sorted(practice_dir(models_dir, author).glob(f"*/{VERSION_REPORT}")):
         folder = report_file.parent
         versions.append(PracticeVersion(folder.name, folder, json.loads(report_file.read_text(encoding="utf-8")),
                                         in_use=folder == in_use))
     return versions
 
 
-def use_practice_version(models_dir: Path, name: str) -> Path:
-    """Put a version in use (`base`: the bundled model). ModelError for an unknown or damaged one."""
-    pointer = practice_dir(models_dir) / CURRENT_FILE
+def _is_version_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".") and name != AUTHORS_DIR
+
+
+def use_practice_version(models_dir: Path, name: str, author: str | None = None) -> Path:
+    """Put a version in use (`base`: the bundled model, or for an author the practice's).
+    ModelError for an unknown or damaged one."""
+    folder = practice_dir(models_dir, author)
+    pointer = folder / CURRENT_FILE
     if name == BASE_VERSION:
         pointer.unlink(missing_ok=True)
-        return models_dir / BUNDLED_NAME
-    path = practice_dir(models_dir) / name
-    if "/" in name or name.startswith(".") or not (path / VERSION_REPORT).is_file():
-        known = ", ".join([BASE_VERSION, *(v.name for v in practice_versions(models_dir))])
+        return (practice_model_in_use(models_dir) if author else None) or models_dir / BUNDLED_NAME
+    path = folder / name
+    if not _is_version_name(name) or not (path / VERSION_REPORT).is_file():
+        known = ", ".join([BASE_VERSION, *(v.name for v in practice_versions(models_dir, author))])
         raise ModelError(f"version inconnue / unknown version {name!r} (versions : {known})")
     require_model(path, bundled=False)
     write_bytes_atomic(pointer, name.encode("utf-8"))

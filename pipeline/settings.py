@@ -199,9 +199,23 @@ class Settings(BaseSettings):
     def whisper_model_dir(self) -> Path:
         """The model set by `whisper_model`, else the practice's adapted version in use
         (`dictee models use`), else the bundled base model."""
+        return self.whisper_model_dir_for(None)
+
+    def whisper_model_dir_for(self, author: str | None) -> Path:
+        """The model an author's dictations are heard with: `whisper_model` if set, else his own
+        adapted version in use (`dictee adapt run --author`), else the practice's."""
+        from pipeline.errors import ModelError
         from pipeline.modelstore import BUNDLED_NAME, practice_model_in_use
 
-        return self.whisper_model or practice_model_in_use(self.models_dir) or self.models_dir / BUNDLED_NAME
+        if self.whisper_model:
+            return self.whisper_model
+        own = None
+        if author is not None:
+            try:
+                own = practice_model_in_use(self.models_dir, author)
+            except ModelError:  # not a folder name an author can have: he has no model of his own
+                own = None
+        return own or practice_model_in_use(self.models_dir) or self.models_dir / BUNDLED_NAME
 
     @property
     def uses_bundled_model(self) -> bool:

@@ -66,10 +66,14 @@ class TranscriberConfig:
         return max(1, (os.cpu_count() or 1) // self.parallel)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TranscriberConfig:
+    def from_settings(cls, settings: Settings, *, author: str | None = None) -> TranscriberConfig:
+        """For an author's dictations (his inbox folder): his own adapted model if he has one in use."""
+        from pipeline.modelstore import BUNDLED_NAME
+
+        model_dir = settings.whisper_model_dir_for(author)
         return cls(
-            model_dir=str(settings.whisper_model_dir),
-            bundled=settings.uses_bundled_model,
+            model_dir=str(model_dir),
+            bundled=model_dir == settings.models_dir / BUNDLED_NAME,
             compute_type=settings.compute_type,
             device=settings.device,
             cpu_threads=settings.cpu_threads,
@@ -249,7 +253,7 @@ class Transcriber:
 ENGINES: dict[str, Callable[[TranscriberConfig], Recognizer]] = {"faster-whisper": Transcriber}
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)  # the practice's model and a few authors' own
 def get_transcriber(config: TranscriberConfig) -> Recognizer:
     """The recognizer for these settings, loaded once per process."""
     return ENGINES[config.engine](config)

@@ -178,3 +178,14 @@ def postgres():
     finally:
         run_as_postgres(f"{cluster.bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "stop")
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def models(tmp_path):
+    """A models folder holding only the bundled model (linked, not copied)."""
+    from pipeline.modelstore import BUNDLED_NAME
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / BUNDLED_NAME).symlink_to(REPO / "models" / BUNDLED_NAME)
+    return folder

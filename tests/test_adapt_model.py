@@ -160,8 +160,8 @@ def test_a_model_that_passes_the_gate_is_put_in_use_with_its_report(practice, mo
 
     real_judge = run.judge
 
-    def passing(current, candidate):  # the files' path is what is tested here, not the verdict
-        return Verdict(current, candidate, True, real_judge(current, candidate).reason)
+    def passing(current, candidate, **kwargs):  # the files' path is what is tested here, not the verdict
+        return Verdict(current, candidate, True, real_judge(current, candidate, **kwargs).reason)
 
     monkeypatch.setattr(run, "judge", passing)
     result = run.run_adaptation(practice, TrainingOptions(epochs=1))
@@ -169,6 +169,40 @@ def test_a_model_that_passes_the_gate_is_put_in_use_with_its_report(practice, mo
     assert version.name == result.version and version.in_use and version.report["promoted"] is True
     assert practice.whisper_model_dir == version.path and not practice.uses_bundled_model
     assert transcripts(version.path, fleurs_clips(1))[0]  # the new model loads and transcribes
+
+
+def test_an_author_s_model_is_trained_from_the_practice_s_and_heard_only_for_his_dictations(practice, monkeypatch):
+    from pipeline.adapt import run
+    from pipeline.adapt.examples import ExampleStore
+    from pipeline.adapt.gate import Verdict
+    from pipeline.adapt.train import TrainingOptions
+    from pipeline.modelstore import VERSION_REPORT, practice_dir, practice_versions, use_practice_version
+
+    store = ExampleStore(practice.store())
+    for example in store:  # the archive was dictated by Dr Dupont
+        meta = store.folder(example.example_id) / "example.json"
+        meta.write_text(json.dumps({**json.loads(meta.read_text(encoding="utf-8")), "author": "dupont"}), encoding="utf-8")
+    models = practice.models_dir
+    practice_version = practice_dir(models) / "20261201-020000"  # the practice's model in use (the base's files)
+    practice_version.mkdir(parents=True)
+    for item in BASE.iterdir():
+        (practice_version / item.name).symlink_to(item)
+    (practice_version / VERSION_REPORT).write_text("{}", encoding="utf-8")
+    use_practice_version(models, "20261201-020000")
+
+    real_judge = run.judge
+    monkeypatch.setattr(run, "judge", lambda current, candidate, **kwargs:
+                        Verdict(current, candidate, True, real_judge(current, candidate, **kwargs).reason))
+    monkeypatch.setattr(run, "MIN_AUTHOR_EXAMPLES", 6)  # the FLEURS archive is small
+    result = run.run_adaptation(practice, TrainingOptions(epochs=1), author="dupont")
+    (version,) = practice_versions(models, "dupont")
+    assert version.name == result.version and version.in_use and result.author == "dupont"
+    assert version.report["trained_from"] == "20261201-020000" and version.report["compared_with"] == "20261201-020000"
+    assert version.report["author"] == "dupont" and isinstance(version.report["general_reference"], float)
+    assert practice.whisper_model_dir_for("dupont") == version.path
+    assert practice.whisper_model_dir == practice_version == practice.whisper_model_dir_for("martin")
+    assert [v.name for v in practice_versions(models)] == ["20261201-020000"]  # his is not the practice's
+    assert transcripts(version.path, fleurs_clips(1))[0]  # his model loads and transcribes
 
 
 def test_a_killed_adaptation_leaves_the_model_in_use_and_the_next_run_starts_clean(practice, tmp_path):

@@ -59,14 +59,6 @@ def test_the_held_out_examples_are_the_same_run_after_run_and_never_trained_on(t
     assert split(list(store))[1] == held
 
 
-@pytest.fixture
-def models(tmp_path):
-    folder = tmp_path / "models"
-    folder.mkdir()
-    (folder / BUNDLED_NAME).symlink_to(REPO / "models" / BUNDLED_NAME)
-    return folder
-
-
 def make_version(models, name: str) -> None:
     version = models / "practice" / name
     version.mkdir(parents=True)
@@ -158,6 +150,9 @@ def test_one_adaptation_at_a_time(settings, models):
     from filelock import FileLock
 
     settings = settings.model_copy(update={"models_dir": models})
+    store = ExampleStore(settings.store())
+    for index in range(MIN_EXAMPLES):
+        store.add(f"{index:016x}", tone(1.0), [Segment(0.0, 1.0, "Suivi.")], origin="imported")
     (models / "practice").mkdir()
     with FileLock(str(models / "practice" / ".adapt.lock")):
         with pytest.raises(AdaptationError, match="already running"):

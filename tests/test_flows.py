@@ -199,7 +199,7 @@ def test_the_nightly_adaptation_with_nothing_to_learn_yet_is_skipped_not_failed(
 
     settings = flow_env
     state = deployed_adaptation(outbox=str(settings.outbox), models_dir=str(settings.models_dir), return_state=True)
-    assert state.is_completed() and state.result() == {"skipped": 1}
+    assert state.is_completed() and state.result() == {"practice": {"skipped": 1}}
 
 
 def test_a_dictation_run_starts_no_heartbeat_thread_but_the_watchers_run_keeps_them(monkeypatch, settings):

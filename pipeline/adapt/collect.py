@@ -82,7 +82,7 @@ def learn_from_approved(settings: Settings, files: JobFiles, result: dict) -> No
         samples = decode_bytes(outbox.read_bytes(recording))
         segments = letter_segments(final, heard_tokens(heard, _spans(result)), duration_s=len(samples) / audio.SAMPLE_RATE)
         if segments:
-            ExampleStore(outbox).add(job_id, samples, segments, origin="approved")
+            ExampleStore(outbox).add(job_id, samples, segments, origin="approved", author=result.get("author_folder"))
     except Exception as error:  # learning is a bonus; the letter is filed whatever happens here
         log.warning("job %s: not kept for adaptation (%s)", job_id, type(error).__name__)
 
@@ -113,9 +113,11 @@ def example_id_of(data: bytes) -> str:
 
 
 def import_archive(directory: Path, settings: Settings, *, recognizer: Recognizer | None = None,
+                   author: str | None = None,
                    on_file: Callable[[int, int], None] = lambda done, total: None) -> ImportReport:
     """Every recording of `directory` with a `.txt` of the same name becomes an example, its
-    words timed by `recognizer` (default: the one the settings load)."""
+    words timed by `recognizer` (default: the one the settings load), dictated by `author` (his
+    inbox folder; None: not said)."""
     from pipeline.normalize import normalize_dictation
     from pipeline.transcribe import TranscriberConfig, get_transcriber
 
@@ -154,7 +156,7 @@ def import_archive(directory: Path, settings: Settings, *, recognizer: Recognize
         if not segments:
             report.skip("far_from_audio", recording.name)
             continue
-        store.add(example_id, samples, segments, origin="imported")
+        store.add(example_id, samples, segments, origin="imported", author=author)
         report.imported += 1
         report.segments += len(segments)
         report.audio_s += sum(segment.end - segment.start for segment in segments)

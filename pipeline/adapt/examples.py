@@ -34,6 +34,7 @@ class Example:
     created_at: str
     duration_s: float
     segments: tuple[Segment, ...]
+    author: str | None = None  # who dictated it: his inbox folder; None: the inbox root, or not known
 
     @property
     def text(self) -> str:
@@ -49,8 +50,9 @@ class ExampleStore:
         self.root = outbox.adaptation_folder() / EXAMPLES_DIR
         self.outbox = outbox
 
-    def add(self, example_id: str, samples: np.ndarray, segments: list[Segment], *, origin: Origin) -> Example:
-        example = Example(example_id, origin, _now(), round(len(samples) / SAMPLE_RATE, 2), tuple(segments))
+    def add(self, example_id: str, samples: np.ndarray, segments: list[Segment], *, origin: Origin,
+            author: str | None = None) -> Example:
+        example = Example(example_id, origin, _now(), round(len(samples) / SAMPLE_RATE, 2), tuple(segments), author)
         staging = self.root / f".{example_id}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -68,6 +70,9 @@ class ExampleStore:
         for meta in sorted(self.root.glob("*/example.json")):
             data = self.outbox.read_json(meta)
             yield Example(**{**data, "segments": tuple(Segment(**segment) for segment in data["segments"])})
+
+    def of_author(self, author: str) -> list[Example]:
+        return [example for example in self if example.author == author]
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/example.json"))

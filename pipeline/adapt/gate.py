@@ -117,23 +117,26 @@ def general_wer(transcribe: Callable[[np.ndarray], str], clips: Sequence[tuple[n
     return round(corpus_wer([(text, transcribe(samples)) for samples, text in clips]), 4)
 
 
-def loses_general_french(current: Scores, candidate: Scores) -> bool:
-    return None not in (current.general_wer, candidate.general_wer) and \
-        candidate.general_wer > current.general_wer + MAX_GENERAL_LOSS
+def loses_general_french(reference: float | None, candidate: Scores) -> bool:
+    return None not in (reference, candidate.general_wer) and candidate.general_wer > reference + MAX_GENERAL_LOSS
 
 
-def only_general_french_lost(current: Scores, candidate: Scores) -> bool:
+def only_general_french_lost(current: Scores, candidate: Scores, general_reference: float | None = None) -> bool:
     """Better on the practice's letters, refused for the general French it lost: a mix of it with
     the bundled weights may keep both."""
-    return loses_general_french(current, candidate) and \
+    reference = current.general_wer if general_reference is None else general_reference
+    return loses_general_french(reference, candidate) and \
         judge(replace(current, general_wer=None), replace(candidate, general_wer=None)).promote
 
 
-def judge(current: Scores, candidate: Scores) -> Verdict:
+def judge(current: Scores, candidate: Scores, *, general_reference: float | None = None) -> Verdict:
+    """`general_reference`: the general-French WER not to lose more than a point of (default:
+    the current model's; the run passes the bundled model's)."""
     recall_now, recall_new = current.term_recall or 0.0, candidate.term_recall or 0.0
-    if loses_general_french(current, candidate):
+    reference = current.general_wer if general_reference is None else general_reference
+    if loses_general_french(reference, candidate):
         return Verdict(current, candidate, False,
-                       f"moins bon en français courant / worse on general French (WER {current.general_wer:.3f} → "
+                       f"moins bon en français courant / worse on general French (WER {reference:.3f} → "
                        f"{candidate.general_wer:.3f}, plus de {MAX_GENERAL_LOSS * 100:.0f} point)")
     if candidate.wer > current.wer:
         return Verdict(current, candidate, False,
