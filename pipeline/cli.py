@@ -711,9 +711,11 @@ def models_verify() -> None:
 
 
 from pipeline.cli_adapt import register as _register_adapt  # noqa: E402  (they read this module's helpers)
+from pipeline.cli_send import register as _register_send  # noqa: E402
 from pipeline.cli_users import register as _register_users  # noqa: E402
 
 _register_adapt(app, models_app)
+_register_send(app)
 _register_users(users_app)
 
 

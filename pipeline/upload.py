@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline import ingest
-from pipeline.audio import MAGIC
+from pipeline.audio import DEMUXERS, MAGIC
 from pipeline.errors import DicteeError
 from pipeline.store import Outbox
 
@@ -29,6 +29,9 @@ MAX_RECORDING_BYTES = 200 * 1024 * 1024  # about 14 hours of Opus at 32 kbit/s
 MAX_OPEN_PER_ACCOUNT = 4
 MAX_OPEN_TOTAL = 32
 BROWSER_FORMATS = (".webm", ".ogg", ".m4a")  # MediaRecorder: Opus in WebM/Ogg (Chromium, Firefox), AAC in MP4 (Safari)
+# What an upload may be, by its first bytes: the browser's formats and a dictation software's
+# (`dictee send`), every container the pipeline opens with its one demuxer (pipeline/audio.py).
+RECORDING_FORMATS = tuple(suffix for _, _, suffix in MAGIC if suffix in DEMUXERS)
 CHUNK = re.compile(r"^(\d{12})$")
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -115,12 +118,12 @@ class ChunkedUpload:
         never the whole recording in memory)."""
         info, chunks = self.info, self._chunks()
         first = self.outbox.read_bytes(chunks[0][1]) if chunks else b""
-        suffix = next((s for magic, at, s in MAGIC if first[at:at + len(magic)] == magic and s in BROWSER_FORMATS), None)
+        suffix = next((s for magic, at, s in MAGIC if first[at:at + len(magic)] == magic and s in RECORDING_FORMATS), None)
         received = self.received()
         if received != declared_size:
             raise UploadError("enregistrement incomplet / incomplete recording", status=409, offset=received)
         if suffix is None:
-            raise UploadError("ce n'est pas un enregistrement audio du navigateur / not a browser recording")
+            raise UploadError("ce n'est pas un enregistrement audio / not an audio recording")
         target_dir = inbox / info.folder if info.folder else inbox
         if info.urgent:
             target_dir = target_dir / ingest.URGENT_FOLDER

@@ -3,7 +3,6 @@ each account confined to the practitioners it serves, and dictations uploaded fr
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
@@ -239,7 +238,7 @@ def test_an_upload_belongs_to_its_practitioner_and_must_be_audio(practice):
         csrf = dictating(client, "dr_dupont")
         upload_id = upload(client, csrf, b"not audio at all" * 10)
         refused = client.post(f"/dicter/uploads/{upload_id}/finish?size=160", headers={"X-CSRF-Token": csrf})
-        assert refused.status_code == 422 and "not a browser recording" in refused.json()["error"]
+        assert refused.status_code == 422 and "not an audio recording" in refused.json()["error"]
     with TestClient(app, follow_redirects=False, client=LOCAL_CLIENT) as client:
         csrf = dictating(client, "dr_martin")
         assert client.get(f"/dicter/uploads/{upload_id}").status_code == 404
@@ -317,33 +316,15 @@ def test_a_patient_typed_on_dicter_leaves_no_stale_no_patient_alert(settings, fa
 
 
 def test_the_desk_speaks_tls_with_a_real_handshake(tmp_path):
-    import ipaddress
     import os
     import ssl
     import subprocess
     import sys
     import urllib.request
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from tests.conftest import free_port, self_signed_certificate, stop_process
 
-    from tests.conftest import free_port, stop_process
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
-                   .not_valid_after(now + dt.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                               x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .sign(key, hashes.SHA256()))
-    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    self_signed_certificate(tmp_path)
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DICTEE_")},
            "DICTEE_OUTBOX": str(tmp_path / "outbox"), "DICTEE_INBOX": str(tmp_path / "inbox")}
