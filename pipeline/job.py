@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -50,6 +51,7 @@ class Understood:
 
 
 _loaded: set[TranscriberConfig] = set()
+_loading = threading.Lock()  # two tasks of one Dask worker start together: one loads, the other waits
 
 
 def load_models(settings: Settings) -> None:
@@ -60,16 +62,17 @@ def load_models(settings: Settings) -> None:
     Freezing moves them out of the collector's sight.
     """
     config = TranscriberConfig.from_settings(settings)
-    if config in _loaded:
-        return
-    settings.vault()  # a bad key stops the run before any work, not one job at a time
-    get_transcriber(config)
-    warm_up(settings.models_dir)
-    vocabulary = Vocabulary.from_settings(settings)
-    corrector_for(settings, vocabulary)
-    repairer_for(settings, vocabulary)
-    gc.freeze()
-    _loaded.add(config)
+    with _loading:
+        if config in _loaded:
+            return
+        settings.vault()  # a bad key stops the run before any work, not one job at a time
+        get_transcriber(config)
+        warm_up(settings.models_dir)
+        vocabulary = Vocabulary.from_settings(settings)
+        corrector_for(settings, vocabulary)
+        repairer_for(settings, vocabulary)
+        gc.freeze()
+        _loaded.add(config)
 
 
 def corrector_for(settings: Settings, vocabulary: Vocabulary | None = None) -> Corrector | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from pathlib import Path
 
 from pipeline import lexicon
@@ -20,9 +21,19 @@ from pipeline.french import fold
 from pipeline.records import Condition, Drug, Flag, FlagKind
 
 
-@functools.lru_cache(maxsize=1)
+_building = threading.Lock()
+
+
 def qualifier_pipeline():
-    """edsnlp sentence splitting and qualifiers; built once per process (about a second)."""
+    """edsnlp sentence splitting and qualifiers; built once per process (about a second), by
+    one thread: edsnlp registers its spaCy extensions check-then-set, and two threads of a Dask
+    worker building it at once failed with « Extension 'value' already exists »."""
+    with _building:
+        return _built_qualifier_pipeline()
+
+
+@functools.lru_cache(maxsize=1)
+def _built_qualifier_pipeline():
     os.environ.setdefault("TQDM_DISABLE", "1")
     defer_french_token_match()  # before edsnlp imports spacy.lang.fr: saves ~3 s of cold start
     import edsnlp
