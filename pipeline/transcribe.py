@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +164,9 @@ class Recognizer(Protocol):
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
 
+    def score_readings(self, audio: np.ndarray, readings: Sequence[str], *,
+                       prompt: str | None = None) -> list[float]: ...
+
 
 class Transcriber:
     def __init__(self, config: TranscriberConfig) -> None:
@@ -241,6 +244,34 @@ class Transcriber:
         )
         segments = sorted(segments + [segment for segment in again if segment.words], key=lambda segment: segment.start)
         return segments, unheard_spans(gaps, word_spans(segments))
+
+    def score_readings(self, audio: np.ndarray, readings: Sequence[str], *, prompt: str | None = None) -> list[float]:
+        """How likely the model finds each reading of one short clip (at most Whisper's window):
+        the log-probability of its tokens, forced one after the other (CTranslate2's align), after
+        `prompt` as previous text. Readings of the same clip compare; nothing else does."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self._model
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                              language=self.config.language)
+        start = list(tokenizer.sot_sequence)
+        if prompt:
+            start = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())[-(model.max_length // 2 - 1):], *start]
+        with self._lock:
+            features = model.feature_extractor(audio)
+            frames = min(features.shape[-1], model.feature_extractor.nb_max_frames)
+            padded = np.zeros((features.shape[0], model.feature_extractor.nb_max_frames), dtype=features.dtype)
+            padded[:, :frames] = features[:, :frames]
+            encoded = model.encode(padded)
+            scores = []
+            for reading in readings:
+                tokens = tokenizer.encode(" " + reading.strip())
+                if not tokens:
+                    scores.append(float("-inf"))
+                    continue
+                (aligned,) = model.model.align(encoded, start, [tokens], frames)
+                scores.append(float(np.sum(np.log(np.maximum(aligned.text_token_probs, 1e-12)))))
+        return scores
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         with self._lock:

@@ -28,9 +28,9 @@ MAX_RECORDING_BYTES = 200 * 1024 * 1024  # about 14 hours of Opus at 32 kbit/s
 # Uploads under way at once: a phone that lost its page a few times, not a disk filled by one account.
 MAX_OPEN_PER_ACCOUNT = 4
 MAX_OPEN_TOTAL = 32
-BROWSER_FORMATS = (".webm", ".ogg", ".m4a")  # MediaRecorder: Opus in WebM/Ogg (Chromium, Firefox), AAC in MP4 (Safari)
-# What an upload may be, by its first bytes: the browser's formats and a dictation software's
-# (`dictee send`), every container the pipeline opens with its one demuxer (pipeline/audio.py).
+# What an upload may be, by its first bytes: the browser's (MediaRecorder: Opus in WebM/Ogg in
+# Chromium and Firefox, AAC in MP4 in Safari) and a dictation software's (`dictee send`): every
+# container the pipeline opens with its one demuxer (pipeline/audio.py).
 RECORDING_FORMATS = tuple(suffix for _, _, suffix in MAGIC if suffix in DEMUXERS)
 CHUNK = re.compile(r"^(\d{12})$")
 UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -68,6 +68,11 @@ class FakeTranscriber:
         return Transcript(raw=self.text, language="fr", language_probability=1.0, words=words,
                           duration_s=len(samples) / 16_000, unheard=self.unheard)
 
+    def score_readings(self, samples, readings, *, prompt=None):
+        """Every reading as likely as the first: a second listening changes nothing."""
+        self.scored = getattr(self, "scored", 0) + 1
+        return [0.0] * len(readings)
+
 
 SAMPLE_DICTATION = (
     "Courrier au docteur Martin, cardiologue à Lyon. Cher confrère, virgule, je vous adresse Monsieur Jean Dupont, "

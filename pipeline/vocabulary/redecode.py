@@ -2,11 +2,14 @@
 
 Hotwords for a whole dictation cost 12–27 % more time for every recording. Here, after the
 first pass, each span the repairer finds suspect (a word general French and the lexicon do not
-know, or one the recognizer was unsure of) that sounds like lexicon terms is heard again — a
-few seconds of audio around it — primed with those terms. The new reading replaces the old
-only where it is one of those terms, heard with a higher probability, over the same words;
-each change is a flag with both readings and its time, undone in one click as repairs are.
-The audio heard again is bounded by a share of the recording.
+know, or one the recognizer was unsure of) that sounds even loosely like lexicon terms is heard
+again — a second of audio each side — and the recognizer scores, forced token by token, the
+first reading of that clip against the same with the doubtful words replaced by each term,
+primed with those terms as previous text. A term is taken where the recognizer finds it
+likelier than what it first wrote: no beam search stands between it and a rare word (primed
+decoding often wrote the term right yet heard it less surely than its near miss). Each change
+is a flag with both readings and its time, undone in one click as repairs are. The audio heard
+again is bounded by a share of the recording.
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.audio import SAMPLE_RATE
-from pipeline.errors import NoSpeech
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import glue_pieces
-from pipeline.vocabulary.repair import Repairer, ends_clause, plain, trailing_punctuation, without_article
+from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, plain, trailing_punctuation
 
 MARGIN_S = 1.0  # audio kept each side of a doubtful span: the recognizer needs some context
 MAX_SHARE = 0.15  # of the recording, heard again at most…
@@ -29,8 +31,6 @@ MIN_BUDGET_S = 6.0  # …or this, for a short one: a doubtful term and its conte
 MAX_SPANS = 8
 NEIGHBOURS = 5  # lexicon terms a span is primed with
 LOOSE_SIMILARITY = 0.6  # by sound alone the repair needs 0.8; a second listening confirms
-MIN_PROBABILITY = 0.2  # a primed reading the recognizer itself barely believes is not taken
-OVERLAP_S = 0.15  # a new word stands over an old one when their times overlap by this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +93,7 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
             break
         spent_s += clip_end - clip_start
         clip = samples[int(clip_start * SAMPLE_RATE):int(clip_end * SAMPLE_RATE)]
-        try:
-            heard = recognizer.transcribe(clip, hotwords=" ".join(doubt.terms)).words
-        except NoSpeech:
-            continue
-        found = _better_reading(words, doubt, [_shifted(word, clip_start) for word in glue_pieces(heard)], repairer)
+        found = _likelier_reading(words, doubt, clip, (clip_start, clip_end), recognizer)
         if found is not None:
             replacements.append(found)
             taken_until = found[1]
@@ -111,54 +107,50 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
     return tuple(out), tuple(flags), spent_s
 
 
-def _better_reading(words: Sequence[Word], doubt: Doubt, heard: list[Word], repairer: Repairer
-                    ) -> tuple[int, int, Word, Flag] | None:
-    """The primed reading of the span, if it is one of its terms, heard surer, over words that
-    were themselves doubtful or small enough to be pieces of the term."""
-    for first in range(len(heard)):
-        for last in range(first + 1, min(first + P.REPAIR_MAX_WINDOW, len(heard)) + 1):
-            piece = heard[first:last]
-            text = " ".join(plain(word) for word in piece)
-            term = next((term for term in doubt.terms if without_article(text) == without_article(term)), None)
-            if term is None:
-                continue
-            covered = [i for i, word in enumerate(words) if _overlap(word, piece[0].start, piece[-1].end) >= OVERLAP_S]
-            if not covered or covered != list(range(covered[0], covered[-1] + 1)):
-                continue
-            start, end = covered[0], covered[-1] + 1
-            while start < doubt.suspect and not repairer.is_suspect(words, start):
-                start += 1  # a small word heard right at the edge (« de ») stays
-            while end - 1 > doubt.suspect and not repairer.is_suspect(words, end - 1):
-                end -= 1
-            if not start <= doubt.suspect < end:
-                continue  # not over the doubtful word
-            if any(ends_clause(word) for word in words[start:end - 1]):
-                continue
-            if any(not repairer.is_suspect(words, i) and not repairer.may_join(words[i]) for i in range(start, end)):
-                continue  # a word heard right beside it would be swallowed
-            probability = min(word.probability for word in piece)
-            before = min(word.probability for word in words[start:end])
-            if probability < MIN_PROBABILITY or (probability <= before and _french(words[start:end], repairer)):
-                continue  # heard no surer than words general French knows
-            old = "".join(word.word for word in words[start:end]).strip().rstrip(P.PUNCTUATION)
-            written = " ".join(word.word.strip().strip(P.PUNCTUATION) for word in piece)
-            new = Word(words[start].start, words[end - 1].end, " " + written + trailing_punctuation(words[end - 1]),
-                       round(probability, 3))
-            flag = Flag(FlagKind.VOCABULARY_CORRECTION, f"« {old} » → « {written} » (réécouté / heard again)",
-                        words[start].start, heard=old, written=written)
-            return start, end, new, flag
-    return None
+def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, clip_span: tuple[float, float],
+                      recognizer) -> tuple[int, int, Word, Flag] | None:
+    """The clip's first reading against the same with the doubtful words replaced by each term,
+    each scored by the recognizer itself, forced (no beam search to miss a rare word): the term
+    is taken where the recognizer finds it likelier than what it first wrote."""
+    inside = [i for i, word in enumerate(words) if _overlap(word, *clip_span) > 0]
+    if not inside:
+        return None
+    first, last = inside[0], inside[-1] + 1
+    spans = list(dict.fromkeys([(doubt.start, doubt.end), (doubt.suspect, doubt.suspect + 1)]))
+    readings, options = [_text_of(words[first:last])], []
+    for start, end in spans:
+        heard = _text_of(words[start:end])
+        for term in doubt.terms:
+            written = cased_like(_elided_article(words[start]) + term, heard)
+            readings.append(" ".join(filter(None, (_text_of(words[first:start]),
+                                                   written + trailing_punctuation(words[end - 1]),
+                                                   _text_of(words[end:last])))))
+            options.append((start, end, written))
+    # Primed: unprimed, the recognizer's own prior for its first reading nearly always wins
+    # (measured: 2 changes in 40 dictations, against 29 primed).
+    scores = recognizer.score_readings(clip, readings, prompt=" ".join(doubt.terms))
+    best = max(range(len(options)), key=lambda i: scores[i + 1], default=None)
+    if best is None or scores[best + 1] <= scores[0]:
+        return None
+    start, end, written = options[best]
+    old = "".join(word.word for word in words[start:end]).strip().rstrip(P.PUNCTUATION)
+    new = Word(words[start].start, words[end - 1].end, " " + written + trailing_punctuation(words[end - 1]),
+               min(word.probability for word in words[start:end]))  # still worth a listen
+    flag = Flag(FlagKind.VOCABULARY_CORRECTION, f"« {old} » → « {written} » (réécouté / heard again)",
+                words[start].start, heard=old, written=written)
+    return start, end, new, flag
 
 
-def _french(words: Sequence[Word], repairer: Repairer) -> bool:
-    """Every word of the first reading is general French: only a surer hearing may change it."""
-    return all(repairer.is_common_french(part) for word in words for part in plain(word).replace("-", "'").split("'")
-               if part)
+def _text_of(words: Sequence[Word]) -> str:
+    return "".join(word.word for word in words).strip()
+
+
+def _elided_article(word: Word) -> str:
+    """« l'hypercafnise » keeps its « l' » when the term takes its place."""
+    text = word.word.strip().replace("’", "'")
+    head, quote, _ = text.partition("'")
+    return head + "'" if quote and head.lower() in P.ELIDED_ARTICLES else ""
 
 
 def _overlap(word: Word, start: float, end: float) -> float:
     return min(word.end, end) - max(word.start, start)
-
-
-def _shifted(word: Word, offset_s: float) -> Word:
-    return Word(round(word.start + offset_s, 2), round(word.end + offset_s, 2), word.word, word.probability)

@@ -118,7 +118,7 @@ class Repairer:
             out.extend(words[index:start])
             span = words[start:end]
             heard = "".join(w.word for w in span).strip().rstrip(P.PUNCTUATION)
-            written = _cased_like(written if written in self.invariable else _plural_like(written, heard), heard)
+            written = cased_like(written if written in self.invariable else _plural_like(written, heard), heard)
             out.append(Word(span[0].start, span[-1].end, " " + written + trailing_punctuation(span[-1]),
                             min(w.probability for w in span)))
             flags.append(Flag(FlagKind.VOCABULARY_CORRECTION, f"« {heard} » → « {written} »", span[0].start,
@@ -227,7 +227,7 @@ class Repairer:
                                score_cutoff=P.REPAIR_MIN_SIMILARITY)
 
 
-def _cased_like(written: str, heard: str) -> str:
+def cased_like(written: str, heard: str) -> str:
     """A repaired term starts with a capital where the heard words did (sentence start)."""
     return written[0].upper() + written[1:] if heard[:1].isupper() and written[:1].islower() else written
 
