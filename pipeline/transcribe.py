@@ -265,8 +265,8 @@ class Transcriber:
             encoded = model.encode(padded)
             scores = []
             for reading in readings:
-                tokens = tokenizer.encode(" " + reading.strip())
-                if not tokens:
+                tokens = tokenizer.encode(" " + reading.strip()) if reading.strip() else []
+                if not tokens or len(start) + len(tokens) >= model.max_length:  # nothing, or more than a window holds
                     scores.append(float("-inf"))
                     continue
                 (aligned,) = model.model.align(encoded, start, [tokens], frames)

@@ -113,3 +113,14 @@ def test_the_real_recognizer_finds_what_was_said_likelier_than_a_near_miss():
     for prompt in (None, "montagnard occident parrain"):
         first, *others = recognizer.score_readings(samples, [heard, *near_misses], prompt=prompt)
         assert all(np.isfinite([first, *others])) and all(first > other for other in others)
+
+
+@pytest.mark.slow
+def test_a_reading_longer_than_a_window_holds_scores_as_impossible_not_a_crash():
+    from pipeline.transcribe import Transcriber, TranscriberConfig
+
+    config = TranscriberConfig(model_dir=str(REPO / "models" / "whisper-base"), bundled=True, compute_type="int8",
+                               device="cpu", cpu_threads=0, beam_size=5, chunk_batch_size=8, language="fr", parallel=1)
+    scores = Transcriber(config).score_readings(np.zeros(16_000 * 3, dtype=np.float32),
+                                                ["bonjour", "", "mot " * 600], prompt="annexectomie")
+    assert np.isfinite(scores[0]) and scores[1:] == [float("-inf")] * 2
