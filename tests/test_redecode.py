@@ -40,27 +40,35 @@ SILENCE = np.zeros(16_000 * 10, dtype=np.float32)
 
 
 def test_a_doubtful_word_the_recognizer_finds_likelier_as_a_lexicon_term_is_replaced_and_flagged(repairer):
-    said = words(("une", 0.95), ("acceptomie", 0.4), ("est", 0.9), ("prévue.", 0.9))
+    said = words(("une", 0.95), ("parautomie", 0.4), ("est", 0.9), ("prévue.", 0.9))
     [doubt] = doubts(said, repairer)
-    assert "annexectomie" in doubt.terms  # sounds near enough to be asked about, not to be repaired by sound
-    scorer = Scorer("annexectomie")
+    assert "laparotomie" in doubt.terms
+    scorer = Scorer("laparotomie")
     out, flags, heard_again_s = redecode(said, SILENCE, scorer, repairer)
-    assert "".join(w.word for w in out) == " une annexectomie est prévue."
+    assert "".join(w.word for w in out) == " une laparotomie est prévue."
     [flag] = flags
-    assert (flag.heard, flag.written, flag.start, flag.kind) == ("acceptomie", "annexectomie", 0.5, "vocabulary_correction")
+    assert (flag.heard, flag.written, flag.start, flag.kind) == ("parautomie", "laparotomie", 0.5, "vocabulary_correction")
     assert out[1].start == 0.5 and out[1].end == 0.9 and out[1].probability == 0.4  # still worth a listen
     [(seconds, readings, prompt)] = scorer.calls
-    assert readings[0] == "une acceptomie est prévue." and "une annexectomie est prévue." in readings
+    assert readings[0] == "une parautomie est prévue." and "une laparotomie est prévue." in readings
     assert prompt.split() == list(doubt.terms)  # primed with the terms it may be
     assert 0 < heard_again_s <= MIN_BUDGET_S and seconds == pytest.approx(heard_again_s, abs=0.01)
 
 
 def test_a_reading_no_likelier_than_the_first_changes_nothing(repairer):
-    said = words(("une", 0.95), ("annexe", 0.3), ("est", 0.9), ("prévue.", 0.9))
+    said = words(("une", 0.95), ("parautomie", 0.3), ("est", 0.9), ("prévue.", 0.9))
     for gain in (0.0, -3.0):
-        scorer = Scorer("annexite", gain)
+        scorer = Scorer("laparotomie", gain)
         out, flags, _ = redecode(said, SILENCE, scorer, repairer)
-        assert scorer.calls and flags == () and "".join(w.word for w in out) == " une annexe est prévue."
+        assert scorer.calls and flags == () and "".join(w.word for w in out) == " une parautomie est prévue."
+
+
+def test_a_word_that_sounds_only_loosely_like_a_term_is_not_heard_again(repairer):
+    """« acceptomie » is 0.64 from « annexectomie »: asked about, it cost a full listening for
+    little (on read French, 11 spans for one change); from 0.75 on only."""
+    said = words(("une", 0.95), ("acceptomie", 0.3), ("est", 0.9), ("prévue.", 0.9))
+    scorer = Scorer("annexectomie")
+    assert doubts(said, repairer) == [] and redecode(said, SILENCE, scorer, repairer)[1] == () and not scorer.calls
 
 
 def test_an_elided_article_and_a_sentence_capital_are_kept(repairer):
@@ -70,10 +78,10 @@ def test_an_elided_article_and_a_sentence_capital_are_kept(repairer):
 
 
 def test_words_heard_right_are_never_heard_again_and_the_time_spent_is_bounded(repairer):
-    scorer = Scorer("annexectomie", gain=-1.0)
+    scorer = Scorer("laparotomie", gain=-1.0)
     said = words(*[("bonjour", 0.9), ("madame", 0.9)] * 20)
     assert redecode(said, SILENCE, scorer, repairer)[2] == 0 and scorer.calls == []
-    doubtful = words(*[("acceptomie", 0.3), ("bonjour.", 0.9)] * 30)  # 30 doubtful words over 30 s
+    doubtful = words(*[("parautomie", 0.3), ("bonjour.", 0.9)] * 30)  # 30 doubtful words over 30 s
     _, _, heard_again_s = redecode(doubtful, np.zeros(16_000 * 30, dtype=np.float32), scorer, repairer)
     assert heard_again_s <= MIN_BUDGET_S and len(scorer.calls) <= 8
 
@@ -83,14 +91,14 @@ def test_in_the_pipeline_it_runs_only_when_set_and_its_time_counts_as_recognitio
     from pipeline.job import transcribe_step
     from tests.conftest import write_tone
 
-    fake_transcriber.text = "Une acceptomie est prévue le mois prochain."
+    fake_transcriber.text = "Une parautomie est prévue le mois prochain."
     source = write_tone(settings.inbox / "dictee.wav", seconds=6.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     samples = np.zeros(16_000 * 6, dtype=np.float32)
     transcribe_step(dictation, samples, settings)
     assert fake_transcriber.calls == 1 and not hasattr(fake_transcriber, "scored")  # off by default
     transcribe_step(dictation, samples, settings.model_copy(update={"vocabulary_redecode": True}))
-    assert fake_transcriber.calls == 2 and fake_transcriber.scored == 1  # the doubtful « acceptomie » scored again
+    assert fake_transcriber.calls == 2 and fake_transcriber.scored == 1  # the doubtful « parautomie » scored again
 
 
 @pytest.mark.slow

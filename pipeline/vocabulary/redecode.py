@@ -30,7 +30,7 @@ MAX_SHARE = 0.15  # of the recording, heard again at most…
 MIN_BUDGET_S = 6.0  # …or this, for a short one: a doubtful term and its context
 MAX_SPANS = 8
 NEIGHBOURS = 5  # lexicon terms a span is primed with
-LOOSE_SIMILARITY = 0.6  # by sound alone the repair needs 0.8; a second listening confirms
+LOOSE_SIMILARITY = 0.75  # repair by sound alone needs 0.8; looser costs a listening for little (README)
 
 
 @dataclass(frozen=True, slots=True)
