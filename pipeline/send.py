@@ -174,9 +174,10 @@ class Desk:
         if not isinstance(upload_id, str) or not upload.UPLOAD_ID.match(upload_id):
             return None, 0
         answer = self._call("get", f"/dicter/uploads/{upload_id}")
-        if answer.status_code != 200:  # finished, expired or forgotten by the desk: start again
+        offset = _body(answer).get("offset")
+        if answer.status_code != 200 or not isinstance(offset, int):  # finished, expired or forgotten: start again
             return None, 0
-        return upload_id, int(answer.json()["offset"])
+        return upload_id, offset
 
     def _chunk(self, upload_id: str, offset: int, data: bytes) -> int:
         """Sends one chunk; returns where the desk now is. After a drop, the desk is asked where
