@@ -114,9 +114,7 @@ def adapt_run(
 @adapt_app.command("examples")
 def adapt_examples() -> None:
     """Exemples d'entraînement gardés / training examples kept (approved letters and imports)."""
-    from collections import Counter
-
-    from pipeline.adapt.examples import ExampleStore
+    from pipeline.adapt.examples import ExampleStore, by_author
     from pipeline.adapt.run import MIN_AUTHOR_EXAMPLES
 
     cli = _cli()
@@ -127,10 +125,9 @@ def adapt_examples() -> None:
         listed = by_origin[origin]
         minutes = sum(s.end - s.start for e in listed for s in e.segments) / 60
         cli.out.print(f"{label}: {len(listed)} ({minutes:.1f} min)")
-    authors = Counter(example.author for example in examples if example.author is not None)
-    for author, count in sorted(authors.items()):
-        enough = "" if count >= MIN_AUTHOR_EXAMPLES else f" — {MIN_AUTHOR_EXAMPLES} pour son modèle / for his own model"
-        cli.out.print(f"  {author}: {count}{enough}")
+    for author, his in sorted(by_author(examples).items()):
+        enough = "" if len(his) >= MIN_AUTHOR_EXAMPLES else f" — {MIN_AUTHOR_EXAMPLES} pour son modèle / for his own model"
+        cli.out.print(f"  {author}: {len(his)}{enough}")
 
 
 @words_app.command("list")

@@ -55,6 +55,7 @@ class FakeTranscriber:
         self.probability = probability
         self.unheard: tuple[tuple[float, float], ...] = ()
         self.calls = 0
+        self.scored = 0
 
     def transcribe(self, samples, *, initial_prompt=None, hotwords=None):
         from pipeline.records import Transcript, Word
@@ -70,7 +71,7 @@ class FakeTranscriber:
 
     def score_readings(self, samples, readings, *, prompt=None):
         """Every reading as likely as the first: a second listening changes nothing."""
-        self.scored = getattr(self, "scored", 0) + 1
+        self.scored += 1
         return [0.0] * len(readings)
 
 

@@ -11,7 +11,7 @@ import pytest
 from pipeline import ingest, transcribe
 from pipeline.adapt import run
 from pipeline.adapt.align import Segment
-from pipeline.adapt.examples import ExampleStore
+from pipeline.adapt.examples import ExampleStore, by_author
 from pipeline.adapt.gate import judge
 from pipeline.audio import tone
 from pipeline.errors import ModelError
@@ -49,7 +49,7 @@ def test_an_example_keeps_who_dictated_it_and_older_ones_without_it_still_read(s
     del data["author"]  # written before examples had an author
     older.write_text(json.dumps(data), encoding="utf-8")
     assert {e.example_id: e.author for e in store} == {"a" * 16: "dupont", "b" * 16: None}
-    assert [e.example_id for e in store.of_author("dupont")] == ["a" * 16]
+    assert {author: [e.example_id for e in his] for author, his in by_author(store).items()} == {"dupont": ["a" * 16]}
 
 
 def test_an_author_version_is_his_alone_and_rolls_back_to_the_practice_model(settings, models):
@@ -155,7 +155,7 @@ def test_the_night_trains_an_author_again_only_for_new_letters_or_a_new_practice
     add_examples(settings, "martin", 2, start=10)  # too few of his own
     add_examples(settings, None, 5, start=20)
     assert run.authors_due(settings) == ["dupont"]
-    newest = run.newest_example(ExampleStore(settings.store()).of_author("dupont"))
+    newest = run.newest_example(by_author(ExampleStore(settings.store()))["dupont"])
     write_attempt(settings, "dupont", newest=newest, trained_from=BUNDLED_NAME, promoted=False)
     assert run.authors_due(settings) == []  # refused on these letters: not tried again every night
     make_version(models, "20261201-020000")

@@ -96,7 +96,7 @@ def test_in_the_pipeline_it_runs_only_when_set_and_its_time_counts_as_recognitio
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     samples = np.zeros(16_000 * 6, dtype=np.float32)
     transcribe_step(dictation, samples, settings)
-    assert fake_transcriber.calls == 1 and not hasattr(fake_transcriber, "scored")  # off by default
+    assert fake_transcriber.calls == 1 and fake_transcriber.scored == 0  # off by default
     transcribe_step(dictation, samples, settings.model_copy(update={"vocabulary_redecode": True}))
     assert fake_transcriber.calls == 2 and fake_transcriber.scored == 1  # the doubtful « parautomie » scored again
 

@@ -15,7 +15,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterable, Iterator, Literal
 
 import numpy as np
 
@@ -71,9 +71,6 @@ class ExampleStore:
             data = self.outbox.read_json(meta)
             yield Example(**{**data, "segments": tuple(Segment(**segment) for segment in data["segments"])})
 
-    def of_author(self, author: str) -> list[Example]:
-        return [example for example in self if example.author == author]
-
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob("*/example.json"))
 
@@ -91,6 +88,15 @@ class ExampleStore:
 
     def remove(self, example_id: str) -> None:
         shutil.rmtree(self.root / example_id, ignore_errors=True)
+
+
+def by_author(examples: Iterable[Example]) -> dict[str, list[Example]]:
+    """The examples whose author is known, by his inbox folder."""
+    grouped: dict[str, list[Example]] = {}
+    for example in examples:
+        if example.author is not None:
+            grouped.setdefault(example.author, []).append(example)
+    return grouped
 
 
 def decode_bytes(data: bytes) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Callable
 
 from filelock import FileLock, Timeout
 
-from pipeline.adapt.examples import Example, ExampleStore
+from pipeline.adapt.examples import Example, ExampleStore, by_author
 from pipeline.adapt.gate import (
     Verdict, clip_transcriber, general_french_clips, general_wer, judge, only_general_french_lost, score,
     term_vocabulary,
@@ -113,12 +113,13 @@ def run_adaptation(settings: Settings, options: TrainingOptions = TrainingOption
     except ModelError as error:
         raise AdaptationError(str(error)) from None
     require_torch()
-    examples_for(ExampleStore(settings.store()), author)  # too few: said before any folder is made
+    store = ExampleStore(settings.store())
+    examples = examples_for(store, author)  # too few: said before any folder is made
     versions.mkdir(parents=True, exist_ok=True)
     lock = practice_dir(settings.models_dir) / ".adapt.lock"  # one training at a time: each takes the machine
     try:
         with FileLock(str(lock), timeout=0):
-            return _run(settings, options, author, versions, quantization, on_stage, on_progress)
+            return _run(settings, options, author, store, examples, versions, quantization, on_stage, on_progress)
     except Timeout:
         raise AdaptationError("une adaptation est déjà en cours / an adaptation is already running") from None
 
@@ -129,7 +130,7 @@ def examples_for(store: ExampleStore, author: str | None) -> list[Example]:
         examples, needed = list(store), MIN_EXAMPLES
         whose = ("", "")
     else:
-        examples, needed = store.of_author(author), MIN_AUTHOR_EXAMPLES
+        examples, needed = by_author(store).get(author, []), MIN_AUTHOR_EXAMPLES
         whose = (" de cet auteur", " of this author")
     if len(examples) < needed:
         raise AdaptationError(
@@ -164,36 +165,30 @@ def _attempts(versions: Path) -> list[dict]:
 def authors_due(settings: Settings) -> list[str]:
     """The authors with enough examples of their own and something new since their last run:
     new letters, or a new practice model to start from."""
-    from collections import Counter
-
-    store = ExampleStore(settings.store())
-    examples = list(store)
-    counts = Counter(example.author for example in examples if example.author is not None)
     practice_model = settings.whisper_model_dir.name
     due = []
-    for author, count in sorted(counts.items()):
-        if count < MIN_AUTHOR_EXAMPLES:
+    for author, examples in sorted(by_author(ExampleStore(settings.store())).items()):
+        if len(examples) < MIN_AUTHOR_EXAMPLES:
             continue
         try:
             versions = practice_dir(settings.models_dir, author)
         except ModelError:  # not a folder name: never made into a path
             continue
-        newest = newest_example([example for example in examples if example.author == author])
+        newest = newest_example(examples)
         last = max(_attempts(versions), key=lambda report: report.get("created_at", ""), default=None)
         if last is None or last.get("newest_example", "") < newest or last.get("trained_from") != practice_model:
             due.append(author)
     return due
 
 
-def _run(settings: Settings, options: TrainingOptions, author: str | None, root: Path, quantization: str,
+def _run(settings: Settings, options: TrainingOptions, author: str | None, store: ExampleStore,
+         examples: list[Example], root: Path, quantization: str,
          on_stage: Callable[[str], None], on_progress: Progress) -> Adaptation:
     from pipeline.adapt.ct2 import export_ct2, to_transformers
     from pipeline.adapt.train import WhisperTokens, fine_tune
 
     for leftover in root.glob(".*.partial"):  # a run killed midway
         shutil.rmtree(leftover, ignore_errors=True)
-    store = ExampleStore(settings.store())
-    examples = examples_for(store, author)
     train, held = split(examples)
     base = require_model(settings.models_dir / BUNDLED_NAME, bundled=True)
     in_use = settings.whisper_model_dir_for(author)
