@@ -41,13 +41,46 @@ out = Console()
 EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait_s`
 
 
+# Commands that draft or serve drafts: a disabled practice is no longer served by any of them.
+SERVING_COMMANDS = frozenset({"batch", "watch", "review", "deploy", "draft", "retry"})
+_practice = None  # the practice `--practice` chose (pipeline.practices.Practice), for this command
+
+
+@app.callback()
+def choose_practice(
+    context: typer.Context,
+    practice: Optional[str] = typer.Option(None, "--practice", metavar="NOM",
+                                           help="Le cabinet servi (centre de télésecrétariat) / the practice served"),
+) -> None:
+    """Dictée — dictées médicales → courriers Word, hors ligne."""
+    global _practice
+    _practice = None
+    if practice is None:
+        return
+    from pipeline.practices import Centre
+
+    if context.invoked_subcommand == "practices":
+        raise DicteeError("« dictee practices » gère tous les cabinets : sans --practice / "
+                          "'dictee practices' manages every practice: without --practice")
+    chosen = Centre().find(practice)
+    if chosen.disabled and context.invoked_subcommand in SERVING_COMMANDS:
+        raise DicteeError(f"le cabinet {chosen.name} est désactivé (dictee practices enable) / "
+                          f"practice {chosen.name} is disabled")
+    _practice = chosen
+
+
 def _settings(*, check_key: bool = True, **overrides: object) -> Settings:
     from pydantic import ValidationError
 
     from pipeline.settings import SettingsError
 
     try:
-        settings = load_settings(**overrides)
+        if _practice is not None:
+            from pipeline.practices import Centre
+
+            settings = Centre().settings(_practice, **overrides)
+        else:
+            settings = load_settings(**overrides)
     except SettingsError as error:
         raise DicteeError(str(error)) from None
     except ValidationError as error:
@@ -477,7 +510,12 @@ def decrypt(
     """Déchiffre un fichier de l'outbox / decrypt one outbox file (e.g. to import a filed letter)."""
     if not file.is_file():
         raise DicteeError(f"fichier introuvable / file not found: {file}")
-    data = _settings().store().read_bytes(file)
+    settings = _settings()
+    outbox = settings.outbox.resolve()
+    if _practice is not None and outbox not in file.resolve().parents:  # never another practice's file
+        raise DicteeError(f"ce fichier n'est pas dans les brouillons du cabinet {_practice.name} / "
+                          f"this file is not in practice {_practice.name}'s outbox")
+    data = settings.store().read_bytes(file)
     if output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -713,10 +751,12 @@ def models_verify() -> None:
 from pipeline.cli_adapt import register as _register_adapt  # noqa: E402  (they read this module's helpers)
 from pipeline.cli_send import register as _register_send  # noqa: E402
 from pipeline.cli_users import register as _register_users  # noqa: E402
+from pipeline.cli_practices import register as _register_practices  # noqa: E402
 
 _register_adapt(app, models_app)
 _register_send(app)
 _register_users(users_app)
+_register_practices(app)
 
 
 def main() -> None:

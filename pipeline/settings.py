@@ -9,6 +9,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 CONFIG_FILE_ENV = "DICTEE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("dictee.toml")
+# A practice's own settings file (pipeline/practices.py), for the settings built inside `load_settings`.
+_chosen_config_file: ContextVar[Path | None] = ContextVar("dictee_config_file", default=None)
 
 
 class Practitioner(BaseModel):
@@ -255,7 +258,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        config_file = _chosen_config_file.get() or Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file))
 
 
@@ -266,7 +269,7 @@ class SettingsError(ValueError):
 def check_environment(environ: Mapping[str, str] = os.environ) -> None:
     """Refuse what pydantic-settings would silently ignore: a misspelt DICTEE_* variable, and a
     DICTEE_CONFIG naming a file that does not exist (the practice would get the placeholder letterhead)."""
-    known = {f"DICTEE_{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    known = {f"DICTEE_{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV, "DICTEE_CENTRE"}
     for name in sorted(environ):
         if name.startswith("DICTEE_") and name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -277,7 +280,12 @@ def check_environment(environ: Mapping[str, str] = os.environ) -> None:
         raise SettingsError(f"fichier de réglages introuvable / settings file not found: {CONFIG_FILE_ENV}={config}")
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings, dropping overrides left unset (None) so lower layers still apply."""
+def load_settings(*, config_file: Path | None = None, **overrides: object) -> Settings:
+    """Build settings, dropping overrides left unset (None) so lower layers still apply.
+    `config_file`: read instead of DICTEE_CONFIG's or ./dictee.toml (a practice's own)."""
     check_environment()
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    chosen = _chosen_config_file.set(config_file)
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    finally:
+        _chosen_config_file.reset(chosen)

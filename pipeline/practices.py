@@ -1,0 +1,240 @@
+"""Practices as tenants of one installation: a télésecrétariat centre serving several practices.
+
+The centre keeps a register of its practices, `practices.toml` in the centre folder
+(`DICTEE_CENTRE`, default `practices/`). Each practice has a name (what the secretary types),
+an id (what Prefect's database and the logs see: never the name) and a settings file of its own
+that gives it its own inbox, outbox, encryption key, audit trail, register, address book,
+letterheads and adapted models. `dictee --practice NAME COMMAND` runs any command with that
+practice's settings alone. A practice is added only if none of its folders or its key is
+another's: nothing of one is ever read with another's key or written into another's folders.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.errors import DicteeError
+from pipeline.files import write_bytes_atomic
+from pipeline.settings import CONFIG_FILE_ENV, Settings, load_settings
+
+CENTRE_ENV = "DICTEE_CENTRE"
+DEFAULT_CENTRE = Path("practices")
+REGISTER_FILE = "practices.toml"
+LOCK_FILE = ".practices.lock"
+PRACTICE_NAME = r"[a-z0-9][a-z0-9-]{0,39}"
+PRACTICE_ID = r"p-[0-9a-f]{8}"
+MAX_PRACTICES = 200
+# Settings the environment may still give when a practice is chosen: how this machine works,
+# never where a practice's data is or whose it is (that would apply to every practice alike).
+MACHINE_SETTINGS = frozenset({
+    "compute_type", "device", "cpu_threads", "beam_size", "chunk_batch_size", "workers", "dask_address",
+    "log_level", "rescan_seconds", "stable_seconds", "write_wait_s", "notify_command", "notify_backlog_minutes",
+    "max_file_mb", "max_duration_s", "min_duration_s",
+})
+# What a practice owns on disk: no other practice's may be the same or inside it, either way.
+OWN_FOLDERS = ("inbox", "outbox", "models_dir", "export_dir", "encryption_key_file", "audit_key_file")
+
+
+class PracticeError(DicteeError):
+    """A practice that cannot be added, found or used; the message is French and English."""
+
+
+@dataclass(frozen=True)
+class Practice:
+    name: str
+    id: str  # for Prefect's database and logs: the name may say whose practice it is
+    settings_file: Path
+    disabled: bool = False
+
+
+def centre_folder(environ=os.environ) -> Path:
+    return Path(environ.get(CENTRE_ENV) or DEFAULT_CENTRE)
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or re.fullmatch(PRACTICE_NAME, name) is None:
+        raise PracticeError(f"nom de cabinet refusé : minuscules, chiffres et -, 40 au plus ({name[:50]!r}) / "
+                            f"practice name refused: lower-case letters, digits and -, 40 at most")
+    return name
+
+
+def _toml(value: str | bool) -> str:
+    """A TOML value: JSON's string escapes are TOML's basic-string escapes."""
+    return ("true" if value else "false") if isinstance(value, bool) else json.dumps(str(value), ensure_ascii=False)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _owned_paths(settings: Settings) -> dict[str, Path]:
+    paths = {field: getattr(settings, field) for field in OWN_FOLDERS}
+    if settings.audit_key_file is None:
+        paths["audit_key_file"] = settings.outbox / ".audit"
+    return {field: Path(path).expanduser().resolve() for field, path in paths.items() if path is not None}
+
+
+def _key_bytes(settings: Settings) -> bytes | None:
+    try:
+        return settings.encryption_key_file.expanduser().read_bytes().strip() if settings.encryption_key_file else None
+    except OSError:
+        return None
+
+
+class Centre:
+    """The register of practices in `folder`; every change holds its lock and is written whole."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = (folder or centre_folder()).expanduser().absolute()
+        self.register = self.folder / REGISTER_FILE
+
+    def practices(self) -> list[Practice]:
+        try:
+            data = tomllib.loads(self.register.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise PracticeError(f"registre des cabinets illisible / unreadable practice register: {self.register} "
+                                f"({type(error).__name__})") from None
+        found = []
+        for name, entry in sorted(data.get("practices", {}).items()):
+            if (re.fullmatch(PRACTICE_NAME, name) is None or not isinstance(entry, dict)
+                    or re.fullmatch(PRACTICE_ID, str(entry.get("id", ""))) is None or not entry.get("settings")):
+                raise PracticeError(f"registre des cabinets abîmé (« {name[:40]} ») / damaged practice register: "
+                                    f"{self.register}")
+            found.append(Practice(name, entry["id"], Path(entry["settings"]), bool(entry.get("disabled", False))))
+        return found
+
+    def find(self, name: str) -> Practice:
+        for practice in self.practices():
+            if practice.name == name:
+                return practice
+        raise PracticeError(f"cabinet inconnu / unknown practice: {name[:50]!r} (dictee practices list)")
+
+    def by_id(self, practice_id: str) -> Practice:
+        for practice in self.practices():
+            if practice.id == practice_id:
+                return practice
+        raise PracticeError(f"cabinet inconnu / unknown practice: {practice_id[:20]!r}")
+
+    def active(self) -> list[Practice]:
+        return [practice for practice in self.practices() if not practice.disabled]
+
+    def settings(self, practice: Practice, **overrides: object) -> Settings:
+        """The practice's own settings: its file, then only machine settings from the environment."""
+        refused = sorted(name for name in os.environ if name == CONFIG_FILE_ENV or (
+            name.startswith("DICTEE_") and (field := name.removeprefix("DICTEE_").lower()) in Settings.model_fields
+            and field not in MACHINE_SETTINGS))
+        if refused:
+            raise PracticeError(f"avec --practice, les réglages d'un cabinet viennent de son fichier, pas de "
+                                f"l'environnement : retirez {', '.join(refused)} / with --practice, a practice's "
+                                f"settings come from its file, not the environment: unset {', '.join(refused)}")
+        if not practice.settings_file.is_file():
+            raise PracticeError(f"réglages du cabinet introuvables / practice settings not found: {practice.settings_file}")
+        return load_settings(config_file=practice.settings_file, **overrides)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.folder / LOCK_FILE, "a") as lock:  # two `practices add` at once: one after the other
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _write(self, practices: list[Practice]) -> None:
+        lines = ["# Les cabinets de ce centre / this centre's practices (dictee practices add|disable|enable)\n"]
+        for practice in practices:
+            lines.append(f"\n[practices.{practice.name}]\nid = {_toml(practice.id)}\n"
+                         f"settings = {_toml(practice.settings_file)}\ndisabled = {_toml(practice.disabled)}\n")
+        write_bytes_atomic(self.register, "".join(lines).encode("utf-8"))
+
+    def add(self, name: str, *, outbox: Path, inbox: Path | None = None, key: Path | None = None,
+            installation: Settings) -> Practice:
+        """A new practice with its own settings file in the centre folder: its folders and key are
+        checked against every other practice's before anything is written. `installation`: the
+        settings the centre runs with, whose letter templates and bundled model it shares."""
+        check_name(name)
+        with self._locked():
+            practices = self.practices()
+            if any(practice.name == name for practice in practices):
+                raise PracticeError(f"le cabinet existe déjà / practice already exists: {name}")
+            if len(practices) >= MAX_PRACTICES:
+                raise PracticeError(f"{MAX_PRACTICES} cabinets au plus / at most {MAX_PRACTICES} practices")
+            home = self.folder / name
+            if home.exists():
+                raise PracticeError(f"le dossier {home} existe déjà : retirez-le d'abord / already exists: remove it first")
+            values = {
+                "inbox": (inbox or home / "inbox").expanduser().absolute(),
+                "outbox": outbox.expanduser().absolute(),
+                "models_dir": home / "models",  # its adapted models and updated lexicons; the bundled one linked
+                "letter_templates": installation.letter_templates.expanduser().absolute(),
+            }
+            if key is not None:
+                values["encryption_key_file"] = key.expanduser().absolute()
+            used = {practice.id for practice in practices}
+            practice_id = next(candidate for candidate in iter(lambda: f"p-{secrets.token_hex(4)}", None)
+                               if candidate not in used)
+            practice = Practice(name, practice_id, home / "dictee.toml")
+            home.mkdir(parents=True, mode=0o700)
+            try:
+                body = (f"# Réglages du cabinet « {name} » : en-têtes ([practitioners.<dossier>]), registre… / "
+                        f"practice settings\n" + "".join(f"{field} = {_toml(value)}\n" for field, value in values.items()))
+                write_bytes_atomic(practice.settings_file, body.encode("utf-8"))
+                settings = self.settings(practice)  # checked as it will be used, not as it was meant
+                self._check_apart(name, settings, practices)
+                settings.vault()  # a missing, open or misplaced key refused before the practice exists
+                _link_bundled_model(settings.models_dir, installation.models_dir)
+            except BaseException:
+                shutil.rmtree(home, ignore_errors=True)
+                raise
+            self._write([*practices, practice])
+        return practice
+
+    def set_disabled(self, name: str, disabled: bool) -> Practice:
+        with self._locked():
+            practices = self.practices()
+            target = next((p for p in practices if p.name == name), None)
+            if target is None:
+                raise PracticeError(f"cabinet inconnu / unknown practice: {name[:50]!r}")
+            changed = Practice(target.name, target.id, target.settings_file, disabled)
+            self._write([changed if p.name == name else p for p in practices])
+        return changed
+
+    def _check_apart(self, name: str, candidate: Settings, practices: list[Practice]) -> None:
+        mine, my_key = _owned_paths(candidate), _key_bytes(candidate)
+        centre = self.folder.resolve()
+        for field, path in mine.items():
+            if field != "models_dir" and _inside(centre, path):
+                raise PracticeError(f"« {field} » contient le registre des cabinets / contains the practice register: {path}")
+        for other in practices:
+            theirs = self.settings(other)  # unreadable: refused, as what it owns cannot be compared
+            for field, path in mine.items():
+                for their_field, their_path in _owned_paths(theirs).items():
+                    if _inside(path, their_path) or _inside(their_path, path):
+                        raise PracticeError(
+                            f"« {field} » de {name} et « {their_field} » du cabinet {other.name} se recouvrent : "
+                            f"chaque cabinet a ses propres dossiers et sa clé / {name}'s '{field}' and {other.name}'s "
+                            f"'{their_field}' overlap: each practice has its own folders and key")
+            if my_key is not None and my_key == _key_bytes(theirs):
+                raise PracticeError(f"{name} aurait la même clé que {other.name} : une clé par cabinet "
+                                    f"(dictee key create) / {name} would share {other.name}'s key: one key per practice")
+
+
+def _link_bundled_model(models_dir: Path, installation_models: Path) -> None:
+    """The bundled model is no practice's data: each practice's models folder links to the
+    installation's, and keeps its own adapted versions beside it."""
+    from pipeline.modelstore import BUNDLED_NAME
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    link, target = models_dir / BUNDLED_NAME, (installation_models / BUNDLED_NAME).expanduser().absolute()
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(target, target_is_directory=True)

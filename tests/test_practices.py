@@ -1,0 +1,217 @@
+"""A télésecrétariat centre: several practices in one installation, each with its own folders,
+key and settings; nothing of one reachable with another's settings or key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import tomllib
+
+import pytest
+
+from pipeline.practices import Centre, PracticeError
+from pipeline.settings import Settings
+from pipeline.vault import create_key_file
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def centre(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("DICTEE_"):
+            monkeypatch.delenv(name)
+    for name in ("a", "b"):
+        create_key_file(tmp_path / "keys" / f"{name}.key", guarded=[])
+    return Centre(tmp_path / "centre")
+
+
+@pytest.fixture
+def installation():
+    return Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
+
+
+def add(centre, installation, name, tmp_path, **options):
+    options.setdefault("outbox", tmp_path / name / "outbox")
+    return centre.add(name, installation=installation, **options)
+
+
+def test_each_practice_gets_its_own_settings_id_and_models(centre, installation, tmp_path):
+    a = add(centre, installation, "cabinet-a", tmp_path, key=tmp_path / "keys" / "a.key")
+    b = add(centre, installation, "cabinet-b", tmp_path)
+    assert [p.name for p in centre.practices()] == ["cabinet-a", "cabinet-b"]
+    assert a.id != b.id and "cabinet" not in a.id  # what Prefect sees says nothing of whose it is
+    settings_a, settings_b = centre.settings(a), centre.settings(b)
+    assert settings_a.outbox == tmp_path / "cabinet-a" / "outbox"
+    assert settings_a.encryption_key_file == tmp_path / "keys" / "a.key" and settings_b.encryption_key_file is None
+    assert settings_a.inbox != settings_b.inbox and settings_a.models_dir != settings_b.models_dir
+    # The bundled model is shared (linked), the adapted ones are each practice's own.
+    assert settings_a.whisper_model_dir.resolve() == (REPO / "models" / "whisper-base").resolve()
+    assert settings_a.uses_bundled_model
+
+
+@pytest.mark.parametrize("clash", [
+    {"outbox": "a/outbox"}, {"outbox": "a/outbox/inner"}, {"outbox": "a"},  # the same, inside, around
+    {"outbox": "b/outbox", "inbox": "a/outbox"}, {"outbox": "b/outbox", "key": "keys/a.key"}, {"outbox": "b/outbox", "key": "keys/copy.key"},
+    {"outbox": "centre"}, {"outbox": "b/outbox", "inbox": "centre/a"},
+])
+def test_folders_or_a_key_shared_with_another_practice_are_refused(centre, installation, tmp_path, clash):
+    add(centre, installation, "a", tmp_path, key=tmp_path / "keys" / "a.key")
+    (tmp_path / "keys" / "copy.key").write_bytes((tmp_path / "keys" / "a.key").read_bytes())
+    (tmp_path / "keys" / "copy.key").chmod(0o600)
+    register = centre.register.read_bytes()
+    options = {name: tmp_path / value for name, value in clash.items()}
+    with pytest.raises(PracticeError) as refused:
+        centre.add("b", installation=installation, **options)
+    assert " / " in str(refused.value)  # French and English
+    assert centre.register.read_bytes() == register and not (centre.folder / "b").exists()  # nothing left behind
+
+
+@pytest.mark.parametrize("name", ["", "../x", "A", "a/b", "a\x00b", "a\nb", "-a", "x" * 41, "é", "a b"])
+def test_hostile_practice_names_are_refused_before_anything_is_written(centre, installation, tmp_path, name):
+    with pytest.raises(PracticeError):
+        centre.add(name, installation=installation, outbox=tmp_path / "o")
+    assert not centre.register.exists() and not (tmp_path / "o").exists()
+
+
+def test_a_missing_or_open_key_is_refused_and_leaves_nothing(centre, installation, tmp_path):
+    with pytest.raises(Exception, match="key not found"):
+        add(centre, installation, "a", tmp_path, key=tmp_path / "keys" / "none.key")
+    (tmp_path / "keys" / "a.key").chmod(0o644)
+    with pytest.raises(Exception, match="readable by others"):
+        add(centre, installation, "a", tmp_path, key=tmp_path / "keys" / "a.key")
+    assert centre.practices() == [] and not (centre.folder / "a").exists()
+
+
+def test_two_additions_at_once_both_land_and_clashing_ones_do_not(centre, installation, tmp_path):
+    errors = []
+
+    def adding(name, outbox):
+        try:
+            centre.add(name, installation=installation, outbox=tmp_path / outbox)
+        except PracticeError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=adding, args=(f"p{i}", f"out{i}")) for i in range(4)]
+    threads += [threading.Thread(target=adding, args=(f"same{i}", "shared")) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    names = [p.name for p in centre.practices()]
+    assert {"p0", "p1", "p2", "p3"} <= set(names) and len(names) == 5 and len(errors) == 1
+
+
+def test_a_damaged_register_is_said_not_guessed(centre, installation, tmp_path):
+    add(centre, installation, "a", tmp_path)
+    centre.register.write_text(centre.register.read_text() + "\n[practices.b]\nid = 'x'\n")
+    with pytest.raises(PracticeError, match="damaged practice register"):
+        centre.practices()
+    centre.register.write_bytes(b"\xff\x00[")
+    with pytest.raises(PracticeError, match="unreadable practice register"):
+        centre.practices()
+
+
+def test_disabling_keeps_the_practice_and_says_so(centre, installation, tmp_path):
+    add(centre, installation, "a", tmp_path)
+    add(centre, installation, "b", tmp_path)
+    centre.set_disabled("a", True)
+    assert [p.name for p in centre.active()] == ["b"]
+    assert tomllib.loads(centre.register.read_text())["practices"]["a"]["disabled"] is True
+    with pytest.raises(PracticeError, match="unknown practice"):
+        centre.set_disabled("zzz", True)
+
+
+def test_with_a_practice_the_environment_cannot_move_its_data(centre, installation, tmp_path, monkeypatch):
+    a = add(centre, installation, "a", tmp_path)
+    monkeypatch.setenv("DICTEE_LOG_LEVEL", "INFO")  # how this machine runs: allowed
+    assert centre.settings(a).log_level == "INFO"
+    for variable in ("DICTEE_OUTBOX", "DICTEE_ENCRYPTION_KEY_FILE", "DICTEE_CONFIG", "DICTEE_PRACTITIONER_NAME"):
+        monkeypatch.setenv(variable, str(tmp_path / "elsewhere"))
+        with pytest.raises(PracticeError, match=variable):
+            centre.settings(a)
+        monkeypatch.delenv(variable)
+
+
+def test_a_practice_whose_settings_file_is_gone_is_refused_and_blocks_no_one_silently(centre, installation, tmp_path):
+    a = add(centre, installation, "a", tmp_path)
+    a.settings_file.unlink()
+    with pytest.raises(PracticeError, match="practice settings not found"):
+        centre.settings(a)
+    # What « a » owns can no longer be compared: a new practice is not added on a guess.
+    with pytest.raises(PracticeError, match="practice settings not found"):
+        add(centre, installation, "b", tmp_path)
+
+
+def dictee(*args: str, cwd, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def cli_centre(tmp_path):
+    """Two practices set up from the command line, as an administrator would."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DICTEE_")}
+    env["PYTHONPATH"] = str(REPO)
+    (tmp_path / "dictee.toml").write_text(f'models_dir = "{REPO / "models"}"\n'
+                                          f'letter_templates = "{REPO / "letter_templates"}"\n'
+                                          'practitioner_name = "Dr Centre Installation"\n')
+    for name in ("a", "b"):
+        done = dictee("key", "create", str(tmp_path / "keys" / f"{name}.key"), cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        done = dictee("practices", "add", f"cab-{name}", "--outbox", str(tmp_path / name / "outbox"),
+                      "--key", str(tmp_path / "keys" / f"{name}.key"), cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+    with (tmp_path / "practices" / "cab-b" / "dictee.toml").open("a") as settings_b:
+        settings_b.write('practitioner_name = "Dr Berthe Bécu"\n')
+    return tmp_path, env
+
+
+def test_a_file_of_one_practice_cannot_be_opened_from_another(cli_centre):
+    folder, env = cli_centre
+    centre = Centre(folder / "practices")
+    settings_a = centre.settings(centre.find("cab-a"))
+    sealed = settings_a.outbox / "0123456789abcdef" / "result.json"
+    sealed.parent.mkdir(parents=True)
+    settings_a.vault().write_bytes(sealed, b'{"secret": "de A"}')
+
+    done = dictee("--practice", "cab-a", "decrypt", str(sealed), "-", cwd=folder, env=env)
+    assert done.returncode == 0 and "de A" in done.stdout
+    done = dictee("--practice", "cab-b", "decrypt", str(sealed), "-", cwd=folder, env=env)
+    assert done.returncode == 2 and "not in practice cab-b's outbox" in done.stderr and "de A" not in done.stdout
+    # Even reached by another path, B's key does not open A's file.
+    settings_b = centre.settings(centre.find("cab-b"))
+    with pytest.raises(Exception):
+        settings_b.vault().read_bytes(sealed)
+    assert "Traceback" not in done.stderr
+
+
+def test_each_command_runs_with_its_practice_settings_only(cli_centre):
+    folder, env = cli_centre
+    listed = dictee("practices", "list", cwd=folder, env=env)
+    assert listed.returncode == 0 and "cab-a" in listed.stdout and "cab-b" in listed.stdout
+    script = ("from pipeline import cli; cli._practice = __import__('pipeline.practices').practices.Centre().find('cab-b');"
+              "print(cli._settings().practitioner(None).name)")
+    shown = subprocess.run([sys.executable, "-c", script], cwd=folder, env=env, capture_output=True, text=True)
+    assert shown.stdout.strip() == "Dr Berthe Bécu", shown.stderr  # B's own file, not the installation's
+    verified = dictee("--practice", "cab-a", "audit", "verify", cwd=folder, env=env)
+    assert verified.returncode == 0 and "intact" in verified.stderr
+    assert (folder / "a" / "outbox" / "dictee.db").exists() and not (folder / "b" / "outbox" / "dictee.db").exists()
+
+    unknown = dictee("--practice", "cab-z", "audit", "verify", cwd=folder, env=env)
+    assert unknown.returncode == 2 and "unknown practice" in unknown.stderr and "Traceback" not in unknown.stderr
+    moved = dictee("--practice", "cab-a", "audit", "verify", cwd=folder, env={**env, "DICTEE_OUTBOX": str(folder / "b" / "outbox")})
+    assert moved.returncode == 2 and "DICTEE_OUTBOX" in moved.stderr
+
+
+def test_a_disabled_practice_is_not_served_but_its_records_stay_readable(cli_centre):
+    folder, env = cli_centre
+    assert dictee("practices", "disable", "cab-a", cwd=folder, env=env).returncode == 0
+    for command in (["batch"], ["watch", "--max-seconds", "1"], ["review"]):
+        done = dictee("--practice", "cab-a", *command, cwd=folder, env=env)
+        assert done.returncode == 2 and "disabled" in done.stderr, command
+    assert dictee("--practice", "cab-a", "audit", "verify", cwd=folder, env=env).returncode == 0
+    assert dictee("practices", "enable", "cab-a", cwd=folder, env=env).returncode == 0
+    assert "actif" in dictee("practices", "list", cwd=folder, env=env).stdout
