@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -69,16 +70,19 @@ def choose_practice(
     _practice = chosen
 
 
-def _settings(*, check_key: bool = True, **overrides: object) -> Settings:
+def _settings(*, check_key: bool = True, practice=None, **overrides: object) -> Settings:
+    """The settings of this command: of `practice`, else of the one `--practice` chose, else the
+    installation's (dictee.toml, DICTEE_*)."""
     from pydantic import ValidationError
 
     from pipeline.settings import SettingsError
 
+    practice = practice or _practice
     try:
-        if _practice is not None:
+        if practice is not None:
             from pipeline.practices import Centre
 
-            settings = Centre().settings(_practice, **overrides)
+            settings = Centre().settings(practice, **overrides)
         else:
             settings = load_settings(**overrides)
     except SettingsError as error:
@@ -285,38 +289,74 @@ def deploy(
 def watch(
     inbox: Optional[Path] = typer.Argument(None, help="Dossier surveillé (défaut : inbox/)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    all_practices: bool = typer.Option(False, "--all-practices",
+                                       help="Chaque cabinet actif du centre / every active practice of the centre"),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="S'arrêter après N s (tests)"),
 ) -> None:
     """Surveille la boîte de réception / watch the inbox and process each new stable file."""
-    # One dictation at a time, as it arrives: all cores go to it (the shortest wait for each).
-    settings = _settings(inbox=inbox, outbox=outbox, workers=1)
-    _configure_logging(settings)
+    from pipeline import ingest
     from pipeline.flows import WatchedDictations
     from pipeline.job import load_models
     from pipeline.watch import InboxWatcher, stop_on_signals
 
-    dictations = WatchedDictations(settings, on_fallback=_say_without_orchestration)
+    # One dictation at a time, as it arrives: all cores go to it (the shortest wait for each).
+    served = _served_practices(all_practices, inbox, outbox)
+    dictations = WatchedDictations(served[0][1], on_fallback=_say_without_orchestration)
+    stop_event = None
+    watchers = []
+    for practice, settings in served:
+        def process(dictation, settings=settings, practice=practice) -> JobOutcome | None:
+            outcome = dictations(dictation, watchers[0].stop_event, settings=settings,
+                                 practice_id=practice.id if practice else None)
+            if outcome is not None:
+                said = f"{practice.name} " if practice else ""
+                console.print(f"{said}{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
+            return outcome
 
-    def process(dictation) -> JobOutcome | None:
-        outcome = dictations(dictation, watcher.stop_event)
-        if outcome is not None:
-            console.print(f"{outcome.job_id}: {outcome.status} {outcome.reason or ''}".rstrip())
-        return outcome
-
-    from pipeline import ingest
-
-    settings.inbox.mkdir(parents=True, exist_ok=True)  # a watched folder may start empty
-    ingest.require_writable(settings.outbox)  # full or read-only: said now, in both languages, exit 2
-    _warn_if_open_to_others(settings)
-    watcher = InboxWatcher(settings, process)
-    stop_on_signals(watcher.stop_event)
-    with ingest.exclusive_run(settings.work_dir):
+        settings.inbox.mkdir(parents=True, exist_ok=True)  # a watched folder may start empty
+        ingest.require_writable(settings.outbox)  # full or read-only: said now, in both languages, exit 2
+        _warn_if_open_to_others(settings)
+        watchers.append(watcher := InboxWatcher(settings, process, stop_event=stop_event))
+        stop_event = watcher.stop_event
+    _configure_logging(served[0][1])
+    stop_on_signals(stop_event)
+    with contextlib.ExitStack() as locks:
+        for _, settings in served:
+            locks.enter_context(ingest.exclusive_run(settings.work_dir))
         with console.status("Chargement des modèles / loading models…"):
-            load_models(settings)
-        _warn_about_files_left(settings)
-        console.print(f"Surveillance de / watching {settings.inbox} — Ctrl-C pour arrêter / to stop")
-        dictations.watch(watcher, max_seconds=max_seconds)
+            for _, settings in served:
+                load_models(settings)
+        for practice, settings in served:
+            _warn_about_files_left(settings)
+            console.print(f"Surveillance de / watching {settings.inbox}" + (f" ({practice.name})" if practice else "")
+                          + " — Ctrl-C pour arrêter / to stop")
+        dictations.watch(watchers, max_seconds=max_seconds)
     console.print("Arrêt / stopped")
+
+
+def _served_practices(all_practices: bool, inbox: Path | None, outbox: Path | None) -> list:
+    """(practice or None, its settings) for each inbox `watch` serves."""
+    if not all_practices:
+        return [(_practice, _settings(inbox=inbox, outbox=outbox, workers=1))]
+    from pipeline.practices import Centre
+
+    if _practice is not None or inbox is not None or outbox is not None:
+        raise DicteeError("--all-practices sert chaque cabinet avec ses propres dossiers : sans --practice, INBOX "
+                          "ni --outbox / --all-practices serves each practice with its own folders: without "
+                          "--practice, INBOX or --outbox")
+    centre = Centre()
+    practices = centre.active()
+    if not practices:
+        raise DicteeError(f"aucun cabinet actif dans {centre.register} (dictee practices add) / "
+                          f"no active practice in {centre.register}")
+    served = []
+    for practice in practices:
+        try:
+            settings = _settings(practice=practice, workers=1)  # a missing key is said now, for its practice
+        except DicteeError as error:
+            raise DicteeError(f"{practice.name}: {error}") from None
+        served.append((practice, settings))
+    return served
 
 
 @app.command()

@@ -100,7 +100,13 @@ def _submit_job(dictation: Dictation, settings: Settings):
     return draft_task.submit(understood, settings)
 
 
-def _settings(inbox: str | None, outbox: str | None, whisper_model: str | None, workers: int | None) -> Settings:
+def _settings(inbox: str | None, outbox: str | None, whisper_model: str | None, workers: int | None,
+              practice: str | None = None) -> Settings:
+    if practice is not None:  # a centre's practice, by its id: its own settings file alone
+        from pipeline.practices import Centre
+
+        centre = Centre()
+        return centre.settings(centre.by_id(practice), whisper_model=whisper_model, workers=workers)
     return load_settings(inbox=inbox, outbox=outbox, whisper_model=whisper_model, workers=workers)
 
 
@@ -286,11 +292,13 @@ def process_dictation(
     outbox: str | None = None,
     whisper_model: str | None = None,
     inbox: str | None = None,
+    practice: str | None = None,
 ) -> JobOutcome:
     """One claimed dictation (claimed by `dictee watch` or the caller), by job id: a flow run of
     its own, named by the job id only. Bad input ends quarantined (a completed run); a transient
-    failure (I/O, a full disk) fails the run, which Prefect retries once."""
-    settings = _settings(inbox, outbox, whisper_model, 1)
+    failure (I/O, a full disk) fails the run, which Prefect retries once. `practice`: a centre's
+    practice by its id, whose settings give the folders (no path, no name reaches Prefect)."""
+    settings = _settings(inbox, outbox, whisper_model, 1, practice)
     dictation = next((d for d in ingest.unfinished_claims(settings.work_dir) if d.job_id == job_id), None)
     if dictation is None:
         return JobOutcome(job_id=job_id, status="failed", reason="not_claimed")
@@ -343,10 +351,13 @@ class WatchedDictations:
             self.orchestrated = False
             self.on_fallback()
 
-    def __call__(self, dictation: Dictation, stop_event) -> JobOutcome | None:
+    def __call__(self, dictation: Dictation, stop_event, *, settings: Settings | None = None,
+                 practice_id: str | None = None) -> JobOutcome | None:
+        """`settings` and `practice_id`: a centre's practice the dictation belongs to."""
+        settings = settings or self.settings
         if self.orchestrated:
             try:
-                return watch_dictation(dictation, self.settings)
+                return watch_dictation(dictation, settings, practice_id)
             except StopRequested:
                 stop_event.set()
                 return None
@@ -354,37 +365,41 @@ class WatchedDictations:
                 self.without_orchestration()
             except Exception as error:  # failed twice in Prefect: left claimed, tried again later
                 return job.deferred(dictation.job_id, error)
-        return job.run_job_or_defer(dictation, self.settings)
+        return job.run_job_or_defer(dictation, settings)
 
-    def watch(self, watcher, *, max_seconds: float | None = None) -> None:
-        """The day as one flow run, a run per dictation in it; without a server, the watcher alone."""
-        from pipeline.watch import stop_on_signals
+    def watch(self, watchers, *, max_seconds: float | None = None) -> None:
+        """The day as one flow run, a run per dictation in it; without a server, the watchers
+        alone. `watchers`: one inbox's, or a centre's practices' (sharing one stop event)."""
+        from pipeline.watch import run_together, stop_on_signals
 
+        watchers = watchers if isinstance(watchers, list) else [watchers]
         try:
-            watch_inbox(watcher, max_seconds=max_seconds)
+            watch_inbox(watchers, max_seconds=max_seconds)
         except ServerUnreachable:
             self.without_orchestration()  # at start; a server lost during the day was said when it happened
-            if not watcher.started:
-                stop_on_signals(watcher.stop_event)
-                watcher.run(max_seconds=max_seconds)
+            if not watchers[0].started:
+                stop_on_signals(watchers[0].stop_event)
+                run_together(watchers, max_seconds=max_seconds)
 
 
-def watch_inbox(watcher, *, max_seconds: float | None = None) -> dict:
+def watch_inbox(watchers, *, max_seconds: float | None = None) -> dict:
     """`dictee watch` as one long-lived `watch-inbox` flow run (named by its start time), in
     which each dictation is a `process-dictation` run of its own. Returns the day's counts.
     ServerUnreachable when the Prefect server does not answer at start."""
-    from pipeline.watch import stop_on_signals
+    from pipeline.watch import run_together, stop_on_signals
 
+    watchers = watchers if isinstance(watchers, list) else [watchers]
     started = time.strftime("%Y-%m-%d %H:%M")
 
     @flow(name="watch-inbox", flow_run_name=f"watch-inbox-{started}", log_prints=False, persist_result=False)
     def watch_inbox_flow() -> dict:
         # Prefect swaps in its own SIGTERM handler for a run; the watcher's comes back, so a
         # stop request between dictations ends this run Completed, not Crashed.
-        stop_on_signals(watcher.stop_event)
-        mark_abandoned_runs([claim.job_id for claim in ingest.unfinished_claims(watcher.settings.work_dir)])
-        watcher.run(max_seconds=max_seconds)
-        return dict(watcher.counts)
+        stop_on_signals(watchers[0].stop_event)
+        mark_abandoned_runs([claim.job_id for watcher in watchers
+                             for claim in ingest.unfinished_claims(watcher.settings.work_dir)])
+        run_together(watchers, max_seconds=max_seconds)
+        return dict(sum((watcher.counts for watcher in watchers), Counter()))
 
     try:
         return watch_inbox_flow()
@@ -392,7 +407,7 @@ def watch_inbox(watcher, *, max_seconds: float | None = None) -> dict:
         raise _unreachable_or(error) from None
 
 
-def watch_dictation(dictation: Dictation, settings: Settings) -> JobOutcome:
+def watch_dictation(dictation: Dictation, settings: Settings, practice_id: str | None = None) -> JobOutcome:
     """`dictee watch`'s hand-off: the claimed dictation as a `process-dictation` flow run, in this
     process (the models stay loaded). ServerUnreachable when the Prefect server does not answer."""
     from prefect.exceptions import TerminationSignal
@@ -405,8 +420,11 @@ def watch_dictation(dictation: Dictation, settings: Settings) -> JobOutcome:
         # Prefect waits for that thread's one-second sleep to end (+0.5 s a dictation, measured).
         # The watcher's own long `watch-inbox` run keeps its heartbeats.
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            model = str(settings.whisper_model) if settings.whisper_model else None
+            if practice_id is not None:  # the practice by its id: its folders may carry its name
+                return process_dictation(job_id=dictation.job_id, practice=practice_id, whisper_model=model)
             return process_dictation(job_id=dictation.job_id, outbox=str(settings.outbox), inbox=str(settings.inbox),
-                                     whisper_model=str(settings.whisper_model) if settings.whisper_model else None)
+                                     whisper_model=model)
     except TerminationSignal:
         raise StopRequested from None  # asked to stop mid-run: the claim stays and is resumed at the next start
     except RuntimeError as error:

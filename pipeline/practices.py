@@ -193,6 +193,8 @@ class Centre:
                 self._check_apart(name, settings, practices)
                 settings.vault()  # a missing, open or misplaced key refused before the practice exists
                 _link_bundled_model(settings.models_dir, installation.models_dir)
+                for folder in (settings.inbox, settings.outbox):  # ready for the first dictation
+                    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             except BaseException:
                 shutil.rmtree(home, ignore_errors=True)
                 raise

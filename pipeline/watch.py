@@ -42,7 +42,8 @@ def stop_on_signals(stop_event: threading.Event) -> None:
 
 
 class InboxWatcher:
-    def __init__(self, settings: Settings, process: Callable[[Dictation], JobOutcome | None]) -> None:
+    def __init__(self, settings: Settings, process: Callable[[Dictation], JobOutcome | None], *,
+                 stop_event: threading.Event | None = None) -> None:
         self.settings = settings
         self._process = process
         self.notifier = Notifier(settings)
@@ -50,7 +51,7 @@ class InboxWatcher:
         self._seen: set[Path] = set()
         self._open_for_writing: dict[Path, float] = {}  # path -> monotonic time of its last write
         self._lock = threading.Lock()
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()  # shared by the watchers of one process
         self.sees_closes = False  # set by `run` when the observer reports close-after-write
         self._deferred: dict[str, tuple[int, float]] = {}  # job id -> (attempts, next try, monotonic)
         self._held_back: dict[Path, float] = {}  # given back as still being written -> when (monotonic)
@@ -59,6 +60,8 @@ class InboxWatcher:
         self._synced = threading.Event()  # the observer has read its queue up to the sentinel
         self._syncs, self._expected = 0, ""
         self.observing = threading.Event()  # the kernel watch is in place: writes from now on are seen
+        self._observer = None
+        self._last_scan = 0.0
 
     def process(self, dictation: Dictation) -> JobOutcome | None:
         outcome = self._process(dictation)
@@ -166,11 +169,14 @@ class InboxWatcher:
             log.warning("%s", error)
             self._outbox_trouble = True
 
-    def run_once(self) -> int:
-        """Claim and process every stable file noticed so far; returns how many were processed."""
+    def run_once(self, *, limit: int | None = None) -> int:
+        """Claim and process the stable files noticed so far (at most `limit`, the others given
+        back for the next turn); returns how many were processed."""
         processed = 0
-        for path in self._take_stable():
-            if self.stop_event.is_set():
+        stable = self._take_stable()
+        for at, path in enumerate(stable):
+            if self.stop_event.is_set() or (limit is not None and processed >= limit):
+                self._give_back(stable[at:])
                 break
             taken, author = ingest.author_of(path, self.settings.inbox, self.settings.practitioners)
             if not taken or not ingest.is_candidate(path):
@@ -189,7 +195,12 @@ class InboxWatcher:
                 processed += 1
         return processed
 
-    def run(self, *, max_seconds: float | None = None) -> None:
+    def _give_back(self, paths: list[Path]) -> None:
+        with self._lock:
+            self._seen.update(paths)
+
+    def start(self) -> None:
+        """The kernel watch in place, what a previous run left resumed, the inbox read once."""
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 
@@ -213,34 +224,68 @@ class InboxWatcher:
 
         self.started = True
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        for left in self.settings.inbox.glob(f"{SYNC_NAME}-*"):  # a watcher killed while syncing left it
-            left.unlink(missing_ok=True)
+        self._remove_sentinels()  # a watcher killed while syncing left one
         self.resume_deferred()  # what a previous run left
-        observer = Observer()
+        self._observer = observer = Observer()
         self.sees_closes = _reports_closes(observer)
         for folder in ingest.inbox_folders(self.settings.inbox, self.settings.practitioners):
             folder.mkdir(parents=True, exist_ok=True)
         observer.schedule(Handler(), str(self.settings.inbox), recursive=True)
         observer.start()
         self.observing.set()
-        started = last_scan = time.monotonic()
+        self._last_scan = time.monotonic()
         self.rescan()
-        try:
-            while not self.stop_event.is_set():
-                if max_seconds is not None and time.monotonic() - started > max_seconds:
+
+    def step(self, *, limit: int | None = None) -> int:
+        """One turn: the periodic rescan when due, then what is stable (at most `limit`)."""
+        if time.monotonic() - self._last_scan >= self.settings.rescan_seconds:
+            self.resume_deferred()
+            self.rescan()
+            self.notifier.check_backlog()
+            self._last_scan = time.monotonic()
+        return self.run_once(limit=limit)
+
+    def stop(self) -> None:
+        self._remove_sentinels()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join()
+            self._observer = None
+
+    def _remove_sentinels(self) -> None:
+        for left in self.settings.inbox.glob(f"{SYNC_NAME}-*"):
+            left.unlink(missing_ok=True)
+
+    def run(self, *, max_seconds: float | None = None) -> None:
+        run_together([self], max_seconds=max_seconds)
+
+
+def run_together(watchers: list[InboxWatcher], *, max_seconds: float | None = None) -> None:
+    """Watch until stopped (the first watcher's stop event, shared by all). Several inboxes — a
+    centre's practices — are watched by one process and drafted one dictation at a time: one
+    from each practice in turn, so one practice's backlog never holds another's for more than a
+    dictation. One watcher alone takes all it finds stable at each turn."""
+    stop_event = watchers[0].stop_event
+    limit = 1 if len(watchers) > 1 else None
+    opened: list[InboxWatcher] = []
+    started = time.monotonic()
+    try:
+        for watcher in watchers:
+            watcher.start()
+            opened.append(watcher)
+        while not stop_event.is_set():
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
+            worked = 0
+            for watcher in watchers:
+                if stop_event.is_set():
                     break
-                if time.monotonic() - last_scan >= self.settings.rescan_seconds:
-                    self.resume_deferred()
-                    self.rescan()
-                    self.notifier.check_backlog()
-                    last_scan = time.monotonic()
-                self.run_once()
-                self.stop_event.wait(POLL_SECONDS)
-        finally:
-            for left in self.settings.inbox.glob(f"{SYNC_NAME}-*"):
-                left.unlink(missing_ok=True)
-            observer.stop()
-            observer.join()
+                worked += watcher.step(limit=limit)
+            if not worked:
+                stop_event.wait(POLL_SECONDS)
+    finally:
+        for watcher in opened:
+            watcher.stop()
 
 
 def _reports_closes(observer) -> bool:

@@ -228,7 +228,7 @@ def test_with_the_server_lost_mid_day_the_dictations_run_without_it_said_once(mo
 
     asked = []
 
-    def unreachable(dictation, _settings):
+    def unreachable(dictation, *_):
         asked.append(dictation.job_id)
         raise flows.ServerUnreachable("RuntimeError")
 
@@ -248,7 +248,7 @@ def test_a_stop_asked_during_a_dictation_s_run_stops_the_watcher_and_leaves_the_
 
     from pipeline import flows
 
-    def stopped(_dictation, _settings):
+    def stopped(*_):
         raise flows.StopRequested
 
     monkeypatch.setattr(flows, "watch_dictation", stopped)

@@ -215,3 +215,136 @@ def test_a_disabled_practice_is_not_served_but_its_records_stay_readable(cli_cen
     assert dictee("--practice", "cab-a", "audit", "verify", cwd=folder, env=env).returncode == 0
     assert dictee("practices", "enable", "cab-a", cwd=folder, env=env).returncode == 0
     assert "actif" in dictee("practices", "list", cwd=folder, env=env).stdout
+
+
+def test_one_watcher_drafts_for_each_practice_in_its_own_outbox_and_takes_turns(centre, installation, tmp_path,
+                                                                                 fake_transcriber):
+    """One process, two practices: each dictation drafted with its own practice's settings and
+    key, and a practice's backlog holds another's dictation one turn at most."""
+    import io
+    import time
+
+    from docx import Document
+
+    from pipeline.job import run_job
+    from pipeline.watch import InboxWatcher, run_together
+    from tests.conftest import write_tone
+
+    add(centre, installation, "a", tmp_path, key=tmp_path / "keys" / "a.key")
+    add(centre, installation, "b", tmp_path, key=tmp_path / "keys" / "b.key")
+    with centre.find("b").settings_file.open("a") as settings_b:
+        settings_b.write('practitioner_name = "Dr Berthe Bécu"\nstable_seconds = 0\n')
+    with centre.find("a").settings_file.open("a") as settings_a:
+        settings_a.write('stable_seconds = 0\n')
+    served = [(practice, centre.settings(practice)) for practice in centre.active()]
+    for seconds in (2.0, 2.5, 3.0):
+        write_tone(served[0][1].inbox / f"a-{seconds}.wav", seconds=seconds)
+    write_tone(served[1][1].inbox / "b.wav", seconds=2.0)  # the same recording as A's first: the same job id
+    order, watchers = [], []
+    for practice, settings in served:
+        def process(dictation, practice=practice, settings=settings):
+            order.append(practice.name)
+            outcome = run_job(dictation, settings)
+            if len(order) == 4:
+                watchers[0].stop_event.set()
+            return outcome
+        watchers.append(InboxWatcher(settings, process, stop_event=watchers[0].stop_event if watchers else None))
+    started = time.monotonic()
+    run_together(watchers, max_seconds=60)
+    assert time.monotonic() - started < 60 and sorted(order) == ["a", "a", "a", "b"]
+    assert order.index("b") <= 1  # B's one dictation did not wait for A's three
+
+    (_, settings_a), (_, settings_b) = served
+    drafts_a, drafts_b = sorted(settings_a.outbox.glob("*/draft.docx")), sorted(settings_b.outbox.glob("*/draft.docx"))
+    assert len(drafts_a) == 3 and len(drafts_b) == 1
+    assert drafts_b[0].parent.name in {draft.parent.name for draft in drafts_a}  # same recording, apart
+    letter_b = Document(io.BytesIO(settings_b.vault().read_bytes(drafts_b[0])))
+    assert "Dr Berthe Bécu" in "\n".join(paragraph.text for paragraph in letter_b.paragraphs)
+    with pytest.raises(Exception):
+        settings_a.vault().read_bytes(drafts_b[0])  # sealed with B's key, not A's
+
+
+def test_watch_all_practices_refuses_what_would_mix_them(cli_centre):
+    folder, env = cli_centre
+    for extra in (["--practice", "cab-a", "watch", "--all-practices"], ["watch", "--all-practices", "inbox"],
+                  ["watch", "--all-practices", "--outbox", "x"]):
+        done = dictee(*extra, "--max-seconds", "1", cwd=folder, env=env)
+        assert done.returncode == 2 and "--all-practices" in done.stderr and "Traceback" not in done.stderr, extra
+    (folder / "keys" / "b.key").unlink()  # B's key lost: said for B, nothing watched half
+    done = dictee("watch", "--all-practices", "--max-seconds", "1", cwd=folder, env=env)
+    assert done.returncode == 2 and "cab-b" in done.stderr and "key not found" in done.stderr
+    for name in ("cab-a", "cab-b"):
+        dictee("practices", "disable", name, cwd=folder, env=env)
+    done = dictee("watch", "--all-practices", "--max-seconds", "1", cwd=folder, env=env)
+    assert done.returncode == 2 and "no active practice" in done.stderr
+
+
+@pytest.mark.slow
+def test_one_dictee_watch_drafts_every_practice_for_real_and_prefect_sees_ids_only(tmp_path):
+    """The real recognizer and a real Prefect server: one `dictee watch --all-practices`, the same
+    recording dropped at two practices, each drafted in its own outbox under its own key and
+    letterhead; the server's database knows the practices by id, never by name or folder."""
+    import io
+    import shutil
+    import time
+
+    from docx import Document
+
+    from tests.conftest import FLEURS, free_port, require
+    from tests.test_prefect_server import wait_for_health
+    from tests.test_watch_prefect import flow_runs, stop
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DICTEE_", "PREFECT_"))}
+    env.update(PYTHONPATH=str(REPO), DICTEE_STABLE_SECONDS="1", PREFECT_HOME=str(tmp_path / "prefect-client"))
+    (tmp_path / "dictee.toml").write_text(f'models_dir = "{REPO / "models"}"\n'
+                                          f'letter_templates = "{REPO / "letter_templates"}"\n')
+    names = {"cabinet-zebulon": "Dr Zoé Zébulon", "cabinet-quirinal": "Dr Quentin Quirinal"}
+    for name in names:
+        assert dictee("key", "create", str(tmp_path / "keys" / name), cwd=tmp_path, env=env).returncode == 0
+        done = dictee("practices", "add", name, "--outbox", str(tmp_path / name / "outbox"),
+                      "--key", str(tmp_path / "keys" / name), cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        with (tmp_path / "practices" / name / "dictee.toml").open("a") as own:
+            own.write(f'practitioner_name = "{names[name]}"\n')
+    port = free_port()
+    server_home = tmp_path / "prefect-server"
+    server = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "server", "--port", str(port)], cwd=tmp_path,
+                              env={**env, "PREFECT_HOME": str(server_home)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/api/health", server)
+        watcher = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", "--all-practices", "--max-seconds", "400"],
+                                   cwd=tmp_path, env={**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            clip = sorted(require(FLEURS).glob("*.ogg"))[0]
+            for name in names:
+                shutil.copyfile(clip, tmp_path / "practices" / name / "inbox" / "Dictée Zebulon.ogg")
+            deadline = time.time() + 300
+            while sum(1 for name in names for _ in (tmp_path / name / "outbox").glob("*/result.json")) < 2:
+                assert time.time() < deadline and watcher.poll() is None, "no draft appeared"
+                time.sleep(1)
+            while sum(run["name"].startswith("dictation-") and run["state_type"] == "COMPLETED"
+                      for run in flow_runs(port)) < 2:
+                assert time.time() < deadline, "the dictation runs never reported Completed"
+                time.sleep(0.5)
+        finally:
+            stderr = stop(watcher)
+        assert "Traceback" not in stderr, stderr[-4000:]
+        runs = flow_runs(port)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    centre = Centre(tmp_path / "practices")
+    ids = {centre.find(name).id for name in names}
+    dictations = [run for run in runs if run["name"].startswith("dictation-")]
+    assert {run["parameters"]["practice"] for run in dictations} == ids
+    assert all(run["parameters"].get("outbox") is None and run["parameters"].get("inbox") is None for run in dictations)
+    database = b"".join(path.read_bytes() for path in server_home.rglob("*.db*"))
+    assert b"zebulon" not in database.lower() and b"quirinal" not in database.lower()
+    for name, doctor in names.items():
+        settings = centre.settings(centre.find(name))
+        [draft] = settings.outbox.glob("*/draft.docx")
+        letter = Document(io.BytesIO(settings.vault().read_bytes(draft)))
+        assert doctor in "\n".join(paragraph.text for paragraph in letter.paragraphs)
+        assert b"PK" not in draft.read_bytes()[:2]  # sealed, not a plain Word file
