@@ -316,7 +316,8 @@ def watch(
         settings.inbox.mkdir(parents=True, exist_ok=True)  # a watched folder may start empty
         ingest.require_writable(settings.outbox)  # full or read-only: said now, in both languages, exit 2
         _warn_if_open_to_others(settings)
-        watchers.append(watcher := InboxWatcher(settings, process, stop_event=stop_event))
+        watchers.append(watcher := InboxWatcher(settings, process, stop_event=stop_event,
+                                                label=practice.id if practice else "inbox"))
         stop_event = watcher.stop_event
     _configure_logging(served[0][1])
     stop_on_signals(stop_event)

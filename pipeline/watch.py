@@ -43,8 +43,9 @@ def stop_on_signals(stop_event: threading.Event) -> None:
 
 class InboxWatcher:
     def __init__(self, settings: Settings, process: Callable[[Dictation], JobOutcome | None], *,
-                 stop_event: threading.Event | None = None) -> None:
+                 stop_event: threading.Event | None = None, label: str = "inbox") -> None:
         self.settings = settings
+        self.label = label  # in the log: a practice's id, never its name
         self._process = process
         self.notifier = Notifier(settings)
         self.counts: Counter[str] = Counter()  # outcomes by status, for the day's summary
@@ -268,6 +269,7 @@ def run_together(watchers: list[InboxWatcher], *, max_seconds: float | None = No
     stop_event = watchers[0].stop_event
     limit = 1 if len(watchers) > 1 else None
     opened: list[InboxWatcher] = []
+    resting: dict[int, float] = {}  # a practice whose turn failed -> when it is tried again (monotonic)
     started = time.monotonic()
     try:
         for watcher in watchers:
@@ -277,10 +279,21 @@ def run_together(watchers: list[InboxWatcher], *, max_seconds: float | None = No
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 break
             worked = 0
-            for watcher in watchers:
+            for index, watcher in enumerate(watchers):
                 if stop_event.is_set():
                     break
-                worked += watcher.step(limit=limit)
+                if resting.get(index, 0.0) > time.monotonic():
+                    continue
+                try:
+                    worked += watcher.step(limit=limit)
+                    resting.pop(index, None)
+                except Exception as error:  # noqa: BLE001 — one practice's trouble (its key gone) stops no other
+                    if len(watchers) == 1:
+                        raise
+                    if index not in resting:
+                        log.error("%s: %s, the other inboxes go on; tried again every %.0f s", watcher.label,
+                                  type(error).__name__, watcher.settings.rescan_seconds)
+                    resting[index] = time.monotonic() + watcher.settings.rescan_seconds
             if not worked:
                 stop_event.wait(POLL_SECONDS)
     finally:

@@ -348,3 +348,85 @@ def test_one_dictee_watch_drafts_every_practice_for_real_and_prefect_sees_ids_on
         letter = Document(io.BytesIO(settings.vault().read_bytes(draft)))
         assert doctor in "\n".join(paragraph.text for paragraph in letter.paragraphs)
         assert b"PK" not in draft.read_bytes()[:2]  # sealed, not a plain Word file
+
+
+def test_a_practice_whose_key_is_removed_stops_alone_and_resumes_when_it_is_back(centre, installation, tmp_path,
+                                                                                  fake_transcriber):
+    import threading
+    import time
+
+    from pipeline.job import run_job_or_defer
+    from pipeline.watch import InboxWatcher, run_together
+    from tests.conftest import write_tone
+
+    for name in ("a", "b"):
+        add(centre, installation, name, tmp_path, key=tmp_path / "keys" / f"{name}.key")
+        with centre.find(name).settings_file.open("a") as own:
+            own.write("stable_seconds = 0\nrescan_seconds = 0.5\n")
+    served = [centre.settings(practice) for practice in centre.active()]
+    outcomes, watchers = [], []
+    for settings in served:
+        def process(dictation, settings=settings):
+            outcome = run_job_or_defer(dictation, settings)
+            outcomes.append((settings.outbox.parent.name, outcome.status))
+            return outcome
+        watchers.append(InboxWatcher(settings, process, stop_event=watchers[0].stop_event if watchers else None))
+    key_b = tmp_path / "keys" / "b.key"
+    kept = key_b.read_bytes()
+    key_b.unlink()  # B's key taken away (a disk unmounted, a mistake)
+    write_tone(served[1].inbox / "b.wav", seconds=2.0)
+    write_tone(served[0].inbox / "a.wav", seconds=2.5)
+    thread = threading.Thread(target=run_together, args=(watchers,), kwargs={"max_seconds": 60}, daemon=True)
+    thread.start()
+
+    def wait_for(condition):
+        deadline = time.monotonic() + 30
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return condition()
+
+    try:
+        assert wait_for(lambda: ("a", "drafted") in outcomes), outcomes
+        assert ("b", "failed") in outcomes and thread.is_alive()  # B waits, claimed; A went on
+        assert not list(served[1].outbox.glob("*/draft.docx"))
+        key_b.write_bytes(kept)
+        key_b.chmod(0o600)
+        assert wait_for(lambda: ("b", "drafted") in outcomes), outcomes
+    finally:
+        watchers[0].stop_event.set()
+        thread.join(timeout=30)
+    assert len(list(served[1].outbox.glob("*/draft.docx"))) == 1
+
+
+def test_one_practice_s_broken_inbox_does_not_stop_the_others(centre, installation, tmp_path, caplog):
+    import threading
+    import time
+
+    from pipeline.watch import InboxWatcher, run_together
+    from tests.conftest import write_tone
+
+    for name in ("a", "b"):
+        add(centre, installation, name, tmp_path)
+        with centre.find(name).settings_file.open("a") as own:
+            own.write("stable_seconds = 0\nrescan_seconds = 0.5\n")
+    served = [centre.settings(practice) for practice in centre.active()]
+    taken, watchers = [], []
+    for settings, label in zip(served, ("p-0000000a", "p-0000000b")):
+        watchers.append(InboxWatcher(settings, lambda dictation, label=label: taken.append(label),
+                                     stop_event=watchers[0].stop_event if watchers else None, label=label))
+
+    def broken(**_):
+        raise PermissionError("inbox unreadable")
+
+    watchers[0].step = broken  # A's inbox cannot be read
+    write_tone(served[1].inbox / "b.wav", seconds=2.0)
+    thread = threading.Thread(target=run_together, args=(watchers,), kwargs={"max_seconds": 30}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not taken and time.monotonic() < deadline:
+        time.sleep(0.1)
+    watchers[0].stop_event.set()
+    thread.join(timeout=30)
+    assert taken == ["p-0000000b"]
+    said = [record.getMessage() for record in caplog.records if record.name == "dictee.watch"]
+    assert len(said) == 1 and said[0].startswith("p-0000000a: PermissionError")  # once, by id, not by name
