@@ -82,7 +82,7 @@ def _settings(*, check_key: bool = True, practice=None, **overrides: object) -> 
         if practice is not None:
             from pipeline.practices import Centre
 
-            settings = Centre().settings(practice, **overrides)
+            settings = Centre().checked_settings(practice, **overrides)
         else:
             settings = load_settings(**overrides)
     except SettingsError as error:
@@ -709,6 +709,7 @@ def statement(
     to: Path = typer.Option(Path("."), "--to", help="Dossier où écrire releve-AAAA-MM.csv et .pdf"),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Aussi en PDF/A (LibreOffice)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
+    all_practices: bool = typer.Option(False, "--all-practices", help="Un relevé par cabinet du centre / one per practice"),
 ) -> None:
     """Relevé d'activité du mois par praticien, pour la facture / monthly statement per
     practitioner: letters drafted and signed, audio minutes, lines of 65 characters, corrections,
@@ -717,18 +718,38 @@ def statement(
 
     from pipeline.statement import HEADERS, previous_month, row_values, totals, write_statement
 
-    settings = _settings(outbox=outbox)
     month = month or previous_month(dt.date.today())
-    rows, written = write_statement(settings, settings.store(), month, to, pdf=pdf)
-    table = Table(*HEADERS, title=f"Relevé / statement {month}")
-    for row in [*rows, totals(rows)]:
-        table.add_row(*(str(value) for value in row_values(row)))
-    out.print(table)
-    for path in written:
-        out.print(f"→ {path}")
-    if pdf and len(written) == 1:
-        out.print("PDF non produit : LibreOffice introuvable ou en échec ; le CSV est complet / "
-                  "no PDF: LibreOffice missing or failed; the CSV is complete")
+    if all_practices:
+        from pipeline.practices import Centre
+
+        if _practice is not None or outbox is not None:
+            raise DicteeError("--all-practices : sans --practice ni --outbox / without --practice or --outbox")
+        served = Centre().practices()
+    else:
+        served = [_practice]
+    failed = []
+    for practice in served:
+        try:
+            settings = _settings(practice=practice, outbox=outbox)
+        except DicteeError as error:
+            if not all_practices:
+                raise
+            failed.append(f"{practice.name}: {error}")  # the others' statements are still written
+            continue
+        rows, written = write_statement(settings, settings.store(), month, to, pdf=pdf,
+                                        practice=practice.name if practice else None)
+        title = f"Relevé / statement {month}" + (f" — {practice.name}" if practice else "")
+        table = Table(*HEADERS, title=title)
+        for row in [*rows, totals(rows)]:
+            table.add_row(*(str(value) for value in row_values(row)))
+        out.print(table)
+        for path in written:
+            out.print(f"→ {path}")
+        if pdf and len(written) == 1:
+            out.print("PDF non produit : LibreOffice introuvable ou en échec ; le CSV est complet / "
+                      "no PDF: LibreOffice missing or failed; the CSV is complete")
+    if failed:
+        raise DicteeError("relevé non produit / no statement for " + "; ".join(failed))
 
 
 @lexicons_app.command("update")

@@ -40,21 +40,29 @@ def practices_add(
 def practices_list() -> None:
     """Les cabinets du centre / the centre's practices, with what each one's settings say."""
     from pipeline.errors import DicteeError
-    from pipeline.practices import Centre
+    from pipeline.practices import Centre, load_of
 
     cli, centre = _cli(), Centre()
-    table = Table("Cabinet / practice", "Id", "Brouillons / outbox", "Chiffré / encrypted", "État / state",
-                  title=f"Centre {centre.folder}")
+    table = Table("Cabinet", "Id", "Chiffré", "À relire", "À signer", "En attente", "Délai (h)", "État",
+                  title=f"Centre {centre.folder}",
+                  caption="practice, id, encrypted, to review, to sign, not yet drafted, this month's median hours "
+                          "from dictation to filing, state")
+    problems = []
     for practice in centre.practices():
         try:
-            settings = centre.settings(practice)
-            settings.vault()
-            outbox, sealed = str(settings.outbox), "oui / yes" if settings.encryption_key_file else "non / no"
+            settings = centre.checked_settings(practice)  # an overlap edited in since is shown here
+            load = load_of(settings)  # reads its drafts' states: its key must open them
+            figures = (str(load.to_review), str(load.to_sign), str(load.waiting),
+                       "" if load.turnaround_h is None else str(load.turnaround_h))
+            sealed = "oui" if settings.encryption_key_file else "non"
             state = "désactivé / disabled" if practice.disabled else "actif / active"
         except DicteeError as error:
-            outbox, sealed, state = "?", "?", f"[red]{str(error)[:120]}[/red]"
-        table.add_row(practice.name, practice.id, outbox, sealed, state)
+            sealed, figures, state = "?", ("?",) * 4, "[red]illisible / unreadable[/red]"
+            problems.append(f"{practice.name}: {error}")
+        table.add_row(practice.name, practice.id, sealed, *figures, state)
     cli.out.print(table)
+    for problem in problems:  # whole sentences, below the table rather than cut in a cell
+        cli.console.print(f"[red]{problem}[/red]")
 
 
 def _set_disabled(name: str, disabled: bool) -> None:

@@ -106,7 +106,7 @@ def _settings(inbox: str | None, outbox: str | None, whisper_model: str | None, 
         from pipeline.practices import Centre
 
         centre = Centre()
-        return centre.settings(centre.by_id(practice), whisper_model=whisper_model, workers=workers)
+        return centre.checked_settings(centre.by_id(practice), whisper_model=whisper_model, workers=workers)
     return load_settings(inbox=inbox, outbox=outbox, whisper_model=whisper_model, workers=workers)
 
 

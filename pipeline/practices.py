@@ -211,14 +211,30 @@ class Centre:
             self._write([changed if p.name == name else p for p in practices])
         return changed
 
-    def _check_apart(self, name: str, candidate: Settings, practices: list[Practice]) -> None:
+    def checked_settings(self, practice: Practice, **overrides: object) -> Settings:
+        """The practice's settings, checked again against every other practice's as they are now:
+        a settings file edited by hand after `add` cannot make two practices share a folder, a
+        key or a database. Another practice whose settings cannot be read is not compared (it
+        cannot run either)."""
+        settings = self.settings(practice, **overrides)
+        others = [other for other in self.practices() if other.name != practice.name]
+        self._check_apart(practice.name, settings, others, skip_unreadable=True)
+        return settings
+
+    def _check_apart(self, name: str, candidate: Settings, practices: list[Practice], *,
+                     skip_unreadable: bool = False) -> None:
         mine, my_key = _owned_paths(candidate), _key_bytes(candidate)
         centre = self.folder.resolve()
         for field, path in mine.items():
             if field != "models_dir" and _inside(centre, path):
                 raise PracticeError(f"« {field} » contient le registre des cabinets / contains the practice register: {path}")
         for other in practices:
-            theirs = self.settings(other)  # unreadable: refused, as what it owns cannot be compared
+            try:
+                theirs = self.settings(other)
+            except DicteeError:
+                if skip_unreadable:
+                    continue
+                raise  # on adding: what it owns cannot be compared, so nothing is added on a guess
             for field, path in mine.items():
                 for their_field, their_path in _owned_paths(theirs).items():
                     if _inside(path, their_path) or _inside(their_path, path):
@@ -226,6 +242,9 @@ class Centre:
                             f"« {field} » de {name} et « {their_field} » du cabinet {other.name} se recouvrent : "
                             f"chaque cabinet a ses propres dossiers et sa clé / {name}'s '{field}' and {other.name}'s "
                             f"'{their_field}' overlap: each practice has its own folders and key")
+            if candidate.database_url and candidate.database_url == theirs.database_url:
+                raise PracticeError(f"{name} aurait la base de données de {other.name} : une base par cabinet / "
+                                    f"{name} would share {other.name}'s review database: one per practice")
             if my_key is not None and my_key == _key_bytes(theirs):
                 raise PracticeError(f"{name} aurait la même clé que {other.name} : une clé par cabinet "
                                     f"(dictee key create) / {name} would share {other.name}'s key: one key per practice")
@@ -240,3 +259,35 @@ def _link_bundled_model(models_dir: Path, installation_models: Path) -> None:
     link, target = models_dir / BUNDLED_NAME, (installation_models / BUNDLED_NAME).expanduser().absolute()
     if not link.exists() and not link.is_symlink():
         link.symlink_to(target, target_is_directory=True)
+
+
+@dataclass(frozen=True)
+class PracticeLoad:
+    """What waits at a practice, for the centre's list: drafts to review and to sign,
+    recordings not yet drafted, and this month's median hours from dictation to filing."""
+
+    to_review: int
+    to_sign: int
+    waiting: int
+    turnaround_h: float | None
+
+
+def load_of(settings: Settings) -> PracticeLoad:
+    import datetime as dt
+
+    from pipeline import ingest, store
+    from pipeline.review.worklist import waiting_in_inbox
+    from pipeline.statement import monthly_statement, totals
+
+    outbox = settings.store()
+    states = []
+    for files in outbox.jobs():
+        try:
+            states.append(files.state().state)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a folder being written
+    waiting = len(waiting_in_inbox(settings)) + len(ingest.unfinished_claims(settings.work_dir))
+    today = dt.date.today()
+    month = totals(monthly_statement(settings, outbox, f"{today.year}-{today.month:02d}"))
+    return PracticeLoad(states.count(store.STATE_PENDING), states.count(store.TO_SIGN), waiting,
+                        month.median_turnaround_h)

@@ -169,15 +169,17 @@ def as_docx(rows: list[AuthorFigures], *, practice: str, month: str) -> bytes:
     return out.getvalue()
 
 
-def write_statement(settings: Settings, outbox: Outbox, month: str, target: Path, *, pdf: bool = True
-                    ) -> tuple[list[AuthorFigures], list[Path]]:
-    """releve-<month>.csv (and .pdf where LibreOffice is there) into `target`."""
+def write_statement(settings: Settings, outbox: Outbox, month: str, target: Path, *, pdf: bool = True,
+                    practice: str | None = None) -> tuple[list[AuthorFigures], list[Path]]:
+    """releve-<month>.csv (and .pdf where LibreOffice is there) into `target`; a centre's
+    practice's as releve-<practice>-<month>, so that several share a folder."""
     from pipeline.export import ExportError, to_pdfa
     from pipeline.files import write_bytes_atomic
 
     rows = monthly_statement(settings, outbox, month)
     target.mkdir(parents=True, exist_ok=True)
-    written = [target / f"releve-{month}.csv"]
+    stem = f"releve-{practice}-{month}" if practice else f"releve-{month}"
+    written = [target / f"{stem}.csv"]
     write_bytes_atomic(written[0], as_csv(rows).encode("utf-8"))
     if pdf:
         try:
@@ -185,6 +187,6 @@ def write_statement(settings: Settings, outbox: Outbox, month: str, target: Path
                                scratch_root=outbox.work_folder())
         except ExportError:
             return rows, written  # said by the caller: the CSV stands alone
-        write_bytes_atomic(target / f"releve-{month}.pdf", document)
-        written.append(target / f"releve-{month}.pdf")
+        write_bytes_atomic(target / f"{stem}.pdf", document)
+        written.append(target / f"{stem}.pdf")
     return rows, written

@@ -430,3 +430,65 @@ def test_one_practice_s_broken_inbox_does_not_stop_the_others(centre, installati
     assert taken == ["p-0000000b"]
     said = [record.getMessage() for record in caplog.records if record.name == "dictee.watch"]
     assert len(said) == 1 and said[0].startswith("p-0000000a: PermissionError")  # once, by id, not by name
+
+
+def test_two_practices_cannot_share_a_review_database_even_by_a_later_edit(centre, installation, tmp_path):
+    a = add(centre, installation, "a", tmp_path)
+    with a.settings_file.open("a") as own:
+        own.write('database_url = "postgresql+psycopg://dictee@localhost/cabinet"\n')
+    b = add(centre, installation, "b", tmp_path)
+    centre.checked_settings(b)
+    with b.settings_file.open("a") as own:  # edited by hand after it was added
+        own.write('database_url = "postgresql+psycopg://dictee@localhost/cabinet"\n')
+    with pytest.raises(PracticeError, match="review database"):
+        centre.checked_settings(b)
+    with pytest.raises(PracticeError, match="review database"):
+        centre.checked_settings(a)
+    b.settings_file.write_text(b.settings_file.read_text().replace("/cabinet\"", "/cabinet_b\""))
+    assert centre.checked_settings(b).database_url.endswith("/cabinet_b")
+
+
+def test_an_outbox_moved_by_hand_into_another_practice_s_is_refused_at_use(cli_centre):
+    folder, env = cli_centre
+    settings_b = folder / "practices" / "cab-b" / "dictee.toml"
+    settings_b.write_text(settings_b.read_text().replace(str(folder / "b" / "outbox"), str(folder / "a" / "outbox" / "b")))
+    for command in (["--practice", "cab-b", "audit", "verify"], ["--practice", "cab-a", "audit", "verify"],
+                    ["watch", "--all-practices", "--max-seconds", "1"]):
+        done = dictee(*command, cwd=folder, env=env)
+        assert done.returncode == 2 and "overlap" in done.stderr and "Traceback" not in done.stderr, command
+    assert not (folder / "a" / "outbox" / "b").exists()  # refused before anything was written there
+
+
+def test_each_practice_s_load_is_counted_from_its_own_drafts(centre, installation, tmp_path, fake_transcriber):
+    from pipeline import ingest
+    from pipeline.job import run_job
+    from pipeline.practices import PracticeLoad, load_of
+    from tests.conftest import write_tone
+
+    add(centre, installation, "a", tmp_path, key=tmp_path / "keys" / "a.key")
+    add(centre, installation, "b", tmp_path)
+    settings_a, settings_b = (centre.settings(p) for p in centre.practices())
+    for seconds in (2.0, 2.5):
+        source = write_tone(settings_a.inbox / f"{seconds}.wav", seconds=seconds)
+        run_job(ingest.claim_dictation(source, work_dir=settings_a.work_dir, outbox=settings_a.outbox), settings_a)
+    write_tone(settings_b.inbox / "waiting.wav", seconds=2.0)
+    assert load_of(settings_a) == PracticeLoad(2, 0, 0, None) and load_of(settings_b) == PracticeLoad(0, 0, 1, None)
+
+
+def test_statements_of_every_practice_side_by_side_and_one_unreadable_said(cli_centre):
+    folder, env = cli_centre
+    done = dictee("statement", "--all-practices", "--month", "2026-11", "--to", str(folder / "st"), "--no-pdf",
+                  cwd=folder, env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in (folder / "st").iterdir()) == ["releve-cab-a-2026-11.csv",
+                                                                       "releve-cab-b-2026-11.csv"]
+    (folder / "keys" / "a.key").unlink()
+    done = dictee("statement", "--all-practices", "--month", "2026-10", "--to", str(folder / "st"), "--no-pdf",
+                  cwd=folder, env=env)
+    assert done.returncode == 2 and "cab-a" in done.stderr and "key not found" in done.stderr
+    assert (folder / "st" / "releve-cab-b-2026-10.csv").exists()  # B's invoice is not held by A's lost key
+    listed = dictee("practices", "list", cwd=folder, env=env)
+    assert listed.returncode == 0 and "cab-a: " in listed.stderr and "Traceback" not in listed.stderr
+    done = dictee("--practice", "cab-b", "statement", "--month", "2026-10", "--to", str(folder / "one"), "--no-pdf",
+                  cwd=folder, env=env)
+    assert done.returncode == 0 and (folder / "one" / "releve-cab-b-2026-10.csv").exists()
