@@ -113,8 +113,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         response = RedirectResponse("/login?expired=1" if exc.expired else "/login", status_code=303)
         # Back to the draft she was on once signed in again (its working copy waits there).
-        if (back := DRAFT_PATH.match(request.url.path)) is not None:
-            response.set_cookie(RETURN_COOKIE, back.group(0), httponly=True, samesite="strict",
+        root = request.scope.get("root_path", "")  # a centre's practice: its prefix stays in the way back
+        if (back := DRAFT_PATH.match(request.url.path.removeprefix(root))) is not None:
+            response.set_cookie(RETURN_COOKIE, root + back.group(0), httponly=True, samesite="strict",
                                 secure=request.url.scheme == "https", max_age=3600)
         return response
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from pipeline import store
-from pipeline.review.deps import CheckedReviewer, HeaderCheckedReviewer, ScopedJob, db
+from pipeline.review.deps import CheckedReviewer, HeaderCheckedReviewer, ScopedJob, db, at
 from pipeline.review.routes import OPEN_STATES, _open
 from pipeline.review.working import cleaned, drop_working_copy, save_working_copy
 
@@ -37,5 +37,5 @@ def heartbeat(request: Request, job_id: ScopedJob, reviewer: HeaderCheckedReview
 @autosave_router.post("/jobs/{job_id}/working-copy/discard")
 def discard(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, csrf: Annotated[str, Form()] = ""):
     drop_working_copy(request.app.state.outbox, job_id, reviewer.username)
-    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+    return RedirectResponse(at(request, f"/jobs/{job_id}"), status_code=303)
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipeline import autotext
 from pipeline.review.db import audit
-from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db, require_admin
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db, require_admin, at
 from pipeline.review.routes import render
 
 autotext_router = APIRouter()
@@ -44,7 +44,7 @@ def autotext_add(request: Request, reviewer: CheckedReviewer, abbreviation: Anno
     audit(session, username=reviewer.username, action="autotext_add", vault=request.app.state.vault,
           abbreviation=phrase.abbreviation, folder=phrase.folder, text=phrase.text)
     session.commit()
-    return RedirectResponse("/autotexte", status_code=303)
+    return RedirectResponse(at(request, "/autotexte"), status_code=303)
 
 
 @autotext_router.post("/autotexte/remove")
@@ -55,4 +55,4 @@ def autotext_remove(request: Request, reviewer: CheckedReviewer, abbreviation: A
         raise HTTPException(status_code=404, detail="abréviation inconnue / unknown abbreviation")
     audit(session, username=reviewer.username, action="autotext_remove", abbreviation=abbreviation, folder=folder)
     session.commit()
-    return RedirectResponse("/autotexte", status_code=303)
+    return RedirectResponse(at(request, "/autotexte"), status_code=303)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from pipeline.review import decisions, jobs
 from pipeline.review.db import AuditEvent, Job
-from pipeline.review.deps import CheckedReviewer, Reviewer, ScopedJobs, db
+from pipeline.review.deps import CheckedReviewer, Reviewer, ScopedJobs, db, at
 from pipeline.review.routes import french_part
 from pipeline.review.working import drop_working_copy
 from pipeline.store import TO_SIGN, JobFiles
@@ -71,4 +71,4 @@ def sign_selected(request: Request, reviewer: CheckedReviewer, picked: ScopedJob
         else:
             left.append(f"{job_id[:8]} : {why}")
     summary = f"{signed} courrier(s) signé(s)" + (f" ; non signé(s) : {' ; '.join(left)}" if left else "")
-    return RedirectResponse(f"/?state={TO_SIGN}&batch={quote(summary)}", status_code=303)
+    return RedirectResponse(at(request, f"/?state={TO_SIGN}&batch={quote(summary)}"), status_code=303)

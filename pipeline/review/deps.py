@@ -26,6 +26,12 @@ NOT_FOUND = "brouillon introuvable / draft not found"
 MAX_PICKED = 200  # drafts picked on one list (a batch signs at most 50 of them)
 
 
+def at(request: Request, path: str) -> str:
+    """A path of this desk as the browser asks for it: under its prefix when the desk is one
+    practice of a centre's (mounted at /p/<practice>/), as is where there is none."""
+    return request.scope.get("root_path", "") + path
+
+
 class LoginRequired(Exception):
     def __init__(self, *, expired: bool = False) -> None:
         self.expired = expired

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from pipeline.adapt.learned import PracticeLexicon
 from pipeline.review.db import audit
-from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db, require_admin
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, db, require_admin, at
 from pipeline.review.routes import render
 
 lexicon_router = APIRouter()
@@ -36,4 +36,4 @@ def lexicon_remove(request: Request, reviewer: CheckedReviewer, word: Annotated[
     # The word may be a patient's name: sealed in the audit like every other detail that could be.
     audit(session, username=reviewer.username, action="lexicon_remove", vault=request.app.state.vault, word=word)
     session.commit()
-    return RedirectResponse("/lexique?removed=1", status_code=303)
+    return RedirectResponse(at(request, "/lexique?removed=1"), status_code=303)

@@ -18,7 +18,7 @@ from pipeline.review.routes import TYPED_USERNAME, render
 login_router = APIRouter()
 PENDING_COOKIE = "dictee_pending"
 RETURN_COOKIE = "dictee_return"  # the draft a session expiry took her from
-RETURN_PATH = re.compile(rf"^/jobs/{JOB_ID}$")
+RETURN_PATH = re.compile(rf"^(/p/[a-z0-9][a-z0-9-]{{0,39}})?/jobs/{JOB_ID}$")  # a draft of this desk, or of a centre's practice
 
 
 def _client(request: Request) -> str | None:

@@ -22,7 +22,7 @@ from pipeline.result import FLAG_LABELS_FR, letter_text, version_of
 from pipeline.review import decisions, jobs, worklist
 from pipeline.review.correspondents import choose_correspondent, copy_lines
 from pipeline.review.db import AUDIT_LABELS, ROLE_LABELS, AuditEvent, Job, audit
-from pipeline.review.deps import CheckedReviewer, CurrentReviewer, Reviewer, ScopedJob, db
+from pipeline.review.deps import CheckedReviewer, CurrentReviewer, Reviewer, ScopedJob, db, at
 from pipeline.review.ranges import ranged_response
 from pipeline.review.working import cleaned, drop_working_copy, load_working_copy, save_working_copy
 from pipeline.store import JobFiles
@@ -60,7 +60,8 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
         if isinstance(context.get(key), str):
             context[key] = french_part(context[key])
     context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, "decision_labels": DECISION_LABELS,
-               "role_labels": ROLE_LABELS, "audit_labels": AUDIT_LABELS, **context}
+               "role_labels": ROLE_LABELS, "audit_labels": AUDIT_LABELS,
+               "root": request.scope.get("root_path", ""), **context}  # a centre's practice: its /p/<name>
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -187,8 +188,8 @@ def _joins_previous(words: list[dict], index: int) -> bool:
     return not words[index]["word"][:1].isspace() or words[index - 1]["word"].rstrip().endswith(("'", "’"))
 
 
-def _back(job_id: str, error: str = "") -> RedirectResponse:
-    return RedirectResponse(f"/jobs/{job_id}" + (f"?error={quote(error)}" if error else ""), status_code=303)
+def _back(request: Request, job_id: str, error: str = "") -> RedirectResponse:
+    return RedirectResponse(at(request, f"/jobs/{job_id}") + (f"?error={quote(error)}" if error else ""), status_code=303)
 
 
 def _open(session, job_id: str, states: frozenset[str] = OPEN_STATES) -> Job:
@@ -312,7 +313,7 @@ async def job_edit(request: Request, job_id: ScopedJob, reviewer: CheckedReviewe
         _keep_refused(request, job_id, reviewer, form)
         return _job_page(request, files, reviewer, session, error=str(error), typed=form,
                          status_code=409 if stale else 422, conflict=stale)
-    return _back(job_id)
+    return _back(request, job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/flags/{index}/revert")
@@ -324,11 +325,11 @@ def job_revert_correction(request: Request, job_id: ScopedJob, reviewer: Checked
         changes = jobs.revert_correction(files, index, username=reviewer.username)
         jobs.regenerate(files, request.app.state.settings)
     except jobs.ReviewError as error:
-        return _back(job_id, str(error))
+        return _back(request, job_id, str(error))
     audit(session, username=reviewer.username, action="edit", job_id=job_id, vault=request.app.state.vault,
           changes=changes)
     session.commit()
-    return _back(job_id)
+    return _back(request, job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/patient")
@@ -371,7 +372,7 @@ async def _choose(request: Request, job_id: str, reviewer, session, choose, *, a
     audit(session, username=reviewer.username, action=action, job_id=job_id, vault=request.app.state.vault,
           changes=changes)
     session.commit()
-    return _back(job_id)
+    return _back(request, job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/approve")
@@ -415,7 +416,7 @@ async def job_approve(request: Request, job_id: ScopedJob, reviewer: CheckedRevi
     else:  # filed, its audit row committed with it: learning, PDF/A + FHIR after the answer, never inside it
         request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, files))
     following = _next_draft(request, session, reviewer, after=job_id) if then != "list" else None
-    return RedirectResponse(f"/jobs/{following}" if following else "/", status_code=303)
+    return RedirectResponse(at(request, f"/jobs/{following}" if following else "/"), status_code=303)
 
 
 def _next_draft(request: Request, session, reviewer: Reviewer, *, after: str) -> str | None:
@@ -432,7 +433,7 @@ def job_export_again(request: Request, job_id: ScopedJob, reviewer: CheckedRevie
     """« réessayer »: a filed letter whose PDF/A + FHIR export failed is exported again, in the background."""
     _open(session, job_id, frozenset({store.FILED}))
     request.app.state.exports.submit(job_id)
-    return _back(job_id)
+    return _back(request, job_id)
 
 
 @jobs_router.post("/jobs/{job_id}/reopen")
@@ -444,11 +445,11 @@ def job_reopen(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, c
     try:
         decisions.reopen(session, _files(request, job_id), username=reviewer.username, comment=comment)
     except jobs.ReviewError as error:
-        return _back(job_id, str(error))
+        return _back(request, job_id, str(error))
     audit(session, username=reviewer.username, action="reopen", job_id=job_id, vault=request.app.state.vault,
           comment=comment.strip())
     session.commit()
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(at(request, "/"), status_code=303)
 
 
 @jobs_router.post("/jobs/{job_id}/reject")
@@ -461,8 +462,8 @@ def job_reject(request: Request, job_id: ScopedJob, reviewer: CheckedReviewer, c
     try:
         back(session, _files(request, job_id), username=reviewer.username, comment=comment)
     except jobs.ReviewError as error:
-        return _back(job_id, str(error))
+        return _back(request, job_id, str(error))
     audit(session, username=reviewer.username, action="send_back" if back is decisions.send_back else "reject",
           job_id=job_id, vault=request.app.state.vault, comment=comment.strip())
     session.commit()
-    return RedirectResponse("/", status_code=303)
+    return RedirectResponse(at(request, "/"), status_code=303)

@@ -1,6 +1,8 @@
 // « Dicter »: record (pause, resume, listen back, go on), then send in chunks that resume after a
 // network drop: the server says where to start again. Nothing leaves the page before « Envoyer ».
 "use strict";
+// This desk's prefix: a centre's practice is served under /p/<practice>/.
+const ROOT = document.body.dataset.root || "";
 (() => {
   const $ = (id) => document.getElementById(id);
   const box = $("recorder");
@@ -94,27 +96,27 @@
     progress.hidden = false;
     const details = JSON.stringify({ patient: $("patient").value, recipient: $("recipient").value,
                                      urgent: $("urgent").checked });
-    const started = await withRetries(() => call("POST", "/dicter/uploads", details, { "Content-Type": "application/json" }));
+    const started = await withRetries(() => call("POST", `${ROOT}/dicter/uploads`, details, { "Content-Type": "application/json" }));
     if (started.status !== 200) { say(`Envoi refusé : ${(started.data.error || String(started.status)).split(" / ")[0]}`); return; }
     const id = started.data.id;
     let offset = 0;
     while (offset < audio.size) {
       const piece = audio.slice(offset, offset + CHUNK);
       const sent = await withRetries(async () => {
-        const answer = await call("PUT", `/dicter/uploads/${id}?offset=${offset}`, piece);
+        const answer = await call("PUT", `${ROOT}/dicter/uploads/${id}?offset=${offset}`, piece);
         if (answer.status >= 500) throw new Error("server");
         return answer;
       }).catch(() => null);
       if (sent && (sent.status === 200 || sent.status === 409) && Number.isInteger(sent.data.offset)) {
         offset = sent.data.offset;  // 409: the server already had more (or less): resume where it says
       } else {
-        const asked = await withRetries(() => call("GET", `/dicter/uploads/${id}`));
+        const asked = await withRetries(() => call("GET", `${ROOT}/dicter/uploads/${id}`));
         offset = asked.data.offset || 0;
       }
       progress.value = offset / audio.size;
       say(`Envoi… ${Math.round(100 * offset / audio.size)} %`);
     }
-    const finished = await withRetries(() => call("POST", `/dicter/uploads/${id}/finish?size=${audio.size}`));
+    const finished = await withRetries(() => call("POST", `${ROOT}/dicter/uploads/${id}/finish?size=${audio.size}`));
     if (finished.status !== 200) { say(`Envoi incomplet : ${(finished.data.error || String(finished.status)).split(" / ")[0]}`); return; }
     say(`Dictée envoyée au secrétariat (${finished.data.job_id})`);
     box.dataset.sent = finished.data.job_id;

@@ -1,4 +1,6 @@
 // Click a word (or a flag's time) to hear the audio from there.
+// This desk's prefix: a centre's practice is served under /p/<practice>/.
+const ROOT = document.body.dataset.root || "";
 const player = document.getElementById("player");
 document.addEventListener("click", (event) => {
   const target = event.target.closest("[data-start]");
@@ -57,7 +59,7 @@ if (fields && fields.dataset.editable === "true") {
     if (current === sent) return;
     keepLocally();
     try {
-      const answer = await fetch(`/jobs/${job}/working-copy`, {
+      const answer = await fetch(`${ROOT}/jobs/${job}/working-copy`, {
         method: "POST", credentials: "same-origin", redirect: "manual",
         headers: {"Content-Type": "application/json", "X-CSRF-Token": fields.dataset.csrf},
         body: JSON.stringify({fields: values(), version}),
@@ -113,7 +115,7 @@ document.querySelectorAll(".take-saved").forEach((button) => button.addEventList
 if (fields) {
   const beat = async () => {
     try {
-      const answer = await fetch(`/jobs/${fields.dataset.job}/presence`, {method: "POST", credentials: "same-origin",
+      const answer = await fetch(`${ROOT}/jobs/${fields.dataset.job}/presence`, {method: "POST", credentials: "same-origin",
         redirect: "manual", headers: {"X-CSRF-Token": fields.dataset.csrf}});
       if (!answer.ok) return;
       const others = (await answer.json()).others;
@@ -269,7 +271,7 @@ if (thenNext) {
 
 // A refused form answers on its own URL (…/edit): the address goes back to the draft's, so a
 // reload opens the draft (her working copy with it) rather than posting again.
-if (/^\/jobs\/[0-9a-f]{16}\/(edit|approve|patient|correspondent)$/.test(location.pathname)) {
+if (/\/jobs\/[0-9a-f]{16}\/(edit|approve|patient|correspondent)$/.test(location.pathname)) {
   history.replaceState(null, "", location.pathname.replace(/\/[a-z]+$/, ""));
 }
 
