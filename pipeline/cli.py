@@ -45,6 +45,7 @@ EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait
 # Commands that draft or serve drafts: a disabled practice is no longer served by any of them.
 SERVING_COMMANDS = frozenset({"batch", "watch", "review", "deploy", "draft", "retry"})
 _practice = None  # the practice `--practice` chose (pipeline.practices.Practice), for this command
+_centre = False  # `--centre`: the centre's own desk (its accounts and their sign-in trail)
 
 
 @app.callback()
@@ -52,10 +53,14 @@ def choose_practice(
     context: typer.Context,
     practice: Optional[str] = typer.Option(None, "--practice", metavar="NOM",
                                            help="Le cabinet servi (centre de télésecrétariat) / the practice served"),
+    centre: bool = typer.Option(False, "--centre", help="Le bureau du centre : ses comptes, tous ses cabinets / "
+                                                         "the centre's desk: its accounts, all its practices"),
 ) -> None:
     """Dictée — dictées médicales → courriers Word, hors ligne."""
-    global _practice
-    _practice = None
+    global _practice, _centre
+    _practice, _centre = None, centre
+    if centre and practice is not None:
+        raise DicteeError("--centre ou --practice, pas les deux / --centre or --practice, not both")
     if practice is None:
         return
     from pipeline.practices import Centre
@@ -79,7 +84,12 @@ def _settings(*, check_key: bool = True, practice=None, **overrides: object) -> 
 
     practice = practice or _practice
     try:
-        if practice is not None:
+        if _centre and practice is None:
+            from pipeline.practices import Centre
+            from pipeline.review.centre import desk_settings
+
+            settings = desk_settings(load_settings(**overrides), Centre())
+        elif practice is not None:
             from pipeline.practices import Centre
 
             settings = Centre().checked_settings(practice, **overrides)
@@ -486,6 +496,17 @@ def review(
 
     settings = _settings(outbox=outbox)
     _configure_logging(settings)
+    if _centre:
+        from pipeline.practices import Centre
+        from pipeline.review.centre import create_centre_app
+
+        centre = Centre()
+        if not centre.active():
+            raise DicteeError(f"aucun cabinet actif dans {centre.register} (dictee practices add) / "
+                              f"no active practice in {centre.register}")
+        build = lambda: create_centre_app(load_settings(), centre)  # noqa: E731
+    else:
+        build = lambda: create_app(settings)  # noqa: E731
     if (tls_cert is None) != (tls_key is None):
         raise DicteeError("--tls-cert et --tls-key vont ensemble / --tls-cert and --tls-key go together")
     for path in (tls_cert, tls_key):
@@ -497,7 +518,7 @@ def review(
                       "warning: the desk is open to the network without HTTPS[/yellow]")
     console.print(f"Relecture sur / review at {scheme}://{host}:{port} — Ctrl-C pour arrêter / to stop")
     # Behind a reverse proxy on this machine, its X-Forwarded-Proto/-For give the scheme and client.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
+    uvicorn.run(build(), host=host, port=port, log_level="warning", access_log=False,
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 

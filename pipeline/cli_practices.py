@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
+
+from pipeline.errors import DicteeError
 
 practices_app = typer.Typer(no_args_is_help=True,
                             help="Cabinets servis par ce centre / the practices this centre serves.")
@@ -82,6 +85,63 @@ def practices_disable(name: str = typer.Argument(...)) -> None:
 def practices_enable(name: str = typer.Argument(...)) -> None:
     """Sert de nouveau un cabinet / serve a practice again."""
     _set_disabled(name, False)
+
+
+@practices_app.command("grant")
+def practices_grant(
+    username: str = typer.Argument(..., help="Compte du centre (dictee --centre users add)"),
+    practice: str = typer.Argument(..., help="Cabinet"),
+    folders: list[str] = typer.Argument(None, help="Praticiens servis (dossiers, « . » le principal) ; aucun : tous. "
+                                                   "Un praticien : celui qu'il signe"),
+) -> None:
+    """Accorde un cabinet à un compte du centre / grant a centre account a practice (its
+    practitioners FOLDER…, or all): it sees, hears and edits only their letters there."""
+    from pipeline.practices import Centre
+    from pipeline.review.centre import grant
+
+    centre = Centre()
+    chosen = centre.find(practice)
+    known = _cli()._settings(practice=chosen, check_key=False).practitioners
+    with _centre_accounts(centre) as session:
+        grant(session, username, chosen, folders or [], known_folders=known)
+        _audited(session, "practice_grant", account=username, practice=chosen.id, folders=sorted(folders or []))
+    _cli().out.print(f"{username} → {chosen.name}" + (f" ({', '.join(folders)})" if folders else " (tous / all)"))
+
+
+@practices_app.command("revoke")
+def practices_revoke(username: str = typer.Argument(...), practice: str = typer.Argument(...)) -> None:
+    """Retire un cabinet à un compte du centre / take a practice away from a centre account
+    (its open sessions end)."""
+    from pipeline.practices import Centre
+    from pipeline.review.centre import revoke
+
+    centre = Centre()
+    chosen = centre.find(practice)
+    with _centre_accounts(centre) as session:
+        if not revoke(session, username, chosen):
+            raise DicteeError(f"{username} n'a pas ce cabinet / has no grant for {chosen.name}")
+        _audited(session, "practice_revoke", account=username, practice=chosen.id)
+    _cli().out.print(f"{username} ✗ {chosen.name}")
+
+
+@contextmanager
+def _centre_accounts(centre):
+    """The centre's accounts database; account errors become the CLI's French + English message."""
+    from pipeline.review.app import review_sessions
+    from pipeline.review.auth import AuthError
+    from pipeline.review.centre import desk_settings
+
+    with review_sessions(desk_settings(_cli()._settings(), centre))() as session:
+        try:
+            yield session
+        except AuthError as error:
+            raise DicteeError(str(error)) from None
+
+
+def _audited(session, action: str, **detail) -> None:
+    from pipeline.cli_users import _audited as audited
+
+    audited(session, action, **detail)
 
 
 def register(app: typer.Typer) -> None:

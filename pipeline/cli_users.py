@@ -42,6 +42,12 @@ def _audited(session, action: str, **detail) -> None:
     session.commit()
 
 
+def _not_at_the_centre() -> None:
+    if _cli()._centre:
+        raise DicteeError("au centre, un compte reçoit ses cabinets et praticiens par « dictee practices grant » / "
+                          "at a centre, an account is given its practices and practitioners by 'dictee practices grant'")
+
+
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -72,13 +78,23 @@ def users_list() -> None:
     for column in ("identifiant / username", "rôle / role", "créé / created", "état / status", "2FA",
                    "sert / serves"):
         table.add_column(column)
+    names = None
+    if _cli()._centre:  # the practices granted, by name
+        from pipeline.practices import Centre
+
+        names = {practice.id: practice.name for practice in Centre().practices()}
     with _accounts() as session:
         for user, disabled in users(session):
-            folders = served_folders(session, user)
+            if names is not None:
+                from pipeline.review.centre import described_grants
+
+                serves = described_grants(session, user, names)
+            else:
+                folders = served_folders(session, user)
+                serves = ", ".join(sorted(folder or MAIN_LETTERHEAD for folder in folders)) if folders else "tous / all"
             table.add_row(user.username, ROLE_LABELS.get(user.role, user.role), f"{user.created_at:%Y-%m-%d}",
                           "désactivé / disabled" if disabled else "actif / active",
-                          "oui / yes" if enrolled(session, user) else "non / no",
-                          ", ".join(sorted(folder or MAIN_LETTERHEAD for folder in folders)) if folders else "tous / all")
+                          "oui / yes" if enrolled(session, user) else "non / no", serves)
     _cli().out.print(table)
 
 
@@ -136,6 +152,7 @@ def users_set_practitioner(
     to the practitioner it signs for (an inbox folder, or « . » for the main letterhead)."""
     from pipeline.review.auth import set_practitioner
 
+    _not_at_the_centre()
     settings = _cli()._settings()
     with _accounts() as session:
         set_practitioner(session, username, folder, known_folders=settings.practitioners)
@@ -152,6 +169,7 @@ def users_serve(
     courriers / the practitioners an account serves: it sees, hears, edits and exports only theirs."""
     from pipeline.review.auth import set_served
 
+    _not_at_the_centre()
     settings = _cli()._settings()
     with _accounts() as session:
         set_served(session, username, folders or [], known_folders=settings.practitioners)

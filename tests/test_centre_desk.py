@@ -48,3 +48,192 @@ def test_a_desk_served_under_a_prefix_keeps_every_link_and_redirect_under_it(set
         assert away.status_code == 303 and away.headers["location"] == "/login"
         back = client.post("/p/cab-a/login", data={"username": "sophie", "password": REVIEW_PASSWORD})
         assert back.headers["location"] == f"/p/cab-a/jobs/{dictation.job_id}"
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def two_practices(tmp_path, monkeypatch, fake_transcriber):
+    """A centre with practices A and B (their own keys and letterheads), the same recording
+    dictated at both (one job id, two drafts), and its accounts: sophie (A and B), anne (A only),
+    dr_b (practitioner of B), chef (admin of both)."""
+    import os
+
+    from pipeline.practices import Centre
+    from pipeline.review.app import review_sessions
+    from pipeline.review.auth import add_user
+    from pipeline.review.centre import desk_settings, grant
+    from pipeline.settings import Settings
+    from pipeline.vault import create_key_file
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("DICTEE_"):
+            monkeypatch.delenv(name)
+    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
+    centre = Centre(tmp_path / "centre")
+    drafts = {}
+    for name, doctor in (("cab-a", "Dr Alice Aubert"), ("cab-b", "Dr Bruno Bécu")):
+        create_key_file(tmp_path / "keys" / name, guarded=[])
+        practice = centre.add(name, outbox=tmp_path / name / "outbox", key=tmp_path / "keys" / name,
+                              installation=installation)
+        with practice.settings_file.open("a") as own:
+            own.write(f'practitioner_name = "{doctor}"\nstable_seconds = 0\n')
+        settings = centre.settings(practice)
+        source = write_tone(settings.inbox / "dictation.wav", seconds=2.0)
+        drafts[name] = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox).job_id
+        run_job(next(iter(ingest.unfinished_claims(settings.work_dir))), settings)
+    assert drafts["cab-a"] == drafts["cab-b"]  # the same recording: only the practice tells them apart
+    with review_sessions(desk_settings(installation, centre))() as session:
+        for username, role in (("sophie", "secretary"), ("anne", "secretary"), ("dr_b", "practitioner"), ("chef", "admin")):
+            add_user(session, username, REVIEW_PASSWORD, role)
+        a, b = centre.find("cab-a"), centre.find("cab-b")
+        for username, practice, folders in (("sophie", a, []), ("sophie", b, []), ("anne", a, []), ("dr_b", b, ["."]),
+                                            ("chef", a, []), ("chef", b, [])):
+            grant(session, username, practice, folders, known_folders={})
+        session.commit()
+    return installation, centre, drafts["cab-a"]
+
+
+def centre_client(installation, centre):
+    from pipeline.review.centre import create_centre_app
+
+    return TestClient(create_centre_app(installation, centre), follow_redirects=False, client=LOCAL_CLIENT)
+
+
+def sign_in(client, username):
+    client.cookies.clear()
+    answer = client.post("/login", data={"username": username, "password": REVIEW_PASSWORD})
+    assert answer.status_code == 303, answer.text
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+
+
+def practice_job_routes(app) -> list[tuple[str, str]]:
+    """Every route of a draft a practice's desk has (found, not listed: a new route is covered)."""
+    from fastapi.routing import APIRoute
+
+    desk = next(served.desk for served in app.state.practices if served.desk is not None)
+    routes = [route for entry in desk.routes
+              for route in (entry.original_router.routes if hasattr(entry, "original_router") else [entry])]
+    found = [(method, route.path) for route in routes if isinstance(route, APIRoute) and "{job_id}" in route.path
+             for method in route.methods]
+    assert len(found) >= 11
+    return found
+
+
+def test_one_sign_in_one_worklist_across_the_practices_granted(two_practices):
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        page = client.get("/").text
+        assert page.count(f'href="/p/cab-a/jobs/{job_id}"') == 1 and page.count(f'href="/p/cab-b/jobs/{job_id}"') == 1
+        assert re.findall(r'<td class="practice">([^<]+)', page) == ["cab-a", "cab-b"]  # oldest first
+        only_b = client.get("/?cabinet=cab-b").text
+        assert f"/p/cab-b/jobs/{job_id}" in only_b and f"/p/cab-a/jobs/{job_id}" not in only_b
+        assert client.get("/suivant").headers["location"] == f"/p/cab-a/jobs/{job_id}"
+        assert client.get("/suivant?cabinet=cab-b").headers["location"] == f"/p/cab-b/jobs/{job_id}"
+        letter_b = client.get(f"/p/cab-b/jobs/{job_id}/preview").text
+        assert "Bruno Bécu" in letter_b and "Alice Aubert" not in letter_b  # B's own draft, B's letterhead
+        assert client.get(f"/p/cab-a/jobs/{job_id}/audio").status_code == 200
+
+
+def test_a_practice_not_granted_answers_404_on_every_route_and_its_list(two_practices):
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        csrf = sign_in(client, "anne")
+        page = client.get("/").text
+        assert "cab-b" not in page and f"/p/cab-a/jobs/{job_id}" in page
+        for method, path in practice_job_routes(client.app):
+            url = "/p/cab-b" + path.replace("{job_id}", job_id).replace("{index}", "0")
+            answer = client.request(method, url, data={"csrf": csrf} if method == "POST" else None)
+            assert answer.status_code == 404, (method, path, answer.status_code)
+        for path in ("/", "/dicter", "/lexique", "/autotexte", "/releve.csv", "/static/review.js"):
+            assert client.get("/p/cab-b" + path).status_code == 404, path
+        assert client.get(f"/p/cab-a/jobs/{job_id}").status_code == 200
+        assert client.get("/p/cab-z/").status_code == 404  # no such practice: the same answer
+        # Her draft of A is opened, edited and approved; « Suivant » goes on across the centre.
+        page = client.get(f"/p/cab-a/jobs/{job_id}").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        done = client.post(f"/p/cab-a/jobs/{job_id}/approve", data={"csrf": csrf, "body": "Revu."})
+        assert done.status_code == 303 and done.headers["location"] == "/suivant", done.text[:300]
+        assert client.get("/suivant").headers["location"] == "/"  # nothing else is hers
+
+
+def test_a_practitioner_belongs_to_his_practice_and_dictates_into_it(two_practices):
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "dr_b")
+        page = client.get("/").text
+        assert 'href="/p/cab-b/dicter"' in page
+        assert client.get("/p/cab-b/dicter").status_code == 200
+        assert client.get(f"/p/cab-a/jobs/{job_id}").status_code == 404
+        assert client.get("/p/cab-a/dicter").status_code == 404
+
+
+def test_each_practice_keeps_its_own_trail_and_the_centre_its_sign_ins(two_practices):
+    from pipeline.review.app import review_sessions
+    from pipeline.review.centre import desk_settings
+    from pipeline.review.db import AuditEvent, verify_audit
+
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200
+
+    def trail(settings):
+        with review_sessions(settings)() as session:
+            assert verify_audit(session).intact
+            return [(row.username, row.action, row.job_id) for row in session.query(AuditEvent).order_by(AuditEvent.id)]
+
+    b, a = (trail(centre.settings(centre.find(name))) for name in ("cab-b", "cab-a"))
+    assert ("sophie", "view", job_id) in b and ("sophie", "view", job_id) not in a
+    desk = trail(desk_settings(installation, centre))
+    assert ("sophie", "login", None) in desk and not any(action == "view" for _, action, _ in desk)
+
+
+def test_a_practice_s_copy_of_a_centre_account_never_signs_in_to_its_own_desk(two_practices):
+    from pipeline.review import create_app
+
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        client.get(f"/p/cab-b/jobs/{job_id}")
+    alone = create_app(centre.settings(centre.find("cab-b")))  # B's desk served on its own
+    with TestClient(alone, follow_redirects=False, client=LOCAL_CLIENT) as client:
+        refused = client.post("/login", data={"username": "sophie", "password": REVIEW_PASSWORD})
+        assert refused.status_code != 303
+        refused = client.post("/login", data={"username": "sophie", "password": "!centre"})
+        assert refused.status_code != 303
+
+
+def test_a_practice_whose_key_is_gone_says_so_while_the_others_work_on(two_practices, tmp_path):
+    installation, centre, job_id = two_practices
+    (tmp_path / "keys" / "cab-b").unlink()
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        page = client.get("/").text
+        assert f"/p/cab-a/jobs/{job_id}" in page and f"/p/cab-b/jobs/{job_id}" not in page
+        assert "illisible" in page
+        closed = client.get(f"/p/cab-b/jobs/{job_id}")
+        assert closed.status_code == 503 and "clé de chiffrement du cabinet cab-b" in closed.text
+        assert str(tmp_path) not in closed.text  # no path on a page
+        assert client.get(f"/p/cab-a/jobs/{job_id}").status_code == 200
+        sign_in(client, "anne")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404  # not hers: not said to exist
+        client.cookies.clear()
+        assert client.get(f"/p/cab-b/jobs/{job_id}").headers["location"] == "/login"
+
+
+def test_the_admin_downloads_each_practice_s_statement(two_practices):
+    installation, centre, _ = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "chef")
+        accounts = client.get("/comptes").text
+        assert 'action="/p/cab-a/releve.csv"' in accounts and 'action="/p/cab-b/releve.csv"' in accounts
+        assert "cab-a, cab-b" in accounts  # sophie's grants shown by name
+        statement = client.get("/p/cab-b/releve.csv?month=2026-11")
+        assert statement.status_code == 200 and statement.headers["content-type"].startswith("text/csv")
+        sign_in(client, "sophie")
+        assert client.get("/p/cab-b/releve.csv?month=2026-11").status_code == 403

@@ -21,12 +21,20 @@ ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin":
 @accounts_router.get("/comptes", response_class=HTMLResponse)
 def accounts_page(request: Request, reviewer: CurrentReviewer, session=Depends(db)):
     require_admin(reviewer)
-    details = {user.username: {"second_factor": twofactor.enrolled(session, user),
-                               "serves": ", ".join(sorted(folder or auth.MAIN_LETTERHEAD for folder in folders))
-                               if (folders := auth.served_folders(session, user)) else "tout le cabinet"}
+    details = {user.username: {"second_factor": twofactor.enrolled(session, user), "serves": _serves(request, session, user)}
                for user, _ in auth.users(session)}
     return render(request, "accounts.html", user=reviewer.account, csrf=reviewer.csrf, accounts=auth.users(session),
-                  roles=ROLE_LABELS, details=details)
+                  roles=ROLE_LABELS, details=details, practices=getattr(request.app.state, "practices", None))
+
+
+def _serves(request: Request, session, user) -> str:
+    """Whose letters an account reaches: practitioners of this practice, or a centre's practices."""
+    if (served := getattr(request.app.state, "practices", None)) is not None:
+        from pipeline.review.centre import described_grants
+
+        return described_grants(session, user, {one.practice.id: one.practice.name for one in served})
+    folders = auth.served_folders(session, user)
+    return ", ".join(sorted(folder or auth.MAIN_LETTERHEAD for folder in folders)) if folders else "tout le cabinet"
 
 
 @accounts_router.post("/comptes/{username}")
@@ -53,7 +61,10 @@ def account_change(request: Request, reviewer: CheckedReviewer, username: str, a
     return RedirectResponse("/comptes", status_code=303)
 
 
-@accounts_router.get("/releve.csv")
+statement_router = APIRouter()  # each practice's own, in a centre too
+
+
+@statement_router.get("/releve.csv")
 def statement_csv(request: Request, reviewer: CurrentReviewer, month: str = "", session=Depends(db)):
     """The month's statement per practitioner (pipeline/statement.py), for the invoice."""
     import datetime as dt

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.review import routes
 from pipeline.review.deps import JOB_ID, LoginRequired, unscoped_routes
-from pipeline.review.accounts import accounts_router
+from pipeline.review.accounts import accounts_router, statement_router
 from pipeline.review.dictate import dictate_router
 from pipeline.review.lexicon import lexicon_router
 from pipeline.review.login import RETURN_COOKIE, login_router
@@ -34,7 +34,9 @@ from pipeline.vault import SealedWithoutKey
 
 log = logging.getLogger("dictee.review")
 ROUTERS = (login_router, dictate_router, routes.auth_router, routes.jobs_router, autosave_router, batch_router,
-           autotext_router, lexicon_router, accounts_router)
+           autotext_router, lexicon_router, accounts_router, statement_router)
+# A centre's practice: its drafts, dictations and practice pages; signing in and accounts are the centre's.
+PRACTICE_ROUTERS = tuple(router for router in ROUTERS if router not in (login_router, accounts_router))
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -74,7 +76,10 @@ def review_sessions(settings: Settings):
     return make_sessionmaker(database_url(settings), anchor=audit_anchor(settings))
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, centre=None, routers=None) -> FastAPI:
+    """The desk of one practice; `centre` (centre.CentreLink): one practice of a centre's, who
+    is asking said by the centre; `routers`: the centre's own pages instead (centre.py)."""
+    routers = routers or (PRACTICE_ROUTERS if centre is not None else ROUTERS)
     keep_private()  # drafts, audio, the database: owner-only whatever the umask
     settings.outbox.mkdir(parents=True, exist_ok=True)
     if open_to_others(settings.outbox):
@@ -84,8 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        app.state.exports.close()  # an export under way finishes; none is cut off mid-file
-        sessions.kw["bind"].dispose()  # close pooled database connections on shutdown
+        for close in app.state.on_close:  # the practices' desks a centre mounts too: theirs never run
+            close()
 
     app = FastAPI(title="Dictée — relecture", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.settings = settings
@@ -95,6 +100,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.outbox.clear_dead_marks()  # transitions a killed desk left half-taken
     remove_dead_partials(app.state.outbox.work_folder())  # half-written files, export scratch of a killed desk
     app.state.exports = ExportQueue(settings, app.state.outbox)
+    # An export under way finishes (none is cut off mid-file); pooled connections are closed.
+    app.state.on_close = [app.state.exports.close, sessions.kw["bind"].dispose]
+    app.state.centre = centre
     app.state.presence = Presence()
     app.state.sessions = sessions
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
@@ -143,8 +151,8 @@ def create_app(settings: Settings) -> FastAPI:
         return _error_page(503, str(exc))
 
     # Fails closed: never served with a route that reaches a draft without ScopedJob.
-    if unscoped := unscoped_routes(route for router in ROUTERS for route in router.routes):
+    if unscoped := unscoped_routes(route for router in routers for route in router.routes):
         raise RuntimeError(f"route(s) reaching a draft without ScopedJob: {', '.join(unscoped)}")
-    for router in ROUTERS:
+    for router in routers:
         app.include_router(router)
     return app

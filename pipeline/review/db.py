@@ -37,6 +37,7 @@ AUDIT_LABELS = {
     "totp_failed": "second facteur refusé", "recovery_used": "code de secours utilisé",
     "totp_reset": "double authentification réinitialisée", "session_expired": "session expirée (inactivité)",
     "user_serve": "praticiens servis changés", "dictation_upload": "dictée envoyée depuis le navigateur",
+    "practice_grant": "cabinet accordé", "practice_revoke": "cabinet retiré",
 }
 STATES = ("pending_review", "filed", "rejected")
 
@@ -91,6 +92,16 @@ class ServedFolder(Base):
 
     __tablename__ = "served_folders"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(80), primary_key=True)
+
+
+class PracticeGrant(Base):
+    """A centre's account granted a practice (pipeline/review/centre.py): one row per inbox folder
+    of it the account serves ("" the main one), or "*" for all of them. Only in a centre's database."""
+
+    __tablename__ = "practice_grants"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    practice_id: Mapped[str] = mapped_column(String(16), primary_key=True)
     folder: Mapped[str] = mapped_column(String(80), primary_key=True)
 
 

@@ -61,7 +61,9 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
             context[key] = french_part(context[key])
     context = {"titles": DOCUMENT_TITLES, "states": STATE_LABELS, "decision_labels": DECISION_LABELS,
                "role_labels": ROLE_LABELS, "audit_labels": AUDIT_LABELS,
-               "root": request.scope.get("root_path", ""), **context}  # a centre's practice: its /p/<name>
+               "root": request.scope.get("root_path", ""),  # a centre's practice: its /p/<name>
+               "home": "/" if getattr(request.app.state, "centre", None) else request.scope.get("root_path", "") + "/",
+               **context}
     return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -415,6 +417,8 @@ async def job_approve(request: Request, job_id: ScopedJob, reviewer: CheckedRevi
         session.commit()
     else:  # filed, its audit row committed with it: learning, PDF/A + FHIR after the answer, never inside it
         request.app.state.exports.submit(job_id, learn=decisions.after_filing(settings, files))
+    if request.app.state.centre is not None:  # a centre's practice: « Suivant » goes across its practices
+        return RedirectResponse("/" if then == "list" else "/suivant", status_code=303)
     following = _next_draft(request, session, reviewer, after=job_id) if then != "list" else None
     return RedirectResponse(at(request, f"/jobs/{following}" if following else "/"), status_code=303)
 
