@@ -21,6 +21,8 @@ def send(
     recipient: Optional[str] = typer.Option(None, "--recipient", help="Destinataire, comme sur la page « Dicter »"),
     ca: Optional[Path] = typer.Option(None, "--ca", help="Certificat du bureau (auto-signé) / the desk's certificate"),
     code: Optional[str] = typer.Option(None, "--code", help="Code à usage unique (sinon demandé) / one-time code"),
+    practice: Optional[str] = typer.Option(None, "--practice", help="Le cabinet, sur le bureau d'un centre / "
+                                                                     "the practice, at a centre's desk"),
 ) -> None:
     """Envoie des dictées au bureau distant / send dictations to a remote desk, as « Dicter » does:
     in chunks, resumed by running the same command again after a drop. The password is read from
@@ -34,7 +36,7 @@ def send(
         except SendError as error:
             raise SendError(f"{path.name}: {error}") from None
     hints = checked_hint(patient, ("patient", "patient")), checked_hint(recipient, ("destinataire", "recipient"))
-    desk = open_desk(to, user, ca_file=ca)
+    desk = open_desk(to, user, ca_file=ca, practice=practice)
     password = os.environ.get(PASSWORD_VARIABLE) or typer.prompt("Mot de passe / password", hide_input=True)
     desk.sign_in(password, lambda: code or typer.prompt("Code à usage unique / one-time code"))
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),

@@ -26,6 +26,7 @@ import httpx
 from pipeline import audio, upload
 from pipeline.errors import DicteeError
 from pipeline.files import write_bytes_atomic
+from pipeline.practices import PRACTICE_NAME
 
 CHUNK_BYTES = 1024 * 1024  # under the desk's 4 MB a chunk
 RETRIES = 6  # per chunk, across network drops, waiting 1, 2, 4 … s
@@ -112,9 +113,12 @@ class Desk:
     """A signed-in practitioner's session at the desk, over `http` (an httpx client whose
     base_url is the desk; tests pass the app's own)."""
 
-    def __init__(self, http: httpx.Client, username: str) -> None:
+    def __init__(self, http: httpx.Client, username: str, practice: str | None = None) -> None:
         self.http, self.username = http, username
         self.csrf = ""
+        # A centre's desk: the practice's « Dicter » is under /p/<practice>/; signing in is the centre's.
+        self.practice = practice
+        self.at = f"/p/{practice}" if practice else ""
 
     def sign_in(self, password: str, code: Callable[[], str]) -> None:
         """Password, then the second factor when the desk asks for it (`code` is asked then)."""
@@ -133,7 +137,10 @@ class Desk:
                 raise SendError("trop d'essais : réessayez plus tard / too many attempts: try again later")
             if answer.status_code != 303:
                 raise SendError("code incorrect / wrong code")
-        page = self._call("get", "/dicter")
+        page = self._call("get", f"{self.at}/dicter")
+        if page.status_code == 404 and self.practice:
+            raise SendError(f"cabinet {self.practice} inconnu du bureau ou non accordé à ce compte / practice "
+                            f"{self.practice} unknown to the desk or not granted to this account")
         if page.status_code == 403:
             raise SendError("ce compte ne dicte pas (praticien relié à son dossier) / this account does not dictate "
                             "(a practitioner linked to his folder)")
@@ -146,10 +153,10 @@ class Desk:
     def send(self, path: Path, *, urgent: bool = False, patient: str | None = None, recipient: str | None = None,
              on_progress: Callable[[int, int], None] = lambda sent, total: None) -> SentRecording:
         size = checked_recording(path)
-        state = _state_file(str(self.http.base_url), self.username, _file_sha256(path))
+        state = _state_file(str(self.http.base_url) + self.at, self.username, _file_sha256(path))
         upload_id, offset = self._resumed(state)
         if upload_id is None:
-            started = self._json("post", "/dicter/uploads",
+            started = self._json("post", f"{self.at}/dicter/uploads",
                                  json={"urgent": urgent, "patient": patient, "recipient": recipient})
             upload_id, offset = started["id"], 0
             state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -161,7 +168,7 @@ class Desk:
                 recording.seek(offset)
                 offset = self._chunk(upload_id, offset, recording.read(CHUNK_BYTES))
         on_progress(size, size)
-        done = self._json("post", f"/dicter/uploads/{upload_id}/finish", params={"size": size})
+        done = self._json("post", f"{self.at}/dicter/uploads/{upload_id}/finish", params={"size": size})
         state.unlink(missing_ok=True)
         return SentRecording(done["job_id"], size, resumed_at)
 
@@ -173,7 +180,7 @@ class Desk:
             return None, 0
         if not isinstance(upload_id, str) or not upload.UPLOAD_ID.match(upload_id):
             return None, 0
-        answer = self._call("get", f"/dicter/uploads/{upload_id}")
+        answer = self._call("get", f"{self.at}/dicter/uploads/{upload_id}")
         offset = _body(answer).get("offset")
         if answer.status_code != 200 or not isinstance(offset, int):  # finished, expired or forgotten: start again
             return None, 0
@@ -184,12 +191,12 @@ class Desk:
         it stands: a chunk it got before the answer was lost is not sent twice."""
         for attempt in range(RETRIES):
             try:
-                answer = self.http.put(f"/dicter/uploads/{upload_id}", params={"offset": offset}, content=data,
+                answer = self.http.put(f"{self.at}/dicter/uploads/{upload_id}", params={"offset": offset}, content=data,
                                        headers={"X-CSRF-Token": self.csrf})
             except httpx.TransportError:
                 time.sleep(2 ** attempt)
                 try:
-                    now = int(self._json("get", f"/dicter/uploads/{upload_id}")["offset"])
+                    now = int(self._json("get", f"{self.at}/dicter/uploads/{upload_id}")["offset"])
                 except SendError:
                     continue
                 if now != offset:
@@ -241,9 +248,12 @@ def checked_hint(text: str | None, what: tuple[str, str]) -> str | None:
     return text.strip()
 
 
-def open_desk(url: str, username: str, *, ca_file: Path | None = None) -> Desk:
+def open_desk(url: str, username: str, *, ca_file: Path | None = None, practice: str | None = None) -> Desk:
+    if practice is not None and re.fullmatch(PRACTICE_NAME, practice) is None:
+        raise SendError("nom de cabinet refusé : minuscules, chiffres et - / practice name refused: lower-case "
+                        "letters, digits and -")
     verify: bool | str = str(ca_file) if ca_file else True
     if ca_file and not ca_file.is_file():
         raise SendError("certificat introuvable / certificate file not found")
     http = httpx.Client(base_url=desk_url(url), verify=verify, timeout=TIMEOUT_S, follow_redirects=False)
-    return Desk(http, username)
+    return Desk(http, username, practice)

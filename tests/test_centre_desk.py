@@ -237,3 +237,27 @@ def test_the_admin_downloads_each_practice_s_statement(two_practices):
         assert statement.status_code == 200 and statement.headers["content-type"].startswith("text/csv")
         sign_in(client, "sophie")
         assert client.get("/p/cab-b/releve.csv?month=2026-11").status_code == 403
+
+
+def test_dictee_send_puts_a_recording_into_the_named_practice_s_inbox(two_practices, tmp_path, monkeypatch):
+    import hashlib
+
+    from pipeline import send
+
+    installation, centre, _ = two_practices
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    recording = write_tone(tmp_path / "ordonnance.wav", seconds=3.0)
+    with centre_client(installation, centre) as client:
+        desk = send.Desk(client, "dr_b", "cab-b")
+        desk.sign_in(REVIEW_PASSWORD, lambda: "")
+        sent = desk.send(recording, patient="BÉCU Paul 01/02/1950")
+        settings_b, settings_a = (centre.settings(centre.find(name)) for name in ("cab-b", "cab-a"))
+        landed = ingest.list_candidates(settings_b.inbox, settings_b.practitioners)
+        assert len(landed) == 1 and not ingest.list_candidates(settings_a.inbox, settings_a.practitioners)
+        assert sent.job_id == ingest.job_id_for(hashlib.sha256(landed[0].read_bytes()).hexdigest())
+        not_his = send.Desk(client, "dr_b", "cab-a")
+        with pytest.raises(send.SendError, match="not granted"):
+            not_his.sign_in(REVIEW_PASSWORD, lambda: "")
+    for hostile in ("../cab-a", "CAB-B", "cab b", "cab-b/../x", "", "x" * 41):
+        with pytest.raises(send.SendError, match="practice name refused"):
+            send.open_desk("http://127.0.0.1:1", "dr_b", practice=hostile)
