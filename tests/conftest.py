@@ -222,3 +222,48 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                        serialization.NoEncryption()))
     return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.fixture
+def two_practices(tmp_path, monkeypatch, fake_transcriber):
+    """A centre with practices A and B (their own keys and letterheads), the same recording
+    dictated at both (one job id, two drafts), and its accounts: sophie (A and B), anne (A only),
+    dr_b (practitioner of B), chef (admin of both)."""
+    import os
+
+    from pipeline import ingest
+    from pipeline.job import run_job
+    from pipeline.practices import Centre
+    from pipeline.review.app import review_sessions
+    from pipeline.review.auth import add_user
+    from pipeline.review.centre import desk_settings, grant
+    from pipeline.settings import Settings
+    from pipeline.vault import create_key_file
+
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("DICTEE_"):
+            monkeypatch.delenv(name)
+    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
+    centre = Centre(tmp_path / "centre")
+    drafts = {}
+    for name, doctor in (("cab-a", "Dr Alice Aubert"), ("cab-b", "Dr Bruno Bécu")):
+        create_key_file(tmp_path / "keys" / name, guarded=[])
+        practice = centre.add(name, outbox=tmp_path / name / "outbox", key=tmp_path / "keys" / name,
+                              installation=installation)
+        with practice.settings_file.open("a") as own:
+            own.write(f'practitioner_name = "{doctor}"\nstable_seconds = 0\n')
+        settings = centre.settings(practice)
+        source = write_tone(settings.inbox / "dictation.wav", seconds=2.0)
+        drafts[name] = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox).job_id
+        run_job(next(iter(ingest.unfinished_claims(settings.work_dir))), settings)
+    assert drafts["cab-a"] == drafts["cab-b"]  # the same recording: only the practice tells them apart
+    with review_sessions(desk_settings(installation, centre))() as session:
+        for username, role in (("sophie", "secretary"), ("anne", "secretary"), ("dr_b", "practitioner"), ("chef", "admin")):
+            add_user(session, username, REVIEW_PASSWORD, role)
+        a, b = centre.find("cab-a"), centre.find("cab-b")
+        for username, practice, folders in (("sophie", a, []), ("sophie", b, []), ("anne", a, []), ("dr_b", b, ["."]),
+                                            ("chef", a, []), ("chef", b, [])):
+            grant(session, username, practice, folders, known_folders={})
+        session.commit()
+    return installation, centre, drafts["cab-a"]

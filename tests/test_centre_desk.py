@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -48,53 +49,6 @@ def test_a_desk_served_under_a_prefix_keeps_every_link_and_redirect_under_it(set
         assert away.status_code == 303 and away.headers["location"] == "/login"
         back = client.post("/p/cab-a/login", data={"username": "sophie", "password": REVIEW_PASSWORD})
         assert back.headers["location"] == f"/p/cab-a/jobs/{dictation.job_id}"
-
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture
-def two_practices(tmp_path, monkeypatch, fake_transcriber):
-    """A centre with practices A and B (their own keys and letterheads), the same recording
-    dictated at both (one job id, two drafts), and its accounts: sophie (A and B), anne (A only),
-    dr_b (practitioner of B), chef (admin of both)."""
-    import os
-
-    from pipeline.practices import Centre
-    from pipeline.review.app import review_sessions
-    from pipeline.review.auth import add_user
-    from pipeline.review.centre import desk_settings, grant
-    from pipeline.settings import Settings
-    from pipeline.vault import create_key_file
-    from tests.conftest import REPO
-
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("DICTEE_"):
-            monkeypatch.delenv(name)
-    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
-    centre = Centre(tmp_path / "centre")
-    drafts = {}
-    for name, doctor in (("cab-a", "Dr Alice Aubert"), ("cab-b", "Dr Bruno Bécu")):
-        create_key_file(tmp_path / "keys" / name, guarded=[])
-        practice = centre.add(name, outbox=tmp_path / name / "outbox", key=tmp_path / "keys" / name,
-                              installation=installation)
-        with practice.settings_file.open("a") as own:
-            own.write(f'practitioner_name = "{doctor}"\nstable_seconds = 0\n')
-        settings = centre.settings(practice)
-        source = write_tone(settings.inbox / "dictation.wav", seconds=2.0)
-        drafts[name] = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox).job_id
-        run_job(next(iter(ingest.unfinished_claims(settings.work_dir))), settings)
-    assert drafts["cab-a"] == drafts["cab-b"]  # the same recording: only the practice tells them apart
-    with review_sessions(desk_settings(installation, centre))() as session:
-        for username, role in (("sophie", "secretary"), ("anne", "secretary"), ("dr_b", "practitioner"), ("chef", "admin")):
-            add_user(session, username, REVIEW_PASSWORD, role)
-        a, b = centre.find("cab-a"), centre.find("cab-b")
-        for username, practice, folders in (("sophie", a, []), ("sophie", b, []), ("anne", a, []), ("dr_b", b, ["."]),
-                                            ("chef", a, []), ("chef", b, [])):
-            grant(session, username, practice, folders, known_folders={})
-        session.commit()
-    return installation, centre, drafts["cab-a"]
 
 
 def centre_client(installation, centre):

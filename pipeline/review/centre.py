@@ -62,9 +62,9 @@ def grants_of(session: Session, user: User) -> dict[str, frozenset[str] | None]:
 def described_grants(session: Session, user: User, names: dict[str, str]) -> str:
     """« cab-a, cab-b (dupont, .) »: the practices an account is granted, by name, with the
     practitioners where not all of them."""
-    return ", ".join(names.get(practice_id, practice_id) + ("" if folders is None else " (" + ", ".join(
+    return ", ".join(sorted(names.get(practice_id, practice_id) + ("" if folders is None else " (" + ", ".join(
         sorted(folder or auth.MAIN_LETTERHEAD for folder in folders)) + ")")
-        for practice_id, folders in sorted(grants_of(session, user).items())) or "aucun cabinet / none"
+        for practice_id, folders in grants_of(session, user).items())) or "aucun cabinet / none"
 
 
 def grant(session: Session, username: str, practice: Practice, folders: list[str], *,
