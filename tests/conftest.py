@@ -225,7 +225,14 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def two_practices(tmp_path, monkeypatch, fake_transcriber):
+def practice_database_urls() -> dict[str, str]:
+    """Review databases of a centre's desk ("centre") and practices by name: SQLite in each
+    outbox unless a test module gives PostgreSQL ones (test_centre_postgres.py)."""
+    return {}
+
+
+@pytest.fixture
+def two_practices(tmp_path, monkeypatch, fake_transcriber, practice_database_urls):
     """A centre with practices A and B (their own keys and letterheads), the same recording
     dictated at both (one job id, two drafts), and its accounts: sophie (A and B), anne (A only),
     dr_b (practitioner of B), chef (admin of both)."""
@@ -244,7 +251,8 @@ def two_practices(tmp_path, monkeypatch, fake_transcriber):
     for name in list(os.environ):
         if name.startswith("DICTEE_"):
             monkeypatch.delenv(name)
-    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
+    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates",
+                            database_url=practice_database_urls.get("centre"))
     centre = Centre(tmp_path / "centre")
     drafts = {}
     for name, doctor in (("cab-a", "Dr Alice Aubert"), ("cab-b", "Dr Bruno Bécu")):
@@ -253,12 +261,15 @@ def two_practices(tmp_path, monkeypatch, fake_transcriber):
                               installation=installation)
         with practice.settings_file.open("a") as own:
             own.write(f'practitioner_name = "{doctor}"\nstable_seconds = 0\n')
+            if name in practice_database_urls:
+                own.write(f'database_url = "{practice_database_urls[name]}"\n')
         settings = centre.settings(practice)
         source = write_tone(settings.inbox / "dictation.wav", seconds=2.0)
         drafts[name] = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox).job_id
         run_job(next(iter(ingest.unfinished_claims(settings.work_dir))), settings)
     assert drafts["cab-a"] == drafts["cab-b"]  # the same recording: only the practice tells them apart
-    with review_sessions(desk_settings(installation, centre))() as session:
+    accounts = review_sessions(desk_settings(installation, centre))
+    with accounts() as session:
         for username, role in (("sophie", "secretary"), ("anne", "secretary"), ("dr_b", "practitioner"), ("chef", "admin")):
             add_user(session, username, REVIEW_PASSWORD, role)
         a, b = centre.find("cab-a"), centre.find("cab-b")
@@ -266,4 +277,5 @@ def two_practices(tmp_path, monkeypatch, fake_transcriber):
                                             ("chef", a, []), ("chef", b, [])):
             grant(session, username, practice, folders, known_folders={})
         session.commit()
+    accounts.kw["bind"].dispose()  # no connection left open (PostgreSQL would warn of it)
     return installation, centre, drafts["cab-a"]

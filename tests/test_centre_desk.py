@@ -137,9 +137,13 @@ def test_each_practice_keeps_its_own_trail_and_the_centre_its_sign_ins(two_pract
         assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200
 
     def trail(settings):
-        with review_sessions(settings)() as session:
-            assert verify_audit(session).intact
-            return [(row.username, row.action, row.job_id) for row in session.query(AuditEvent).order_by(AuditEvent.id)]
+        sessions = review_sessions(settings)
+        try:
+            with sessions() as session:
+                assert verify_audit(session).intact
+                return [(row.username, row.action, row.job_id) for row in session.query(AuditEvent).order_by(AuditEvent.id)]
+        finally:
+            sessions.kw["bind"].dispose()
 
     b, a = (trail(centre.settings(centre.find(name))) for name in ("cab-b", "cab-a"))
     assert ("sophie", "view", job_id) in b and ("sophie", "view", job_id) not in a
