@@ -855,4 +855,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as the module `pipeline.cli`, not as `__main__`: the subcommands in other modules read
+    # the --practice/--centre choice from `pipeline.cli`, which would otherwise be a second copy.
+    from pipeline.cli import main as run
+
+    run()

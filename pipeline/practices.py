@@ -61,10 +61,15 @@ def centre_folder(environ=os.environ) -> Path:
     return Path(environ.get(CENTRE_ENV) or DEFAULT_CENTRE)
 
 
+CENTRE_DESK = "desk"  # the centre's own desk: its accounts and sign-ins (pipeline/review/centre.py)
+RESERVED_NAMES = frozenset({CENTRE_DESK})  # a practice by that name would share its folder
+
+
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or re.fullmatch(PRACTICE_NAME, name) is None:
-        raise PracticeError(f"nom de cabinet refusé : minuscules, chiffres et -, 40 au plus ({name[:50]!r}) / "
-                            f"practice name refused: lower-case letters, digits and -, 40 at most")
+    if not isinstance(name, str) or re.fullmatch(PRACTICE_NAME, name) is None or name in RESERVED_NAMES:
+        raise PracticeError(f"nom de cabinet refusé : minuscules, chiffres et -, 40 au plus, pas « desk » "
+                            f"({name[:50]!r}) / practice name refused: lower-case letters, digits and -, 40 at "
+                            f"most, not 'desk'")
     return name
 
 

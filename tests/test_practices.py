@@ -69,7 +69,7 @@ def test_folders_or_a_key_shared_with_another_practice_are_refused(centre, insta
     assert centre.register.read_bytes() == register and not (centre.folder / "b").exists()  # nothing left behind
 
 
-@pytest.mark.parametrize("name", ["", "../x", "A", "a/b", "a\x00b", "a\nb", "-a", "x" * 41, "é", "a b"])
+@pytest.mark.parametrize("name", ["", "../x", "A", "a/b", "a\x00b", "a\nb", "-a", "x" * 41, "é", "a b", "desk"])
 def test_hostile_practice_names_are_refused_before_anything_is_written(centre, installation, tmp_path, name):
     with pytest.raises(PracticeError):
         centre.add(name, installation=installation, outbox=tmp_path / "o")

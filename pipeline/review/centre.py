@@ -43,7 +43,9 @@ class GrantError(DicteeError):
 def desk_settings(installation: Settings, centre: Centre) -> Settings:
     """The centre's own desk: its accounts and their sign-in trail, kept in the centre folder
     (or the installation's database_url), never in a practice's."""
-    return installation.model_copy(update={"outbox": centre.folder / "desk"})
+    from pipeline.practices import CENTRE_DESK
+
+    return installation.model_copy(update={"outbox": centre.folder / CENTRE_DESK})
 
 
 # --- grants -----------------------------------------------------------------------------------
