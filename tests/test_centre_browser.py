@@ -37,8 +37,14 @@ def test_the_centre_in_a_browser(two_practices, tmp_path):
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from pipeline.directory.patients import PatientRegister, read_csv
+
     installation, centre, first = two_practices
     settings_b = centre.settings(centre.find("cab-b"))
+    # The same patient in both practices' registers, under each practice's own number.
+    for name, ipp in (("cab-a", "A-0001"), ("cab-b", "B-0042")):
+        export = f"nom_naissance;prenoms;date_naissance;sexe;ipp\nBÉCU;Paul;01/02/1950;M;{ipp}\n".encode()
+        PatientRegister(read_csv(export)[0]).save(centre.settings(centre.find(name)).store())
     base, server, thread = serve(create_centre_app(installation, centre))
     SCREENSHOTS.mkdir(exist_ok=True)
     args = [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -70,6 +76,7 @@ def test_the_centre_in_a_browser(two_practices, tmp_path):
                 assert run_job(dictation, settings_b).status == "drafted"
             result = json.loads(settings_b.vault().read_bytes(settings_b.outbox / dictated / "result.json"))
             assert result["patient"]["last_name"] == "BÉCU" and result["transcript"]["raw"].strip()
+            assert result["patient"]["ipp"] == "B-0042"  # B's register, not A's
             letter = Document(io.BytesIO(settings_b.vault().read_bytes(settings_b.outbox / dictated / "draft.docx")))
             assert "Bruno Bécu" in "\n".join(paragraph.text for paragraph in letter.paragraphs)
 

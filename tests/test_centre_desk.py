@@ -219,3 +219,39 @@ def test_dictee_send_puts_a_recording_into_the_named_practice_s_inbox(two_practi
     for hostile in ("../cab-a", "CAB-B", "cab b", "cab-b/../x", "", "x" * 41):
         with pytest.raises(send.SendError, match="practice name refused"):
             send.open_desk("http://127.0.0.1:1", "dr_b", practice=hostile)
+
+
+def test_a_key_taken_away_while_the_desk_runs_closes_that_practice_at_once(two_practices, tmp_path):
+    installation, centre, job_id = two_practices
+    key = tmp_path / "keys" / "cab-b"
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        assert client.get(f"/p/cab-b/jobs/{job_id}/audio").status_code == 200
+        kept = key.read_bytes()
+        key.unlink()
+        closed = client.get(f"/p/cab-b/jobs/{job_id}/audio")
+        assert closed.status_code == 503 and "clé de chiffrement du cabinet cab-b" in closed.text
+        page = client.get("/").text
+        assert "illisible" in page and f"/p/cab-b/jobs/{job_id}" not in page and f"/p/cab-a/jobs/{job_id}" in page
+        assert client.get(f"/p/cab-a/jobs/{job_id}/audio").status_code == 200  # A works on
+        key.write_bytes(kept)
+        key.chmod(0o600)
+        assert client.get(f"/p/cab-b/jobs/{job_id}/audio").status_code == 200
+
+
+def test_from_outside_the_centre_asks_its_second_factor_once_for_every_practice(two_practices):
+    import pyotp
+
+    from pipeline.review.centre import create_centre_app
+
+    installation, centre, job_id = two_practices
+    outside = installation.model_copy(update={"review_local_networks": []})  # every sign-in from outside
+    with TestClient(create_centre_app(outside, centre), follow_redirects=False, client=LOCAL_CLIENT) as client:
+        assert client.get(f"/p/cab-b/jobs/{job_id}").headers["location"] == "/login"
+        answer = client.post("/login", data={"username": "sophie", "password": REVIEW_PASSWORD})
+        assert answer.headers["location"] == "/login/enrol"
+        assert client.get(f"/p/cab-a/jobs/{job_id}").status_code == 303  # half signed in: nowhere yet
+        secret = re.search(r'<code id="secret">([A-Z2-7]+)</code>', client.get("/login/enrol").text).group(1)
+        assert client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()}).status_code == 200
+        for practice in ("cab-a", "cab-b"):
+            assert client.get(f"/p/{practice}/jobs/{job_id}").status_code == 200

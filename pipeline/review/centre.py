@@ -134,9 +134,22 @@ class CentreLink:
 
     def reviewer(self, request: Request) -> Reviewer:
         account, login, folders, signs_for = self.signed_in(request)
+        if key_gone(request.app.state.settings):  # taken away while the desk runs: closed at once
+            raise HTTPException(status_code=503, detail=key_missing(self.practice))
         with request.app.state.sessions() as session:
             local = practice_copy(session, account)
         return Reviewer(local, login, folders, signs_for)
+
+
+def key_gone(settings: Settings) -> bool:
+    """The practice's key file is no longer there (a practice leaving the centre, a mistake)."""
+    return settings.encryption_key_file is not None and not settings.encryption_key_file.expanduser().is_file()
+
+
+def key_missing(practice: Practice) -> str:
+    return (f"la clé de chiffrement du cabinet {practice.name} est introuvable ou illisible : ses courriers ne "
+            f"peuvent pas être ouverts ; l'administrateur du centre doit la remettre en place / the practice's "
+            f"encryption key is missing or unreadable")
 
 
 def practice_copy(session: Session, account: User) -> User:
@@ -205,8 +218,8 @@ def combined_worklist(request: Request, reviewer: Reviewer, *, state: str, pract
     items, figures = [], []
     served, folders = _served_to(request, reviewer)
     for one in served:
-        if one.desk is None:
-            figures.append(PracticeFigures(one.practice, 0, 0, 0, None, one.problem))
+        if one.desk is None or key_gone(one.desk.state.settings):
+            figures.append(PracticeFigures(one.practice, 0, 0, 0, None, one.problem or "illisible / unreadable"))
             continue
         outbox, settings = one.desk.state.outbox, one.desk.state.settings
         granted = folders[one.practice.id]
@@ -258,9 +271,7 @@ def unavailable_desk(practice: Practice, problem: DicteeError, link: CentreLink)
     from pipeline.review.app import _error_page
     from pipeline.vault import KeyProblem
 
-    said = (f"la clé de chiffrement du cabinet {practice.name} est introuvable ou illisible : ses courriers ne "
-            f"peuvent pas être ouverts ; l'administrateur du centre doit la remettre en place / the practice's "
-            f"encryption key is missing or unreadable") if isinstance(problem, KeyProblem) else \
+    said = key_missing(practice) if isinstance(problem, KeyProblem) else \
         (f"les réglages du cabinet {practice.name} ne peuvent pas être lus / the practice's settings cannot be read")
     desk = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
