@@ -6,10 +6,12 @@ import re
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from fastapi.testclient import TestClient
 
 from pipeline.job import run_job
 from pipeline import ingest
+from pipeline.review.db import User
 from tests.conftest import LOCAL_CLIENT, REVIEW_PASSWORD, write_tone
 
 GLOBAL_PATHS = ("/comptes", "/securite", "/logout", "/login")  # the centre's own pages, one for all practices
@@ -146,7 +148,9 @@ def test_each_practice_keeps_its_own_trail_and_the_centre_its_sign_ins(two_pract
             sessions.kw["bind"].dispose()
 
     b, a = (trail(centre.settings(centre.find(name))) for name in ("cab-b", "cab-a"))
-    assert ("sophie", "view", job_id) in b and ("sophie", "view", job_id) not in a
+    viewed = [(username, action) for username, action, job in b if job == job_id and action == "view"]
+    assert viewed and viewed[0][0].startswith("sophie (centre #")  # the centre's sophie, said as such
+    assert not any(username.startswith("sophie") for username, _, _ in a)
     desk = trail(desk_settings(installation, centre))
     assert ("sophie", "login", None) in desk and not any(action == "view" for _, action, _ in desk)
 
@@ -159,11 +163,32 @@ def test_a_practice_s_copy_of_a_centre_account_never_signs_in_to_its_own_desk(tw
         sign_in(client, "sophie")
         client.get(f"/p/cab-b/jobs/{job_id}")
     alone = create_app(centre.settings(centre.find("cab-b")))  # B's desk served on its own
+    with alone.state.sessions() as session:
+        [copy] = session.scalars(select(User).where(User.username.startswith("sophie"))).all()
     with TestClient(alone, follow_redirects=False, client=LOCAL_CLIENT) as client:
-        refused = client.post("/login", data={"username": "sophie", "password": REVIEW_PASSWORD})
-        assert refused.status_code != 303
-        refused = client.post("/login", data={"username": "sophie", "password": "!centre"})
-        assert refused.status_code != 303
+        for username, password in ((copy.username, REVIEW_PASSWORD), (copy.username, "!centre"),
+                                   ("sophie", REVIEW_PASSWORD)):
+            assert client.post("/login", data={"username": username, "password": password}).status_code != 303
+
+
+def test_a_practice_account_of_the_same_name_is_never_taken_for_the_centre_s(two_practices):
+    """B has its own admin account named like the centre's copy of sophie would be: sophie does
+    not become B's admin; she is refused, and said why."""
+    from pipeline.review.auth import add_user
+    from pipeline.review.centre import copy_name
+
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        desk_b = next(one.desk for one in client.app.state.practices if one.practice.name == "cab-b")
+        with client.app.state.sessions() as accounts:
+            sophie = accounts.scalar(select(User).where(User.username == "sophie"))
+        with desk_b.state.sessions() as session:
+            add_user(session, copy_name(sophie), REVIEW_PASSWORD, "admin")
+        refused = client.get(f"/p/cab-b/jobs/{job_id}")
+        assert refused.status_code == 409 and "a practice account has this name" not in refused.text
+        assert "un compte du cabinet porte ce nom" in refused.text
+        assert client.get("/p/cab-b/lexique").status_code == 409  # not her admin pages either
 
 
 def test_a_practice_whose_key_is_gone_says_so_while_the_others_work_on(two_practices, tmp_path):

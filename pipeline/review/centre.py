@@ -152,18 +152,27 @@ def key_missing(practice: Practice) -> str:
             f"encryption key is missing or unreadable")
 
 
+def copy_name(account: User) -> str:
+    """How a centre account is named in a practice's database and trail: never one of the
+    practice's own accounts (the centre's id makes it unique, whatever the practice has)."""
+    return f"{account.username[:60]} (centre #{account.id})"
+
+
 def practice_copy(session: Session, account: User) -> User:
     """The practice's own row for a centre account, so that what its database records about her
     (her dictations, her drafts' history) refers to a row of its own; it holds no password and is
-    disabled, so it never signs in to the practice's desk served alone."""
-    local = session.scalar(select(User).where(User.username == account.username))
+    disabled, so it never signs in to the practice's desk served alone; its role is the centre's."""
+    name = copy_name(account)
+    local = session.scalar(select(User).where(User.username == name))
     if local is None:
-        local = User(username=account.username, password_hash=CENTRE_PASSWORD, role=account.role)
+        local = User(username=name, password_hash=CENTRE_PASSWORD, role=account.role)
         session.add(local)
         session.flush()
         session.add(DisabledUser(user_id=local.id))
         session.commit()
-    elif local.role != account.role and local.password_hash == CENTRE_PASSWORD:
+    elif local.password_hash != CENTRE_PASSWORD:  # a practice account by that very name: never taken for hers
+        raise HTTPException(status_code=409, detail="un compte du cabinet porte ce nom / a practice account has this name")
+    elif local.role != account.role:
         local.role = account.role  # changed at the centre
         session.commit()
     return local
