@@ -46,6 +46,7 @@ EXIT_LEFT_WRITING = 3  # `batch` left a file that kept changing past `write_wait
 SERVING_COMMANDS = frozenset({"batch", "watch", "review", "deploy", "draft", "retry"})
 _practice = None  # the practice `--practice` chose (pipeline.practices.Practice), for this command
 _centre = False  # `--centre`: the centre's own desk (its accounts and their sign-in trail)
+CENTRE_COMMANDS = frozenset({"users", "audit", "review"})  # what the centre's desk has: no drafts of its own
 
 
 @app.callback()
@@ -61,6 +62,9 @@ def choose_practice(
     _practice, _centre = None, centre
     if centre and practice is not None:
         raise DicteeError("--centre ou --practice, pas les deux / --centre or --practice, not both")
+    if centre and context.invoked_subcommand not in CENTRE_COMMANDS:
+        raise DicteeError(f"--centre vaut pour {', '.join(sorted(CENTRE_COMMANDS))} ; pour un cabinet : --practice NOM / "
+                          f"--centre is for {', '.join(sorted(CENTRE_COMMANDS))}; for a practice: --practice NAME")
     if practice is None:
         return
     from pipeline.practices import Centre

@@ -492,3 +492,14 @@ def test_statements_of_every_practice_side_by_side_and_one_unreadable_said(cli_c
     done = dictee("--practice", "cab-b", "statement", "--month", "2026-10", "--to", str(folder / "one"), "--no-pdf",
                   cwd=folder, env=env)
     assert done.returncode == 0 and (folder / "one" / "releve-cab-b-2026-10.csv").exists()
+
+
+def test_the_centre_s_desk_is_for_its_accounts_trail_and_desk_only(cli_centre):
+    folder, env = cli_centre
+    for command in (["batch"], ["watch", "--max-seconds", "1"], ["statement"], ["register", "import", "x.csv"]):
+        done = dictee("--centre", *command, cwd=folder, env=env)
+        assert done.returncode == 2 and "--centre is for" in done.stderr and "Traceback" not in done.stderr, command
+    done = dictee("--centre", "--practice", "cab-a", "audit", "verify", cwd=folder, env=env)
+    assert done.returncode == 2 and "not both" in done.stderr
+    done = dictee("--centre", "audit", "verify", cwd=folder, env=env)
+    assert done.returncode == 0 and (folder / "practices" / "desk" / "dictee.db").exists()
