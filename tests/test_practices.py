@@ -292,7 +292,7 @@ def test_one_dictee_watch_drafts_every_practice_for_real_and_prefect_sees_ids_on
 
     from tests.conftest import FLEURS, free_port, require
     from tests.test_prefect_server import wait_for_health
-    from tests.test_watch_prefect import flow_runs, stop
+    from tests.test_watch_prefect import flow_runs, stop, wait_for_completed_dictation_runs
 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DICTEE_", "PREFECT_"))}
     env.update(PYTHONPATH=str(REPO), DICTEE_STABLE_SECONDS="1", PREFECT_HOME=str(tmp_path / "prefect-client"))
@@ -324,10 +324,7 @@ def test_one_dictee_watch_drafts_every_practice_for_real_and_prefect_sees_ids_on
             while sum(1 for name in names for _ in (tmp_path / name / "outbox").glob("*/result.json")) < 2:
                 assert time.time() < deadline and watcher.poll() is None, "no draft appeared"
                 time.sleep(1)
-            while sum(run["name"].startswith("dictation-") and run["state_type"] == "COMPLETED"
-                      for run in flow_runs(port)) < 2:
-                assert time.time() < deadline, "the dictation runs never reported Completed"
-                time.sleep(0.5)
+            wait_for_completed_dictation_runs(port, 2)
         finally:
             stderr = stop(watcher)
         assert "Traceback" not in stderr, stderr[-4000:]

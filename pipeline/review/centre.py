@@ -25,8 +25,8 @@ from pipeline import store
 from pipeline.errors import DicteeError
 from pipeline.practices import Centre, Practice
 from pipeline.review import auth
-from pipeline.review.db import DisabledUser, Job, PracticeGrant, User, audit
-from pipeline.review.deps import CurrentReviewer, LoginRequired, Reviewer
+from pipeline.review.db import DisabledUser, Job, PracticeGrant, User
+from pipeline.review.deps import CurrentReviewer, LoginRequired, Reviewer, signed_in_account
 from pipeline.settings import Settings
 
 log = logging.getLogger("dictee.review")
@@ -118,15 +118,7 @@ class CentreLink:
         """The centre's account asking, its session, the folders of this practice it is granted
         and whom it signs as; LoginRequired, or 404 for a practice that is not its own."""
         with self.accounts() as accounts:
-            try:
-                found = auth.user_for_token(accounts, request.cookies.get(auth.SESSION_COOKIE), idle=self.idle)
-            except auth.IdleExpired as expired:
-                audit(accounts, username=expired.username, action="session_expired")
-                accounts.commit()
-                raise LoginRequired(expired=True) from None
-            if found is None:
-                raise LoginRequired()
-            account, login = found
+            account, login = signed_in_account(accounts, request, self.idle)
             folders = grants_of(accounts, account)
             if self.practice.id not in folders:
                 raise HTTPException(status_code=404, detail=NO_PRACTICE)  # not said to exist

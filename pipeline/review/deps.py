@@ -69,10 +69,9 @@ class Reviewer:
         return job is not None and (self.folders is None or folder_of(job, outbox) in self.folders)
 
 
-def current_reviewer(request: Request, session=Depends(db)) -> Reviewer:
-    if (centre := request.app.state.centre) is not None:  # a centre's practice: the centre says who asks
-        return centre.reviewer(request)
-    idle = dt.timedelta(minutes=request.app.state.settings.session_idle_minutes)
+def signed_in_account(session, request: Request, idle: dt.timedelta) -> tuple[User, LoginSession]:
+    """The account and session of the request's cookie in `session`'s accounts; LoginRequired
+    (an idle session ending is audited there)."""
     try:
         found = auth.user_for_token(session, request.cookies.get(auth.SESSION_COOKIE), idle=idle)
     except auth.IdleExpired as expired:
@@ -81,7 +80,14 @@ def current_reviewer(request: Request, session=Depends(db)) -> Reviewer:
         raise LoginRequired(expired=True) from None
     if found is None:
         raise LoginRequired()
-    account, login = found
+    return found
+
+
+def current_reviewer(request: Request, session=Depends(db)) -> Reviewer:
+    if (centre := request.app.state.centre) is not None:  # a centre's practice: the centre says who asks
+        return centre.reviewer(request)
+    idle = dt.timedelta(minutes=request.app.state.settings.session_idle_minutes)
+    account, login = signed_in_account(session, request, idle)
     return Reviewer(account, login, auth.served_folders(session, account), auth.practitioner_folder(session, account))
 
 
