@@ -258,7 +258,8 @@ def batch(
     started = time.perf_counter()
     with ingest.exclusive_run(settings.work_dir), listener.bar, progress.listening(listener):
         outcomes = backlog_with_fallback(settings, whisper_model=str(model) if model else None, workers=workers,
-                                         on_fallback=_say_without_orchestration)
+                                         on_fallback=_say_without_orchestration,
+                                         practice_id=_practice.id if _practice else None)
     out.print(summary_table(outcomes, time.perf_counter() - started))
     if any(outcome.status == "failed" for outcome in outcomes):
         raise typer.Exit(1)
@@ -278,6 +279,9 @@ def deploy(
 ) -> None:
     """Enregistre le traitement sur le serveur Prefect / register the backlog with a Prefect server,
     for the workers of a pool (`prefect worker start --pool dictee` on each machine)."""
+    if _practice is not None:  # its folders would reach the Prefect server as deployment parameters
+        raise DicteeError("déploiement d'un cabinet du centre : pas encore ; dictee watch --all-practices les sert "
+                          "tous / deploying a centre's practice: not yet; dictee watch --all-practices serves them all")
     settings = _settings(inbox=inbox, outbox=outbox)
     from pipeline.ingest import require_inbox
 

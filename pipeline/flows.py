@@ -116,9 +116,11 @@ def process_backlog(
     outbox: str | None = None,
     whisper_model: str | None = None,
     workers: int | None = None,
+    practice: str | None = None,
 ) -> list[JobOutcome]:
-    """Every dictation waiting in the inbox (and any left unfinished), drafted or quarantined."""
-    settings = _settings(inbox, outbox, whisper_model, workers)
+    """Every dictation waiting in the inbox (and any left unfinished), drafted or quarantined.
+    `practice`: a centre's practice by its id, in place of its folders (no path reaches Prefect)."""
+    settings = _settings(inbox, outbox, whisper_model, workers, practice)
     dictations, outcomes = job.begin_backlog(settings)
     if not dictations:
         return outcomes
@@ -188,22 +190,23 @@ def api_url() -> str | None:
 
 
 def backlog_with_fallback(settings: Settings, *, whisper_model: str | None, workers: int | None,
-                          on_fallback: Callable[[], None]) -> list[JobOutcome]:
+                          on_fallback: Callable[[], None], practice_id: str | None = None) -> list[JobOutcome]:
     """The backlog through Prefect; when its server does not answer, the same stages without
-    orchestration (`on_fallback` says so first)."""
+    orchestration (`on_fallback` says so first). `practice_id`: a centre's practice."""
     try:
-        return run_backlog_flow(settings, whisper_model=whisper_model, workers=workers)
+        return run_backlog_flow(settings, whisper_model=whisper_model, workers=workers, practice_id=practice_id)
     except ServerUnreachable:
         on_fallback()
         return job.run_backlog(settings)
 
 
-def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: int | None) -> list[JobOutcome]:
+def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: int | None,
+                     practice_id: str | None = None) -> list[JobOutcome]:
     """The backlog through Prefect; ServerUnreachable when the configured server does not answer,
     so the caller can fall back to the same stages without orchestration."""
+    folders = {"practice": practice_id} if practice_id else {"inbox": str(settings.inbox), "outbox": str(settings.outbox)}
     try:
-        return backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox),
-                                      whisper_model=whisper_model, workers=workers)
+        return backlog_flow(settings)(whisper_model=whisper_model, workers=workers, **folders)
     except RuntimeError as error:
         raise _unreachable_or(error) from None
 

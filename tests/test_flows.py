@@ -269,3 +269,27 @@ def test_with_the_server_down_the_backlog_runs_the_same_stages_and_says_so(monke
     said = []
     outcomes = flows.backlog_with_fallback(settings, whisper_model=None, workers=None, on_fallback=lambda: said.append(1))
     assert outcomes == ["drafted"] and said == [1]
+
+
+def test_a_centre_practice_s_backlog_reaches_prefect_by_id_never_by_name_or_folder(flow_env, prefect_db, monkeypatch,
+                                                                                   tmp_path):
+    from pipeline import flows
+    from pipeline.practices import Centre
+    from pipeline.settings import Settings
+    from tests.conftest import REPO
+
+    for variable in ("DICTEE_LETTER_TEMPLATES", "DICTEE_STABLE_SECONDS"):  # a practice's come from its file
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("DICTEE_CENTRE", str(tmp_path / "centre"))
+    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
+    practice = Centre().add("cabinet-zorro", outbox=tmp_path / "zorro-outbox", installation=installation)
+    with practice.settings_file.open("a") as own:
+        own.write("stable_seconds = 0\n")
+    settings = Centre().settings(practice)
+    write_tone(settings.inbox / "Zorro Diego.wav", seconds=1.5)
+    outcomes = flows.run_backlog_flow(settings, whisper_model=None, workers=None, practice_id=practice.id)
+    assert [outcome.status for outcome in outcomes] == ["drafted"]
+    assert len(list((tmp_path / "zorro-outbox").glob("*/draft.docx"))) == 1
+    database = Path(prefect_db.split("///", 1)[1])
+    stored = b"".join(path.read_bytes() for path in database.parent.rglob("*") if path.is_file())
+    assert practice.id.encode() in stored and b"zorro" not in stored.lower()

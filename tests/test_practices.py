@@ -204,6 +204,8 @@ def test_each_command_runs_with_its_practice_settings_only(cli_centre):
     assert unknown.returncode == 2 and "unknown practice" in unknown.stderr and "Traceback" not in unknown.stderr
     moved = dictee("--practice", "cab-a", "audit", "verify", cwd=folder, env={**env, "DICTEE_OUTBOX": str(folder / "b" / "outbox")})
     assert moved.returncode == 2 and "DICTEE_OUTBOX" in moved.stderr
+    deployed = dictee("--practice", "cab-a", "deploy", cwd=folder, env=env)  # its folders would reach Prefect
+    assert deployed.returncode == 2 and "not yet" in deployed.stderr and "Traceback" not in deployed.stderr
 
 
 def test_a_disabled_practice_is_not_served_but_its_records_stay_readable(cli_centre):
