@@ -235,7 +235,7 @@ def practice_database_urls() -> dict[str, str]:
 def two_practices(tmp_path, monkeypatch, fake_transcriber, practice_database_urls):
     """A centre with practices A and B (their own keys and letterheads), the same recording
     dictated at both (one job id, two drafts), and its accounts: sophie (A and B), anne (A only),
-    dr_b (practitioner of B), chef (admin of both)."""
+    dr_a and dr_b (practitioners of A and of B), chef (admin of both)."""
     import os
 
     from pipeline import ingest
@@ -270,10 +270,12 @@ def two_practices(tmp_path, monkeypatch, fake_transcriber, practice_database_url
     assert drafts["cab-a"] == drafts["cab-b"]  # the same recording: only the practice tells them apart
     accounts = review_sessions(desk_settings(installation, centre))
     with accounts() as session:
-        for username, role in (("sophie", "secretary"), ("anne", "secretary"), ("dr_b", "practitioner"), ("chef", "admin")):
+        for username, role in (("sophie", "secretary"), ("anne", "secretary"), ("dr_a", "practitioner"),
+                               ("dr_b", "practitioner"), ("chef", "admin")):
             add_user(session, username, REVIEW_PASSWORD, role)
         a, b = centre.find("cab-a"), centre.find("cab-b")
-        for username, practice, folders in (("sophie", a, []), ("sophie", b, []), ("anne", a, []), ("dr_b", b, ["."]),
+        for username, practice, folders in (("sophie", a, []), ("sophie", b, []), ("anne", a, []), ("dr_a", a, ["."]),
+                                            ("dr_b", b, ["."]),
                                             ("chef", a, []), ("chef", b, [])):
             grant(session, username, practice, folders, known_folders={})
         session.commit()

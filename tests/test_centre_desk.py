@@ -114,12 +114,14 @@ def test_a_practice_not_granted_answers_404_on_every_route_and_its_list(two_prac
 def test_a_practitioner_belongs_to_his_practice_and_dictates_into_it(two_practices):
     installation, centre, job_id = two_practices
     with centre_client(installation, centre) as client:
-        sign_in(client, "dr_b")
-        page = client.get("/").text
-        assert 'href="/p/cab-b/dicter"' in page
-        assert client.get("/p/cab-b/dicter").status_code == 200
-        assert client.get(f"/p/cab-a/jobs/{job_id}").status_code == 404
-        assert client.get("/p/cab-a/dicter").status_code == 404
+        for doctor, own, other in (("dr_b", "cab-b", "cab-a"), ("dr_a", "cab-a", "cab-b")):
+            sign_in(client, doctor)
+            page = client.get("/").text
+            assert f'href="/p/{own}/dicter"' in page and f"/p/{other}/" not in page
+            assert client.get(f"/p/{own}/dicter").status_code == 200
+            assert client.get(f"/p/{own}/jobs/{job_id}").status_code == 200
+            assert client.get(f"/p/{other}/jobs/{job_id}").status_code == 404
+            assert client.get(f"/p/{other}/dicter").status_code == 404
 
 
 def test_each_practice_keeps_its_own_trail_and_the_centre_its_sign_ins(two_practices):
