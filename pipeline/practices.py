@@ -175,8 +175,9 @@ class Centre:
             if len(practices) >= MAX_PRACTICES:
                 raise PracticeError(f"{MAX_PRACTICES} cabinets au plus / at most {MAX_PRACTICES} practices")
             home = self.folder / name
-            if home.exists():
+            if home.exists() and not _left_by_an_interrupted_add(home):
                 raise PracticeError(f"le dossier {home} existe déjà : retirez-le d'abord / already exists: remove it first")
+            shutil.rmtree(home, ignore_errors=True)
             values = {
                 "inbox": (inbox or home / "inbox").expanduser().absolute(),
                 "outbox": outbox.expanduser().absolute(),
@@ -253,6 +254,13 @@ class Centre:
             if my_key is not None and my_key == _key_bytes(theirs):
                 raise PracticeError(f"{name} aurait la même clé que {other.name} : une clé par cabinet "
                                     f"(dictee key create) / {name} would share {other.name}'s key: one key per practice")
+
+
+def _left_by_an_interrupted_add(home: Path) -> bool:
+    """What an `add` killed midway leaves (its settings file, the models link, empty folders):
+    made again; anything else there (a dictation dropped, a model adapted) is kept."""
+    return all(path.is_symlink() or path.is_dir() or path.name == "dictee.toml" or path.name.endswith(".partial")
+               for path in home.rglob("*"))
 
 
 def _link_bundled_model(models_dir: Path, installation_models: Path) -> None:

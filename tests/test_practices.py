@@ -502,3 +502,19 @@ def test_the_centre_s_desk_is_for_its_accounts_trail_and_desk_only(cli_centre):
     assert done.returncode == 2 and "not both" in done.stderr
     done = dictee("--centre", "audit", "verify", cwd=folder, env=env)
     assert done.returncode == 0 and (folder / "practices" / "desk" / "dictee.db").exists()
+
+
+def test_an_add_killed_midway_can_be_run_again_but_nothing_dropped_there_is_lost(centre, installation, tmp_path):
+    left = centre.folder / "a"
+    (left / "models").mkdir(parents=True)
+    (left / "models" / "whisper-base").symlink_to(REPO / "models" / "whisper-base")
+    (left / "dictee.toml").write_text('outbox = "/elsewhere"\n')
+    (left / "inbox").mkdir()
+    add(centre, installation, "a", tmp_path)  # the leftover of a killed add: made again
+    assert centre.settings(centre.find("a")).outbox == tmp_path / "a" / "outbox"
+    kept = centre.folder / "b" / "inbox" / "dictée.wav"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"a recording")
+    with pytest.raises(PracticeError, match="already exists"):
+        add(centre, installation, "b", tmp_path)
+    assert kept.read_bytes() == b"a recording"
