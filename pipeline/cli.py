@@ -531,12 +531,29 @@ def review(
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
 
+PRACTICE_HERE = "Le cabinet (comme dictee --practice NOM …) / the practice (as dictee --practice NAME …)"
+
+
+def _practice_given_here(name: str | None) -> None:
+    """`dictee COMMAND --practice NAME`, as `dictee --practice NAME COMMAND`."""
+    global _practice
+    if name is None:
+        return
+    from pipeline.practices import Centre
+
+    chosen = Centre().find(name)
+    if (_practice is not None and _practice.name != chosen.name) or _centre:
+        raise DicteeError("un seul cabinet à la fois / one practice at a time")
+    _practice = chosen
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(practice: Optional[str] = typer.Option(None, "--practice", metavar="NOM", help=PRACTICE_HERE)) -> None:
     """Vérifie que le journal n'a pas été modifié / check the audit trail's hash chain."""
     from pipeline.review.app import audit_anchor, review_sessions
     from pipeline.review.db import verify_audit
 
+    _practice_given_here(practice)
     settings = _settings(check_key=False)
     anchor = audit_anchor(settings)
     with review_sessions(settings)() as session:
@@ -739,6 +756,7 @@ def statement(
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Aussi en PDF/A (LibreOffice)"),
     outbox: Optional[Path] = typer.Option(None, "--outbox"),
     all_practices: bool = typer.Option(False, "--all-practices", help="Un relevé par cabinet du centre / one per practice"),
+    practice: Optional[str] = typer.Option(None, "--practice", metavar="NOM", help=PRACTICE_HERE),
 ) -> None:
     """Relevé d'activité du mois par praticien, pour la facture / monthly statement per
     practitioner: letters drafted and signed, audio minutes, lines of 65 characters, corrections,
@@ -747,6 +765,7 @@ def statement(
 
     from pipeline.statement import HEADERS, previous_month, row_values, totals, write_statement
 
+    _practice_given_here(practice)
     month = month or previous_month(dt.date.today())
     if all_practices:
         from pipeline.practices import Centre

@@ -491,6 +491,14 @@ def test_statements_of_every_practice_side_by_side_and_one_unreadable_said(cli_c
     done = dictee("--practice", "cab-b", "statement", "--month", "2026-10", "--to", str(folder / "one"), "--no-pdf",
                   cwd=folder, env=env)
     assert done.returncode == 0 and (folder / "one" / "releve-cab-b-2026-10.csv").exists()
+    # As the issue writes it too: the practice after the command.
+    done = dictee("statement", "--practice", "cab-b", "--month", "2026-09", "--to", str(folder / "one"), "--no-pdf",
+                  cwd=folder, env=env)
+    assert done.returncode == 0 and (folder / "one" / "releve-cab-b-2026-09.csv").exists()
+    done = dictee("--practice", "cab-a", "statement", "--practice", "cab-b", "--no-pdf", cwd=folder, env=env)
+    assert done.returncode == 2 and "one practice at a time" in done.stderr
+    done = dictee("audit", "verify", "--practice", "cab-b", cwd=folder, env=env)
+    assert done.returncode == 0 and "intact" in done.stderr and (folder / "b" / "outbox" / "dictee.db").exists()
 
 
 def test_the_centre_s_desk_is_for_its_accounts_trail_and_desk_only(cli_centre):
