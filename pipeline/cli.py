@@ -363,19 +363,21 @@ def _served_practices(all_practices: bool, inbox: Path | None, outbox: Path | No
         raise DicteeError("--all-practices sert chaque cabinet avec ses propres dossiers : sans --practice, INBOX "
                           "ni --outbox / --all-practices serves each practice with its own folders: without "
                           "--practice, INBOX or --outbox")
-    centre = Centre()
-    practices = centre.active()
-    if not practices:
-        raise DicteeError(f"aucun cabinet actif dans {centre.register} (dictee practices add) / "
-                          f"no active practice in {centre.register}")
     served = []
-    for practice in practices:
+    for practice in _active_practices(Centre()):
         try:
             settings = _settings(practice=practice, workers=1)  # a missing key is said now, for its practice
         except DicteeError as error:
             raise DicteeError(f"{practice.name}: {error}") from None
         served.append((practice, settings))
     return served
+
+
+def _active_practices(centre) -> list:
+    if not (practices := centre.active()):
+        raise DicteeError(f"aucun cabinet actif dans {centre.register} (dictee practices add) / "
+                          f"no active practice in {centre.register}")
+    return practices
 
 
 @app.command()
@@ -509,10 +511,8 @@ def review(
         from pipeline.review.centre import create_centre_app
 
         centre = Centre()
-        if not centre.active():
-            raise DicteeError(f"aucun cabinet actif dans {centre.register} (dictee practices add) / "
-                              f"no active practice in {centre.register}")
-        build = lambda: create_centre_app(load_settings(), centre)  # noqa: E731
+        _active_practices(centre)
+        build = lambda: create_centre_app(settings, centre)  # noqa: E731 — `settings` are already the centre desk's
     else:
         build = lambda: create_app(settings)  # noqa: E731
     if (tls_cert is None) != (tls_key is None):

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pipeline.cli_users import _audited
 from pipeline.errors import DicteeError
 
 practices_app = typer.Typer(no_args_is_help=True,
@@ -42,7 +43,6 @@ def practices_add(
 @practices_app.command("list")
 def practices_list() -> None:
     """Les cabinets du centre / the centre's practices, with what each one's settings say."""
-    from pipeline.errors import DicteeError
     from pipeline.practices import Centre, load_of
 
     cli, centre = _cli(), Centre()
@@ -136,12 +136,6 @@ def _centre_accounts(centre):
             yield session
         except AuthError as error:
             raise DicteeError(str(error)) from None
-
-
-def _audited(session, action: str, **detail) -> None:
-    from pipeline.cli_users import _audited as audited
-
-    audited(session, action, **detail)
 
 
 def register(app: typer.Typer) -> None:

@@ -385,13 +385,12 @@ class WatchedDictations:
                 run_together(watchers, max_seconds=max_seconds)
 
 
-def watch_inbox(watchers, *, max_seconds: float | None = None) -> dict:
+def watch_inbox(watchers: list, *, max_seconds: float | None = None) -> dict:
     """`dictee watch` as one long-lived `watch-inbox` flow run (named by its start time), in
     which each dictation is a `process-dictation` run of its own. Returns the day's counts.
     ServerUnreachable when the Prefect server does not answer at start."""
     from pipeline.watch import run_together, stop_on_signals
 
-    watchers = watchers if isinstance(watchers, list) else [watchers]
     started = time.strftime("%Y-%m-%d %H:%M")
 
     @flow(name="watch-inbox", flow_run_name=f"watch-inbox-{started}", log_prints=False, persist_result=False)

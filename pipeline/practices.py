@@ -11,6 +11,7 @@ another's: nothing of one is ever read with another's key or written into anothe
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -78,10 +79,6 @@ def _toml(value: str | bool) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else json.dumps(str(value), ensure_ascii=False)
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def _owned_paths(settings: Settings) -> dict[str, Path]:
     paths = {field: getattr(settings, field) for field in OWN_FOLDERS}
     if settings.audit_key_file is None:
@@ -121,10 +118,7 @@ class Centre:
         return found
 
     def find(self, name: str) -> Practice:
-        for practice in self.practices():
-            if practice.name == name:
-                return practice
-        raise PracticeError(f"cabinet inconnu / unknown practice: {name[:50]!r} (dictee practices list)")
+        return _named(self.practices(), name)
 
     def by_id(self, practice_id: str) -> Practice:
         for practice in self.practices():
@@ -210,10 +204,7 @@ class Centre:
     def set_disabled(self, name: str, disabled: bool) -> Practice:
         with self._locked():
             practices = self.practices()
-            target = next((p for p in practices if p.name == name), None)
-            if target is None:
-                raise PracticeError(f"cabinet inconnu / unknown practice: {name[:50]!r}")
-            changed = Practice(target.name, target.id, target.settings_file, disabled)
+            changed = dataclasses.replace(_named(practices, name), disabled=disabled)
             self._write([changed if p.name == name else p for p in practices])
         return changed
 
@@ -232,7 +223,7 @@ class Centre:
         mine, my_key = _owned_paths(candidate), _key_bytes(candidate)
         centre = self.folder.resolve()
         for field, path in mine.items():
-            if field != "models_dir" and _inside(centre, path):
+            if field != "models_dir" and centre.is_relative_to(path):
                 raise PracticeError(f"« {field} » contient le registre des cabinets / contains the practice register: {path}")
         for other in practices:
             try:
@@ -243,7 +234,7 @@ class Centre:
                 raise  # on adding: what it owns cannot be compared, so nothing is added on a guess
             for field, path in mine.items():
                 for their_field, their_path in _owned_paths(theirs).items():
-                    if _inside(path, their_path) or _inside(their_path, path):
+                    if path.is_relative_to(their_path) or their_path.is_relative_to(path):
                         raise PracticeError(
                             f"« {field} » de {name} et « {their_field} » du cabinet {other.name} se recouvrent : "
                             f"chaque cabinet a ses propres dossiers et sa clé / {name}'s '{field}' and {other.name}'s "
@@ -254,6 +245,13 @@ class Centre:
             if my_key is not None and my_key == _key_bytes(theirs):
                 raise PracticeError(f"{name} aurait la même clé que {other.name} : une clé par cabinet "
                                     f"(dictee key create) / {name} would share {other.name}'s key: one key per practice")
+
+
+def _named(practices: list[Practice], name: str) -> Practice:
+    for practice in practices:
+        if practice.name == name:
+            return practice
+    raise PracticeError(f"cabinet inconnu / unknown practice: {name[:50]!r} (dictee practices list)")
 
 
 def _left_by_an_interrupted_add(home: Path) -> bool:

@@ -26,7 +26,7 @@ import httpx
 from pipeline import audio, upload
 from pipeline.errors import DicteeError
 from pipeline.files import write_bytes_atomic
-from pipeline.practices import PRACTICE_NAME
+from pipeline.practices import PracticeError, check_name
 
 CHUNK_BYTES = 1024 * 1024  # under the desk's 4 MB a chunk
 RETRIES = 6  # per chunk, across network drops, waiting 1, 2, 4 … s
@@ -249,9 +249,11 @@ def checked_hint(text: str | None, what: tuple[str, str]) -> str | None:
 
 
 def open_desk(url: str, username: str, *, ca_file: Path | None = None, practice: str | None = None) -> Desk:
-    if practice is not None and re.fullmatch(PRACTICE_NAME, practice) is None:
-        raise SendError("nom de cabinet refusé : minuscules, chiffres et - / practice name refused: lower-case "
-                        "letters, digits and -")
+    if practice is not None:
+        try:
+            check_name(practice)  # the centre's own rule for a practice's name
+        except PracticeError as refused:
+            raise SendError(str(refused)) from None
     verify: bool | str = str(ca_file) if ca_file else True
     if ca_file and not ca_file.is_file():
         raise SendError("certificat introuvable / certificate file not found")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import statistics
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline import store
 from pipeline.errors import DicteeError
-from pipeline.practices import Centre, Practice
+from pipeline.practices import CENTRE_DESK, Centre, Practice
 from pipeline.review import auth
 from pipeline.review.db import DisabledUser, Job, PracticeGrant, User
 from pipeline.review.deps import CurrentReviewer, LoginRequired, Reviewer, signed_in_account
@@ -43,8 +42,6 @@ class GrantError(DicteeError):
 def desk_settings(installation: Settings, centre: Centre) -> Settings:
     """The centre's own desk: its accounts and their sign-in trail, kept in the centre folder
     (or the installation's database_url), never in a practice's."""
-    from pipeline.practices import CENTRE_DESK
-
     return installation.model_copy(update={"outbox": centre.folder / CENTRE_DESK})
 
 
@@ -233,13 +230,10 @@ def combined_worklist(request: Request, reviewer: Reviewer, *, state: str, pract
             jobs = [job for job in session.scalars(select(Job))
                     if granted is None or job.folder in granted]
         waiting = worklist.waiting_in_inbox(settings)
-        hours = [(job.decided_at - job.received_at).total_seconds() / 3600 for job in jobs
-                 if job.state == store.FILED and job.decided_at and job.received_at]
         figures.append(PracticeFigures(
-            one.practice, sum(job.state == store.STATE_PENDING for job in jobs),
-            sum(job.state == store.TO_SIGN for job in jobs),
+            one.practice, *worklist.load_of_jobs(jobs),
             sum(1 for _, folder in waiting if granted is None or folder in granted),
-            round(statistics.median(hours), 1) if hours else None))
+            worklist.filed_turnaround_h(jobs)))
     never = dt.datetime.max
     items.sort(key=lambda entry: (-entry.item.job.priority, entry.item.job.received_at or never))
     return items, figures

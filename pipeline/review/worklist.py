@@ -191,13 +191,21 @@ def practitioner_loads(session: Session, settings: Settings, folders: frozenset[
     loads = []
     for folder in shown:
         rows = list(session.scalars(select(Job).where(Job.folder == folder)))
-        hours = sorted((j.decided_at - j.received_at).total_seconds() / 3600 for j in rows
-                       if j.decided_at and j.received_at and j.state == store.FILED)
-        loads.append(PractitionerLoad(
-            folder, everyone[folder], sum(j.state == store.STATE_PENDING for j in rows),
-            sum(j.state == store.TO_SIGN for j in rows), waiting[folder],
-            round(hours[len(hours) // 2], 1) if hours else None))
+        loads.append(PractitionerLoad(folder, everyone[folder], *load_of_jobs(rows), waiting[folder],
+                                      filed_turnaround_h(rows)))
     return loads
+
+
+def load_of_jobs(jobs: list[Job]) -> tuple[int, int]:
+    """Drafts to review, drafts to sign."""
+    return sum(j.state == store.STATE_PENDING for j in jobs), sum(j.state == store.TO_SIGN for j in jobs)
+
+
+def filed_turnaround_h(jobs: list[Job]) -> float | None:
+    """Median hours from dictation to filing of the filed ones."""
+    hours = sorted((j.decided_at - j.received_at).total_seconds() / 3600 for j in jobs
+                   if j.decided_at and j.received_at and j.state == store.FILED)
+    return round(hours[len(hours) // 2], 1) if hours else None
 
 
 def processing_rate(outbox: Outbox) -> float:
