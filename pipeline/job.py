@@ -23,7 +23,7 @@ from pipeline.normalize import normalize_dictation, normalize_text
 from pipeline.records import Dictation, Extraction, Flag, FlagKind, JobOutcome, NormalizedText, Recipient, Timings, Transcript
 from pipeline.result import CorrespondentLinkOut, CorrespondentLinksOut, DictationResult, IdentityLinkOut
 from pipeline.settings import Settings
-from pipeline.transcribe import TranscriberConfig, get_transcriber
+from pipeline.transcribe import Listening, TranscriberConfig, get_transcriber
 from pipeline.vocabulary import Corrector, Repairer, echoes_prompt, hotwords, initial_prompt
 from pipeline.vocabulary.handle import Vocabulary
 from pipeline.vocabulary.redecode import redecode
@@ -116,12 +116,15 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
     vocabulary = Vocabulary.from_settings(settings)
     prompt = prompt_for(settings, vocabulary)
     bias = hotwords_for(settings, dictation.author, vocabulary)
-    transcript = transcriber.transcribe(samples, initial_prompt=prompt, hotwords=bias)
+    # Kept for re-decoding only: scoring a doubtful span on its chunk's encoding costs no new encoding.
+    listening = Listening() if settings.vocabulary_redecode else None
+    transcript = transcriber.transcribe(samples, initial_prompt=prompt, hotwords=bias, listening=listening)
     flags: tuple[Flag, ...] = ()
     recognition_s = transcript.elapsed_s
     if any(given and echoes_prompt(transcript.raw, given) for given in (prompt, bias)):
         # Whisper recited the vocabulary it was given: hear the audio again without it.
-        transcript = transcriber.transcribe(samples)
+        listening = Listening() if listening is not None else None
+        transcript = transcriber.transcribe(samples, listening=listening)
         recognition_s += transcript.elapsed_s
         flags = (Flag(FlagKind.PROMPT_ECHO, "le prompt de vocabulaire a été répété ; retranscrit sans / prompt echoed; re-transcribed without it"),)
     if settings.language_check:
@@ -130,7 +133,7 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
     flags += guard_flags + guards.unheard_flags(transcript.unheard)
     if settings.vocabulary_redecode and (repairer := repairer_for(settings, vocabulary)) is not None:
         started = time.perf_counter()
-        guarded_words, heard_again, _ = redecode(guarded_words, samples, transcriber, repairer)
+        guarded_words, heard_again, _ = redecode(guarded_words, samples, transcriber, repairer, listening)
         flags += heard_again
         recognition_s += time.perf_counter() - started
     transcript = replace(transcript, words=guarded_words)

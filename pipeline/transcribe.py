@@ -20,7 +20,7 @@ import functools
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Protocol, Sequence
 from pathlib import Path
@@ -39,6 +39,9 @@ HEARD_MARGIN_S = 0.5
 # Shorter stretches of unheard speech are breaths, fillers ("euh") or clicks.
 MIN_UNHEARD_S = 1.5
 MAX_CLIP_S = 30.0  # Whisper's window
+# Encoder outputs kept for a second listening (1.5 MB a chunk in float16): about 20 minutes of
+# speech; a longer recording's later spans are encoded again when heard again.
+MAX_KEPT_CHUNKS = 40
 Span = tuple[float, float]  # start, end in seconds on the recording
 
 
@@ -156,16 +159,61 @@ def clips_for(spans: list[Span], duration_s: float) -> list[dict]:
     return clips
 
 
+@dataclass(frozen=True, slots=True)
+class HeardChunk:
+    offset_s: float
+    duration_s: float
+    encoded: np.ndarray = field(repr=False)  # the encoder's output on the chunk: (1, 1500, width), float16
+
+
+@dataclass(slots=True)
+class Listening:
+    """What the first pass's encoder made of each chunk of one recording, kept (only when asked,
+    only for the time of one dictation's recognition: never stored) so that scoring a doubtful
+    span again costs the decoder only — a 30-s window's encoding is most of a short listening."""
+
+    chunks: list[HeardChunk] = field(default_factory=list)
+
+    def chunk_holding(self, start_s: float, end_s: float) -> HeardChunk | None:
+        for chunk in self.chunks:
+            if chunk.offset_s - 0.05 <= start_s and end_s <= chunk.offset_s + chunk.duration_s + 0.05:
+                return chunk
+        return None
+
+
+def _keeping_pipeline(model, listening: Listening):
+    """faster-whisper's batched pipeline, keeping each chunk's encoder output in `listening`."""
+    from faster_whisper import BatchedInferencePipeline
+
+    class KeepingPipeline(BatchedInferencePipeline):
+        def forward(self, features, tokenizer, chunks_metadata, options):
+            self._chunks_metadata = chunks_metadata
+            return super().forward(features, tokenizer, chunks_metadata, options)
+
+        def generate_segment_batched(self, features, tokenizer, options):
+            encoder_output, outputs = super().generate_segment_batched(features, tokenizer, options)
+            try:
+                encoded = np.array(encoder_output)  # on the CPU; on a GPU this copy fails: nothing kept
+            except (TypeError, ValueError, RuntimeError):
+                return encoder_output, outputs
+            for index, metadata in enumerate(self._chunks_metadata[:max(0, MAX_KEPT_CHUNKS - len(listening.chunks))]):
+                listening.chunks.append(HeardChunk(float(metadata["offset"]), float(metadata["duration"]),
+                                                   encoded[index:index + 1].astype(np.float16)))
+            return encoder_output, outputs
+
+    return KeepingPipeline(model)
+
+
 class Recognizer(Protocol):
     """What the pipeline asks of a speech recognizer: faster-whisper here, a fake in tests."""
 
     def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None,
-                   hotwords: str | None = None) -> Transcript: ...
+                   hotwords: str | None = None, listening: Listening | None = None) -> Transcript: ...
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]: ...
 
-    def score_readings(self, audio: np.ndarray, readings: Sequence[str], *,
-                       prompt: str | None = None) -> list[float]: ...
+    def score_readings(self, audio: np.ndarray, readings: Sequence[str], *, prompt: str | None = None,
+                       heard: HeardChunk | None = None, context: str = "") -> list[float]: ...
 
 
 class Transcriber:
@@ -186,14 +234,17 @@ class Transcriber:
         self._lock = threading.BoundedSemaphore(config.parallel)
 
     def transcribe(self, audio: np.ndarray, *, initial_prompt: str | None = None,
-                   hotwords: str | None = None) -> Transcript:
+                   hotwords: str | None = None, listening: Listening | None = None) -> Transcript:
+        """With `listening`, each chunk's encoder output is kept there for `score_readings`."""
         from faster_whisper import BatchedInferencePipeline  # already loaded with the model
 
         with self._lock:
             started = time.perf_counter()
             # A pipeline per call: it keeps per-recording state (last word end) between chunks.
             options = TranscriptionOptions.batched(self.config).as_kwargs()
-            segments, info = BatchedInferencePipeline(self._model).transcribe(
+            pipeline = BatchedInferencePipeline(self._model) if listening is None else \
+                _keeping_pipeline(self._model, listening)
+            segments, info = pipeline.transcribe(
                 audio, initial_prompt=initial_prompt, hotwords=hotwords, **options
             )
             segments, unheard = self._hear_gaps_again(audio, list(segments), initial_prompt, hotwords, info.duration)
@@ -245,10 +296,16 @@ class Transcriber:
         segments = sorted(segments + [segment for segment in again if segment.words], key=lambda segment: segment.start)
         return segments, unheard_spans(gaps, word_spans(segments))
 
-    def score_readings(self, audio: np.ndarray, readings: Sequence[str], *, prompt: str | None = None) -> list[float]:
+    def score_readings(self, audio: np.ndarray, readings: Sequence[str], *, prompt: str | None = None,
+                       heard: HeardChunk | None = None, context: str = "") -> list[float]:
         """How likely the model finds each reading of one short clip (at most Whisper's window):
         the log-probability of its tokens, forced one after the other (CTranslate2's align), after
-        `prompt` as previous text. Readings of the same clip compare; nothing else does."""
+        `prompt` as previous text. Readings of the same clip compare; nothing else does.
+
+        With `heard` (the first pass's chunk holding the clip, its encoder output kept), the
+        chunk is not encoded again: the readings are scored after `context`, what the chunk says
+        before them, forced and not counted."""
+        import ctranslate2
         from faster_whisper.tokenizer import Tokenizer
 
         model = self._model
@@ -258,11 +315,18 @@ class Transcriber:
         if prompt:
             start = [tokenizer.sot_prev, *tokenizer.encode(" " + prompt.strip())[-(model.max_length // 2 - 1):], *start]
         with self._lock:
-            features = model.feature_extractor(audio)
-            frames = min(features.shape[-1], model.feature_extractor.nb_max_frames)
-            padded = np.zeros((features.shape[0], model.feature_extractor.nb_max_frames), dtype=features.dtype)
-            padded[:, :frames] = features[:, :frames]
-            encoded = model.encode(padded)
+            if heard is not None:
+                encoded = ctranslate2.StorageView.from_array(heard.encoded.astype(np.float32))
+                frames = min(round(heard.duration_s * model.feature_extractor.sampling_rate
+                                   / model.feature_extractor.hop_length), model.feature_extractor.nb_max_frames)
+                if context.strip():  # its end only, if the window would not hold it all
+                    start += tokenizer.encode(" " + context.strip())[-(model.max_length // 3):]
+            else:
+                features = model.feature_extractor(audio)
+                frames = min(features.shape[-1], model.feature_extractor.nb_max_frames)
+                padded = np.zeros((features.shape[0], model.feature_extractor.nb_max_frames), dtype=features.dtype)
+                padded[:, :frames] = features[:, :frames]
+                encoded = model.encode(padded)
             scores = []
             for reading in readings:
                 tokens = tokenizer.encode(" " + reading.strip()) if reading.strip() else []

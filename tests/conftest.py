@@ -57,11 +57,11 @@ class FakeTranscriber:
         self.calls = 0
         self.scored = 0
 
-    def transcribe(self, samples, *, initial_prompt=None, hotwords=None):
+    def transcribe(self, samples, *, initial_prompt=None, hotwords=None, listening=None):
         from pipeline.records import Transcript, Word
 
         self.calls += 1
-        self.hotwords = hotwords
+        self.hotwords, self.listening = hotwords, listening
         words = tuple(
             Word(start=round(i * 0.4, 2), end=round(i * 0.4 + 0.35, 2), word=" " + token, probability=self.probability)
             for i, token in enumerate(self.text.split())
@@ -69,7 +69,7 @@ class FakeTranscriber:
         return Transcript(raw=self.text, language="fr", language_probability=1.0, words=words,
                           duration_s=len(samples) / 16_000, unheard=self.unheard)
 
-    def score_readings(self, samples, readings, *, prompt=None):
+    def score_readings(self, samples, readings, *, prompt=None, heard=None, context=""):
         """Every reading as likely as the first: a second listening changes nothing."""
         self.scored += 1
         return [0.0] * len(readings)

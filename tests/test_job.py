@@ -79,7 +79,7 @@ def test_bad_audio_goes_to_quarantine_with_a_reason_in_french_and_english(settin
 def test_a_recording_with_no_speech_is_quarantined(settings, fake_transcriber, monkeypatch):
     from pipeline.errors import NoSpeech
 
-    def hears_nothing(samples, *, initial_prompt=None, hotwords=None):
+    def hears_nothing(samples, *, initial_prompt=None, hotwords=None, listening=None):
         raise NoSpeech("no_speech", "Aucune parole.", "No speech.")
 
     monkeypatch.setattr(fake_transcriber, "transcribe", hears_nothing)

@@ -22,10 +22,11 @@ class Scorer:
     drops or adds (they are in the audio); records what it was asked."""
 
     def __init__(self, term: str, gain: float = 1.0) -> None:
-        self.term, self.gain, self.calls = term, gain, []
+        self.term, self.gain, self.calls, self.heard = term, gain, [], []
 
-    def score_readings(self, audio, readings, *, prompt=None):
+    def score_readings(self, audio, readings, *, prompt=None, heard=None, context=""):
         self.calls.append((len(audio) / 16_000, list(readings), prompt))
+        self.heard.append((heard, context))
         length = len(readings[0].split())
         return [(self.gain if self.term in reading.split() or f"'{self.term}" in reading else 0.0)
                 - abs(len(reading.split()) - length) for reading in readings]
@@ -86,6 +87,33 @@ def test_words_heard_right_are_never_heard_again_and_the_time_spent_is_bounded(r
     assert heard_again_s <= MIN_BUDGET_S and len(scorer.calls) <= 8
 
 
+def test_a_span_inside_a_first_pass_chunk_is_scored_on_that_chunk_after_what_it_says_before(repairer):
+    from pipeline.transcribe import HeardChunk, Listening
+
+    said = words(("Bonjour.", 0.9), ("Il", 0.9), ("aura", 0.9), ("demain", 0.9), ("une", 0.95), ("parautomie", 0.4),
+                 ("tôt", 0.9), ("le", 0.9), ("matin.", 0.9))
+    chunk = HeardChunk(0.4, 4.0, np.zeros((1, 1500, 4), dtype=np.float32))
+    listening = Listening([HeardChunk(0.0, 0.4, chunk.encoded), chunk])
+    scorer = Scorer("laparotomie")
+    out, flags, _ = redecode(said, SILENCE, scorer, repairer, listening)
+    assert "laparotomie" in "".join(w.word for w in out) and len(flags) == 1
+    [(heard, context)] = scorer.heard
+    readings = scorer.calls[0][1]
+    # The clip (a second each side of « une parautomie ») starts at « aura »; the chunk (from 0.4 s)
+    # says « Il » before it: forced as context, not scored; « Bonjour. » is another chunk's.
+    assert heard is chunk and context == "Il" and readings[0].startswith("aura demain une parautomie")
+
+
+def test_a_span_no_kept_chunk_holds_is_heard_on_its_own(repairer):
+    from pipeline.transcribe import HeardChunk, Listening
+
+    said = words(("une", 0.95), ("parautomie", 0.4), ("est", 0.9), ("prévue.", 0.9))
+    for listening in (None, Listening(), Listening([HeardChunk(0.0, 1.0, np.zeros((1, 1500, 4), dtype=np.float32))])):
+        scorer = Scorer("laparotomie")
+        redecode(said, SILENCE, scorer, repairer, listening)
+        assert scorer.heard == [(None, "")], listening
+
+
 def test_in_the_pipeline_it_runs_only_when_set_and_its_time_counts_as_recognition(settings, fake_transcriber):
     from pipeline import ingest
     from pipeline.job import transcribe_step
@@ -95,10 +123,12 @@ def test_in_the_pipeline_it_runs_only_when_set_and_its_time_counts_as_recognitio
     source = write_tone(settings.inbox / "dictee.wav", seconds=6.0)
     dictation = ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
     samples = np.zeros(16_000 * 6, dtype=np.float32)
-    transcribe_step(dictation, samples, settings)
-    assert fake_transcriber.calls == 1 and fake_transcriber.scored == 0  # off by default
+    transcribe_step(dictation, samples, settings.model_copy(update={"vocabulary_redecode": False}))
+    assert fake_transcriber.calls == 1 and fake_transcriber.scored == 0
+    assert fake_transcriber.listening is None  # no encoder output kept when nothing will use it
     transcribe_step(dictation, samples, settings.model_copy(update={"vocabulary_redecode": True}))
     assert fake_transcriber.calls == 2 and fake_transcriber.scored == 1  # the doubtful « parautomie » scored again
+    assert fake_transcriber.listening is not None
 
 
 @pytest.mark.slow
@@ -121,6 +151,36 @@ def test_the_real_recognizer_finds_what_was_said_likelier_than_a_near_miss():
     for prompt in (None, "montagnard occident parrain"):
         first, *others = recognizer.score_readings(samples, [heard, *near_misses], prompt=prompt)
         assert all(np.isfinite([first, *others])) and all(first > other for other in others)
+
+
+@pytest.mark.slow
+def test_the_first_pass_s_encoding_kept_scores_readings_as_a_new_encoding_does():
+    """A span scored on its first-pass chunk, after what the chunk says before it, prefers the
+    reading heard to its near misses, as when the clip is encoded again; nothing is kept unless asked."""
+    from faster_whisper.audio import decode_audio
+
+    from pipeline.transcribe import Listening, Transcriber, TranscriberConfig
+
+    config = TranscriberConfig(model_dir=str(REPO / "models" / "whisper-base"), bundled=True, compute_type="int8",
+                               device="cpu", cpu_threads=0, beam_size=5, chunk_batch_size=8, language="fr", parallel=1)
+    recognizer = Transcriber(config)
+    clip = sorted(require(FLEURS).glob("*.ogg"))[0]
+    samples = decode_audio(str(clip), sampling_rate=16_000)[:16_000 * 25]
+    listening = Listening()
+    transcript = recognizer.transcribe(samples, listening=listening)
+    assert listening.chunks and all(chunk.encoded.shape[:2] == (1, 1500) for chunk in listening.chunks)
+    words = transcript.words
+    middle = len(words) // 2
+    target = next(i for i in range(middle, len(words)) if len(words[i].word.strip()) >= 5)
+    chunk = listening.chunk_holding(words[target - 2].start, words[target + 2].end)
+    assert chunk is not None
+    before = "".join(w.word for w in words[:target - 2] if w.start >= chunk.offset_s).strip()
+    heard = "".join(w.word for w in words[target - 2:target + 3]).strip()
+    said = words[target].word.strip()
+    near_misses = [heard.replace(said, swapped, 1) for swapped in (said[:-1] + "x", "pa" + said[2:], said + "s")]
+    scores = recognizer.score_readings(np.zeros(0, dtype=np.float32), [heard, *near_misses], heard=chunk,
+                                       context=before)
+    assert all(np.isfinite(scores)) and all(scores[0] > other for other in scores[1:]), (heard, scores)
 
 
 @pytest.mark.slow

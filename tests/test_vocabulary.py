@@ -78,7 +78,7 @@ def test_an_echoed_prompt_is_flagged_and_the_audio_heard_again_without_it(settin
 
     original = fake_transcriber.transcribe
 
-    def recites_when_prompted(samples, *, initial_prompt=None, hotwords=None):
+    def recites_when_prompted(samples, *, initial_prompt=None, hotwords=None, listening=None):
         transcript = original(samples)
         if initial_prompt:
             from dataclasses import replace

@@ -21,6 +21,7 @@ import numpy as np
 
 from pipeline.audio import SAMPLE_RATE
 from pipeline.records import Flag, FlagKind, Word
+from pipeline.transcribe import Listening
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import glue_pieces
 from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, plain, trailing_punctuation
@@ -75,10 +76,11 @@ def _text(words: Sequence[Word]) -> str:
     return " ".join(plain(word) for word in words)
 
 
-def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: Repairer
-             ) -> tuple[tuple[Word, ...], tuple[Flag, ...], float]:
+def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: Repairer,
+             listening: Listening | None = None) -> tuple[tuple[Word, ...], tuple[Flag, ...], float]:
     """`words` with the doubtful spans heard again; returns the words, a flag per change, and the
-    seconds of audio heard again."""
+    seconds of audio heard again. With `listening` (the first pass's encoder output per chunk), a
+    span inside a chunk is scored on that chunk's encoding rather than encoded again."""
     words = glue_pieces(words)
     duration_s = len(samples) / SAMPLE_RATE
     budget_s, spent_s = max(MAX_SHARE * duration_s, MIN_BUDGET_S), 0.0
@@ -93,7 +95,7 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
             break
         spent_s += clip_end - clip_start
         clip = samples[int(clip_start * SAMPLE_RATE):int(clip_end * SAMPLE_RATE)]
-        found = _likelier_reading(words, doubt, clip, (clip_start, clip_end), recognizer)
+        found = _likelier_reading(words, doubt, clip, (clip_start, clip_end), recognizer, listening)
         if found is not None:
             replacements.append(found)
             taken_until = found[1]
@@ -108,7 +110,7 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
 
 
 def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, clip_span: tuple[float, float],
-                      recognizer) -> tuple[int, int, Word, Flag] | None:
+                      recognizer, listening: Listening | None = None) -> tuple[int, int, Word, Flag] | None:
     """The clip's first reading against the same with the doubtful words replaced by each term,
     each scored by the recognizer itself, forced (no beam search to miss a rare word): the term
     is taken where the recognizer finds it likelier than what it first wrote."""
@@ -128,7 +130,11 @@ def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, cli
             options.append((start, end, written))
     # Primed: unprimed, the recognizer's own prior for its first reading nearly always wins
     # (measured: 2 changes in 40 dictations, against 29 primed).
-    scores = recognizer.score_readings(clip, readings, prompt=" ".join(doubt.terms))
+    heard = listening.chunk_holding(words[first].start, words[last - 1].end) if listening else None
+    context = ""
+    if heard is not None:  # what the chunk says before the clip: the readings are scored after it
+        context = _text_of([word for word in words[:first] if word.start >= heard.offset_s - 0.05])
+    scores = recognizer.score_readings(clip, readings, prompt=" ".join(doubt.terms), heard=heard, context=context)
     best = max(range(len(options)), key=lambda i: scores[i + 1], default=None)
     if best is None or scores[best + 1] <= scores[0]:
         return None
