@@ -158,7 +158,7 @@ def speech_figures(repeat: int) -> dict:
     from pipeline.job import load_models
     from pipeline.settings import Settings
 
-    base = Settings(models_dir=REPO / "models", workers=1)
+    base = Settings(models_dir=REPO / "models", workers=1, vocabulary_redecode=False)  # repair alone
     plain = base.model_copy(update={"vocabulary_hotwords": False, "vocabulary_repair": False})
     again = base.model_copy(update={"vocabulary_redecode": True})
     load_models(base)
@@ -209,7 +209,7 @@ def medical_speech_figures(count: int) -> dict:
     folder = Path(tempfile.mkdtemp()) / "medical"
     dictations, _ = speech.dictations(pools, count, voices=speech.TEST_VOICES, seed=11, prefix="med")
     clips = [(decode_audio(str(speech.synthesize(d, folder)), sampling_rate=16_000), d.text) for d in dictations]
-    on = Settings(models_dir=REPO / "models", workers=1)
+    on = Settings(models_dir=REPO / "models", workers=1, vocabulary_redecode=False)  # repair alone
     off = on.model_copy(update={"vocabulary_repair": False})
     again = on.model_copy(update={"vocabulary_redecode": True})
     load_models(on)
