@@ -116,8 +116,9 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
     vocabulary = Vocabulary.from_settings(settings)
     prompt = prompt_for(settings, vocabulary)
     bias = hotwords_for(settings, dictation.author, vocabulary)
+    repairer = repairer_for(settings, vocabulary) if settings.vocabulary_redecode else None
     # Kept for re-decoding only: scoring a doubtful span on its chunk's encoding costs no new encoding.
-    listening = Listening() if settings.vocabulary_redecode else None
+    listening = Listening() if repairer is not None else None
     transcript = transcriber.transcribe(samples, initial_prompt=prompt, hotwords=bias, listening=listening)
     flags: tuple[Flag, ...] = ()
     recognition_s = transcript.elapsed_s
@@ -131,7 +132,7 @@ def transcribe_step(dictation: Dictation, samples: np.ndarray, settings: Setting
         flags += language_flags(transcriber.detect_language(samples), expected=settings.language)
     guarded_words, guard_flags = guards.guard(transcript.words, samples)
     flags += guard_flags + guards.unheard_flags(transcript.unheard)
-    if settings.vocabulary_redecode and (repairer := repairer_for(settings, vocabulary)) is not None:
+    if repairer is not None:
         started = time.perf_counter()
         guarded_words, heard_again, _ = redecode(guarded_words, samples, transcriber, repairer, listening)
         flags += heard_again

@@ -42,6 +42,7 @@ MAX_CLIP_S = 30.0  # Whisper's window
 # Encoder outputs kept for a second listening (1.5 MB a chunk in float16): about 20 minutes of
 # speech; a longer recording's later spans are encoded again when heard again.
 MAX_KEPT_CHUNKS = 40
+CHUNK_EDGE_S = 0.05  # word times are rounded: a word this close to a chunk's edge is inside it
 Span = tuple[float, float]  # start, end in seconds on the recording
 
 
@@ -176,7 +177,7 @@ class Listening:
 
     def chunk_holding(self, start_s: float, end_s: float) -> HeardChunk | None:
         for chunk in self.chunks:
-            if chunk.offset_s - 0.05 <= start_s and end_s <= chunk.offset_s + chunk.duration_s + 0.05:
+            if chunk.offset_s - CHUNK_EDGE_S <= start_s and end_s <= chunk.offset_s + chunk.duration_s + CHUNK_EDGE_S:
                 return chunk
         return None
 

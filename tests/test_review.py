@@ -119,8 +119,18 @@ def test_worklist_lists_the_pending_draft_with_its_figures(client, drafted):
     login(client)
     page = client.get("/").text
     assert "Jean DUPONT" in page and "<td>Courrier</td>" in page and f"/jobs/{drafted}" in page
+    assert re.search(r"<td>\d+ h \d+ min</td>", page)  # how long it has waited
     assert "Aucun brouillon" in client.get("/?document_type=certificat").text
     assert client.get("/").headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_the_waiting_time_reads_in_hours_and_minutes():
+    import datetime as dt
+
+    from pipeline.review.routes import waiting_time
+
+    assert waiting_time(dt.timedelta(hours=26, minutes=5, seconds=59)) == "26 h 5 min"
+    assert waiting_time(dt.timedelta(seconds=59)) == "0 h 0 min"
 
 
 def test_the_draft_page_shows_playable_highlighted_words_and_is_audited(client, app, settings, drafted):

@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, centre=None, routers=None) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(resources.files("pipeline.review") / "templates"))
     app.state.templates.env.filters["fr"] = routes.french_part
     app.state.templates.env.filters["quand"] = routes.local_when
+    app.state.templates.env.filters["attente"] = routes.waiting_time
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next) -> Response:

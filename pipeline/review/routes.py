@@ -45,6 +45,12 @@ def french_part(message: str | None) -> str | None:
     return message.split(" / ", 1)[0] if message else message
 
 
+def waiting_time(waiting: dt.timedelta) -> str:
+    """How long a draft has waited, as the worklists show it: « 26 h 5 min »."""
+    minutes = int(waiting.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
 def local_when(at: str | None) -> str:
     """An ISO time as the desk shows it: « 06/12/2026 10:42 », in the machine's time zone."""
     if not at:

@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.audio import SAMPLE_RATE
 from pipeline.records import Flag, FlagKind, Word
-from pipeline.transcribe import Listening
+from pipeline.transcribe import CHUNK_EDGE_S, Listening
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import glue_pieces
 from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, plain, trailing_punctuation
@@ -133,7 +133,7 @@ def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, cli
     heard = listening.chunk_holding(words[first].start, words[last - 1].end) if listening else None
     context = ""
     if heard is not None:  # what the chunk says before the clip: the readings are scored after it
-        context = _text_of([word for word in words[:first] if word.start >= heard.offset_s - 0.05])
+        context = _text_of([word for word in words[:first] if word.start >= heard.offset_s - CHUNK_EDGE_S])
     scores = recognizer.score_readings(clip, readings, prompt=" ".join(doubt.terms), heard=heard, context=context)
     best = max(range(len(options)), key=lambda i: scores[i + 1], default=None)
     if best is None or scores[best + 1] <= scores[0]:
