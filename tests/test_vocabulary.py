@@ -38,6 +38,13 @@ def test_a_misheard_drug_before_a_dose_is_corrected_and_flagged_with_its_time():
     assert "L'Odi-Pin" in flag.text and "amlodipine" in flag.text
 
 
+@pytest.mark.parametrize("dose", ["5mg par jour", "5 mg par jour", "5 000 grammes par jour"])
+def test_a_dose_as_whisper_writes_it_still_says_a_drug(dose):
+    """« 40mg » in one word, or « 20 mg » heard as « 20 000 grammes »: still a dose after the word."""
+    result = get_corrector(None).correct(words(f"elle prend un l'odipine {dose}"))
+    assert said(result) == f"elle prend amlodipine {dose}" and len(result[1]) == 1
+
+
 def test_a_drug_heard_right_is_left_alone():
     result = get_corrector(None).correct(words("metformine 1000 milligrammes deux fois par jour"))
     assert said(result) == "metformine 1000 milligrammes deux fois par jour" and result[1] == ()

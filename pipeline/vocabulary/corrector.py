@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -34,7 +35,21 @@ def _plain(word: Word) -> str:
 
 
 def _is_number(text: str) -> bool:
-    return text.replace(",", "").isdigit() or all(part in NUMBER_WORDS for part in text.split("-"))
+    return text.replace(",", "").replace(".", "").isdigit() or all(part in NUMBER_WORDS for part in text.split("-"))
+
+
+GLUED_DOSE = re.compile(r"\d+(?:[.,]\d+)*(?:mg|g|µg|ml|ui)", re.IGNORECASE)  # Whisper writes « 40mg »
+
+
+def dose_at(words: Sequence[Word], index: int) -> bool:
+    """A dose starts at `words[index]` (« 40 mg », « 40mg », « 20 000 grammes »): the words before
+    it name a drug."""
+    after = [_plain(word) for word in words[index:index + 3]]
+    if after and GLUED_DOSE.fullmatch(after[0]):
+        return True
+    if len(after) < 2 or not _is_number(after[0]):
+        return False
+    return after[1] in P.DOSE_UNITS or (len(after) == 3 and after[1].isdigit() and after[2] in P.DOSE_UNITS)
 
 
 class Corrector:
@@ -64,8 +79,7 @@ class Corrector:
 
     def _context(self, words: Sequence[Word], index: int, width: int) -> str | None:
         before = [_plain(w) for w in words[max(0, index - 2):index]]
-        after = [_plain(w) for w in words[index + width:index + width + 2]]
-        if len(after) == 2 and _is_number(after[0]) and after[1] in P.DOSE_UNITS:
+        if dose_at(words, index + width):
             return "drug"
         for cues, kind in ((P.DRUG_CUES, "drug"), (P.NAME_CUES, "name")):
             if any(tuple(before[-len(cue):]) == cue for cue in cues):

@@ -2,9 +2,10 @@
 
 Hotwords for a whole dictation cost 12–27 % more time for every recording. Here, after the
 first pass, each span the repairer finds suspect (a word general French and the lexicon do not
-know, or one the recognizer was unsure of) that sounds even loosely like lexicon terms is heard
-again — a second of audio each side — and the recognizer scores, forced token by token, the
-first reading of that clip against the same with the doubtful words replaced by each term,
+know, or one the recognizer was unsure of) that sounds even loosely like lexicon terms, and
+each doubted word where a drug is named (before a dose) that sounds faintly like a drug, is
+heard again — a second of audio each side — and the recognizer scores, forced token by token,
+the first reading of that clip against the same with the words that sound like each term replaced,
 primed with those terms as previous text. A term is taken where the recognizer finds it
 likelier than what it first wrote: no beam search stands between it and a rare word (primed
 decoding often wrote the term right yet heard it less surely than its near miss). Each change
@@ -23,29 +24,49 @@ from pipeline.audio import SAMPLE_RATE
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.transcribe import CHUNK_EDGE_S, Listening
 from pipeline.vocabulary import patterns as P
-from pipeline.vocabulary.corrector import glue_pieces
-from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, plain, trailing_punctuation
+from pipeline.vocabulary.corrector import dose_at, glue_pieces
+from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, is_common_french, plain, trailing_punctuation
 
 MARGIN_S = 1.0  # audio kept each side of a doubtful span: the recognizer needs some context
 MAX_SHARE = 0.15  # of the recording, heard again at most…
 MIN_BUDGET_S = 6.0  # …or this, for a short one: a doubtful term and its context
 MAX_SPANS = 8
 NEIGHBOURS = 5  # lexicon terms a span is primed with
+MAX_READINGS = 12  # (words, term) pairs scored against the first reading, each a forced pass of the decoder
 LOOSE_SIMILARITY = 0.75  # repair by sound alone needs 0.8; looser costs a listening for little (README)
+# Where a dose follows (« … 40 mg »), a drug is being named: words there that the recognizer
+# doubted, or that are not French, are heard again if they sound even faintly like a drug.
+SLOT_SIMILARITY = 0.6
+SLOT_UNSURE_PROBABILITY = 0.6
 
 
 @dataclass(frozen=True, slots=True)
 class Doubt:
-    start: int  # words [start, end) of the glued transcript
+    start: int  # words [start, end) of the glued transcript: the clip heard again holds them
     end: int
     suspect: int  # the word that made it doubtful
-    terms: tuple[str, ...]  # what the span may be, closest first
+    readings: tuple[tuple[int, int, str], ...]  # (start, end, term): these words may be this term, closest first
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(term for _, _, term in self.readings))
 
 
 def doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
+    """Where the first pass may have missed a term: suspect words (`suspect_doubts`), and the
+    words where a drug is named (`drug_slot_doubts`), in the order they were said."""
+    found = drug_slot_doubts(words, repairer)
+    held = {index for doubt in found for index in range(doubt.start, doubt.end)}
+    found += [doubt for doubt in suspect_doubts(words, repairer) if held.isdisjoint(range(doubt.start, doubt.end))]
+    return sorted(found, key=lambda doubt: doubt.start)
+
+
+def suspect_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
     """Suspect words, with the small or unsure words beside them that may be pieces of the same
     term (« l'ITI Surinert »), never across a clause end, where they sound even loosely like
-    lexicon terms: the second listening, not the sound alone, decides."""
+    lexicon terms: the second listening, not the sound alone, decides. Each run of words that
+    may hold the term is compared by sound in every window holding the suspect word, so a term
+    replaces the words that sound like it (« une | rétéroudre néphrose »), not its neighbours too."""
     found, index = [], 0
     while index < len(words):
         if not repairer.is_suspect(words, index):
@@ -54,17 +75,72 @@ def doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
         start = index - 1 if index and not ends_clause(words[index - 1]) and _joinable(words, index - 1, repairer) \
             else index
         end = index + 1
-        while end < len(words) and end - start < P.REPAIR_MAX_WINDOW and not ends_clause(words[end - 1]) \
+        while end < len(words) and end - index < P.REPAIR_MAX_WINDOW and not ends_clause(words[end - 1]) \
                 and _joinable(words, end, repairer):
             end += 1
-        scored: dict[str, float] = {}
-        for text in dict.fromkeys((_text(words[start:end]), _text(words[index:index + 1]))):
-            for score, term in repairer.neighbours(text, NEIGHBOURS, cutoff=LOOSE_SIMILARITY):
-                scored[term] = max(score, scored.get(term, 0.0))
+        windows = [(first, last) for first in range(start, index + 1)
+                   for last in range(index + 1, min(end, first + P.REPAIR_MAX_WINDOW) + 1)]
+        scored = _sounding_like(words, windows, repairer, LOOSE_SIMILARITY)
         if scored:
-            found.append(Doubt(start, end, index, tuple(sorted(scored, key=scored.get, reverse=True)[:NEIGHBOURS])))
+            found.append(Doubt(start, end, index, _closest(scored, index)))
         index = end
     return found
+
+
+def drug_slot_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
+    """The one to three words just before a dose (« piquet 40mg », « muque talon 500 mg ») that
+    the recognizer doubted or that are not French, and no drug it knows: there the dictation
+    names a drug, so a looser likeness to one is worth a second listening."""
+    found = []
+    for dose in range(1, len(words)):
+        if not dose_at(words, dose):
+            continue
+        start = dose
+        while start > 0 and dose - start < P.REPAIR_MAX_WINDOW and not ends_clause(words[start - 1]) \
+                and _in_slot(words[start - 1], repairer):
+            start -= 1
+        if start == dose:
+            continue
+        windows = [(first, dose) for first in range(start, dose)]
+        scored = _sounding_like(words, windows, repairer, SLOT_SIMILARITY, drugs_only=True)
+        scored.update({key: score for key, score in _sounding_like(words, windows, repairer, LOOSE_SIMILARITY).items()
+                       if key not in scored})
+        if scored:
+            found.append(Doubt(start, dose, dose - 1, _closest(scored, dose - 1)))
+    return found
+
+
+def _in_slot(word: Word, repairer: Repairer) -> bool:
+    """A word before a dose that may be (a piece of) the drug's name: doubted, and neither a
+    number nor a term the lexicon knows. A word heard surely stays (« traité par »: never the
+    « par » of « Darzalex »)."""
+    text = plain(word)
+    return bool(text) and not any(char.isdigit() for char in text) and not repairer.knows(text) and _doubted(word)
+
+
+def _doubted(word: Word) -> bool:
+    text = word.word.strip().strip(P.PUNCTUATION).lower()
+    return word.probability < SLOT_UNSURE_PROBABILITY or not all(
+        is_common_french(part) for part in text.replace("-", "'").split("'") if part)
+
+
+def _sounding_like(words: Sequence[Word], windows: Sequence[tuple[int, int]], repairer: Repairer, cutoff: float,
+                   *, drugs_only: bool = False) -> dict[tuple[int, int, str], float]:
+    """(first, last, term) → how closely words[first:last] sound like the term, for each window."""
+    return {(first, last, term): score for first, last in windows
+            for score, term in repairer.neighbours(_text(words[first:last]), NEIGHBOURS, cutoff=cutoff,
+                                                   drugs_only=drugs_only)}
+
+
+def _closest(scored: dict[tuple[int, int, str], float], suspect: int) -> tuple[tuple[int, int, str], ...]:
+    """The readings to score, closest first, each followed by the same term in the narrower
+    windows it holds (still holding the suspect word): a short word may have helped the term
+    sound right and still be said on its own (« seg fin a été » is « Cegfila a été »)."""
+    readings = []
+    for start, end, term in sorted(scored, key=scored.get, reverse=True):
+        readings += [(first, last, term) for first in range(start, suspect + 1)
+                     for last in range(end, suspect, -1)]
+    return tuple(dict.fromkeys(readings))[:MAX_READINGS]
 
 
 def _joinable(words: Sequence[Word], index: int, repairer: Repairer) -> bool:
@@ -118,16 +194,13 @@ def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, cli
     if not inside:
         return None
     first, last = inside[0], inside[-1] + 1
-    spans = list(dict.fromkeys([(doubt.start, doubt.end), (doubt.suspect, doubt.suspect + 1)]))
     readings, options = [_text_of(words[first:last])], []
-    for start, end in spans:
-        heard = _text_of(words[start:end])
-        for term in doubt.terms:
-            written = cased_like(_elided_article(words[start]) + term, heard)
-            readings.append(" ".join(filter(None, (_text_of(words[first:start]),
-                                                   written + trailing_punctuation(words[end - 1]),
-                                                   _text_of(words[end:last])))))
-            options.append((start, end, written))
+    for start, end, term in doubt.readings:
+        written = cased_like(_elided_article(words[start]) + term, _text_of(words[start:end]))
+        readings.append(" ".join(filter(None, (_text_of(words[first:start]),
+                                               written + trailing_punctuation(words[end - 1]),
+                                               _text_of(words[end:last])))))
+        options.append((start, end, written))
     # Primed: unprimed, the recognizer's own prior for its first reading nearly always wins
     # (measured: 2 changes in 40 dictations, against 29 primed).
     heard = listening.chunk_holding(words[first].start, words[last - 1].end) if listening else None

@@ -59,9 +59,10 @@ def ends_clause(word: Word) -> bool:
 
 class Repairer:
     def __init__(self, terms: Iterable[str], *, is_common_french, invariable: Iterable[str] = (),
-                 strict: Iterable[str] = ()) -> None:
+                 strict: Iterable[str] = (), drugs: Iterable[str] = ()) -> None:
         """`invariable`: terms never put in the plural (drug and people's names); `strict`: terms
-        that must sound closer to be chosen (brands)."""
+        that must sound closer to be chosen (brands); `drugs`: the drug names among the terms,
+        what a word where a drug is named may be."""
         self.is_common_french = is_common_french
         self.invariable = frozenset(invariable)
         strict = frozenset(strict)
@@ -83,6 +84,9 @@ class Repairer:
         self._candidates = list(candidates.values())
         self._by_key = candidates
         self._keys = [candidate.key for candidate in self._candidates]
+        drugs = frozenset(without_article(drug) for drug in drugs)
+        self._drug_keys = {position: candidate.key for position, candidate in enumerate(self._candidates)
+                           if without_article(candidate.written) in drugs}
 
     def is_suspect(self, words: Sequence[Word], index: int) -> bool:
         """A word worth a second look: unknown to general French and to the lexicon, or unsure.
@@ -206,11 +210,14 @@ class Repairer:
         return score, written
 
 
-    def neighbours(self, text: str, limit: int = 5, cutoff: float = P.REPAIR_MIN_SIMILARITY) -> list[tuple[float, str]]:
-        """Lexicon terms that sound like `text` ((similarity, term), closest first): what a second
-        listening of the span is primed with (pipeline/vocabulary/redecode.py)."""
+    def neighbours(self, text: str, limit: int = 5, cutoff: float = P.REPAIR_MIN_SIMILARITY, *,
+                   drugs_only: bool = False) -> list[tuple[float, str]]:
+        """Lexicon terms (or only its drug names) that sound like `text` ((similarity, term),
+        closest first): what a second listening of the span is primed with
+        (pipeline/vocabulary/redecode.py)."""
+        keys = self._drug_keys if drugs_only else self._keys
         hits = [hit for key in dict.fromkeys((phrase_key(text), phonetic_key(text))) if len(key) >= P.REPAIR_MIN_KEY_LENGTH
-                for hit in process.extract(key, self._keys, scorer=Levenshtein.normalized_similarity, limit=limit,
+                for hit in process.extract(key, keys, scorer=Levenshtein.normalized_similarity, limit=limit,
                                            score_cutoff=cutoff)]
         best: dict[str, float] = {}
         for _, score, position in hits:
@@ -276,4 +283,4 @@ def _repairer_for(models_dir: Path | None, practice: tuple[str, ...]) -> Repaire
     drugs = drug_lexicon(models_dir)
     names = [entry.label for entry in drugs.index.entries()]
     return Repairer((*medical_terms(models_dir), *practice), is_common_french=is_common_french,
-                    invariable=(*names, *practice), strict=drugs.brands)
+                    invariable=(*names, *practice), strict=drugs.brands, drugs=names)
