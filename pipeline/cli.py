@@ -279,9 +279,9 @@ def deploy(
 ) -> None:
     """Enregistre le traitement sur le serveur Prefect / register the backlog with a Prefect server,
     for the workers of a pool (`prefect worker start --pool dictee` on each machine)."""
-    if _practice is not None:  # its folders would reach the Prefect server as deployment parameters
-        raise DicteeError("déploiement d'un cabinet du centre : pas encore ; dictee watch --all-practices les sert "
-                          "tous / deploying a centre's practice: not yet; dictee watch --all-practices serves them all")
+    if _practice is not None and (inbox is not None or outbox is not None):
+        raise DicteeError("un cabinet du centre a ses dossiers : sans INBOX ni --outbox / "
+                          "a centre's practice has its own folders: without INBOX or --outbox")
     settings = _settings(inbox=inbox, outbox=outbox)
     from pipeline.ingest import require_inbox
 
@@ -292,8 +292,10 @@ def deploy(
         raise DicteeError("définissez PREFECT_API_URL (le serveur Prefect partagé, ex. http://serveur:4200/api) / "
                           "set PREFECT_API_URL to the shared Prefect server")
     try:
-        deployment = deploy_backlog(settings, pool=pool, name=name, cron=cron)
-        adaptation = deploy_adaptation(settings, pool=pool, cron=adapt_cron) if adapt_cron else None
+        # A centre's practice by its id only: its name and folders stay on this machine.
+        practice_id = _practice.id if _practice is not None else None
+        deployment = deploy_backlog(settings, pool=pool, name=name, cron=cron, practice_id=practice_id)
+        adaptation = deploy_adaptation(settings, pool=pool, cron=adapt_cron, practice_id=practice_id) if adapt_cron else None
     except ServerUnreachable:
         raise DicteeError(f"serveur Prefect injoignable / Prefect server unreachable: {api_url()}") from None
     out.print(f"Déploiement / deployment [bold]{deployment}[/bold] → pool {pool}" + (f", cron « {cron} »" if cron else ""))

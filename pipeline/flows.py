@@ -152,17 +152,21 @@ def backlog_flow(settings: Settings):
 
 
 @flow(name="dictee-backlog", log_prints=False)
-def deployed_backlog(inbox: str | None = None, outbox: str | None = None):
+def deployed_backlog(inbox: str | None = None, outbox: str | None = None, practice: str | None = None):
     """The backlog as a Prefect worker runs it (registered by `dictee deploy`): the same flow as
-    `dictee batch`, under the same one-run-per-outbox lock. The server gets counts, nothing else."""
-    settings = _settings(inbox, outbox, None, None)
+    `dictee batch`, under the same one-run-per-outbox lock. The server gets counts, nothing else.
+    `practice`: a centre's practice by its id, in place of its folders (no path reaches Prefect)."""
+    settings = _deployed_settings(inbox, outbox, practice)
+    if not isinstance(settings, Settings):
+        return settings
     try:
         ingest.require_inbox(settings.inbox)  # e.g. the shared folder is not mounted on this worker
     except DicteeError as error:
-        return Failed(message=str(error))
+        return Failed(message=str(error) if practice is None else f"practice {practice}: inbox not found")
+    folders = {"practice": practice} if practice else {"inbox": str(settings.inbox), "outbox": str(settings.outbox)}
     try:
         with ingest.exclusive_run(settings.work_dir):
-            outcomes = backlog_flow(settings)(inbox=str(settings.inbox), outbox=str(settings.outbox))
+            outcomes = backlog_flow(settings)(**folders)
     except ingest.AlreadyRunning:
         log.warning("another run is using this outbox: nothing left for this one")
         return {"skipped": 1}
@@ -170,6 +174,26 @@ def deployed_backlog(inbox: str | None = None, outbox: str | None = None):
     if counts.get("failed"):
         return Failed(message=f"{counts['failed']} job(s) failed and will be resumed by the next run", data=counts)
     return counts
+
+
+def _deployed_settings(inbox: str | None, outbox: str | None, practice: str | None, **overrides):
+    """The settings of a deployed run, or what it returns instead: a centre's practice disabled
+    since it was deployed is skipped; one removed, or whose settings no longer hold, fails, named
+    by its id only (its name and folders stay off the server)."""
+    if practice is None:
+        return load_settings(inbox=inbox, outbox=outbox, **overrides)
+    from pipeline.practices import Centre
+
+    centre = Centre()
+    try:
+        chosen = centre.by_id(practice)
+        if chosen.disabled:
+            log.warning("practice %s is disabled: not served", practice)
+            return {"skipped": 1}
+        return centre.checked_settings(chosen, **overrides)
+    except (DicteeError, ValueError, OSError) as error:  # ValueError: its file malformed (TOML, pydantic)
+        return Failed(message=f"practice {practice}: its settings are refused ({type(error).__name__}); "
+                              f"see dictee --practice … on this machine")
 
 
 class ServerUnreachable(Exception):
@@ -212,13 +236,16 @@ def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: 
 
 
 @flow(name="dictee-adaptation", log_prints=False)
-def deployed_adaptation(outbox: str | None = None, models_dir: str | None = None):
+def deployed_adaptation(outbox: str | None = None, models_dir: str | None = None, practice: str | None = None):
     """One adaptation of the recognizer (`dictee adapt run`), as the nightly deployment runs it,
     then one per author with new letters of his own (`--author`). The server gets verdicts and
-    figures: no text, no name (authors are numbered, their folders stay on this machine)."""
+    figures: no text, no name (authors are numbered, their folders stay on this machine).
+    `practice`: a centre's practice by its id, as for the backlog."""
     from pipeline.adapt.run import AdaptationError, authors_due, run_adaptation
 
-    settings = load_settings(outbox=outbox, models_dir=models_dir)
+    settings = _deployed_settings(None, outbox, practice, **({"models_dir": models_dir} if models_dir else {}))
+    if not isinstance(settings, Settings):
+        return settings
     summary: dict = {}
     for index, author in enumerate([None, *authors_due(settings)]):
         key = "practice" if author is None else f"author-{index}"
@@ -234,19 +261,27 @@ def deployed_adaptation(outbox: str | None = None, models_dir: str | None = None
     return summary
 
 
-def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None) -> str:
+def deploy_backlog(settings: Settings, *, pool: str, name: str, cron: str | None, practice_id: str | None = None) -> str:
     """Register `deployed_backlog` on the Prefect server for the process workers of `pool`
     (created if missing). Workers import it from the installed package: nothing is uploaded.
+    A centre's practice is registered by its id (`<name>-<id>`), its folders read on the worker.
     Returns the deployment's full name."""
-    parameters = {"inbox": str(settings.inbox.resolve()), "outbox": str(settings.outbox.resolve())}
+    if practice_id:
+        name, parameters = f"{name}-{practice_id}", {"practice": practice_id}
+    else:
+        parameters = {"inbox": str(settings.inbox.resolve()), "outbox": str(settings.outbox.resolve())}
     return _deploy(deployed_backlog, pool=pool, name=name, cron=cron, parameters=parameters,
                    description="Dictée: every dictation waiting in the inbox, drafted or quarantined.")
 
 
-def deploy_adaptation(settings: Settings, *, pool: str, cron: str) -> str:
+def deploy_adaptation(settings: Settings, *, pool: str, cron: str, practice_id: str | None = None) -> str:
     """Register the nightly adaptation (`deployed_adaptation`) like the backlog."""
-    parameters = {"outbox": str(settings.outbox.resolve()), "models_dir": str(settings.models_dir.resolve())}
-    return _deploy(deployed_adaptation, pool=pool, name="nightly", cron=cron, parameters=parameters,
+    if practice_id:
+        name, parameters = f"nightly-{practice_id}", {"practice": practice_id}
+    else:
+        name = "nightly"
+        parameters = {"outbox": str(settings.outbox.resolve()), "models_dir": str(settings.models_dir.resolve())}
+    return _deploy(deployed_adaptation, pool=pool, name=name, cron=cron, parameters=parameters,
                    description="Dictée: adapt the recognizer to the letters reviewed; promoted only if better.")
 
 

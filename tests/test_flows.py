@@ -293,3 +293,44 @@ def test_a_centre_practice_s_backlog_reaches_prefect_by_id_never_by_name_or_fold
     database = Path(prefect_db.split("///", 1)[1])
     stored = b"".join(path.read_bytes() for path in database.parent.rglob("*") if path.is_file())
     assert practice.id.encode() in stored and b"zorro" not in stored.lower()
+
+
+def test_a_deployed_run_of_a_centre_practice_serves_it_by_id_and_skips_or_fails_it_cleanly(flow_env, prefect_db,
+                                                                                          monkeypatch, tmp_path):
+    """`dictee --practice NAME deploy` registers the runs with the practice's id only: the worker
+    finds its folders through the centre's register; disabled since, it is skipped; removed, or
+    its settings broken, the run fails saying the id, never the name."""
+    from prefect.states import State
+
+    from pipeline.flows import deployed_adaptation, deployed_backlog
+    from pipeline.practices import Centre
+    from pipeline.settings import Settings
+    from tests.conftest import REPO
+
+    for variable in ("DICTEE_LETTER_TEMPLATES", "DICTEE_STABLE_SECONDS"):
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("DICTEE_CENTRE", str(tmp_path / "centre"))
+    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
+    practice = Centre().add("cabinet-zorro", outbox=tmp_path / "zorro-outbox", installation=installation)
+    with practice.settings_file.open("a") as own:
+        own.write("stable_seconds = 0\n")
+    settings = Centre().settings(practice)
+    write_tone(settings.inbox / "Zorro Diego.wav", seconds=1.5)
+
+    assert deployed_backlog(practice=practice.id) == {"drafted": 1}
+    assert len(list((tmp_path / "zorro-outbox").glob("*/draft.docx"))) == 1
+    # The nightly adaptation of that practice: nothing reviewed yet, nothing to learn, not a failure.
+    assert deployed_adaptation(practice=practice.id) == {"practice": {"skipped": 1}}
+
+    Centre().set_disabled("cabinet-zorro", True)
+    write_tone(settings.inbox / "Zorro Diego 2.wav", seconds=1.5)
+    assert deployed_backlog(practice=practice.id) == {"skipped": 1}
+    assert len(list(settings.inbox.iterdir())) == 1  # left for when it is served again
+    Centre().set_disabled("cabinet-zorro", False)
+
+    practice.settings_file.write_text("outbox = 'nowhere' \n[[[", encoding="utf-8")  # broken by hand
+    for state in (deployed_backlog(practice=practice.id, return_state=True),
+                  deployed_backlog(practice="0" * len(practice.id), return_state=True),
+                  deployed_adaptation(practice="0" * len(practice.id), return_state=True)):
+        assert isinstance(state, State) and state.is_failed()
+        assert "practice " in state.message and "zorro" not in state.message.lower()

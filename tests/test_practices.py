@@ -204,8 +204,11 @@ def test_each_command_runs_with_its_practice_settings_only(cli_centre):
     assert unknown.returncode == 2 and "unknown practice" in unknown.stderr and "Traceback" not in unknown.stderr
     moved = dictee("--practice", "cab-a", "audit", "verify", cwd=folder, env={**env, "DICTEE_OUTBOX": str(folder / "b" / "outbox")})
     assert moved.returncode == 2 and "DICTEE_OUTBOX" in moved.stderr
-    deployed = dictee("--practice", "cab-a", "deploy", cwd=folder, env=env)  # its folders would reach Prefect
-    assert deployed.returncode == 2 and "not yet" in deployed.stderr and "Traceback" not in deployed.stderr
+    # A practice is deployed by its id (tests/test_flows.py): here, no server is set, and its folders are its own.
+    deployed = dictee("--practice", "cab-a", "deploy", cwd=folder, env=env)
+    assert deployed.returncode == 2 and "PREFECT_API_URL" in deployed.stderr and "Traceback" not in deployed.stderr
+    deployed = dictee("--practice", "cab-a", "deploy", str(folder / "b" / "inbox"), cwd=folder, env=env)
+    assert deployed.returncode == 2 and "own folders" in deployed.stderr and "Traceback" not in deployed.stderr
 
 
 def test_a_disabled_practice_is_not_served_but_its_records_stay_readable(cli_centre):
