@@ -276,3 +276,46 @@ def test_from_outside_the_centre_asks_its_second_factor_once_for_every_practice(
         assert client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()}).status_code == 200
         for practice in ("cab-a", "cab-b"):
             assert client.get(f"/p/{practice}/jobs/{job_id}").status_code == 200
+
+
+def test_a_practice_added_or_disabled_while_the_desk_runs_is_served_or_closed_without_a_restart(
+        two_practices, tmp_path, monkeypatch):
+    from pipeline.review import centre as centre_desk
+    from pipeline.review.app import review_sessions
+    from pipeline.review.centre import desk_settings, grant
+    from pipeline.vault import create_key_file
+
+    installation, centre, job_id = two_practices
+    monkeypatch.setattr(centre_desk, "REGISTER_CHECK_S", 0.0)
+    with centre_client(installation, centre) as client:
+        sign_in(client, "sophie")
+        assert client.get("/p/cab-c/").status_code == 404
+        # The centre takes on a third practice; its first dictation is drafted; sophie is granted it.
+        create_key_file(tmp_path / "keys" / "cab-c", guarded=[])
+        practice = centre.add("cab-c", outbox=tmp_path / "cab-c" / "outbox", key=tmp_path / "keys" / "cab-c",
+                              installation=installation)
+        with practice.settings_file.open("a") as own:
+            own.write('practitioner_name = "Dr Chloé Caron"\nstable_seconds = 0\n')
+        settings = centre.settings(practice)
+        source = write_tone(settings.inbox / "dictation.wav", seconds=2.0)
+        ingest.claim_dictation(source, work_dir=settings.work_dir, outbox=settings.outbox)
+        run_job(next(iter(ingest.unfinished_claims(settings.work_dir))), settings)
+        accounts = review_sessions(desk_settings(installation, centre))
+        with accounts() as session:
+            grant(session, "sophie", centre.find("cab-c"), [], known_folders={})
+            session.commit()
+        accounts.kw["bind"].dispose()
+        sign_in(client, "sophie")  # a grant closes her sessions: the next sign-in carries it
+        page = client.get("/").text
+        assert f'href="/p/cab-c/jobs/{job_id}"' in page and "cab-a" in page and "cab-b" in page
+        assert "Chloé Caron" in client.get(f"/p/cab-c/jobs/{job_id}/preview").text
+        sign_in(client, "anne")  # granted A only: C does not exist for her
+        assert client.get(f"/p/cab-c/jobs/{job_id}").status_code == 404 and "cab-c" not in client.get("/").text
+
+        sign_in(client, "sophie")
+        centre.set_disabled("cab-b", True)
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404
+        assert "cab-b" not in client.get("/").text and f"/p/cab-a/jobs/{job_id}" in client.get("/").text
+        centre.set_disabled("cab-b", False)
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200
+        assert sorted(served.practice.name for served in client.app.state.practices) == ["cab-a", "cab-b", "cab-c"]

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,6 +37,7 @@ PREFIX = "/p"
 NO_PRACTICE = "introuvable / not found"
 CENTRE_PASSWORD = "!centre"  # what a practice's copy of a centre account holds: never a password
 ALL = "*"  # a grant without folders: every practitioner of the practice
+REGISTER_CHECK_S = 5.0  # how often the running desk looks for practices added, enabled or disabled
 
 
 class GrantError(DicteeError):
@@ -285,23 +290,65 @@ def unavailable_desk(practice: Practice, problem: DicteeError, link: CentreLink)
 
 def create_centre_app(installation: Settings, centre: Centre) -> FastAPI:
     """The centre's desk: sign-in, accounts and the combined worklist at the root, each active
-    practice's desk under /p/<name>/ (or a page saying why it cannot be opened)."""
+    practice's desk under /p/<name>/ (or a page saying why it cannot be opened). A practice added
+    or enabled while it runs is served within seconds, one disabled is no longer served: no restart."""
     from pipeline.review.accounts import accounts_router
     from pipeline.review.app import create_app
     from pipeline.review.login import login_router
 
     app = create_app(desk_settings(installation, centre), routers=(login_router, accounts_router, centre_router))
     app.state.practices = []
+    app.state.register_lock, app.state.register_checked = threading.Lock(), time.monotonic()
     for practice in centre.active():
-        link = CentreLink(app.state.sessions, practice, dt.timedelta(minutes=app.state.settings.session_idle_minutes))
-        try:
-            desk = create_app(centre.checked_settings(practice), centre=link)
-            served = Served(practice, desk)
-            app.state.on_close += desk.state.on_close  # a mounted app's own shutdown never runs
-        except DicteeError as error:
-            log.error("practice %s cannot be served: %s", practice.id, type(error).__name__)
-            desk = unavailable_desk(practice, error, link)
-            served = Served(practice, None, "illisible / unreadable")
-        app.mount(f"{PREFIX}/{practice.name}", desk)
-        app.state.practices.append(served)
+        _serve(app, centre, practice)
+
+    @app.middleware("http")
+    async def follow_the_register(request: Request, call_next):
+        if time.monotonic() - app.state.register_checked >= REGISTER_CHECK_S:
+            await run_in_threadpool(follow_register, app, centre)  # a file read, and a new desk's opening
+        return await call_next(request)
+
     return app
+
+
+def follow_register(app: FastAPI, centre: Centre) -> None:
+    """The practices served made the register's active ones again: added or enabled since are
+    mounted, disabled or removed since are taken down (their drafts stay on disk)."""
+    with app.state.register_lock:
+        if time.monotonic() - app.state.register_checked < REGISTER_CHECK_S:
+            return  # another request did it meanwhile
+        try:
+            active = {practice.id: practice for practice in centre.active()}
+        except DicteeError as error:  # the register being rewritten, or damaged: keep serving as is
+            log.error("practice register unreadable: %s", type(error).__name__)
+            return
+        finally:
+            app.state.register_checked = time.monotonic()
+        for served in list(app.state.practices):
+            if served.practice.id not in active:
+                mount_path = f"{PREFIX}/{served.practice.name}"
+                app.router.routes[:] = [route for route in app.router.routes
+                                        if not (isinstance(route, Mount) and route.path == mount_path)]
+                app.state.practices.remove(served)
+                log.info("practice %s no longer served", served.practice.id)
+        served_ids = {served.practice.id for served in app.state.practices}
+        for practice in active.values():
+            if practice.id not in served_ids:
+                _serve(app, centre, practice)
+                log.info("practice %s served", practice.id)
+
+
+def _serve(app: FastAPI, centre: Centre, practice: Practice) -> None:
+    from pipeline.review.app import create_app
+
+    link = CentreLink(app.state.sessions, practice, dt.timedelta(minutes=app.state.settings.session_idle_minutes))
+    try:
+        desk = create_app(centre.checked_settings(practice), centre=link)
+        served = Served(practice, desk)
+        app.state.on_close += desk.state.on_close  # a mounted app's own shutdown never runs
+    except DicteeError as error:
+        log.error("practice %s cannot be served: %s", practice.id, type(error).__name__)
+        desk = unavailable_desk(practice, error, link)
+        served = Served(practice, None, "illisible / unreadable")
+    app.mount(f"{PREFIX}/{practice.name}", desk)
+    app.state.practices.append(served)
