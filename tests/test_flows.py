@@ -271,9 +271,9 @@ def test_with_the_server_down_the_backlog_runs_the_same_stages_and_says_so(monke
     assert outcomes == ["drafted"] and said == [1]
 
 
-def test_a_centre_practice_s_backlog_reaches_prefect_by_id_never_by_name_or_folder(flow_env, prefect_db, monkeypatch,
-                                                                                   tmp_path):
-    from pipeline import flows
+@pytest.fixture
+def zorro(flow_env, monkeypatch, tmp_path):
+    """A centre's practice « cabinet-zorro » (its settings from its own file), a dictation waiting."""
     from pipeline.practices import Centre
     from pipeline.settings import Settings
     from tests.conftest import REPO
@@ -287,6 +287,13 @@ def test_a_centre_practice_s_backlog_reaches_prefect_by_id_never_by_name_or_fold
         own.write("stable_seconds = 0\n")
     settings = Centre().settings(practice)
     write_tone(settings.inbox / "Zorro Diego.wav", seconds=1.5)
+    return practice, settings
+
+
+def test_a_centre_practice_s_backlog_reaches_prefect_by_id_never_by_name_or_folder(zorro, prefect_db, tmp_path):
+    from pipeline import flows
+
+    practice, settings = zorro
     outcomes = flows.run_backlog_flow(settings, whisper_model=None, workers=None, practice_id=practice.id)
     assert [outcome.status for outcome in outcomes] == ["drafted"]
     assert len(list((tmp_path / "zorro-outbox").glob("*/draft.docx"))) == 1
@@ -295,8 +302,7 @@ def test_a_centre_practice_s_backlog_reaches_prefect_by_id_never_by_name_or_fold
     assert practice.id.encode() in stored and b"zorro" not in stored.lower()
 
 
-def test_a_deployed_run_of_a_centre_practice_serves_it_by_id_and_skips_or_fails_it_cleanly(flow_env, prefect_db,
-                                                                                          monkeypatch, tmp_path):
+def test_a_deployed_run_of_a_centre_practice_serves_it_by_id_and_skips_or_fails_it_cleanly(zorro, tmp_path):
     """`dictee --practice NAME deploy` registers the runs with the practice's id only: the worker
     finds its folders through the centre's register; disabled since, it is skipped; removed, or
     its settings broken, the run fails saying the id, never the name."""
@@ -304,19 +310,8 @@ def test_a_deployed_run_of_a_centre_practice_serves_it_by_id_and_skips_or_fails_
 
     from pipeline.flows import deployed_adaptation, deployed_backlog
     from pipeline.practices import Centre
-    from pipeline.settings import Settings
-    from tests.conftest import REPO
 
-    for variable in ("DICTEE_LETTER_TEMPLATES", "DICTEE_STABLE_SECONDS"):
-        monkeypatch.delenv(variable)
-    monkeypatch.setenv("DICTEE_CENTRE", str(tmp_path / "centre"))
-    installation = Settings(models_dir=REPO / "models", letter_templates=REPO / "letter_templates")
-    practice = Centre().add("cabinet-zorro", outbox=tmp_path / "zorro-outbox", installation=installation)
-    with practice.settings_file.open("a") as own:
-        own.write("stable_seconds = 0\n")
-    settings = Centre().settings(practice)
-    write_tone(settings.inbox / "Zorro Diego.wav", seconds=1.5)
-
+    practice, settings = zorro
     assert deployed_backlog(practice=practice.id) == {"drafted": 1}
     assert len(list((tmp_path / "zorro-outbox").glob("*/draft.docx"))) == 1
     # The nightly adaptation of that practice: nothing reviewed yet, nothing to learn, not a failure.
