@@ -188,11 +188,15 @@ def test_an_archive_is_imported_and_bad_pairs_are_skipped_with_their_reason(sett
 
 
 def test_the_general_french_check_set_ships_with_its_references_and_licence():
-    from pipeline.adapt.gate import GENERAL_FRENCH, general_french_clips
+    from pipeline.adapt.gate import GENERAL_FRENCH, general_french_clips, general_french_set
 
     clips = general_french_clips()
     assert len(clips) == 10 and all(text and text == text.lower() for _, text in clips)
     assert 100 < sum(len(samples) for samples, _ in clips) / 16_000 < 130  # 110 s of read French
+    # …and the same joined into two minute-long recordings, as dictations are.
+    joined = general_french_set()[10:]
+    assert len(joined) == 2 and all(50 < len(samples) / 16_000 < 70 for samples, _ in joined)
+    assert " ".join(text for _, text in joined) == " ".join(text for _, text in clips)
     assert "CC BY 4.0" in (GENERAL_FRENCH / "PROVENANCE.txt").read_text(encoding="utf-8")
 
 

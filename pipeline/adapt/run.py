@@ -29,8 +29,8 @@ from filelock import FileLock, Timeout
 
 from pipeline.adapt.examples import Example, ExampleStore, by_author
 from pipeline.adapt.gate import (
-    Verdict, clip_transcriber, general_french_clips, general_wer, judge, only_general_french_lost, score,
-    term_vocabulary,
+    Verdict, clip_transcriber, general_french_set, general_wer, judge, only_general_french_lost, recording_transcriber,
+    score, term_vocabulary,
 )
 from pipeline.adapt.learned import learned_words
 from pipeline.adapt.train import Progress, TrainingOptions, TrainingReport
@@ -38,6 +38,7 @@ from pipeline.errors import DicteeError, ModelError
 from pipeline.files import write_bytes_atomic
 from pipeline.modelstore import BUNDLED_NAME, VERSION_REPORT, practice_dir, require_model, use_practice_version
 from pipeline.settings import Settings
+from pipeline.transcribe import TranscriberConfig
 
 MIN_EXAMPLES = 6
 # An author's own model needs enough of his letters to hold some aside and still learn his
@@ -210,16 +211,16 @@ def _run(settings: Settings, options: TrainingOptions, author: str | None, store
     vocabulary = term_vocabulary(settings.models_dir, [word.text for word in learned_words(settings.store())])
     decode = dict(language=settings.language, beam_size=settings.beam_size, compute_type=settings.compute_type,
                   device=settings.device)
-    general = general_french_clips()
+    general, hearing = general_french_set(), TranscriberConfig.from_settings(settings)
 
     def measure(model: Path):
-        transcribe = clip_transcriber(model, **decode)
-        return replace(score(transcribe, held_clips, vocabulary), general_wer=general_wer(transcribe, general))
+        scores = score(clip_transcriber(model, **decode), held_clips, vocabulary)
+        return replace(scores, general_wer=general_wer(recording_transcriber(model, hearing), general))
 
     current, tried = measure(in_use), []
     # General French is held to the bundled model's figure, whatever the model in use lost before.
     general_reference = current.general_wer if in_use == base else \
-        general_wer(clip_transcriber(base, **decode), general)
+        general_wer(recording_transcriber(base, hearing), general)
     for share in MIX_SHARES:  # the most adapted mix the gate accepts (WiSE-FT: Wortsman et al., 2022)
         on_stage(f"mesure du mélange / measuring the mix {share:.0%}")
         whisper.load_state_dict(mixed(before, after, share))
