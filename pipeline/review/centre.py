@@ -312,8 +312,8 @@ def create_centre_app(installation: Settings, centre: Centre) -> FastAPI:
 
 
 def follow_register(app: FastAPI, centre: Centre) -> None:
-    """The practices served made the register's active ones again: added or enabled since are
-    mounted, disabled or removed since are taken down (their drafts stay on disk)."""
+    """Serve what the register says now: practices added or enabled since are mounted, those
+    disabled or removed since are taken down (their drafts stay on disk)."""
     with app.state.register_lock:
         if time.monotonic() - app.state.register_checked < REGISTER_CHECK_S:
             return  # another request did it meanwhile
@@ -327,8 +327,9 @@ def follow_register(app: FastAPI, centre: Centre) -> None:
         for served in list(app.state.practices):
             if served.practice.id not in active:
                 mount_path = f"{PREFIX}/{served.practice.name}"
-                app.router.routes[:] = [route for route in app.router.routes
-                                        if not (isinstance(route, Mount) and route.path == mount_path)]
+                # A new list: a request being routed meanwhile goes on through the old one.
+                app.router.routes = [route for route in app.router.routes
+                                     if not (isinstance(route, Mount) and route.path == mount_path)]
                 app.state.practices.remove(served)
                 log.info("practice %s no longer served", served.practice.id)
         served_ids = {served.practice.id for served in app.state.practices}

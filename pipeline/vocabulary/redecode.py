@@ -44,7 +44,6 @@ SLOT_UNSURE_PROBABILITY = 0.6
 class Doubt:
     start: int  # words [start, end) of the glued transcript: the clip heard again holds them
     end: int
-    suspect: int  # the word that made it doubtful
     readings: tuple[tuple[int, int, str], ...]  # (start, end, term): these words may be this term, closest first
 
     @property
@@ -82,7 +81,7 @@ def suspect_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
                    for last in range(index + 1, min(end, first + P.REPAIR_MAX_WINDOW) + 1)]
         scored = _sounding_like(words, windows, repairer, LOOSE_SIMILARITY)
         if scored:
-            found.append(Doubt(start, end, index, _closest(scored, index)))
+            found.append(Doubt(start, end, _closest(scored, index)))
         index = end
     return found
 
@@ -106,7 +105,7 @@ def drug_slot_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
         scored.update({key: score for key, score in _sounding_like(words, windows, repairer, LOOSE_SIMILARITY).items()
                        if key not in scored})
         if scored:
-            found.append(Doubt(start, dose, dose - 1, _closest(scored, dose - 1)))
+            found.append(Doubt(start, dose, _closest(scored, dose - 1)))
     return found
 
 
