@@ -163,10 +163,9 @@ def deployed_backlog(inbox: str | None = None, outbox: str | None = None, practi
         ingest.require_inbox(settings.inbox)  # e.g. the shared folder is not mounted on this worker
     except DicteeError as error:
         return Failed(message=str(error) if practice is None else f"practice {practice}: inbox not found")
-    folders = {"practice": practice} if practice else {"inbox": str(settings.inbox), "outbox": str(settings.outbox)}
     try:
         with ingest.exclusive_run(settings.work_dir):
-            outcomes = backlog_flow(settings)(**folders)
+            outcomes = backlog_flow(settings)(**_flow_folders(settings, practice))
     except ingest.AlreadyRunning:
         log.warning("another run is using this outbox: nothing left for this one")
         return {"skipped": 1}
@@ -174,6 +173,12 @@ def deployed_backlog(inbox: str | None = None, outbox: str | None = None, practi
     if counts.get("failed"):
         return Failed(message=f"{counts['failed']} job(s) failed and will be resumed by the next run", data=counts)
     return counts
+
+
+def _flow_folders(settings: Settings, practice_id: str | None) -> dict[str, str]:
+    """What the backlog flow is told of where to work: a centre's practice by its id alone (no
+    path reaches Prefect), else the inbox and outbox."""
+    return {"practice": practice_id} if practice_id else {"inbox": str(settings.inbox), "outbox": str(settings.outbox)}
 
 
 def _deployed_settings(inbox: str | None, outbox: str | None, practice: str | None, **overrides):
@@ -228,9 +233,9 @@ def run_backlog_flow(settings: Settings, *, whisper_model: str | None, workers: 
                      practice_id: str | None = None) -> list[JobOutcome]:
     """The backlog through Prefect; ServerUnreachable when the configured server does not answer,
     so the caller can fall back to the same stages without orchestration."""
-    folders = {"practice": practice_id} if practice_id else {"inbox": str(settings.inbox), "outbox": str(settings.outbox)}
     try:
-        return backlog_flow(settings)(whisper_model=whisper_model, workers=workers, **folders)
+        return backlog_flow(settings)(whisper_model=whisper_model, workers=workers,
+                                      **_flow_folders(settings, practice_id))
     except RuntimeError as error:
         raise _unreachable_or(error) from None
 

@@ -25,7 +25,7 @@ from pipeline.records import Flag, FlagKind, Word
 from pipeline.transcribe import CHUNK_EDGE_S, Listening
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import dose_at, glue_pieces
-from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, is_common_french, plain, trailing_punctuation
+from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, plain, trailing_punctuation
 
 MARGIN_S = 1.0  # audio kept each side of a doubtful span: the recognizer needs some context
 MAX_SHARE = 0.15  # of the recording, heard again at most…
@@ -114,13 +114,8 @@ def _in_slot(word: Word, repairer: Repairer) -> bool:
     number nor a term the lexicon knows. A word heard surely stays (« traité par »: never the
     « par » of « Darzalex »)."""
     text = plain(word)
-    return bool(text) and not any(char.isdigit() for char in text) and not repairer.knows(text) and _doubted(word)
-
-
-def _doubted(word: Word) -> bool:
-    text = word.word.strip().strip(P.PUNCTUATION).lower()
-    return word.probability < SLOT_UNSURE_PROBABILITY or not all(
-        is_common_french(part) for part in text.replace("-", "'").split("'") if part)
+    return bool(text) and not any(char.isdigit() for char in text) and not repairer.knows(text) and (
+        word.probability < SLOT_UNSURE_PROBABILITY or not repairer.is_french(word.word.strip().strip(P.PUNCTUATION)))
 
 
 def _sounding_like(words: Sequence[Word], windows: Sequence[tuple[int, int]], repairer: Repairer, cutoff: float,

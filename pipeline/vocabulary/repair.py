@@ -103,8 +103,12 @@ class Repairer:
         starts_sentence = index == 0 or words[index - 1].word.rstrip().endswith(tuple(".!?:"))
         if raw.isupper() or (raw[0].isupper() and not starts_sentence and not unsure):
             return False
-        parts = [part for part in raw.lower().replace("-", "'").split("'") if part]
-        return unsure or not all(self.is_common_french(part) for part in parts)
+        return unsure or not self.is_french(raw)
+
+    def is_french(self, text: str) -> bool:
+        """Every part of `text` (« l'hypercafnise »: « l », « hypercafnise ») is common French."""
+        parts = [part for part in text.lower().replace("’", "'").replace("-", "'").split("'") if part]
+        return all(self.is_common_french(part) for part in parts)
 
     def repair(self, words: Sequence[Word]) -> tuple[tuple[Word, ...], tuple[Flag, ...]]:
         words = glue_pieces(words)
