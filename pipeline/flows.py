@@ -162,7 +162,7 @@ def deployed_backlog(inbox: str | None = None, outbox: str | None = None, practi
     try:
         ingest.require_inbox(settings.inbox)  # e.g. the shared folder is not mounted on this worker
     except DicteeError as error:
-        return Failed(message=str(error) if practice is None else f"practice {practice}: inbox not found")
+        return Failed(message=str(error) if practice is None else f"practice {practice[:20]!r}: inbox not found")
     try:
         with ingest.exclusive_run(settings.work_dir):
             outcomes = backlog_flow(settings)(**_flow_folders(settings, practice))
@@ -197,7 +197,7 @@ def _deployed_settings(inbox: str | None, outbox: str | None, practice: str | No
             return {"skipped": 1}
         return centre.checked_settings(chosen, **overrides)
     except (DicteeError, ValueError, OSError) as error:  # ValueError: its file malformed (TOML, pydantic)
-        return Failed(message=f"practice {practice}: its settings are refused ({type(error).__name__}); "
+        return Failed(message=f"practice {practice[:20]!r}: its settings are refused ({type(error).__name__}); "
                               f"see dictee --practice … on this machine")
 
 

@@ -318,4 +318,9 @@ def test_a_practice_added_or_disabled_while_the_desk_runs_is_served_or_closed_wi
         assert "cab-b" not in client.get("/").text and f"/p/cab-a/jobs/{job_id}" in client.get("/").text
         centre.set_disabled("cab-b", False)
         assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200
+        # A register damaged (or caught mid-write) changes nothing: the desk serves on as it was.
+        register = centre.register.read_bytes()
+        centre.register.write_bytes(b"\x00[[[ not toml" * 1000)
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200 and "cab-c" in client.get("/").text
+        centre.register.write_bytes(register)
         assert sorted(served.practice.name for served in client.app.state.practices) == ["cab-a", "cab-b", "cab-c"]

@@ -326,6 +326,8 @@ def test_a_deployed_run_of_a_centre_practice_serves_it_by_id_and_skips_or_fails_
     practice.settings_file.write_text("outbox = 'nowhere' \n[[[", encoding="utf-8")  # broken by hand
     for state in (deployed_backlog(practice=practice.id, return_state=True),
                   deployed_backlog(practice="0" * len(practice.id), return_state=True),
-                  deployed_adaptation(practice="0" * len(practice.id), return_state=True)):
+                  deployed_adaptation(practice="0" * len(practice.id), return_state=True),
+                  deployed_backlog(practice="p-\x1b[2J\n../" * 10_000, return_state=True)):  # a crafted parameter
         assert isinstance(state, State) and state.is_failed()
         assert "practice " in state.message and "zorro" not in state.message.lower()
+        assert len(state.message) < 200 and "\x1b" not in state.message and "\n" not in state.message
