@@ -324,3 +324,64 @@ def test_a_practice_added_or_disabled_while_the_desk_runs_is_served_or_closed_wi
         assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200 and "cab-c" in client.get("/").text
         centre.register.write_bytes(register)
         assert sorted(served.practice.name for served in client.app.state.practices) == ["cab-a", "cab-b", "cab-c"]
+
+
+def test_the_admin_grants_and_takes_back_a_practice_from_the_desk(two_practices):
+    from pipeline.review.app import review_sessions
+    from pipeline.review.centre import desk_settings
+    from pipeline.review.db import AuditEvent
+
+    installation, centre, job_id = two_practices
+    b = centre.find("cab-b")
+    with b.settings_file.open("a") as own:  # B has a second practitioner, in inbox/bruel/
+        own.write('\n[practitioners.bruel]\nname = "Dr Basile Bruel"\n')
+    with centre_client(installation, centre) as client:
+        sign_in(client, "anne")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404
+        csrf = sign_in(client, "chef")
+        page = client.get("/comptes").text
+        assert 'action="/comptes/anne/cabinets/cab-b"' in page and "Dr Basile Bruel (bruel)" in page
+        assert 'action="/comptes/chef/cabinets/' not in page  # not on her own account
+        granted = client.post("/comptes/anne/cabinets/cab-b", data={"csrf": csrf, "action": "grant", "folders": ["bruel"]})
+        assert granted.status_code == 303 and granted.headers["location"] == "/comptes"
+        assert "cab-a, cab-b (bruel)" in client.get("/comptes").text
+        sign_in(client, "anne")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404  # the main practitioner's: not granted
+        csrf = sign_in(client, "chef")
+        client.post("/comptes/anne/cabinets/cab-b", data={"csrf": csrf, "action": "grant"})  # none ticked: all
+        sign_in(client, "anne")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 200
+        csrf = sign_in(client, "chef")
+        assert client.post("/comptes/anne/cabinets/cab-b", data={"csrf": csrf, "action": "revoke"}).status_code == 303
+        client.cookies.clear()
+        client.post("/login", data={"username": "anne", "password": REVIEW_PASSWORD})
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404
+    with review_sessions(desk_settings(installation, centre))() as session:
+        trail = [(event.username, event.action) for event in session.scalars(select(AuditEvent))]
+    assert trail.count(("chef", "practice_grant")) == 2 and ("chef", "practice_revoke") in trail
+
+
+def test_a_grant_from_the_desk_refuses_what_the_console_refuses(two_practices):
+    installation, centre, job_id = two_practices
+    with centre_client(installation, centre) as client:
+        csrf = sign_in(client, "chef")
+
+        def post(path, **form):
+            return client.post(path, data={"csrf": csrf, "action": "grant", **form}).status_code
+
+        assert post("/comptes/anne/cabinets/cab-z") == 404  # no such practice
+        assert post("/comptes/nobody/cabinets/cab-b") == 404
+        assert post("/comptes/chef/cabinets/cab-b") == 409  # her own account
+        assert post("/comptes/anne/cabinets/cab-b", action="sudo") == 422
+        assert post("/comptes/anne/cabinets/cab-b", folders=["inconnu"]) == 422
+        assert post("/comptes/anne/cabinets/cab-b", folders=["x\x1b[31m\n" * 40]) == 422
+        assert post("/comptes/anne/cabinets/cab-b", folders=[f"f{n}" for n in range(5000)]) in (400, 422)  # bounded
+        assert post("/comptes/dr_a/cabinets/cab-b", folders=["."]) == 422  # a practitioner: one practice
+        assert post("/comptes/dr_b/cabinets/cab-b") == 422  # a practitioner: the one he signs as
+        assert client.post("/comptes/anne/cabinets/cab-b", data={"action": "grant"}).status_code == 403  # no csrf
+        sign_in(client, "anne")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404  # none of it granted anything
+        csrf = sign_in(client, "sophie")
+        assert post("/comptes/anne/cabinets/cab-b") == 403  # not an admin
+        sign_in(client, "anne")
+        assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404

@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
@@ -28,8 +29,9 @@ from pipeline import store
 from pipeline.errors import DicteeError
 from pipeline.practices import CENTRE_DESK, Centre, Practice
 from pipeline.review import auth
-from pipeline.review.db import DisabledUser, Job, PracticeGrant, User
-from pipeline.review.deps import CurrentReviewer, LoginRequired, Reviewer, signed_in_account
+from pipeline.review.db import DisabledUser, Job, PracticeGrant, User, audit
+from pipeline.review.deps import (CheckedReviewer, CurrentReviewer, LoginRequired, Reviewer, require_admin,
+                                  signed_in_account)
 from pipeline.settings import Settings
 
 log = logging.getLogger("dictee.review")
@@ -265,6 +267,71 @@ def centre_next(request: Request, reviewer: CurrentReviewer, cabinet: str = ""):
     return RedirectResponse(items[0].url if items else "/", status_code=303)
 
 
+MAX_GRANTED_FOLDERS = 64  # practitioners named in one grant from the desk: more is no form of ours
+
+
+@dataclass(frozen=True)
+class GrantChoice:
+    """A practice on the accounts page: the practitioners a grant there may name."""
+
+    practice: Practice
+    practitioners: list[tuple[str, str]]  # (folder, « . » the main one; who he is)
+
+
+def grant_choices(request: Request) -> list[GrantChoice]:
+    """Each practice the centre serves, with its practitioners as its settings name them now."""
+    choices = []
+    for served in request.app.state.practices:
+        known = _known_practitioners(request.app.state.register, served.practice)
+        choices.append(GrantChoice(served.practice, [(auth.MAIN_LETTERHEAD, "praticien principal")] + sorted(
+            (folder, practitioner.name) for folder, practitioner in (known or {}).items())))
+    return choices
+
+
+def _known_practitioners(centre: Centre, practice: Practice) -> dict | None:
+    try:
+        return centre.settings(practice).practitioners
+    except DicteeError:  # its settings unreadable: only the whole practice or its main practitioner
+        return None
+
+
+@centre_router.post("/comptes/{username}/cabinets/{practice_name}")
+def account_practice(request: Request, reviewer: CheckedReviewer, username: str, practice_name: str,
+                     action: Annotated[str, Form()], folders: Annotated[list[str], Form()] = []):
+    """The admin grants an account a practice (its practitioners ticked, none for all) or takes
+    it away, as `dictee practices grant|revoke` does at the console; in the centre's trail."""
+    require_admin(reviewer)
+    if username == reviewer.username:
+        raise HTTPException(status_code=409, detail="pas sur votre propre compte / not on your own account")
+    practice = next((served.practice for served in request.app.state.practices
+                     if served.practice.name == practice_name), None)
+    if practice is None:
+        raise HTTPException(status_code=404, detail="cabinet inconnu / unknown practice")
+    if len(folders) > MAX_GRANTED_FOLDERS or any(len(folder) > 64 for folder in folders):
+        raise HTTPException(status_code=422, detail="praticiens refusés / practitioners refused")
+    with request.app.state.sessions() as session:
+        try:
+            if action == "grant":
+                known = _known_practitioners(request.app.state.register, practice) or {}
+                grant(session, username, practice, sorted(set(folders)), known_folders=known)
+                detail = {"folders": sorted(set(folders))}
+            elif action == "revoke":
+                revoke(session, username, practice)
+                detail = {}
+            else:
+                raise HTTPException(status_code=422, detail="action inconnue / unknown action")
+        except GrantError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        except auth.AuthError as error:
+            unknown = "inconnu" in str(error)
+            raise HTTPException(status_code=404 if unknown else 422,
+                                detail="compte inconnu / unknown account" if unknown else str(error)) from None
+        audit(session, username=reviewer.username, action=f"practice_{action}", account=username,
+              practice=practice.id, **detail)
+        session.commit()
+    return RedirectResponse("/comptes", status_code=303)
+
+
 def unavailable_desk(practice: Practice, problem: DicteeError, link: CentreLink) -> FastAPI:
     """A practice whose desk cannot be opened (its key gone): to those it is granted, every route
     says so in both languages; to others it does not exist; the other practices work on."""
@@ -297,7 +364,7 @@ def create_centre_app(installation: Settings, centre: Centre) -> FastAPI:
     from pipeline.review.login import login_router
 
     app = create_app(desk_settings(installation, centre), routers=(login_router, accounts_router, centre_router))
-    app.state.practices = []
+    app.state.practices, app.state.register = [], centre
     app.state.register_lock, app.state.register_checked = threading.Lock(), time.monotonic()
     for practice in centre.active():
         _serve(app, centre, practice)
