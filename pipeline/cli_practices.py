@@ -40,6 +40,39 @@ def practices_add(
                   f"puis / then: dictee --practice {practice.name} users add …")
 
 
+@practices_app.command("adopt")
+def practices_adopt(
+    name: str = typer.Argument(..., help="Nom court du cabinet au centre / its short name at the centre"),
+    settings_file: Path = typer.Option(..., "--settings", help="Le dictee.toml avec lequel il tournait seul "
+                                                              "(chemins relatifs : depuis son dossier) / the "
+                                                              "dictee.toml it ran with on its own"),
+) -> None:
+    """Reprend un cabinet qui tournait seul / a practice that ran on its own, served by the centre
+    from now on: its drafts, key, database, trail and models stay where they are."""
+    from pipeline.practices import Centre
+
+    cli = _cli()
+    centre = Centre()
+    practice = centre.adopt(name, settings_file, installation=cli._settings(check_key=False))
+    cli.out.print(f"Cabinet / practice [bold]{practice.name}[/bold] ({practice.id}) → {practice.settings_file} "
+                  f"(copie de / copied from {settings_file}, inchangé / unchanged)")
+    accounts = _desk_accounts(centre.settings(practice))
+    cli.out.print("Arrêtez ses propres « dictee watch » et « dictee review » / stop its own watch and desk. "
+                  + ("Ses comptes restent dans sa base ; au centre, recréez ceux qui y travaillent / its accounts stay "
+                     f"in its database; at the centre, create those who work there: {', '.join(accounts)} — "
+                     f"dictee --centre users add NOM --role …, puis / then dictee practices grant NOM {practice.name}"
+                     if accounts else ""))
+
+
+def _desk_accounts(settings) -> list[str]:
+    """The usernames of the practice's own desk (its database), active ones only."""
+    from pipeline.review.app import review_sessions
+    from pipeline.review.auth import users
+
+    with review_sessions(settings)() as session:
+        return [user.username for user, disabled in users(session) if not disabled]
+
+
 @practices_app.command("list")
 def practices_list() -> None:
     """Les cabinets du centre / the centre's practices, with what each one's settings say."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pydantic import ValidationError
+
 from pipeline.errors import DicteeError
 from pipeline.files import write_bytes_atomic
 from pipeline.settings import CONFIG_FILE_ENV, Settings, load_settings
@@ -140,7 +142,12 @@ class Centre:
                                 f"settings come from its file, not the environment: unset {', '.join(refused)}")
         if not practice.settings_file.is_file():
             raise PracticeError(f"réglages du cabinet introuvables / practice settings not found: {practice.settings_file}")
-        return load_settings(config_file=practice.settings_file, **overrides)
+        try:
+            return load_settings(config_file=practice.settings_file, **overrides)
+        except ValidationError as error:  # field names only: a value may be anything, a path, a name
+            fields = ", ".join(sorted({".".join(map(str, problem["loc"]))[:60] for problem in error.errors()}))
+            raise PracticeError(f"réglages du cabinet refusés / practice settings refused: {practice.settings_file} "
+                                f"({fields})") from None
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -161,6 +168,25 @@ class Centre:
         """A new practice with its own settings file in the centre folder: its folders and key are
         checked against every other practice's before anything is written. `installation`: the
         settings the centre runs with, whose letter templates and bundled model it shares."""
+        home = self.folder / name
+        values: dict[str, object] = {
+            "inbox": (inbox or home / "inbox").expanduser().absolute(),
+            "outbox": outbox.expanduser().absolute(),
+            "models_dir": home / "models",  # its adapted models and updated lexicons; the bundled one linked
+            "letter_templates": installation.letter_templates.expanduser().absolute(),
+        }
+        if key is not None:
+            values["encryption_key_file"] = key.expanduser().absolute()
+        return self._enrol(name, values, installation, adopted=False)
+
+    def adopt(self, name: str, settings_file: Path, *, installation: Settings) -> Practice:
+        """A practice that ran on its own (its `dictee.toml`, drafts, key, database, trail and
+        models where they are) served by the centre from now on, nothing moved: its settings are
+        copied into the centre folder with every path made absolute from the file's folder (where
+        `dictee` ran), then checked as `add` checks a new one. The original file is not changed."""
+        return self._enrol(name, adopted_values(settings_file), installation, adopted=True)
+
+    def _enrol(self, name: str, values: dict[str, object], installation: Settings, *, adopted: bool) -> Practice:
         check_name(name)
         with self._locked():
             practices = self.practices()
@@ -172,25 +198,21 @@ class Centre:
             if home.exists() and not _left_by_an_interrupted_add(home):
                 raise PracticeError(f"le dossier {home} existe déjà : retirez-le d'abord / already exists: remove it first")
             shutil.rmtree(home, ignore_errors=True)
-            values = {
-                "inbox": (inbox or home / "inbox").expanduser().absolute(),
-                "outbox": outbox.expanduser().absolute(),
-                "models_dir": home / "models",  # its adapted models and updated lexicons; the bundled one linked
-                "letter_templates": installation.letter_templates.expanduser().absolute(),
-            }
-            if key is not None:
-                values["encryption_key_file"] = key.expanduser().absolute()
             used = {practice.id for practice in practices}
             practice_id = next(candidate for candidate in iter(lambda: f"p-{secrets.token_hex(4)}", None)
                                if candidate not in used)
             practice = Practice(name, practice_id, home / "dictee.toml")
             home.mkdir(parents=True, mode=0o700)
             try:
-                body = (f"# Réglages du cabinet « {name} » : en-têtes ([practitioners.<dossier>]), registre… / "
-                        f"practice settings\n" + "".join(f"{field} = {_toml(value)}\n" for field, value in values.items()))
-                write_bytes_atomic(practice.settings_file, body.encode("utf-8"))
+                header = (f"# Réglages du cabinet « {name} » : en-têtes ([practitioners.<dossier>]), registre… / "
+                          f"practice settings\n")
+                write_bytes_atomic(practice.settings_file, (header + toml_document(values)).encode("utf-8"))
                 settings = self.settings(practice)  # checked as it will be used, not as it was meant
                 self._check_apart(name, settings, practices)
+                if adopted and not settings.outbox.is_dir():  # paths read from the wrong folder: nothing to serve
+                    raise PracticeError(f"pas de dossier de brouillons à {settings.outbox} : ce cabinet n'a jamais "
+                                        f"tourné ici (dictee practices add pour un nouveau) / no outbox there: "
+                                        f"this practice never ran from that folder (add a new one instead)")
                 settings.vault()  # a missing, open or misplaced key refused before the practice exists
                 _link_bundled_model(settings.models_dir, installation.models_dir)
                 for folder in (settings.inbox, settings.outbox):  # ready for the first dictation
@@ -245,6 +267,84 @@ class Centre:
             if my_key is not None and my_key == _key_bytes(theirs):
                 raise PracticeError(f"{name} aurait la même clé que {other.name} : une clé par cabinet "
                                     f"(dictee key create) / {name} would share {other.name}'s key: one key per practice")
+
+
+MAX_SETTINGS_BYTES = 1 << 20  # a practice's settings file: a few kB; more is not one
+
+
+def adopted_values(settings_file: Path) -> dict[str, object]:
+    """A practice's own settings file as the centre keeps it: the same settings, every path
+    (folders, key, model, register, signature scans, a SQLite database) absolute from the file's
+    folder, and the folders it left to their defaults written out, since the centre runs elsewhere."""
+    source = settings_file.expanduser().absolute()
+    try:
+        with source.open("rb") as file:
+            raw = file.read(MAX_SETTINGS_BYTES + 1)
+        if len(raw) > MAX_SETTINGS_BYTES:
+            raise PracticeError(f"fichier de réglages trop grand / settings file too large: {source}")
+        values = tomllib.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise PracticeError(f"fichier de réglages illisible / unreadable settings file: {source} "
+                            f"({type(error).__name__})") from None
+    base = source.parent
+
+    def absolute(value: object) -> object:
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            return str(base / value)
+        return str(Path(value).expanduser()) if isinstance(value, str) and value else value
+
+    for field, info in Settings.model_fields.items():
+        if info.annotation in (Path, Path | None) and (field in values or info.default is not None):
+            values[field] = absolute(values.get(field, str(info.default)))
+    if values.get("practitioner_signature_image"):
+        values["practitioner_signature_image"] = absolute(values["practitioner_signature_image"])
+    for entry in (values.get("practitioners") or {}).values():
+        if isinstance(entry, dict) and entry.get("signature_image"):
+            entry["signature_image"] = absolute(entry["signature_image"])
+    url = values.get("database_url")
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
+            and ":memory:" not in url:
+        values["database_url"] = "sqlite:///" + str(base / url.removeprefix("sqlite:///"))
+    return values
+
+
+def toml_document(values: dict[str, object]) -> str:
+    """`values` as a TOML document (settings only hold strings, numbers, booleans, lists of them
+    and tables), checked by reading it back: what is written is exactly what was meant."""
+    text = _toml_table(values, [])
+    try:
+        read_back = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        read_back = None
+    if read_back != json.loads(json.dumps(values, default=str)):
+        raise PracticeError("réglages impossibles à recopier tels quels / settings cannot be copied as they are")
+    return text
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, (str, bool, Path)):
+        return _toml(str(value) if isinstance(value, Path) else value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else "nan" if value != value else \
+            ("inf" if value > 0 else "-inf")
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    raise PracticeError(f"réglage d'un type inattendu / unexpected setting type: {type(value).__name__}")
+
+
+def _toml_table(values: dict[str, object], path: list[str]) -> str:
+    lines = [f"{_toml_key(key)} = {_toml_value(value)}\n" for key, value in values.items() if not isinstance(value, dict)]
+    for key, value in values.items():
+        if isinstance(value, dict):
+            inner = [*path, key]
+            lines.append(f"\n[{'.'.join(_toml_key(part) for part in inner)}]\n" + _toml_table(value, inner))
+    return "".join(lines)
 
 
 def _named(practices: list[Practice], name: str) -> Practice:

@@ -11,6 +11,7 @@ import tomllib
 
 import pytest
 
+from pipeline.errors import DicteeError
 from pipeline.practices import Centre, PracticeError
 from pipeline.settings import Settings
 from pipeline.vault import create_key_file
@@ -530,3 +531,89 @@ def test_an_add_killed_midway_can_be_run_again_but_nothing_dropped_there_is_lost
     with pytest.raises(PracticeError, match="already exists"):
         add(centre, installation, "b", tmp_path)
     assert kept.read_bytes() == b"a recording"
+
+
+def test_a_practice_that_ran_alone_is_adopted_where_its_data_is(cli_centre):
+    """Its drafts, key, trail and accounts stay where they are; its settings are copied with
+    every path made absolute from its own folder, since the centre runs from another."""
+    folder, env = cli_centre
+    solo = folder / "solo"
+    (solo / "sig").mkdir(parents=True)
+    (solo / "sig" / "dupont.png").write_bytes(b"\x89PNG")
+    original = ('outbox = "outbox"\nencryption_key_file = "secret/solo.key"\n'
+                'practitioner_name = "Dr Sol \\"Seul\\" Lo"\ndatabase_url = "sqlite:///desk.db"\n'
+                'register_columns = { "prénoms" = "Prénoms usuels", ipp = "N° IPP" }\n'
+                '[practitioners.dupont]\nname = "Dr Anne Dupont"\nsignature_image = "sig/dupont.png"\n')
+    (solo / "dictee.toml").write_text(original, encoding="utf-8")
+    assert dictee("key", "create", "secret/solo.key", cwd=solo, env=env).returncode == 0
+    added = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "users", "add", "claire",
+                            "--password-stdin"], cwd=solo, env=env, input="un mot de passe long\n",
+                           capture_output=True, text=True, timeout=120)
+    assert added.returncode == 0, added.stderr
+    solo_settings = subprocess.run(  # a draft sealed with its key, as its own pipeline left it
+        [sys.executable, "-c", "from pipeline.settings import load_settings; s = load_settings(); "
+         "p = s.outbox / '0123456789abcdef' / 'result.json'; p.parent.mkdir(parents=True); "
+         "s.vault().write_bytes(p, b'{\"lettre\": \"de Solo\"}')"], cwd=solo, env=env, capture_output=True, text=True)
+    assert solo_settings.returncode == 0, solo_settings.stderr
+
+    adopted = dictee("practices", "adopt", "cab-solo", "--settings", "solo/dictee.toml", cwd=folder, env=env)
+    assert adopted.returncode == 0, adopted.stderr
+    said = " ".join(adopted.stdout.split())
+    assert "claire" in said and "dictee practices grant NOM cab-solo" in said
+    assert (solo / "dictee.toml").read_text(encoding="utf-8") == original  # its own file untouched
+    centre = Centre(folder / "practices")
+    settings = centre.settings(centre.find("cab-solo"))
+    assert settings.outbox == solo / "outbox" and settings.encryption_key_file == solo / "secret" / "solo.key"
+    assert settings.database_url == f"sqlite:///{solo / 'desk.db'}" and (solo / "desk.db").exists()
+    assert settings.inbox == solo / "inbox" and settings.models_dir == solo / "models"
+    assert settings.practitioners["dupont"].signature_image == str(solo / "sig" / "dupont.png")
+    assert settings.practitioner_name == 'Dr Sol "Seul" Lo'
+    assert settings.register_columns == {"prénoms": "Prénoms usuels", "ipp": "N° IPP"}
+    assert settings.uses_bundled_model  # its models folder links the installation's bundled model
+    sealed = solo / "outbox" / "0123456789abcdef" / "result.json"
+    opened = dictee("--practice", "cab-solo", "decrypt", str(sealed), "-", cwd=folder, env=env)
+    assert opened.returncode == 0 and "de Solo" in opened.stdout
+    verified = dictee("--practice", "cab-solo", "audit", "verify", cwd=folder, env=env)
+    assert verified.returncode == 0 and "intact" in verified.stderr  # its trail goes on where it was
+    again = dictee("practices", "adopt", "cab-solo2", "--settings", "solo/dictee.toml", cwd=folder, env=env)
+    assert again.returncode == 2 and "overlap" in again.stderr  # the same practice twice: its folders are taken
+
+
+@pytest.mark.parametrize("content, said", [
+    ('outbox = "nowhere"\n', "no outbox there"),  # paths read from the wrong folder: nothing adopted
+    ('outbox = "outbox"\nunknown_setting = 1\n', "unknown_setting"),
+    ('outbox = "outbox"\nbeam_size = "\\u001b[31m' + "x" * 5000 + '"\n', "beam_size"),
+    ("outbox = [[[", "unreadable settings file"),
+    ("\udcff", "unreadable settings file"),
+    ("# " + "x" * (1 << 21), "too large"),
+    ('outbox = "outbox"\nencryption_key_file = "missing.key"\n', "key"),
+])
+def test_adopting_a_settings_file_that_cannot_be_one_is_refused_and_leaves_nothing(
+        centre, installation, tmp_path, content, said):
+    solo = tmp_path / "solo"
+    (solo / "outbox").mkdir(parents=True)
+    (solo / "dictee.toml").write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DicteeError) as refused:
+        centre.adopt("cab-solo", solo / "dictee.toml", installation=installation)
+    assert said in str(refused.value) and len(str(refused.value)) < 600 and "\x1b" not in str(refused.value)
+    assert centre.practices() == [] and not (centre.folder / "cab-solo").exists()
+    with pytest.raises(PracticeError, match="unreadable settings file"):
+        centre.adopt("cab-solo", solo / "absent.toml", installation=installation)
+
+
+def test_a_practice_adopted_next_to_one_added_is_kept_apart(centre, installation, tmp_path):
+    add(centre, installation, "cab-a", tmp_path, key=tmp_path / "keys" / "a.key")
+    solo = tmp_path / "solo"
+    (solo / "outbox").mkdir(parents=True)
+    (solo / "copy.key").write_bytes((tmp_path / "keys" / "a.key").read_bytes())
+    (solo / "copy.key").chmod(0o600)
+    (solo / "dictee.toml").write_text('encryption_key_file = "copy.key"\n')
+    with pytest.raises(PracticeError, match="share cab-a's key"):
+        centre.adopt("cab-solo", solo / "dictee.toml", installation=installation)
+    (solo / "dictee.toml").write_text(f'inbox = "{tmp_path / "cab-a" / "outbox" / "in"}"\n')
+    with pytest.raises(PracticeError, match="overlap"):
+        centre.adopt("cab-solo", solo / "dictee.toml", installation=installation)
+    (solo / "dictee.toml").write_text("")  # every folder left to its default: its own folder's
+    practice = centre.adopt("cab-solo", solo / "dictee.toml", installation=installation)
+    assert centre.settings(practice).outbox == solo / "outbox"
+    assert [p.name for p in centre.practices()] == ["cab-a", "cab-solo"]
