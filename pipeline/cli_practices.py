@@ -69,8 +69,13 @@ def _desk_accounts(settings) -> list[str]:
     from pipeline.review.app import review_sessions
     from pipeline.review.auth import users
 
-    with review_sessions(settings)() as session:
-        return [user.username for user, disabled in users(session) if not disabled]
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with review_sessions(settings)() as session:
+            return [user.username for user, disabled in users(session) if not disabled]
+    except (DicteeError, SQLAlchemyError, OSError):  # its database elsewhere, not reachable now: said by `review`
+        return []
 
 
 @practices_app.command("list")
