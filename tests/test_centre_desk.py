@@ -214,8 +214,13 @@ def test_the_admin_downloads_each_practice_s_statement(two_practices):
         assert "cab-a, cab-b" in accounts  # sophie's grants shown by name
         statement = client.get("/p/cab-b/releve.csv?month=2026-11")
         assert statement.status_code == 200 and statement.headers["content-type"].startswith("text/csv")
+        assert 'formaction="/p/cab-b/releve.pdf"' in accounts
+        for month in ("2026-11x", "2026-13", "../../x", "\x1b[31m" * 1000):
+            refused = client.get("/p/cab-b/releve.pdf", params={"month": month})
+            assert refused.status_code == 422 and "\x1b" not in refused.text and len(refused.text) < 20000, month
         sign_in(client, "sophie")
         assert client.get("/p/cab-b/releve.csv?month=2026-11").status_code == 403
+        assert client.get("/p/cab-b/releve.pdf?month=2026-11").status_code == 403
 
 
 def test_dictee_send_puts_a_recording_into_the_named_practice_s_inbox(two_practices, tmp_path, monkeypatch):
@@ -385,3 +390,13 @@ def test_a_grant_from_the_desk_refuses_what_the_console_refuses(two_practices):
         assert post("/comptes/anne/cabinets/cab-b") == 403  # not an admin
         sign_in(client, "anne")
         assert client.get(f"/p/cab-b/jobs/{job_id}").status_code == 404
+
+
+def test_the_admin_downloads_a_practice_s_statement_as_a_pdf_for_the_invoice(two_practices):
+    installation, centre, _ = two_practices
+    with centre_client(installation, centre) as client:
+        sign_in(client, "chef")
+        statement = client.get("/p/cab-b/releve.pdf?month=2026-11")
+        assert statement.status_code == 200 and statement.headers["content-type"] == "application/pdf"
+        assert statement.content.startswith(b"%PDF") and b"pdfaid" in statement.content  # PDF/A, as letters are
+        assert 'filename="releve-2026-11.pdf"' in statement.headers["content-disposition"]

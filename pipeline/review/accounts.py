@@ -71,15 +71,12 @@ def account_change(request: Request, reviewer: CheckedReviewer, username: str, a
 statement_router = APIRouter()  # each practice's own, in a centre too
 
 
-@statement_router.get("/releve.csv")
-def statement_csv(request: Request, reviewer: CurrentReviewer, month: str = "", session=Depends(db)):
-    """The month's statement per practitioner (pipeline/statement.py), for the invoice."""
+def _statement(request: Request, reviewer, month: str, session, kind: str):
+    """This practice's statement for `month` (default: the last one), in its trail."""
     import datetime as dt
 
-    from fastapi.responses import Response
-
     from pipeline.errors import DicteeError
-    from pipeline.statement import as_csv, monthly_statement, previous_month
+    from pipeline.statement import monthly_statement, previous_month
 
     require_admin(reviewer)
     month = month or previous_month(dt.date.today())
@@ -87,7 +84,38 @@ def statement_csv(request: Request, reviewer: CurrentReviewer, month: str = "", 
         rows = monthly_statement(request.app.state.settings, request.app.state.outbox, month)
     except DicteeError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
-    audit(session, username=reviewer.username, action="statement", month=month)
+    audit(session, username=reviewer.username, action="statement", month=month, format=kind)
     session.commit()
+    return rows, month
+
+
+@statement_router.get("/releve.csv")
+def statement_csv(request: Request, reviewer: CurrentReviewer, month: str = "", session=Depends(db)):
+    """The month's statement per practitioner (pipeline/statement.py), for the invoice."""
+    from fastapi.responses import Response
+
+    from pipeline.statement import as_csv
+
+    rows, month = _statement(request, reviewer, month, session, "csv")
     return Response(as_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="releve-{month}.csv"'})
+
+
+@statement_router.get("/releve.pdf")
+def statement_pdf(request: Request, reviewer: CurrentReviewer, month: str = "", session=Depends(db)):
+    """The same as a PDF/A to attach to the invoice (LibreOffice, as letters are)."""
+    from fastapi.responses import Response
+
+    from pipeline.export import ExportError, to_pdfa
+    from pipeline.statement import as_docx
+
+    rows, month = _statement(request, reviewer, month, session, "pdf")
+    settings = request.app.state.settings
+    try:
+        document = to_pdfa(as_docx(rows, practice=settings.practitioner(None).name, month=month),
+                           scratch_root=request.app.state.outbox.work_folder())
+    except ExportError as error:
+        raise HTTPException(status_code=503, detail=f"PDF impossible ici, le CSV reste disponible / no PDF here, "
+                                                    f"the CSV is still there ({error})") from None
+    return Response(document, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="releve-{month}.pdf"'})
