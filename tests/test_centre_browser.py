@@ -2,7 +2,8 @@
 secretary granted two practices sees one worklist and filters it; the one granted only A gets
 404s for B; the practitioner of B dictates from B's « Dicter » with Chromium's fake microphone
 (a real FLEURS clip), the real recognizer drafts it with B's letterhead and key; the admin
-downloads B's statement."""
+downloads B's statement (CSV and PDF) and grants Anne B
+from « Comptes »."""
 
 from __future__ import annotations
 
@@ -115,6 +116,21 @@ def test_the_centre_in_a_browser(two_practices, tmp_path):
             answer = page.request.get(f"{base}/p/cab-b/releve.csv?month=2026-11")
             assert answer.status == 200 and "Praticien" in answer.text().splitlines()[0]
             assert page.locator("form.statement").count() == 2
+            with page.expect_download() as download:  # the PDF/A for the invoice, from its button
+                page.locator("form.statement").nth(1).locator("input[name=month]").fill("2026-11")
+                page.locator("form.statement").nth(1).locator("button", has_text="PDF").click()
+            assert download.value.suggested_filename == "releve-2026-11.pdf"
+            assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+
+            # The admin grants Anne practice B from the same page: B's drafts are hers at her next sign-in.
+            page.locator("details.grants", has_text="anne").locator("summary").click()
+            page.locator("form[action='/comptes/anne/cabinets/cab-b'] button[value=grant]").click()
+            page.wait_for_url(base + "/comptes")
+            assert "cab-a, cab-b" in page.locator("details.grants", has_text="anne").inner_text()
+            page = browser.new_context().new_page()
+            sign_in(page, base, "anne")
+            assert sorted(set(page.locator("#worklist td.practice").all_inner_texts())) == ["cab-a", "cab-b"]
+            assert page.goto(f"{base}/p/cab-b/jobs/{dictated}").status == 200
             browser.close()
     finally:
         server.should_exit = True
