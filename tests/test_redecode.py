@@ -121,6 +121,46 @@ def test_sure_french_words_before_a_dose_and_a_known_drug_are_not_heard_again(re
         assert doubts(said, repairer) == [] and redecode(said, SILENCE, scorer, repairer)[1] == () and not scorer.calls
 
 
+def test_a_word_of_a_longer_term_heard_right_has_the_words_beside_it_heard_again(repairer):
+    """« maladie bipolar »: « maladie » is heard right, « bipolar » is English the recognizer was
+    sure of, so nothing else would look there; the words around a word of a longer term that
+    sound like the whole term are heard again with it."""
+    said = words(("le", 0.9), ("diagnostic", 0.9), ("de", 0.9), ("maladie", 0.9), ("bipolar.", 0.8))
+    [doubt] = doubts(said, repairer)
+    assert (3, 5, "maladie bipolaire") in doubt.readings
+    out, flags, _ = redecode(said, SILENCE, Listener("le diagnostic de maladie bipolaire."), repairer)
+    assert "".join(w.word for w in out) == " le diagnostic de maladie bipolaire."
+    assert (flags[0].heard, flags[0].written) == ("maladie bipolar", "maladie bipolaire")
+
+
+@pytest.mark.parametrize("text", ["le diagnostic de maladie de Crohn.", "une insuffisance cardiaque connue.",
+                                  "une douleur thoracique atypique depuis trois jours.", "sans hypertension artérielle."])
+def test_a_longer_term_heard_whole_or_plain_french_around_one_of_its_words_is_not_heard_again(repairer, text):
+    said = words(*[(word, 0.9) for word in text.split()])
+    scorer = Scorer("bipolaire")
+    assert doubts(said, repairer) == [] and redecode(said, SILENCE, scorer, repairer)[1] == () and not scorer.calls
+
+
+def test_an_elided_article_before_a_term_that_starts_with_a_consonant_is_written_whole(repairer):
+    said = words(("diagnostic", 0.9), ("d'orinit", 0.6), ("allergique,", 0.9), ("la", 0.9))
+    out, flags, _ = redecode(said, SILENCE, Listener("diagnostic de rhinite allergique, la"), repairer)
+    assert "".join(w.word for w in out) == " diagnostic de rhinite allergique, la"
+    assert flags[0].written == "de rhinite allergique"
+
+
+def test_a_term_heard_again_anchors_a_longer_one_in_one_flag(repairer):
+    """« discopatique » becomes « discopathie », whose words around then sound like « discopathie
+    dégénérative »: heard again once more, one flag from the first reading to the last."""
+    said = words(("diagnostic", 0.9), ("de", 0.9), ("discopatique", 0.4), ("des", 0.9), ("génératifs.", 0.9),
+                 ("Pas", 0.9), ("de", 0.9), ("signe.", 0.9))
+    listener = Listener("diagnostic de discopathie dégénérative. Pas de signe.")
+    out, flags, _ = redecode(said, SILENCE, listener, repairer)
+    assert "".join(w.word for w in out) == " diagnostic de discopathie dégénérative. Pas de signe."
+    [flag] = flags
+    assert (flag.heard, flag.written, flag.start) == ("discopatique des génératifs", "discopathie dégénérative", 1.0)
+    assert len(listener.calls) == 2
+
+
 def test_an_elided_article_and_a_sentence_capital_are_kept(repairer):
     said = words(("L'hypercafnise", 0.3), ("est", 0.9), ("modérée.", 0.9))
     out, flags, _ = redecode(said, SILENCE, Scorer("hypercapnie"), repairer)

@@ -21,15 +21,17 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.audio import SAMPLE_RATE
+from pipeline.french import fold
 from pipeline.records import Flag, FlagKind, Word
 from pipeline.transcribe import CHUNK_EDGE_S, Listening
 from pipeline.vocabulary import patterns as P
 from pipeline.vocabulary.corrector import dose_at, glue_pieces
-from pipeline.vocabulary.repair import Repairer, cased_like, ends_clause, plain, trailing_punctuation
+from pipeline.vocabulary.repair import (Repairer, cased_like, ends_clause, plain, trailing_punctuation,
+                                        without_article)
 
 MARGIN_S = 1.0  # audio kept each side of a doubtful span: the recognizer needs some context
-MAX_SHARE = 0.15  # of the recording, heard again at most…
-MIN_BUDGET_S = 6.0  # …or this, for a short one: a doubtful term and its context
+MAX_SHARE = 0.25  # of the recording, heard again at most…
+MIN_BUDGET_S = 12.0  # …or this, for a short one: a few doubtful terms and their context
 MAX_SPANS = 8
 NEIGHBOURS = 5  # lexicon terms a span is primed with
 MAX_READINGS = 12  # (words, term) pairs scored against the first reading, each a forced pass of the decoder
@@ -52,12 +54,48 @@ class Doubt:
 
 
 def doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
-    """Where the first pass may have missed a term: suspect words (`suspect_doubts`), and the
-    words where a drug is named (`drug_slot_doubts`), in the order they were said."""
+    """Where the first pass may have missed a term: suspect words (`suspect_doubts`), the words
+    where a drug is named (`drug_slot_doubts`) and the words around one word of a longer term
+    (`anchored_doubts`), in the order they were said."""
     found = drug_slot_doubts(words, repairer)
-    held = {index for doubt in found for index in range(doubt.start, doubt.end)}
-    found += [doubt for doubt in suspect_doubts(words, repairer) if held.isdisjoint(range(doubt.start, doubt.end))]
+    for more in (suspect_doubts(words, repairer), anchored_doubts(words, repairer)):
+        held = {index for doubt in found for index in range(doubt.start, doubt.end)}
+        found += [doubt for doubt in more if held.isdisjoint(range(doubt.start, doubt.end))]
     return sorted(found, key=lambda doubt: doubt.start)
+
+
+def anchored_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
+    """A word of a term of several words heard right, the words beside it not (« maladie
+    bipolar », « discopathie des génératifs », « d'orinit allergique »): the words around it
+    that sound even loosely like the whole term are heard again with it."""
+    found, index = [], 0
+    while index < len(words):
+        terms = repairer.anchored(words[index])
+        windows = [(first, last) for first in range(max(0, index - P.ANCHOR_REACH), index + 1)
+                   for last in range(index + 1, min(len(words), index + P.ANCHOR_REACH + 1) + 1)
+                   if _one_clause(words, first, last)]
+        spelt = {without_article(term) for term in terms}
+        scored = {}
+        for first, last in windows:
+            text = _text(words[first:last])
+            if without_article(text) in spelt:
+                scored = {}  # the term is there already, heard right
+                break
+            scored.update({(first, last, term): likeness for term in terms
+                           if (likeness := repairer.likeness(text, term)) >= LOOSE_SIMILARITY})
+        if scored:
+            doubt = Doubt(min(first for first, _, _ in scored), max(last for _, last, _ in scored),
+                          _closest(scored, index))
+            found.append(doubt)
+            index = doubt.end
+        else:
+            index += 1
+    return found
+
+
+def _one_clause(words: Sequence[Word], first: int, last: int) -> bool:
+    return not any(ends_clause(word) for word in words[first:last - 1]) and \
+        not any(char.isdigit() for word in words[first:last] for char in word.word)
 
 
 def suspect_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
@@ -150,33 +188,76 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
              listening: Listening | None = None) -> tuple[tuple[Word, ...], tuple[Flag, ...], float]:
     """`words` with the doubtful spans heard again; returns the words, a flag per change, and the
     seconds of audio heard again. With `listening` (the first pass's encoder output per chunk), a
-    span inside a chunk is scored on that chunk's encoding rather than encoded again."""
+    span inside a chunk is scored on that chunk's encoding rather than encoded again. A term found
+    may anchor a longer one (« discopatique » → « discopathie », then « discopathie des génératifs »
+    → « discopathie dégénérative »): the words around it are heard again once more, one flag for both."""
     words = glue_pieces(words)
     duration_s = len(samples) / SAMPLE_RATE
-    budget_s, spent_s = max(MAX_SHARE * duration_s, MIN_BUDGET_S), 0.0
-    replacements: list[tuple[int, int, Word, Flag]] = []
-    taken_until = 0
-    for doubt in doubts(words, repairer)[:MAX_SPANS]:
-        if doubt.start < taken_until:
-            continue
-        clip_start = max(0.0, words[doubt.start].start - MARGIN_S)
-        clip_end = min(duration_s, words[doubt.end - 1].end + MARGIN_S)
-        if spent_s + (clip_end - clip_start) > budget_s:
-            break
-        spent_s += clip_end - clip_start
-        clip = samples[int(clip_start * SAMPLE_RATE):int(clip_end * SAMPLE_RATE)]
-        found = _likelier_reading(words, doubt, clip, (clip_start, clip_end), recognizer, listening)
-        if found is not None:
-            replacements.append(found)
-            taken_until = found[1]
-    out, flags, index = [], [], 0
-    for start, end, word, flag in replacements:
+    listen = _Listening(samples, duration_s, max(MAX_SHARE * duration_s, MIN_BUDGET_S), recognizer, listening)
+    replaced = listen.round(words, doubts(words, repairer))
+    once, origins = _replaced(words, replaced)
+    changed = {index for index, (first, last) in enumerate(origins) if (first, last) in
+               {(start, end) for start, end, _, _ in replaced}}
+    again = [doubt for doubt in anchored_doubts(once, repairer) if changed.intersection(range(doubt.start, doubt.end))]
+    twice = listen.round(once, again)
+    # One flag per span of the first reading: a change heard again over another is one change.
+    flags = {origins[start][0]: (origins[start][0], origins[end - 1][1], word) for start, end, word, _ in twice}
+    spans = [(start, end, word, flag) for start, end, word, flag in replaced
+             if not any(first <= start < last for first, last, _ in flags.values())]
+    spans += [(first, last, word, _flag(words[first:last], word.word.strip())) for first, last, word in flags.values()]
+    out, _ = _replaced(words, spans)
+    return tuple(out), tuple(flag for *_, flag in sorted(spans, key=lambda span: span[0])), listen.spent_s
+
+
+@dataclass
+class _Listening:
+    """Doubtful spans heard again within a budget of audio shared by every round."""
+
+    samples: np.ndarray
+    duration_s: float
+    budget_s: float
+    recognizer: object
+    listening: Listening | None
+    spent_s: float = 0.0
+
+    def round(self, words: Sequence[Word], found: Sequence[Doubt]) -> list[tuple[int, int, Word, Flag]]:
+        replacements, taken_until = [], 0
+        for doubt in found[:MAX_SPANS]:
+            if doubt.start < taken_until:
+                continue
+            clip_start = max(0.0, words[doubt.start].start - MARGIN_S)
+            clip_end = min(self.duration_s, words[doubt.end - 1].end + MARGIN_S)
+            if self.spent_s + (clip_end - clip_start) > self.budget_s:
+                break
+            self.spent_s += clip_end - clip_start
+            clip = self.samples[int(clip_start * SAMPLE_RATE):int(clip_end * SAMPLE_RATE)]
+            found_reading = _likelier_reading(words, doubt, clip, (clip_start, clip_end), self.recognizer, self.listening)
+            if found_reading is not None:
+                replacements.append(found_reading)
+                taken_until = found_reading[1]
+        return replacements
+
+
+def _replaced(words: Sequence[Word], replacements) -> tuple[list[Word], list[tuple[int, int]]]:
+    """The words with each (start, end, word, …) put in place, and for each word out, the words
+    [first, last) of `words` it stands for."""
+    out, origins, index = [], [], 0
+    for start, end, word, *_ in sorted(replacements, key=lambda replacement: replacement[0]):
         out.extend(words[index:start])
+        origins.extend((i, i + 1) for i in range(index, start))
         out.append(word)
-        flags.append(flag)
+        origins.append((start, end))
         index = end
     out.extend(words[index:])
-    return tuple(out), tuple(flags), spent_s
+    origins.extend((i, i + 1) for i in range(index, len(words)))
+    return out, origins
+
+
+def _flag(heard_words: Sequence[Word], written: str) -> Flag:
+    written = written.rstrip(P.PUNCTUATION)
+    old = "".join(word.word for word in heard_words).strip().rstrip(P.PUNCTUATION)
+    return Flag(FlagKind.VOCABULARY_CORRECTION, f"« {old} » → « {written} » (réécouté / heard again)",
+                heard_words[0].start, heard=old, written=written)
 
 
 def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, clip_span: tuple[float, float],
@@ -190,7 +271,7 @@ def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, cli
     first, last = inside[0], inside[-1] + 1
     readings, options = [_text_of(words[first:last])], []
     for start, end, term in doubt.readings:
-        written = cased_like(_elided_article(words[start]) + term, _text_of(words[start:end]))
+        written = cased_like(_article_kept(words[start], term) + term, _text_of(words[start:end]))
         readings.append(" ".join(filter(None, (_text_of(words[first:start]),
                                                written + trailing_punctuation(words[end - 1]),
                                                _text_of(words[end:last])))))
@@ -206,23 +287,26 @@ def _likelier_reading(words: Sequence[Word], doubt: Doubt, clip: np.ndarray, cli
     if best is None or scores[best + 1] <= scores[0]:
         return None
     start, end, written = options[best]
-    old = "".join(word.word for word in words[start:end]).strip().rstrip(P.PUNCTUATION)
     new = Word(words[start].start, words[end - 1].end, " " + written + trailing_punctuation(words[end - 1]),
                min(word.probability for word in words[start:end]))  # still worth a listen
-    flag = Flag(FlagKind.VOCABULARY_CORRECTION, f"« {old} » → « {written} » (réécouté / heard again)",
-                words[start].start, heard=old, written=written)
-    return start, end, new, flag
+    return start, end, new, _flag(words[start:end], written)
 
 
 def _text_of(words: Sequence[Word]) -> str:
     return "".join(word.word for word in words).strip()
 
 
-def _elided_article(word: Word) -> str:
-    """« l'hypercafnise » keeps its « l' » when the term takes its place."""
+def _article_kept(word: Word, term: str) -> str:
+    """« l'hypercafnise » keeps its « l' » when the term takes its place; before a consonant it is
+    written whole (« d'orinit allergique » → « de rhinite allergique »)."""
     text = word.word.strip().replace("’", "'")
     head, quote, _ = text.partition("'")
-    return head + "'" if quote and head.lower() in P.ELIDED_ARTICLES else ""
+    if not quote or head.lower() not in P.ELIDED_ARTICLES:
+        return ""
+    if fold(term[:1]) in "aeiouyh":
+        return head + "'"
+    return {"l": "le", "d": "de"}[head.lower()].capitalize() + " " if head[:1].isupper() else \
+        {"l": "le", "d": "de"}[head.lower()] + " "
 
 
 def _overlap(word: Word, start: float, end: float) -> float:

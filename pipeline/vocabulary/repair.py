@@ -84,6 +84,17 @@ class Repairer:
         self._candidates = list(candidates.values())
         self._by_key = candidates
         self._keys = [candidate.key for candidate in self._candidates]
+        # A word of a term of several words, by its sound (« bipolaire », « cervical »): heard
+        # surely, it anchors that term, whose other words may have been misheard around it.
+        anchors: dict[str, set[str]] = {}
+        for term in terms:
+            parts = term.replace("'", " ").replace("-", " ").split()
+            if len(parts) < 2 or any(char.isdigit() for char in term):
+                continue
+            for part in parts:
+                if fold(part) not in P.ARTICLES and len(key := phonetic_key(part)) >= P.ANCHOR_MIN_KEY_LENGTH:
+                    anchors.setdefault(key, set()).add(term)
+        self._anchors = {key: tuple(sorted(found)) for key, found in anchors.items()}
         drugs = frozenset(without_article(drug) for drug in drugs)
         self._drug_keys = {position: candidate.key for position, candidate in enumerate(self._candidates)
                            if without_article(candidate.written) in drugs}
@@ -228,6 +239,17 @@ class Repairer:
             term = self._candidates[position].written.split("'")[-1]  # « l'appendicectomie »: the term
             best[term] = max(score, best.get(term, 0.0))
         return sorted(((score, term) for term, score in best.items()), reverse=True)[:limit]
+
+    def anchored(self, word: Word) -> tuple[str, ...]:
+        """The terms of several words one of whose words sounds exactly like `word`."""
+        text = plain(word)
+        if not text or any(char.isdigit() for char in text):
+            return ()
+        return self._anchors.get(phonetic_key(text), ())
+
+    def likeness(self, text: str, term: str) -> float:
+        """How closely `text` sounds like `term`, 0 to 1 (their phrase keys compared)."""
+        return Levenshtein.normalized_similarity(phrase_key(text), phrase_key(term))
 
     def knows(self, text: str) -> bool:
         """`text` is a lexicon term, up to accents, case, plural and a leading article."""
