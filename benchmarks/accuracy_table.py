@@ -10,8 +10,8 @@ medical dictations and on real read French — with the time each takes per minu
 - General French: the 10 FLEURS clips (~11 s) and the 10 minute-long recordings made from them
   (as `bench_pipeline.py`'s « dictations » set): WER.
 - Each row runs Dictée's recognition and understanding stages as in production, one dictation
-  at a time; its time is the median of R runs over all three sets, per minute of audio (accuracy
-  does not vary between runs). Rows alternate within a run, so machine drift spreads evenly.
+  at a time; its time is the median of R runs over all three sets, per minute of audio, and for
+  each set apart (accuracy does not vary between runs). Rows alternate within a run, so machine drift spreads evenly.
 - `--adapted DIR` (repeatable): a CTranslate2 Whisper folder (an adapted version,
   `models/practice/<version>/`), run with the defaults (repair and re-decoding).
 
@@ -86,18 +86,22 @@ def main() -> None:
     from pipeline.job import load_models
 
     audio = sets(args.medical)
-    minutes = sum(len(samples) for clips in audio.values() for _, samples, _ in clips) / 16_000 / 60
+    minutes_of = {name: sum(len(samples) for _, samples, _ in clips) / 16_000 / 60 for name, clips in audio.items()}
+    minutes = sum(minutes_of.values())
     settings_of = rows(args.adapted)
     for settings in settings_of.values():
         load_models(settings)  # loading is a one-time cost, not counted
     vocabulary = term_vocabulary(REPO / "models")
     accuracy: dict[str, dict[str, str]] = {row: {} for row in settings_of}
     times: dict[str, list[float]] = {row: [] for row in settings_of}
+    set_times: dict[str, dict[str, list[float]]] = {row: {name: [] for name in audio} for row in settings_of}
     for run in range(args.repeat):
         for row, settings in settings_of.items():
             started = time.perf_counter()
             for name, clips in audio.items():
+                set_started = time.perf_counter()
                 pairs = [(text, understood_clip(path, samples, settings).normalized.text) for path, samples, text in clips]
+                set_times[row][name].append(time.perf_counter() - set_started)
                 figure = f"{corpus_wer(pairs):.3f}"
                 if name == "medical":
                     recall, terms = term_recall(pairs, vocabulary)
@@ -107,11 +111,12 @@ def main() -> None:
             print(f"run {run + 1}: {row}: {times[row][-1]:.1f} s, {accuracy[row]}", flush=True)
     columns = list(next(iter(accuracy.values())))
     print(f"\n{minutes:.1f} minutes of audio; time: median of {args.repeat} runs, seconds per minute of audio\n")
-    print("| | " + " | ".join(columns) + " | time per audio minute |")
-    print("|---" * (len(columns) + 2) + "|")
+    print("| | " + " | ".join(columns) + " | time per audio minute | " + " / ".join(audio) + " |")
+    print("|---" * (len(columns) + 3) + "|")
     for row in settings_of:
         per_minute = statistics.median(times[row]) / minutes
-        print(f"| {row} | " + " | ".join(accuracy[row][column] for column in columns) + f" | {per_minute:.1f} s |")
+        per_set = " / ".join(f"{statistics.median(set_times[row][name]) / minutes_of[name]:.1f}" for name in audio)
+        print(f"| {row} | " + " | ".join(accuracy[row][column] for column in columns) + f" | {per_minute:.1f} s | {per_set} s |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 neither the training nor the gate heard.
 
     python benchmarks/bench_adapt.py [--train 180] [--test 60] [--epochs 5] [--full] [--work DIR]
+    python benchmarks/bench_adapt.py --author [--train 60] [--test 30] [--work DIR]
 
 The archive is synthetic (benchmarks/medical_speech.py): French medical dictations read by
 MBROLA voices; the test is read by three other voices. It goes through the product's own
@@ -10,6 +11,13 @@ commands' code (`import_archive`, `run_adaptation`), then both models transcribe
 - « unseen »: sentences with terms never in training;
 - FLEURS: real read French (../shared/eval/audio-fleurs-fr), the general-French check.
 Printed: WER and medical-term recall per set, training time per clip and pass, peak memory.
+
+`--author`: one practitioner's own model (`dictee adapt run --author`). His letters are read by
+one voice never used elsewhere (the author's); the practice's model is the bundled one. Measured:
+his new dictations heard with the practice's model and with his own, the other practitioners'
+dictations (other voices, the same terms) heard with what the product gives them — the
+practice's model, checked through `whisper_model_dir_for` — and with his (what a practice-wide
+model trained on his letters would have done to them), and FLEURS with his model.
 """
 
 from __future__ import annotations
@@ -53,10 +61,91 @@ def _fleurs():
             for ogg in sorted(FLEURS.glob("*.ogg"))]
 
 
+def _settings(work: Path):
+    models = work / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    if not (models / BUNDLED_NAME).exists():
+        (models / BUNDLED_NAME).symlink_to(REPO / "models" / BUNDLED_NAME)
+    settings = load_settings(inbox=work / "inbox", outbox=work / "outbox", models_dir=models)
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _print_figures(figures: dict, sets: list[str], labels: list[str]) -> None:
+    print(f"{'set':8} {'model':10} {'WER':>6} {'term recall':>12} {'terms':>6} {'clips':>6}")
+    for name in sets:
+        for label in labels:
+            if name not in figures[label]:
+                continue
+            row = figures[label][name]
+            recall = "—" if row["term_recall"] is None else f"{row['term_recall']:.3f}"
+            print(f"{name:8} {label:10} {row['wer']:6.3f} {recall:>12} {row['terms']:6d} {row['clips']:6d}")
+
+
+AUTHOR = "dupont"
+
+
+def author_main(args) -> None:
+    """One practitioner's own model, measured on his voice and on his colleagues'."""
+    seen, _ = speech.term_pools()
+    his_voice, others = speech.TEST_VOICES[0], speech.TEST_VOICES[1:]  # voices neither trained nor gated on
+    train, used = speech.dictations(seen, args.train, voices=(his_voice,), seed=11, prefix="his")
+    his_test, _ = speech.dictations(seen, args.test, voices=(his_voice,), seed=12, prefix="his-test", avoid=used)
+    their_test, _ = speech.dictations(seen, args.test, voices=others, seed=13, prefix="their-test", avoid=used)
+    archive, tests = args.work / "author-archive", args.work / "author-test"
+    for dictation in train:
+        speech.synthesize(dictation, archive)
+    for dictation in his_test + their_test:
+        speech.synthesize(dictation, tests)
+    settings = _settings(args.work)
+    use_practice_version(settings.models_dir, BASE_VERSION)
+    use_practice_version(settings.models_dir, BASE_VERSION, AUTHOR)
+    started = time.perf_counter()
+    report = import_archive(archive, settings, author=AUTHOR)
+    print(f"import: {report.imported} letters of {AUTHOR} ({time.perf_counter() - started:.0f} s)")
+    options = TrainingOptions(epochs=args.epochs, learning_rate=args.learning_rate, full=args.full,
+                              max_minutes=args.max_minutes)
+    started = time.perf_counter()
+    adaptation = run_adaptation(settings, options, author=AUTHOR)
+    run_s = time.perf_counter() - started
+    print(f"author {adaptation.version}: promoted={adaptation.promoted} ({adaptation.verdict.reason}); "
+          f"gate current {adaptation.verdict.current.as_dict()} candidate {adaptation.verdict.candidate.as_dict()}; "
+          f"{adaptation.training.clips} clips, whole run {run_s:.0f} s")
+    his_model = settings.whisper_model_dir_for(AUTHOR)
+    theirs = settings.whisper_model_dir_for("martin")  # a colleague without a model of his own
+    practice = settings.whisper_model_dir
+    if not adaptation.promoted:
+        print("his model was refused by the gate: his dictations keep the practice's")
+        return
+    assert his_model != practice and theirs == practice, "an author's model reached another author"
+    vocabulary = term_vocabulary(settings.models_dir)
+    sets = {"his": _clips(tests, [d.name for d in his_test]), "theirs": _clips(tests, [d.name for d in their_test])}
+    if FLEURS.is_dir():
+        sets["fleurs"] = _fleurs()
+    figures = {}
+    for label, model_dir in (("practice", practice), ("his own", his_model)):
+        transcribe = clip_transcriber(model_dir, language="fr", beam_size=settings.beam_size)
+        figures[label] = {name: score(transcribe, clips, vocabulary).as_dict() for name, clips in sets.items()}
+    _print_figures(figures, list(sets), ["practice", "his own"])
+    print("in use: his dictations → his own model; his colleagues' → the practice's")
+    (args.work / "author-figures.json").write_text(json.dumps({
+        "train_letters": len(train), "run_s": round(run_s), "mix": adaptation_mix(settings, adaptation),
+        "gate": {"current": adaptation.verdict.current.as_dict(), "candidate": adaptation.verdict.candidate.as_dict()},
+        "options": vars(args) | {"work": str(args.work)}, "figures": figures}, indent=2))
+
+
+def adaptation_mix(settings, adaptation) -> float | None:
+    from pipeline.modelstore import VERSION_REPORT, practice_dir
+
+    report = practice_dir(settings.models_dir, adaptation.author) / adaptation.version / VERSION_REPORT
+    return json.loads(report.read_text())["mix"] if report.is_file() else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train", type=int, default=180)
-    parser.add_argument("--test", type=int, default=60)
+    parser.add_argument("--author", action="store_true", help="one practitioner's own model (see above)")
+    parser.add_argument("--train", type=int, default=None, help="letters to train on (180; --author: 60)")
+    parser.add_argument("--test", type=int, default=None, help="test dictations (60; --author: 30 of each)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
     parser.add_argument("--full", action="store_true")
@@ -65,6 +154,10 @@ def main() -> None:
     args = parser.parse_args()
     if why := speech.have_voices():
         sys.exit(f"cannot synthesise speech here: {why}")
+    if args.author:
+        args.train, args.test = args.train or 60, args.test or 30
+        return author_main(args)
+    args.train, args.test = args.train or 180, args.test or 60
 
     seen, unseen = speech.term_pools()
     train, used = speech.dictations(seen, args.train, voices=speech.TRAIN_VOICES, seed=1, prefix="train")
@@ -76,12 +169,8 @@ def main() -> None:
     for dictation in test_seen + test_unseen:
         speech.synthesize(dictation, tests)
 
-    models = args.work / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    if not (models / BUNDLED_NAME).exists():
-        (models / BUNDLED_NAME).symlink_to(REPO / "models" / BUNDLED_NAME)
-    settings = load_settings(inbox=args.work / "inbox", outbox=args.work / "outbox", models_dir=models)
-    settings.inbox.mkdir(parents=True, exist_ok=True)
+    settings = _settings(args.work)
+    models = settings.models_dir
 
     use_practice_version(models, BASE_VERSION)  # a rerun imports and compares with the base model, not the last run's
     started = time.perf_counter()
@@ -114,12 +203,7 @@ def main() -> None:
     for label, model_dir in (("base", models / BUNDLED_NAME), ("adapted", adapted)):
         transcribe = clip_transcriber(model_dir, language="fr", beam_size=settings.beam_size)
         figures[label] = {name: score(transcribe, clips, vocabulary).as_dict() for name, clips in sets.items()}
-    print(f"{'set':8} {'model':8} {'WER':>6} {'term recall':>12} {'terms':>6} {'clips':>6}")
-    for name in sets:
-        for label in ("base", "adapted"):
-            row = figures[label][name]
-            recall = "—" if row["term_recall"] is None else f"{row['term_recall']:.3f}"
-            print(f"{name:8} {label:8} {row['wer']:6.3f} {recall:>12} {row['terms']:6d} {row['clips']:6d}")
+    _print_figures(figures, list(sets), ["base", "adapted"])
     (args.work / "figures.json").write_text(json.dumps({
         "train_letters": len(train), "import_s": round(import_s), "run_s": round(run_s),
         "training": {"clips": training.clips, "seconds": training.seconds, "epochs": training.epochs_done,
