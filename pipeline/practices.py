@@ -278,6 +278,8 @@ def adopted_values(settings_file: Path) -> dict[str, object]:
     folder, and the folders it left to their defaults written out, since the centre runs elsewhere."""
     source = settings_file.expanduser().absolute()
     try:
+        if not source.is_file():  # a folder, a device or a pipe (which would never end): no settings file
+            raise FileNotFoundError
         with source.open("rb") as file:
             raw = file.read(MAX_SETTINGS_BYTES + 1)
         if len(raw) > MAX_SETTINGS_BYTES:

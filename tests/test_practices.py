@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -597,8 +598,10 @@ def test_adopting_a_settings_file_that_cannot_be_one_is_refused_and_leaves_nothi
         centre.adopt("cab-solo", solo / "dictee.toml", installation=installation)
     assert said in str(refused.value) and len(str(refused.value)) < 600 and "\x1b" not in str(refused.value)
     assert centre.practices() == [] and not (centre.folder / "cab-solo").exists()
-    with pytest.raises(PracticeError, match="unreadable settings file"):
-        centre.adopt("cab-solo", solo / "absent.toml", installation=installation)
+    os.mkfifo(solo / "pipe.toml")  # opened, it would wait for a writer for ever
+    for absurd in (solo / "absent.toml", solo, solo / "pipe.toml", Path("/dev/zero")):
+        with pytest.raises(PracticeError, match="unreadable settings file"):
+            centre.adopt("cab-solo", absurd, installation=installation)
 
 
 def test_a_practice_adopted_next_to_one_added_is_kept_apart(centre, installation, tmp_path):
