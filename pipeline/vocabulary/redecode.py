@@ -193,7 +193,7 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
     → « discopathie dégénérative »): the words around it are heard again once more, one flag for both."""
     words = glue_pieces(words)
     duration_s = len(samples) / SAMPLE_RATE
-    listen = _Listening(samples, duration_s, max(MAX_SHARE * duration_s, MIN_BUDGET_S), recognizer, listening)
+    listen = _HearingAgain(samples, duration_s, max(MAX_SHARE * duration_s, MIN_BUDGET_S), recognizer, listening)
     replaced = listen.round(words, doubts(words, repairer))
     once, origins = _replaced(words, replaced)
     changed = {index for index, (first, last) in enumerate(origins) if (first, last) in
@@ -210,7 +210,7 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
 
 
 @dataclass
-class _Listening:
+class _HearingAgain:
     """Doubtful spans heard again within a budget of audio shared by every round."""
 
     samples: np.ndarray
