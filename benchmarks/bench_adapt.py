@@ -71,6 +71,24 @@ def _settings(work: Path):
     return settings
 
 
+def _synthesized(work: Path, prefix: str, train, test) -> tuple[Path, Path]:
+    """The training archive and the test recordings, synthesised."""
+    archive, tests = work / f"{prefix}archive", work / f"{prefix}test"
+    for folder, dictations in ((archive, train), (tests, test)):
+        for dictation in dictations:
+            speech.synthesize(dictation, folder)
+    return archive, tests
+
+
+def _figures(models: dict[str, Path], sets: dict, vocabulary, settings) -> dict:
+    """{model label: {set: WER and term recall}}, each model heard clip by clip as the gate hears."""
+    figures = {}
+    for label, model_dir in models.items():
+        transcribe = clip_transcriber(model_dir, language="fr", beam_size=settings.beam_size)
+        figures[label] = {name: score(transcribe, clips, vocabulary).as_dict() for name, clips in sets.items()}
+    return figures
+
+
 def _print_figures(figures: dict, sets: list[str], labels: list[str]) -> None:
     print(f"{'set':8} {'model':10} {'WER':>6} {'term recall':>12} {'terms':>6} {'clips':>6}")
     for name in sets:
@@ -92,11 +110,7 @@ def author_main(args) -> None:
     train, used = speech.dictations(seen, args.train, voices=(his_voice,), seed=11, prefix="his")
     his_test, _ = speech.dictations(seen, args.test, voices=(his_voice,), seed=12, prefix="his-test", avoid=used)
     their_test, _ = speech.dictations(seen, args.test, voices=others, seed=13, prefix="their-test", avoid=used)
-    archive, tests = args.work / "author-archive", args.work / "author-test"
-    for dictation in train:
-        speech.synthesize(dictation, archive)
-    for dictation in his_test + their_test:
-        speech.synthesize(dictation, tests)
+    archive, tests = _synthesized(args.work, "author-", train, his_test + their_test)
     settings = _settings(args.work)
     use_practice_version(settings.models_dir, BASE_VERSION)
     use_practice_version(settings.models_dir, BASE_VERSION, AUTHOR)
@@ -122,10 +136,7 @@ def author_main(args) -> None:
     sets = {"his": _clips(tests, [d.name for d in his_test]), "theirs": _clips(tests, [d.name for d in their_test])}
     if FLEURS.is_dir():
         sets["fleurs"] = _fleurs()
-    figures = {}
-    for label, model_dir in (("practice", practice), ("his own", his_model)):
-        transcribe = clip_transcriber(model_dir, language="fr", beam_size=settings.beam_size)
-        figures[label] = {name: score(transcribe, clips, vocabulary).as_dict() for name, clips in sets.items()}
+    figures = _figures({"practice": practice, "his own": his_model}, sets, vocabulary, settings)
     _print_figures(figures, list(sets), ["practice", "his own"])
     print("in use: his dictations → his own model; his colleagues' → the practice's")
     (args.work / "author-figures.json").write_text(json.dumps({
@@ -163,11 +174,7 @@ def main() -> None:
     train, used = speech.dictations(seen, args.train, voices=speech.TRAIN_VOICES, seed=1, prefix="train")
     test_seen, _ = speech.dictations(seen, args.test, voices=speech.TEST_VOICES, seed=2, prefix="seen", avoid=used)
     test_unseen, _ = speech.dictations(unseen, args.test // 2, voices=speech.TEST_VOICES, seed=3, prefix="unseen")
-    archive, tests = args.work / "archive", args.work / "test"
-    for dictation in train:
-        speech.synthesize(dictation, archive)
-    for dictation in test_seen + test_unseen:
-        speech.synthesize(dictation, tests)
+    archive, tests = _synthesized(args.work, "", train, test_seen + test_unseen)
 
     settings = _settings(args.work)
     models = settings.models_dir
@@ -199,10 +206,7 @@ def main() -> None:
     sets = {"seen": _clips(tests, [d.name for d in test_seen]), "unseen": _clips(tests, [d.name for d in test_unseen])}
     if FLEURS.is_dir():
         sets["fleurs"] = _fleurs()
-    figures = {}
-    for label, model_dir in (("base", models / BUNDLED_NAME), ("adapted", adapted)):
-        transcribe = clip_transcriber(model_dir, language="fr", beam_size=settings.beam_size)
-        figures[label] = {name: score(transcribe, clips, vocabulary).as_dict() for name, clips in sets.items()}
+    figures = _figures({"base": models / BUNDLED_NAME, "adapted": adapted}, sets, vocabulary, settings)
     _print_figures(figures, list(sets), ["base", "adapted"])
     (args.work / "figures.json").write_text(json.dumps({
         "train_letters": len(train), "import_s": round(import_s), "run_s": round(run_s),
