@@ -300,7 +300,8 @@ def adopted_values(settings_file: Path) -> dict[str, object]:
             values[field] = absolute(values.get(field, str(info.default)))
     if values.get("practitioner_signature_image"):
         values["practitioner_signature_image"] = absolute(values["practitioner_signature_image"])
-    for entry in (values.get("practitioners") or {}).values():
+    practitioners = values.get("practitioners")
+    for entry in practitioners.values() if isinstance(practitioners, dict) else ():  # else: refused when read
         if isinstance(entry, dict) and entry.get("signature_image"):
             entry["signature_image"] = absolute(entry["signature_image"])
     url = values.get("database_url")
@@ -330,11 +331,8 @@ def _toml_key(key: str) -> str:
 def _toml_value(value: object) -> str:
     if isinstance(value, (str, bool, Path)):
         return _toml(str(value) if isinstance(value, Path) else value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else "nan" if value != value else \
-            ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)  # TOML writes them as Python does, « inf » and « nan » too
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise PracticeError(f"réglage d'un type inattendu / unexpected setting type: {type(value).__name__}")

@@ -588,6 +588,10 @@ def test_a_practice_that_ran_alone_is_adopted_where_its_data_is(cli_centre):
     ("\udcff", "unreadable settings file"),
     ("# " + "x" * (1 << 21), "too large"),
     ('outbox = "outbox"\nencryption_key_file = "missing.key"\n', "key"),
+    ('outbox = "outbox"\npractitioners = "dupont"\n', "practitioners"),
+    ('outbox = "outbox"\n[practitioners.dupont]\nname = 3\nsignature_image = 4\n', "practitioners.dupont"),
+    ('outbox = "outbox"\nstable_seconds = nan\n', "settings cannot be copied"),
+    ('outbox = "outbox"\nwhen = 1979-05-27\n', "unexpected setting type: date"),
 ])
 def test_adopting_a_settings_file_that_cannot_be_one_is_refused_and_leaves_nothing(
         centre, installation, tmp_path, content, said):
