@@ -311,6 +311,10 @@ def account_practice(request: Request, reviewer: CheckedReviewer, username: str,
         raise HTTPException(status_code=422, detail="praticiens refusés / practitioners refused")
     with request.app.state.sessions() as session:
         try:
+            auth.find_user(session, username)
+        except auth.AuthError:
+            raise HTTPException(status_code=404, detail="compte inconnu / unknown account") from None
+        try:
             if action == "grant":
                 known = _known_practitioners(request.app.state.register, practice) or {}
                 grant(session, username, practice, sorted(set(folders)), known_folders=known)
@@ -320,12 +324,8 @@ def account_practice(request: Request, reviewer: CheckedReviewer, username: str,
                 detail = {}
             else:
                 raise HTTPException(status_code=422, detail="action inconnue / unknown action")
-        except GrantError as error:
+        except (GrantError, auth.AuthError) as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        except auth.AuthError as error:
-            unknown = "inconnu" in str(error)
-            raise HTTPException(status_code=404 if unknown else 422,
-                                detail="compte inconnu / unknown account" if unknown else str(error)) from None
         audit(session, username=reviewer.username, action=f"practice_{action}", account=username,
               practice=practice.id, **detail)
         session.commit()
