@@ -66,10 +66,10 @@ def practices_adopt(
 
 def _desk_accounts(settings) -> list[str]:
     """The usernames of the practice's own desk (its database), active ones only."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from pipeline.review.app import review_sessions
     from pipeline.review.auth import users
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         with review_sessions(settings)() as session:
