@@ -290,10 +290,11 @@ def adopted_values(settings_file: Path) -> dict[str, object]:
                             f"({type(error).__name__})") from None
     base = source.parent
 
-    def absolute(value: object) -> object:
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            return str(base / value)
-        return str(Path(value).expanduser()) if isinstance(value, str) and value else value
+    def absolute(value: object) -> object:  # anything else than a path is left for the settings check
+        if not isinstance(value, str) or not value:
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else base / path)
 
     for field, info in Settings.model_fields.items():
         if info.annotation in (Path, Path | None) and (field in values or info.default is not None):

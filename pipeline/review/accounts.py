@@ -21,17 +21,17 @@ ROLE_LABELS = {"secretary": "secrétaire", "practitioner": "praticien", "admin":
 @accounts_router.get("/comptes", response_class=HTMLResponse)
 def accounts_page(request: Request, reviewer: CurrentReviewer, session=Depends(db)):
     require_admin(reviewer)
-    centre = getattr(request.app.state, "practices", None) is not None
+    accounts, practices = auth.users(session), getattr(request.app.state, "practices", None)
     details = {user.username: {"second_factor": twofactor.enrolled(session, user), "serves": _serves(request, session, user)}
-               for user, _ in auth.users(session)}
+               for user, _ in accounts}
     extra = {}
-    if centre:  # which practices, and which practitioners there, each account is granted
+    if practices is not None:  # a centre: which practices, and which practitioners there, each account is granted
         from pipeline.review.centre import grant_choices, grants_of
 
         extra = {"grant_choices": grant_choices(request),
-                 "grants": {user.username: grants_of(session, user) for user, _ in auth.users(session)}}
-    return render(request, "accounts.html", user=reviewer.account, csrf=reviewer.csrf, accounts=auth.users(session),
-                  roles=ROLE_LABELS, details=details, practices=getattr(request.app.state, "practices", None), **extra)
+                 "grants": {user.username: grants_of(session, user) for user, _ in accounts}}
+    return render(request, "accounts.html", user=reviewer.account, csrf=reviewer.csrf, accounts=accounts,
+                  roles=ROLE_LABELS, details=details, practices=practices, **extra)
 
 
 def _serves(request: Request, session, user) -> str:

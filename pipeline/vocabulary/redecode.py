@@ -71,6 +71,9 @@ def anchored_doubts(words: Sequence[Word], repairer: Repairer) -> list[Doubt]:
     found, index = [], 0
     while index < len(words):
         terms = repairer.anchored(words[index])
+        if not terms:  # most words: nothing to compare, no window to build
+            index += 1
+            continue
         windows = [(first, last) for first in range(max(0, index - P.ANCHOR_REACH), index + 1)
                    for last in range(index + 1, min(len(words), index + P.ANCHOR_REACH + 1) + 1)
                    if _one_clause(words, first, last)]
@@ -195,17 +198,14 @@ def redecode(words: Sequence[Word], samples: np.ndarray, recognizer, repairer: R
     duration_s = len(samples) / SAMPLE_RATE
     listen = _HearingAgain(samples, duration_s, max(MAX_SHARE * duration_s, MIN_BUDGET_S), recognizer, listening)
     replaced = listen.round(words, doubts(words, repairer))
-    once, origins = _replaced(words, replaced)
-    changed = {index for index, (first, last) in enumerate(origins) if (first, last) in
-               {(start, end) for start, end, _, _ in replaced}}
+    once, origins, changed = _replaced(words, replaced)
     again = [doubt for doubt in anchored_doubts(once, repairer) if changed.intersection(range(doubt.start, doubt.end))]
-    twice = listen.round(once, again)
     # One flag per span of the first reading: a change heard again over another is one change.
-    flags = {origins[start][0]: (origins[start][0], origins[end - 1][1], word) for start, end, word, _ in twice}
+    merged = [(origins[start][0], origins[end - 1][1], word) for start, end, word, _ in listen.round(once, again)]
     spans = [(start, end, word, flag) for start, end, word, flag in replaced
-             if not any(first <= start < last for first, last, _ in flags.values())]
-    spans += [(first, last, word, _flag(words[first:last], word.word.strip())) for first, last, word in flags.values()]
-    out, _ = _replaced(words, spans)
+             if not any(first <= start < last for first, last, _ in merged)]
+    spans += [(first, last, word, _flag(words[first:last], word.word.strip())) for first, last, word in merged]
+    out, _, _ = _replaced(words, spans)
     return tuple(out), tuple(flag for *_, flag in sorted(spans, key=lambda span: span[0])), listen.spent_s
 
 
@@ -238,19 +238,20 @@ class _HearingAgain:
         return replacements
 
 
-def _replaced(words: Sequence[Word], replacements) -> tuple[list[Word], list[tuple[int, int]]]:
-    """The words with each (start, end, word, …) put in place, and for each word out, the words
-    [first, last) of `words` it stands for."""
-    out, origins, index = [], [], 0
+def _replaced(words: Sequence[Word], replacements) -> tuple[list[Word], list[tuple[int, int]], set[int]]:
+    """The words with each (start, end, word, …) put in place; for each word out, the words
+    [first, last) of `words` it stands for; and where the words put in are."""
+    out, origins, placed, index = [], [], set(), 0
     for start, end, word, *_ in sorted(replacements, key=lambda replacement: replacement[0]):
         out.extend(words[index:start])
         origins.extend((i, i + 1) for i in range(index, start))
+        placed.add(len(out))
         out.append(word)
         origins.append((start, end))
         index = end
     out.extend(words[index:])
     origins.extend((i, i + 1) for i in range(index, len(words)))
-    return out, origins
+    return out, origins, placed
 
 
 def _flag(heard_words: Sequence[Word], written: str) -> Flag:
@@ -305,8 +306,8 @@ def _article_kept(word: Word, term: str) -> str:
         return ""
     if fold(term[:1]) in "aeiouyh":
         return head + "'"
-    return {"l": "le", "d": "de"}[head.lower()].capitalize() + " " if head[:1].isupper() else \
-        {"l": "le", "d": "de"}[head.lower()] + " "
+    whole = {"l": "le", "d": "de"}[head.lower()]
+    return (whole.capitalize() if head[:1].isupper() else whole) + " "
 
 
 def _overlap(word: Word, start: float, end: float) -> float:
